@@ -1,0 +1,55 @@
+// FrontendEncoder owns building the messages Prescient sends to a Postgres server as a client.
+import { frame, cstring } from './BackendMessage.js';
+import { FrontendCode, StartupCode } from './MessageCode.js';
+
+export function StartupMessage(params: Record<string, string>): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(4), Buffer.alloc(4)];
+  parts[1]!.writeInt32BE(StartupCode.Protocol3);
+  for (const [k, v] of Object.entries(params)) parts.push(cstring(k), cstring(v));
+  parts.push(Buffer.from([0]));
+  const out = Buffer.concat(parts);
+  out.writeInt32BE(out.length, 0);
+  return out;
+}
+export function CancelRequest(pid: number, secret: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeInt32BE(16, 0);
+  b.writeInt32BE(StartupCode.CancelRequest, 4);
+  b.writeInt32BE(pid, 8);
+  b.writeInt32BE(secret, 12);
+  return b;
+}
+export function PasswordMessage(password: string): Buffer {
+  return frame(FrontendCode.PasswordMessage, cstring(password));
+}
+export function SASLInitialResponse(mechanism: string, data: string): Buffer {
+  const d = Buffer.from(data, 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeInt32BE(d.length);
+  return frame(FrontendCode.PasswordMessage, Buffer.concat([cstring(mechanism), len, d]));
+}
+export function SASLResponse(data: string): Buffer {
+  return frame(FrontendCode.PasswordMessage, Buffer.from(data, 'utf8'));
+}
+export function Query(sql: string): Buffer {
+  return frame(FrontendCode.Query, cstring(sql));
+}
+export const Sync = frame(FrontendCode.Sync);
+export const Terminate = frame(FrontendCode.Terminate);
+
+/** A Parse frame for `query` under statement name `name`, with the parameter type oids given. */
+export function Parse(name: string, query: string, paramTypes: readonly number[]): Buffer {
+  const n = Buffer.alloc(2 + paramTypes.length * 4);
+  n.writeInt16BE(paramTypes.length, 0);
+  paramTypes.forEach((oid, i) => n.writeUInt32BE(oid >>> 0, 2 + i * 4));
+  return frame(FrontendCode.Parse, Buffer.concat([cstring(name), cstring(query), n]));
+}
+
+/** Rewrites the statement name of a Bind payload, keeping its portal and the rest of its bytes. */
+export function renameBind(payload: Buffer, portal: string, restOffset: number, statement: string): Buffer {
+  return frame(FrontendCode.Bind, Buffer.concat([cstring(portal), cstring(statement), payload.subarray(restOffset)]));
+}
+/** A Describe or Close frame for a statement ('S') or portal ('P'). */
+export function targetFrame(code: number, target: 'S' | 'P', name: string): Buffer {
+  return frame(code, Buffer.concat([Buffer.from(target), cstring(name)]));
+}
