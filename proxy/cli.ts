@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// cli owns the `prescient` command line: `prescient start [--config FILE]`.
+import { loadConfig, ConfigError } from '../config/loadConfig.js';
+import { Server } from './Server.js';
+import { logger } from './logger.js';
+import type { Config } from '../config/schema.js';
+
+const USAGE = `usage: prescient start [--config FILE]
+  start   run the proxy; without --config, in front of an embedded Postgres (PGlite) on 127.0.0.1:6432`;
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(name + '='));
+  return eq?.slice(name.length + 1);
+}
+
+async function start(args: string[]): Promise<void> {
+  const path = arg(args, '--config') ?? process.env.PRESCIENT_CONFIG;
+  let config: Config;
+  let stopEmbedded: (() => Promise<void>) | null = null;
+  if (path) {
+    config = loadConfig(path);
+  } else {
+    const { embeddedConfig } = await import('./embedded/embeddedConfig.js');
+    const embedded = await embeddedConfig(arg(args, '--data') ?? '.data/pglite');
+    config = embedded.config;
+    stopEmbedded = embedded.stop;
+  }
+  logger.setLevel(config.log.level);
+  const server = new Server(config);
+  await server.listen();
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('signal received', { signal });
+    server
+      .shutdown()
+      .then(() => stopEmbedded?.())
+      .then(() => process.exit(0), (e) => {
+        logger.error('shutdown failed', { error: (e as Error).message });
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR2', () => {
+    for (const c of server.ctx.clients.values()) logger.info('client', c.describe());
+  });
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  switch (cmd) {
+    case 'start':
+      await start(rest);
+      return;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(USAGE + '\n');
+      return;
+    default:
+      process.stderr.write(`unknown command "${cmd}"\n${USAGE}\n`);
+      process.exit(2);
+  }
+}
+
+main().catch((e) => {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`prescient: ${e.message}\n`);
+    process.exit(78);
+  }
+  process.stderr.write(`prescient: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,182 @@
+// ServerConnection owns one client connection from Prescient to a Postgres server: connect, authenticate, state.
+import net from 'node:net';
+import { ScramClientSession } from '../auth/scram.js';
+import { md5PasswordHash } from '../auth/md5.js';
+import { decodeErrorFields } from '../protocol/BackendMessage.js';
+import { FrameReader } from '../protocol/FrameReader.js';
+import { readCString } from '../protocol/FrontendMessage.js';
+import * as Fe from '../protocol/FrontendEncoder.js';
+import { AuthCode, BackendCode } from '../protocol/MessageCode.js';
+import { ProxyError, SqlState, type SqlState as SqlStateT } from '../protocol/SqlState.js';
+import type { ShardConfig } from '../../config/schema.js';
+
+/** Whoever currently holds the connection receives its bytes and its close. */
+export interface ServerOwner {
+  onServerData(chunk: Buffer): void;
+  onServerClose(conn: ServerConnection, error: Error | null): void;
+}
+
+let nextId = 1;
+
+export class ServerConnection {
+  readonly id = nextId++;
+  pid = 0;
+  secret = 0;
+  /** values the server reported in ParameterStatus, keyed by name as the server spells it */
+  readonly params = new Map<string, string>();
+  /** session settings Prescient applied with SET on top of the server's defaults, keyed by lower-cased name */
+  setParams = new Map<string, string>();
+  /** server-side names of the prepared statements that exist on this connection */
+  readonly prepared = new Set<string>();
+  owner: ServerOwner | null = null;
+  closed = false;
+  /** last ReadyForQuery status: 'I' idle, 'T' in transaction, 'E' failed transaction */
+  txStatus = 0x49;
+  lastUsed = Date.now();
+  private onIdleClose: ((conn: ServerConnection) => void) | null = null;
+
+  private constructor(
+    readonly socket: net.Socket,
+    readonly shard: ShardConfig,
+  ) {}
+
+  /** Opens, authenticates and waits for the first ReadyForQuery. */
+  static connect(shard: ShardConfig, timeoutMs: number, applicationName = 'prescient'): Promise<ServerConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: shard.host, port: shard.port });
+      socket.setNoDelay(true);
+      const conn = new ServerConnection(socket, shard);
+      const reader = new FrameReader(1 << 30);
+      let scram: ScramClientSession | null = null;
+      let done = false;
+      const timer = setTimeout(() => fail(new ProxyError('SERVER_CONNECT_TIMEOUT', `timed out connecting to shard "${shard.name}" at ${shard.host}:${shard.port}`, SqlState.SqlclientUnableToEstablishSqlconnection)), timeoutMs);
+      const fail = (err: Error): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      const onData = (chunk: Buffer): void => {
+        reader.push(chunk);
+        try {
+          let f;
+          while ((f = reader.next())) {
+            const p = f.payload;
+            switch (f.code) {
+              case BackendCode.Authentication: {
+                const kind = p.readInt32BE(0);
+                if (kind === AuthCode.Ok) break;
+                if (kind === AuthCode.CleartextPassword) socket.write(Fe.PasswordMessage(shard.password));
+                else if (kind === AuthCode.MD5Password) socket.write(Fe.PasswordMessage(md5PasswordHash(shard.user, shard.password, p.subarray(4, 8))));
+                else if (kind === AuthCode.SASL) {
+                  const mechs: string[] = [];
+                  let at = 4;
+                  while (at < p.length && p[at] !== 0) {
+                    const [m, next] = readCString(p, at);
+                    mechs.push(m);
+                    at = next;
+                  }
+                  if (!mechs.includes('SCRAM-SHA-256')) throw new ProxyError('SERVER_AUTH_UNSUPPORTED', `shard "${shard.name}" offers only ${mechs.join(', ')}`, SqlState.FeatureNotSupported);
+                  scram = new ScramClientSession(shard.password);
+                  socket.write(Fe.SASLInitialResponse('SCRAM-SHA-256', scram.clientFirst()));
+                } else if (kind === AuthCode.SASLContinue) {
+                  if (!scram) throw new Error('SASLContinue before SASL');
+                  socket.write(Fe.SASLResponse(scram.serverFirst(p.toString('utf8', 4))));
+                } else if (kind === AuthCode.SASLFinal) {
+                  if (!scram) throw new Error('SASLFinal before SASL');
+                  scram.serverFinal(p.toString('utf8', 4));
+                } else {
+                  throw new ProxyError('SERVER_AUTH_UNSUPPORTED', `shard "${shard.name}" asks for unsupported authentication method ${kind}`, SqlState.FeatureNotSupported);
+                }
+                break;
+              }
+              case BackendCode.ParameterStatus: {
+                const [k, a] = readCString(p, 0);
+                conn.params.set(k, readCString(p, a)[0]);
+                break;
+              }
+              case BackendCode.BackendKeyData:
+                conn.pid = p.readInt32BE(0);
+                conn.secret = p.readInt32BE(4);
+                break;
+              case BackendCode.ErrorResponse: {
+                const fields = decodeErrorFields(p);
+                throw new ProxyError('SERVER_STARTUP_ERROR', `shard "${shard.name}": ${fields.get('M') ?? 'error'}`, (fields.get('C') ?? SqlState.ConnectionFailure) as SqlStateT, 'FATAL');
+              }
+              case BackendCode.ReadyForQuery:
+                done = true;
+                clearTimeout(timer);
+                socket.off('data', onData);
+                socket.off('error', fail);
+                socket.off('close', onClose);
+                conn.attach();
+                resolve(conn);
+                return;
+              default:
+                break; // NoticeResponse, NegotiateProtocolVersion: nothing to do
+            }
+          }
+        } catch (e) {
+          fail(e instanceof ProxyError ? e : new ProxyError('SERVER_STARTUP_ERROR', `shard "${shard.name}": ${(e as Error).message}`, SqlState.ConnectionFailure));
+        }
+      };
+      const onClose = (): void => fail(new ProxyError('SERVER_CLOSED', `shard "${shard.name}" closed the connection during startup`, SqlState.ConnectionFailure));
+      socket.on('data', onData);
+      socket.on('error', (e) => fail(new ProxyError('SERVER_CONNECT_FAILED', `cannot connect to shard "${shard.name}" at ${shard.host}:${shard.port}: ${e.message}`, SqlState.SqlclientUnableToEstablishSqlconnection)));
+      socket.on('close', onClose);
+      socket.on('connect', () => {
+        socket.write(Fe.StartupMessage({ user: shard.user, database: shard.database, application_name: applicationName }));
+      });
+    });
+  }
+
+  /** After startup: bytes go to the owner, or are watched for a FATAL while idle in the pool. */
+  private attach(): void {
+    this.socket.on('data', (chunk: Buffer) => {
+      if (this.owner) this.owner.onServerData(chunk);
+      else this.onIdleData(chunk);
+    });
+    this.socket.on('error', () => this.socket.destroy());
+    this.socket.on('close', () => {
+      this.closed = true;
+      const owner = this.owner;
+      this.owner = null;
+      if (owner) owner.onServerClose(this, null);
+      this.onIdleClose?.(this);
+    });
+  }
+
+  /** An idle server connection may only say something fatal (admin shutdown); any message closes it. */
+  private onIdleData(chunk: Buffer): void {
+    if (chunk.length > 0 && chunk[0] !== BackendCode.ParameterStatus && chunk[0] !== BackendCode.NoticeResponse) this.destroy();
+  }
+
+  setCloseHandler(fn: (conn: ServerConnection) => void): void {
+    this.onIdleClose = fn;
+  }
+
+  write(buf: Buffer): boolean {
+    return this.socket.write(buf);
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  /** Ends politely with Terminate. */
+  terminate(): void {
+    if (this.closed) return;
+    this.socket.end(Fe.Terminate);
+    this.closed = true;
+  }
+
+  /** Sends a CancelRequest for whatever this connection is running, on a new connection to the same server. */
+  cancel(): void {
+    const s = net.connect({ host: this.shard.host, port: this.shard.port });
+    s.on('error', () => s.destroy());
+    s.on('connect', () => s.end(Fe.CancelRequest(this.pid, this.secret)));
+  }
+}

@@ -1,0 +1,188 @@
+// Pool owns the server connections of one shard: idle list, waiting queue with timeout, growth, idle expiry.
+import type { ShardConfig } from '../../config/schema.js';
+import { ServerConnection } from '../connection/ServerConnection.js';
+import { ProxyError, SqlState } from '../protocol/SqlState.js';
+import { logger } from '../logger.js';
+
+export type AcquireCallback = (err: ProxyError | null, conn: ServerConnection | null) => void;
+
+interface Waiter {
+  cb: AcquireCallback;
+  timer: NodeJS.Timeout | null;
+  done: boolean;
+}
+
+export interface PoolOptions {
+  size: number;
+  queueTimeoutMs: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export class Pool {
+  private readonly idle: ServerConnection[] = [];
+  private readonly waiters: Waiter[] = [];
+  private waitHead = 0;
+  /** open or opening connections */
+  private total = 0;
+  private opening = 0;
+  private readonly all = new Set<ServerConnection>();
+  private readonly sweeper: NodeJS.Timeout;
+  closed = false;
+  /** counters for SHOW POOLS / stats */
+  readonly stats = { acquired: 0, waited: 0, timeouts: 0, connectFailures: 0, opened: 0, closedConns: 0 };
+
+  constructor(
+    readonly shard: ShardConfig,
+    readonly options: PoolOptions,
+  ) {
+    this.sweeper = setInterval(() => this.sweepIdle(Date.now()), Math.max(250, Math.min(5000, options.idleTimeoutMs / 2 || 1000)));
+    this.sweeper.unref();
+  }
+
+  get size(): number { return this.options.size; }
+  get idleCount(): number { return this.idle.length; }
+  get activeCount(): number { return this.total - this.idle.length - this.opening; }
+  get waitingCount(): number { return this.waiters.length - this.waitHead; }
+  get totalCount(): number { return this.total; }
+
+  /** Hands out an idle connection at once, or null (then call `wait`). */
+  tryAcquire(): ServerConnection | null {
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      if (!conn.closed) {
+        this.stats.acquired++;
+        return conn;
+      }
+    }
+    return null;
+  }
+
+  /** Queues for a connection; the callback gets one, or a 53300-class error after the queue timeout. */
+  wait(cb: AcquireCallback): void {
+    if (this.closed) {
+      cb(new ProxyError('POOL_CLOSED', 'the pool is shutting down', SqlState.AdminShutdown), null);
+      return;
+    }
+    const waiter: Waiter = { cb, timer: null, done: false };
+    if (this.options.queueTimeoutMs > 0) {
+      waiter.timer = setTimeout(() => {
+        if (waiter.done) return;
+        waiter.done = true;
+        this.stats.timeouts++;
+        cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: no server connection to shard "${this.shard.name}" became free within ${this.options.queueTimeoutMs} ms (pool size ${this.options.size})`, SqlState.TooManyConnections), null);
+      }, this.options.queueTimeoutMs);
+    }
+    this.waiters.push(waiter);
+    this.stats.waited++;
+    this.grow();
+  }
+
+  private nextWaiter(): Waiter | null {
+    while (this.waitHead < this.waiters.length) {
+      const w = this.waiters[this.waitHead++]!;
+      if (this.waitHead > 1024 && this.waitHead * 2 > this.waiters.length) {
+        this.waiters.splice(0, this.waitHead);
+        this.waitHead = 0;
+      }
+      if (!w.done) return w;
+    }
+    this.waiters.length = 0;
+    this.waitHead = 0;
+    return null;
+  }
+
+  private grow(): void {
+    if (this.total >= this.options.size || this.opening >= this.waitingCount) return;
+    this.total++;
+    this.opening++;
+    ServerConnection.connect(this.shard, this.options.connectTimeoutMs).then(
+      (conn) => {
+        this.opening--;
+        this.stats.opened++;
+        this.all.add(conn);
+        conn.setCloseHandler((c) => this.forget(c));
+        if (this.closed) {
+          conn.terminate();
+          return;
+        }
+        this.release(conn);
+      },
+      (err: ProxyError) => {
+        this.opening--;
+        this.total--;
+        this.stats.connectFailures++;
+        logger.warn('server connection failed', { shard: this.shard.name, error: err.message });
+        // every waiter would meet the same failure: tell them now rather than at their timeout
+        let w;
+        while ((w = this.nextWaiter())) {
+          w.done = true;
+          if (w.timer) clearTimeout(w.timer);
+          w.cb(err, null);
+        }
+      },
+    );
+  }
+
+  /** Returns a connection: to the first waiter, else to the idle list. */
+  release(conn: ServerConnection): void {
+    conn.owner = null;
+    if (conn.closed) return;
+    if (conn.socket.isPaused()) conn.socket.resume();
+    conn.lastUsed = Date.now();
+    const w = this.nextWaiter();
+    if (w) {
+      w.done = true;
+      if (w.timer) clearTimeout(w.timer);
+      this.stats.acquired++;
+      w.cb(null, conn);
+      return;
+    }
+    if (this.closed) {
+      conn.terminate();
+      return;
+    }
+    this.idle.push(conn);
+  }
+
+  /** Closes a connection that is in an unknown state; a waiter may get a fresh one. */
+  discard(conn: ServerConnection): void {
+    conn.owner = null;
+    conn.destroy();
+    this.forget(conn);
+  }
+
+  private forget(conn: ServerConnection): void {
+    if (!this.all.delete(conn)) return;
+    this.total--;
+    this.stats.closedConns++;
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (this.waitingCount > 0) this.grow();
+  }
+
+  private sweepIdle(now: number): void {
+    if (this.options.idleTimeoutMs <= 0) return;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const c = this.idle[i]!;
+      if (now - c.lastUsed > this.options.idleTimeoutMs) {
+        this.idle.splice(i, 1);
+        c.terminate();
+        this.forget(c);
+      }
+    }
+  }
+
+  /** Closes idle connections now and the rest as they come back. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const c of this.idle.splice(0)) c.terminate();
+    let w;
+    while ((w = this.nextWaiter())) {
+      w.done = true;
+      if (w.timer) clearTimeout(w.timer);
+      w.cb(new ProxyError('POOL_CLOSED', 'the pool is shutting down', SqlState.AdminShutdown), null);
+    }
+  }
+}

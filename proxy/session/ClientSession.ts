@@ -1,0 +1,766 @@
+// ClientSession owns one client connection: startup, authentication, request forwarding and server leases.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { ServerConnection, ServerOwner } from '../connection/ServerConnection.js';
+import * as Be from '../protocol/BackendMessage.js';
+import * as Fe from '../protocol/FrontendEncoder.js';
+import { FrameReader, type Frame } from '../protocol/FrameReader.js';
+import {
+  decodeBind, decodeClose, decodeDescribe, decodeParse, decodeQuery, decodeStartupPacket, readCString,
+} from '../protocol/FrontendMessage.js';
+import { BackendCode, FRONTEND_CODES, FrontendCode } from '../protocol/MessageCode.js';
+import { ProxyError, SqlState } from '../protocol/SqlState.js';
+import { Await, PENDING, PendingQueue, completes, type Pending } from './PendingResponses.js';
+import { PreparedStatements } from './PreparedStatements.js';
+import { sessionSettings, settingsDiffSql } from './startupParams.js';
+import type { ProxyContext } from './ProxyContext.js';
+import { ClientAuth } from './ClientAuth.js';
+import { logger } from '../logger.js';
+
+export const SessionState = {
+  Startup: 'startup',
+  Authenticating: 'authenticating',
+  Connecting: 'connecting',
+  Ready: 'ready',
+  Closed: 'closed',
+} as const;
+export type SessionState = (typeof SessionState)[keyof typeof SessionState];
+
+/** ParameterStatus names a client cannot SET: reported, never replayed on another server connection. */
+const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
+const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
+
+export class ClientSession implements ServerOwner {
+  state: SessionState = SessionState.Startup;
+  readonly pid: number;
+  readonly secret: number;
+  user = '';
+  database = '';
+  applicationName = '';
+  readonly connectedAt = Date.now();
+  private socket: net.Socket | tls.TLSSocket;
+  private reader: FrameReader;
+  private auth: ClientAuth | null = null;
+  /** settings this client wants on whatever server serves it (lower-cased name → value) */
+  private settings = new Map<string, string>();
+  private readonly statements: PreparedStatements;
+  server: ServerConnection | null = null;
+  private waitingForServer = false;
+  private readonly pending = new PendingQueue();
+  /** last transaction status reported to the client */
+  private txStatus: number = Be.TransactionStatus.Idle;
+  /** after an error in an extended-protocol batch, the server skips messages until Sync */
+  private skipUntilSync = false;
+  /** LISTEN keeps the session on its server connection */
+  private listening = false;
+  private clientPaused = false;
+  private serverPaused = false;
+  private usedServer = false;
+  private tlsUpgraded = false;
+  /** coalesces contiguous server frames into one write */
+  private runAb: ArrayBufferLike | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  private writeBlocked = false;
+  readonly stats = { queries: 0, bytesIn: 0, bytesOut: 0 };
+
+  constructor(
+    socket: net.Socket,
+    private readonly ctx: ProxyContext,
+  ) {
+    this.socket = socket;
+    this.pid = ctx.nextPid();
+    this.secret = randomBytes(4).readInt32BE(0);
+    this.statements = new PreparedStatements(ctx.statementNames);
+    this.reader = new FrameReader(ctx.config.listen.max_startup_packet, true);
+    this.bindSocket(socket);
+  }
+
+  private bindSocket(socket: net.Socket | tls.TLSSocket): void {
+    socket.setNoDelay?.(true);
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('error', (e) => {
+      logger.debug('client socket error', { pid: this.pid, error: e.message });
+      this.close();
+    });
+    socket.on('close', () => this.close());
+  }
+
+  /** A snapshot for SHOW CLIENTS and debugging. */
+  describe(): Record<string, unknown> {
+    return {
+      pid: this.pid, user: this.user, state: this.state, server: this.server?.id ?? null,
+      serverTx: this.server ? String.fromCharCode(this.server.txStatus) : null, pending: this.pending.length,
+      waiting: this.waitingForServer, held: this.heldFrame !== null, toServer: this.toServer.length,
+      skipUntilSync: this.skipUntilSync, listening: this.listening, readerPending: this.reader.pending,
+    };
+  }
+
+  get remote(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+  get inTransaction(): boolean {
+    return this.server !== null;
+  }
+
+  // ---------------------------------------------------------------- client bytes
+
+  private onClientData(chunk: Buffer): void {
+    this.stats.bytesIn += chunk.length;
+    this.reader.push(chunk);
+    if (this.waitingForServer) return;
+    try {
+      this.processClientFrames();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private processClientFrames(): void {
+    let f: Frame | null;
+    while (this.state !== SessionState.Closed && this.state !== SessionState.Connecting && !this.waitingForServer && (f = this.reader.next())) {
+      switch (this.state) {
+        case SessionState.Startup:
+          this.onStartupPacket(f.payload);
+          break;
+        case SessionState.Authenticating:
+          if (f.code !== FrontendCode.PasswordMessage) {
+            throw new ProxyError('AUTH_EXPECTED', `expected password response, got message type '${String.fromCharCode(f.code)}'`, SqlState.ProtocolViolation, 'FATAL');
+          }
+          this.auth!.onMessage(f.payload);
+          break;
+        case SessionState.Ready:
+          this.onRequestFrame(f);
+          break;
+      }
+    }
+    if (this.server && this.state === SessionState.Ready) this.flushToServer();
+  }
+
+  private onStartupPacket(payload: Buffer): void {
+    const pkt = decodeStartupPacket(payload);
+    switch (pkt.kind) {
+      case 'SSLRequest': {
+        const secure = this.ctx.secureContext;
+        if (!secure || this.tlsUpgraded) {
+          this.socket.write('N');
+          return;
+        }
+        if (this.reader.pending > 0) {
+          throw new ProxyError('SSL_PIPELINED', 'received unencrypted data after SSL request', SqlState.ProtocolViolation, 'FATAL');
+        }
+        this.socket.write('S');
+        const plain = this.socket as net.Socket;
+        plain.removeAllListeners('data');
+        plain.removeAllListeners('close');
+        plain.removeAllListeners('error');
+        const secureSocket = new tls.TLSSocket(plain, { isServer: true, secureContext: secure });
+        this.socket = secureSocket;
+        this.tlsUpgraded = true;
+        this.bindSocket(secureSocket);
+        return;
+      }
+      case 'GSSENCRequest':
+        this.socket.write('N');
+        return;
+      case 'CancelRequest':
+        this.ctx.cancel(pkt.pid, pkt.secret);
+        this.socket.end();
+        this.state = SessionState.Closed;
+        return;
+      case 'StartupMessage': {
+        this.user = pkt.params.get('user') ?? '';
+        this.database = pkt.params.get('database') || this.user;
+        this.applicationName = pkt.params.get('application_name') ?? '';
+        if (!this.user) throw new ProxyError('NO_USER', 'no PostgreSQL user name specified in startup packet', SqlState.InvalidAuthorizationSpecification, 'FATAL');
+        this.settings = sessionSettings(pkt.params);
+        this.reader.untyped = false;
+        this.reader = new FrameReader(this.ctx.config.listen.max_message_size);
+        if (this.database !== this.ctx.config.database) {
+          throw new ProxyError('UNKNOWN_DATABASE', `database "${this.database}" does not exist`, SqlState.InvalidCatalogName, 'FATAL');
+        }
+        this.state = SessionState.Authenticating;
+        this.auth = new ClientAuth(this.ctx, this.user, (buf) => this.socket.write(buf), () => this.onAuthenticated());
+        this.auth.start();
+        return;
+      }
+    }
+  }
+
+  private onAuthenticated(): void {
+    this.auth = null;
+    if (this.ctx.shuttingDown) throw new ProxyError('SHUTTING_DOWN', 'the database system is shutting down', SqlState.CannotConnectNow, 'FATAL');
+    if (!this.ctx.admitClient(this)) {
+      throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
+    }
+    this.socket.write(Be.AuthenticationOk);
+    this.state = SessionState.Connecting;
+    // a login always reaches a server: it applies the client's settings and reports the values the server took
+    this.leaseServer();
+  }
+
+  /** Completes the login once a server connection has the client's settings. */
+  private finishLogin(): void {
+    const server = this.server!;
+    const out: Buffer[] = [];
+    for (const [name, value] of server.params) out.push(Be.ParameterStatus(name, value));
+    out.push(Be.BackendKeyData(this.pid, this.secret), Be.ReadyForQuery(Be.TransactionStatus.Idle));
+    this.flushRun();
+    this.writeClient(Buffer.concat(out));
+    this.state = SessionState.Ready;
+    // frames the client sent before it saw ReadyForQuery wait in the reader
+    if (this.reader.pending > 0) {
+      queueMicrotask(() => {
+        if (this.state !== SessionState.Ready || this.waitingForServer) return;
+        try {
+          this.processClientFrames();
+        } catch (e) {
+          this.fail(e);
+        }
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** outgoing bytes for the server, gathered while processing one batch of client frames */
+  private toServer: Buffer[] = [];
+
+  private onRequestFrame(f: Frame): void {
+    const code = f.code;
+    if (code === FrontendCode.Terminate) {
+      this.close();
+      return;
+    }
+    if (!FRONTEND_CODES.has(code) || code === FrontendCode.PasswordMessage) {
+      throw new ProxyError('BAD_MESSAGE_TYPE', `invalid frontend message type ${code} ('${String.fromCharCode(code)}')`, SqlState.ProtocolViolation, 'FATAL');
+    }
+    if (code === FrontendCode.Flush && !this.server) return;
+    if (code === FrontendCode.Close) {
+      const c = decodeClose(f.payload);
+      if (c.target === 'S' && c.name !== '') {
+        this.statements.delete(c.name);
+        if (!this.skipUntilSync) this.synthesize(Be.CloseComplete);
+        return;
+      }
+    } else if (code === FrontendCode.Query) {
+      this.stats.queries++;
+      const first = f.payload[0];
+      if ((first === 0x64 || first === 0x44 || first === 0x20 || first === 0x0a) && this.interceptQuery(decodeQuery(f.payload))) return;
+    }
+    if (!this.server) {
+      if (!this.leaseServer()) {
+        this.heldFrame = f;
+        return;
+      }
+    }
+    this.forwardFrame(f);
+  }
+
+  private heldFrame: Frame | null = null;
+
+  /** DEALLOCATE acts on the client's own statement names, which the server does not know. */
+  private interceptQuery(sql: string): boolean {
+    const m = DEALLOCATE.exec(sql);
+    if (!m) return false;
+    const name = m[1]!;
+    if (name.toLowerCase() === 'all') this.statements.clear();
+    else {
+      const n = name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();
+      if (!this.statements.delete(n)) {
+        this.synthesize(Buffer.concat([
+          Be.ErrorResponse({ severity: 'ERROR', code: SqlState.InvalidSqlStatementName, message: `prepared statement "${n}" does not exist` }),
+          Be.ReadyForQuery(this.txStatus === Be.TransactionStatus.Idle ? this.txStatus : Be.TransactionStatus.Failed),
+        ]));
+        if (this.txStatus !== Be.TransactionStatus.Idle) this.txStatus = Be.TransactionStatus.Failed;
+        return true;
+      }
+    }
+    this.synthesize(Buffer.concat([Be.CommandComplete('DEALLOCATE' + (name.toLowerCase() === 'all' ? ' ALL' : '')), Be.ReadyForQuery(this.txStatus)]));
+    return true;
+  }
+
+  /** Emits a made-up response in its place among the responses still owed. */
+  private synthesize(bytes: Buffer): void {
+    if (this.pending.length === 0) {
+      this.flushToServer();
+      this.writeClient(bytes);
+    } else {
+      this.pending.push({ kind: Await.Synthetic, hide: false, synth: bytes });
+    }
+  }
+
+  private forwardFrame(f: Frame): void {
+    const server = this.server!;
+    switch (f.code) {
+      case FrontendCode.Query:
+      case FrontendCode.FunctionCall:
+        this.skipUntilSync = false;
+        this.expect(PENDING.Query);
+        this.toServer.push(f.frame);
+        return;
+      case FrontendCode.Sync:
+        this.skipUntilSync = false;
+        this.expect(PENDING.Sync);
+        this.toServer.push(f.frame);
+        return;
+      case FrontendCode.Parse: {
+        const p = decodeParse(f.payload);
+        if (p.name === '') {
+          this.expect(PENDING.Parse);
+          this.toServer.push(f.frame);
+          return;
+        }
+        const stmt = this.statements.add(p.name, p.query, p.paramTypes);
+        if (server.prepared.has(stmt.serverName)) {
+          if (!this.skipUntilSync) this.synthesize(Be.ParseComplete);
+          return;
+        }
+        this.prepareOnServer(server, stmt.serverName, stmt.query, stmt.paramTypes, false);
+        return;
+      }
+      case FrontendCode.Bind: {
+        const b = decodeBind(f.payload);
+        const stmt = b.statement === '' ? undefined : this.statements.get(b.statement);
+        if (!stmt) {
+          // unnamed, or unknown: the server answers (an unknown name gets Postgres' own 26000 error)
+          this.expect(PENDING.Bind);
+          this.toServer.push(f.frame);
+          return;
+        }
+        this.ensurePrepared(server, stmt.serverName, stmt.query, stmt.paramTypes);
+        this.expect(PENDING.Bind);
+        this.toServer.push(Fe.renameBind(f.payload, b.portal, b.restOffset, stmt.serverName));
+        return;
+      }
+      case FrontendCode.Describe: {
+        const d = decodeDescribe(f.payload);
+        if (d.target === 'P') {
+          this.expect(PENDING.DescribePortal);
+          this.toServer.push(f.frame);
+          return;
+        }
+        const stmt = d.name === '' ? undefined : this.statements.get(d.name);
+        if (!stmt) {
+          this.expect(PENDING.DescribeStatement);
+          this.toServer.push(f.frame);
+          return;
+        }
+        // the injected Parse goes first, on the wire and in the queue
+        this.ensurePrepared(server, stmt.serverName, stmt.query, stmt.paramTypes);
+        this.expect(PENDING.DescribeStatement);
+        this.toServer.push(Fe.targetFrame(FrontendCode.Describe, 'S', stmt.serverName));
+        return;
+      }
+      case FrontendCode.Execute:
+        this.expect(PENDING.Execute);
+        this.toServer.push(f.frame);
+        return;
+      case FrontendCode.Close:
+        this.expect(PENDING.Close);
+        this.toServer.push(f.frame);
+        return;
+      default:
+        // Flush, CopyData, CopyDone, CopyFail: no response of their own
+        this.toServer.push(f.frame);
+    }
+  }
+
+  private expect(p: Pending): void {
+    if (this.skipUntilSync && p.kind !== Await.Sync && p.kind !== Await.Query) return;
+    this.pending.push(p);
+  }
+
+  /** Injects a Parse for a statement this server connection lacks; its ParseComplete is hidden. */
+  private ensurePrepared(server: ServerConnection, serverName: string, query: string, paramTypes: number[]): void {
+    if (server.prepared.has(serverName) || this.skipUntilSync) return;
+    this.prepareOnServer(server, serverName, query, paramTypes, true);
+  }
+
+  private prepareOnServer(server: ServerConnection, serverName: string, query: string, paramTypes: number[], hide: boolean): void {
+    if (this.skipUntilSync) return; // the server ignores it until Sync anyway
+    server.prepared.add(serverName);
+    this.pending.push({
+      kind: Await.Parse,
+      hide,
+      onDone: (ok) => {
+        if (!ok) server.prepared.delete(serverName);
+      },
+    });
+    this.toServer.push(Fe.Parse(serverName, query, paramTypes));
+  }
+
+  private flushToServer(): void {
+    const out = this.toServer;
+    if (out.length === 0 || !this.server) return;
+    const buf = out.length === 1 ? out[0]! : Buffer.concat(out);
+    this.toServer = [];
+    if (!this.server.write(buf) && !this.clientPaused) {
+      this.clientPaused = true;
+      this.socket.pause();
+      const server = this.server;
+      server.socket.once('drain', () => {
+        this.clientPaused = false;
+        if (this.state !== SessionState.Closed) this.socket.resume();
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- server lease
+
+  /** Takes a server connection now (true) or queues for one and resumes later (false). */
+  private leaseServer(): boolean {
+    const pool = this.ctx.pool;
+    const conn = pool.tryAcquire();
+    if (conn) {
+      this.attachServer(conn);
+      return true;
+    }
+    this.waitingForServer = true;
+    this.socket.pause();
+    pool.wait((err, c) => {
+      this.waitingForServer = false;
+      if (this.state === SessionState.Closed) {
+        if (c) pool.release(c);
+        return;
+      }
+      if (err || !c) {
+        this.onLeaseFailed(err ?? new ProxyError('POOL_ERROR', 'no server connection', SqlState.ConnectionFailure));
+        return;
+      }
+      this.socket.resume();
+      this.attachServer(c);
+      try {
+        const held = this.heldFrame;
+        this.heldFrame = null;
+        if (held) this.forwardFrame(held);
+        this.processClientFrames();
+        this.flushToServer();
+      } catch (e) {
+        this.fail(e);
+      }
+    });
+    return false;
+  }
+
+  private onLeaseFailed(err: ProxyError): void {
+    if (this.state === SessionState.Connecting) {
+      this.fail(new ProxyError(err.code, err.message, err.sqlState, 'FATAL'));
+      return;
+    }
+    // the request that wanted a server gets the error; the session survives (as PgBouncer's query_wait_timeout does not)
+    this.heldFrame = null;
+    this.reader.drain();
+    this.socket.resume();
+    this.writeClient(Buffer.concat([
+      Be.ErrorResponse({ severity: 'ERROR', code: err.sqlState, message: err.message }),
+      Be.ReadyForQuery(this.txStatus),
+    ]));
+  }
+
+  private attachServer(conn: ServerConnection): void {
+    this.server = conn;
+    this.usedServer = true;
+    conn.owner = this;
+    const sql = settingsDiffSql(conn.setParams, this.settings);
+    const logingIn = this.state === SessionState.Connecting;
+    if (sql || logingIn) {
+      const want = new Map(this.settings);
+      this.pending.push({
+        kind: Await.Query,
+        hide: true,
+        onDone: (ok: boolean, err?: Map<string, string> | null) => {
+          if (ok) conn.setParams = want;
+          if (!logingIn) return;
+          if (ok) this.finishLogin();
+          else this.fail(new ProxyError('BAD_STARTUP_SETTING', err?.get('M') ?? 'invalid startup parameter', (err?.get('C') ?? SqlState.InvalidParameterValue) as SqlState, 'FATAL'));
+        },
+      });
+      this.toServer.push(Fe.Query(sql || ''));
+      this.flushToServer();
+    }
+  }
+
+  /** Gives the server connection back when nothing is owed and no transaction is open. */
+  private maybeRelease(): void {
+    const server = this.server;
+    if (!server || this.pending.length > 0 || server.txStatus !== Be.TransactionStatus.Idle) return;
+    if (this.listening || this.ctx.config.pool.mode === 'session' || this.state !== SessionState.Ready) return;
+    if (this.toServer.length > 0 || this.heldFrame) return;
+    this.detachServer();
+    this.ctx.pool.release(server);
+    if (this.ctx.shuttingDown) this.shutdownIdle();
+  }
+
+  private detachServer(): void {
+    this.flushRun();
+    const server = this.server!;
+    this.server = null;
+    server.owner = null;
+    if (this.serverPaused) {
+      this.serverPaused = false;
+      server.socket.resume();
+    }
+    this.runAb = null;
+  }
+
+  // ---------------------------------------------------------------- server bytes
+
+  private serverReader = new FrameReader(1 << 30 /* Postgres' own ceiling */);
+
+  onServerData(chunk: Buffer): void {
+    const reader = this.serverReader;
+    reader.push(chunk);
+    let f: Frame | null;
+    try {
+      while (this.server && (f = reader.next())) this.onServerFrame(f);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.flushRun();
+    if (!this.server) {
+      // released mid-chunk: whatever is left belonged to nobody (nothing is owed once released)
+      reader.drain();
+    }
+  }
+
+  private onServerFrame(f: Frame): void {
+    const code = f.code;
+    if (code === BackendCode.DataRow) {
+      this.emit(f.frame);
+      return;
+    }
+    const head = this.pending.peek();
+    switch (code) {
+      case BackendCode.ReadyForQuery: {
+        const status = f.payload[0]!;
+        this.server!.txStatus = status;
+        // anything still queued before this ReadyForQuery was skipped by the server after an error
+        let p = this.pending.shift();
+        while (p && p.kind !== Await.Query && p.kind !== Await.Sync) {
+          this.settle(p, false);
+          p = this.pending.shift();
+        }
+        if (p && p.hide) {
+          this.settle(p, true);
+        } else {
+          this.txStatus = status;
+          this.emit(f.frame);
+          if (p) this.settle(p, true);
+        }
+        this.emitSynthetic();
+        this.maybeRelease();
+        return;
+      }
+      case BackendCode.ErrorResponse: {
+        if (head && head.hide && head.kind === Await.Query) {
+          this.hiddenError = Be.decodeErrorFields(f.payload);
+          logger.warn('error in an injected statement', { pid: this.pid, message: this.hiddenError.get('M') });
+          return;
+        }
+        this.emit(f.frame);
+        if (!head || head.kind === Await.Query || head.kind === Await.Sync) return;
+        // extended protocol: the server skips everything up to the next Sync
+        while (this.pending.length > 0 && this.pending.peek()!.kind !== Await.Sync && this.pending.peek()!.kind !== Await.Query) {
+          this.settle(this.pending.shift()!, false);
+        }
+        if (this.pending.length === 0) this.skipUntilSync = true;
+        return;
+      }
+      case BackendCode.ParameterStatus: {
+        const [name, at] = readCString(f.payload, 0);
+        const value = readCString(f.payload, at)[0];
+        const server = this.server!;
+        server.params.set(name, value);
+        if (head && head.hide) return;
+        this.emit(f.frame);
+        if (REPORTED_ONLY.has(name)) return;
+        // the client changed a setting: keep it for every server connection that serves it later
+        this.settings.set(name.toLowerCase(), value);
+        server.setParams.set(name.toLowerCase(), value);
+        return;
+      }
+      case BackendCode.CommandComplete:
+        if (head && head.kind === Await.Query) {
+          if (!head.hide) {
+            this.noteCommand(f.payload);
+            this.emit(f.frame);
+          }
+          return;
+        }
+        this.noteCommand(f.payload);
+        break;
+      case BackendCode.NoticeResponse:
+        if (head && head.hide) return;
+        this.emit(f.frame);
+        return;
+      default:
+        break;
+    }
+    if (head && head.kind !== Await.Query && completes(head.kind, code)) {
+      this.pending.shift();
+      if (!head.hide) this.emit(f.frame);
+      this.settle(head, true);
+      this.emitSynthetic();
+      return;
+    }
+    if (head && head.hide) return;
+    this.emit(f.frame);
+  }
+
+  private hiddenError: Map<string, string> | null = null;
+
+  private settle(p: Pending, ok: boolean): void {
+    if (p.kind === Await.Synthetic) {
+      if (ok) this.emit(p.synth!);
+      return;
+    }
+    if (p.onDone) {
+      const err = this.hiddenError;
+      this.hiddenError = null;
+      p.onDone(ok && !err, err);
+    }
+  }
+
+  /** Emits made-up responses that have reached the head of the queue. */
+  private emitSynthetic(): void {
+    let p = this.pending.peek();
+    while (p && p.kind === Await.Synthetic) {
+      this.pending.shift();
+      this.emit(p.synth!);
+      p = this.pending.peek();
+    }
+  }
+
+  private noteCommand(payload: Buffer): void {
+    // "LISTEN" / "UNLISTEN" command tags
+    if (payload.length === 7 && payload.toString('latin1', 0, 6) === 'LISTEN') this.listening = true;
+    else if (payload.length === 9 && payload.toString('latin1', 0, 8) === 'UNLISTEN') this.listening = false;
+  }
+
+  /** Queues bytes for the client, merging frames that sit next to each other in one received chunk. */
+  private emit(buf: Buffer): void {
+    if (this.runAb === buf.buffer && this.runEnd === buf.byteOffset) {
+      this.runEnd += buf.length;
+      return;
+    }
+    this.flushRun();
+    this.runAb = buf.buffer;
+    this.runStart = buf.byteOffset;
+    this.runEnd = buf.byteOffset + buf.length;
+  }
+
+  private flushRun(): void {
+    if (this.runAb === null || this.runEnd === this.runStart) return;
+    const out = Buffer.from(this.runAb as ArrayBuffer, this.runStart, this.runEnd - this.runStart);
+    this.runAb = null;
+    this.writeClient(out);
+  }
+
+  private writeClient(buf: Buffer): void {
+    this.stats.bytesOut += buf.length;
+    if (this.socket.write(buf) || this.writeBlocked) return;
+    // backpressure: stop reading the server until the client drains
+    const server = this.server;
+    if (!server) return;
+    this.writeBlocked = true;
+    this.serverPaused = true;
+    server.socket.pause();
+    this.socket.once('drain', () => {
+      this.writeBlocked = false;
+      if (this.serverPaused && this.server === server) {
+        this.serverPaused = false;
+        server.socket.resume();
+      }
+    });
+  }
+
+  onServerClose(conn: ServerConnection): void {
+    if (this.server !== conn) return;
+    this.flushRun();
+    this.server = null;
+    this.serverReader.drain();
+    this.ctx.pool.discard(conn);
+    this.pending.clear();
+    logger.warn('server connection lost while serving a client', { pid: this.pid, shard: conn.shard.name });
+    this.fail(new ProxyError('SERVER_LOST', `server connection to shard "${conn.shard.name}" was lost`, SqlState.ConnectionFailure, 'FATAL'));
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** Sends an error to the client; FATAL errors close the session. */
+  fail(e: unknown): void {
+    if (this.state === SessionState.Closed) return;
+    const err = e instanceof ProxyError ? e : new ProxyError('INTERNAL', (e as Error)?.message ?? String(e), SqlState.InternalError, 'FATAL');
+    if (!(e instanceof ProxyError)) logger.error('internal error in session', { pid: this.pid, error: (e as Error)?.stack });
+    this.flushRun();
+    const msg = Be.ErrorResponse({ severity: err.severity, code: err.sqlState, message: err.message });
+    if (err.severity === 'FATAL') {
+      this.socket.end(msg);
+      this.close();
+    } else {
+      this.writeClient(Buffer.concat([msg, Be.ReadyForQuery(this.txStatus)]));
+    }
+  }
+
+  /** Called at shutdown, and after a release while shutting down: an idle client is told and closed. */
+  shutdownIdle(): void {
+    if (this.server || this.state === SessionState.Closed) return;
+    this.fail(new ProxyError('ADMIN_SHUTDOWN', 'terminating connection due to administrator command', SqlState.AdminShutdown, 'FATAL'));
+  }
+
+  close(): void {
+    if (this.state === SessionState.Closed) return;
+    const wasReady = this.state === SessionState.Ready;
+    this.state = SessionState.Closed;
+    if (!this.socket.destroyed) this.socket.end();
+    const server = this.server;
+    if (server) {
+      this.detachServer();
+      if (server.closed) {
+        // nothing to give back
+      } else if (this.pending.length === 0 && server.txStatus === Be.TransactionStatus.Idle && wasReady) {
+        this.resetAndRelease(server);
+      } else {
+        this.ctx.pool.discard(server);
+      }
+    } else if (this.usedServer && this.ctx.config.pool.reset_on_every_client) {
+      const conn = this.ctx.pool.tryAcquire();
+      if (conn) this.resetAndRelease(conn);
+    }
+    this.ctx.forgetClient(this);
+  }
+
+  /** Session mode (or a shared single-session backend): reset the server's session state before reuse. */
+  private resetAndRelease(server: ServerConnection): void {
+    const pool = this.ctx.pool;
+    const cfg = this.ctx.config.pool;
+    const needsReset = (cfg.mode === 'session' || cfg.reset_on_every_client || this.listening) && cfg.reset_query;
+    if (!needsReset) {
+      pool.release(server);
+      return;
+    }
+    const resetter: ServerOwner = {
+      onServerData: (chunk) => {
+        reader.push(chunk);
+        let f;
+        while ((f = reader.next())) {
+          if (f.code === BackendCode.ReadyForQuery) {
+            server.prepared.clear();
+            server.setParams = new Map();
+            server.txStatus = f.payload[0]!;
+            if (server.txStatus === Be.TransactionStatus.Idle) pool.release(server);
+            else pool.discard(server);
+            return;
+          }
+        }
+      },
+      onServerClose: () => pool.discard(server),
+    };
+    const reader = new FrameReader(1 << 30);
+    server.owner = resetter;
+    server.write(Fe.Query(cfg.reset_query));
+  }
+}

@@ -1,0 +1,90 @@
+// PendingResponses owns the queue of responses a server connection still owes a client, in request order.
+import { BackendCode } from '../protocol/MessageCode.js';
+
+/** What a forwarded (or synthesized) request is waiting for. */
+export const Await = {
+  /** simple Query or FunctionCall: everything up to ReadyForQuery belongs to it */
+  Query: 0,
+  Sync: 1,
+  Parse: 2,
+  Bind: 3,
+  DescribeStatement: 4,
+  DescribePortal: 5,
+  Execute: 6,
+  Close: 7,
+  /** a response Prescient makes up (e.g. ParseComplete for a statement the server already has) */
+  Synthetic: 8,
+} as const;
+export type Await = (typeof Await)[keyof typeof Await];
+
+export interface Pending {
+  kind: Await;
+  /** swallow this request's responses: it was injected by Prescient, the client never sent it */
+  hide: boolean;
+  /** bytes to emit when this entry reaches the head (Synthetic) */
+  synth?: Buffer;
+  /** called when the entry completes (ok) or is skipped by an error (not ok) */
+  onDone?: (ok: boolean, error?: Map<string, string> | null) => void;
+}
+
+const shared = (kind: Await): Pending => Object.freeze({ kind, hide: false });
+export const PENDING = {
+  Query: shared(Await.Query),
+  Sync: shared(Await.Sync),
+  Parse: shared(Await.Parse),
+  Bind: shared(Await.Bind),
+  DescribeStatement: shared(Await.DescribeStatement),
+  DescribePortal: shared(Await.DescribePortal),
+  Execute: shared(Await.Execute),
+  Close: shared(Await.Close),
+} as const;
+
+/** Does backend message `code` complete a request of `kind`? (ErrorResponse is handled apart.) */
+export function completes(kind: Await, code: number): boolean {
+  switch (kind) {
+    case Await.Query:
+    case Await.Sync:
+      return code === BackendCode.ReadyForQuery;
+    case Await.Parse:
+      return code === BackendCode.ParseComplete;
+    case Await.Bind:
+      return code === BackendCode.BindComplete;
+    case Await.DescribeStatement:
+    case Await.DescribePortal:
+      return code === BackendCode.RowDescription || code === BackendCode.NoData;
+    case Await.Execute:
+      return code === BackendCode.CommandComplete || code === BackendCode.EmptyQueryResponse || code === BackendCode.PortalSuspended;
+    case Await.Close:
+      return code === BackendCode.CloseComplete;
+    default:
+      return false;
+  }
+}
+
+/** A FIFO with O(1) shift that reuses its array. */
+export class PendingQueue {
+  private items: Pending[] = [];
+  private head = 0;
+
+  get length(): number { return this.items.length - this.head; }
+  peek(): Pending | undefined { return this.items[this.head]; }
+  push(p: Pending): void { this.items.push(p); }
+  shift(): Pending | undefined {
+    const p = this.items[this.head++];
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
+    return p;
+  }
+  clear(): void {
+    this.items.length = 0;
+    this.head = 0;
+  }
+  /** counts entries of a kind (e.g. how many ReadyForQuery are still owed) */
+  count(kind: Await): number {
+    let n = 0;
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.kind === kind) n++;
+    return n;
+  }
+}

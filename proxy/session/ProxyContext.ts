@@ -1,0 +1,60 @@
+// ProxyContext owns what every session shares: config, pool, statement names, the client registry, cancel routing.
+import type tls from 'node:tls';
+import type { Config, UserConfig } from '../../config/schema.js';
+import type { Pool } from '../pool/Pool.js';
+import { StatementNames } from './PreparedStatements.js';
+import type { ClientSession } from './ClientSession.js';
+import { logger } from '../logger.js';
+
+export class ProxyContext {
+  readonly statementNames = new StatementNames();
+  readonly clients = new Map<number, ClientSession>();
+  shuttingDown = false;
+  private pidCounter = Math.floor(Math.random() * 1_000_000) + 1000;
+  private readonly users: Map<string, UserConfig>;
+  readonly counters = { connections: 0, refused: 0, cancels: 0 };
+
+  constructor(
+    readonly config: Config,
+    readonly pool: Pool,
+    readonly secureContext: tls.SecureContext | null,
+    private readonly onClientGone: () => void = () => {},
+  ) {
+    this.users = new Map(config.users.map((u) => [u.name, u]));
+  }
+
+  findUser(name: string): UserConfig | undefined {
+    return this.users.get(name);
+  }
+
+  nextPid(): number {
+    this.pidCounter = (this.pidCounter % 0x7ffffff0) + 1;
+    return this.pidCounter;
+  }
+
+  admitClient(session: ClientSession): boolean {
+    if (this.clients.size >= this.config.listen.max_client_connections) {
+      this.counters.refused++;
+      return false;
+    }
+    this.clients.set(session.pid, session);
+    this.counters.connections++;
+    return true;
+  }
+
+  forgetClient(session: ClientSession): void {
+    if (this.clients.get(session.pid) === session) this.clients.delete(session.pid);
+    this.onClientGone();
+  }
+
+  /** A CancelRequest goes to the server connection running that client's query, or nowhere. */
+  cancel(pid: number, secret: number): void {
+    const session = this.clients.get(pid);
+    if (!session || session.secret !== secret) {
+      logger.debug('cancel request for unknown client', { pid });
+      return;
+    }
+    this.counters.cancels++;
+    session.server?.cancel();
+  }
+}

@@ -1,0 +1,71 @@
+// startupParams owns turning a StartupMessage's parameters into the session settings to apply on servers.
+import { ProxyError, SqlState } from '../protocol/SqlState.js';
+
+/** Startup parameters that are not settings. */
+const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
+const NAME = /^[A-Za-z_][A-Za-z0-9_.$]*$/;
+
+/** Splits the `options` startup parameter (`-c a=b --c=d`, backslash escapes a space) into settings. */
+export function parseOptions(options: string): [string, string][] {
+  const words: string[] = [];
+  let cur = '';
+  let has = false;
+  for (let i = 0; i < options.length; i++) {
+    const ch = options[i]!;
+    if (ch === '\\' && i + 1 < options.length) {
+      cur += options[++i];
+      has = true;
+    } else if (ch === ' ' || ch === '\t' || ch === '\n') {
+      if (has) words.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += ch;
+      has = true;
+    }
+  }
+  if (has) words.push(cur);
+  const out: [string, string][] = [];
+  for (let i = 0; i < words.length; i++) {
+    let w = words[i]!;
+    if (w === '-c') {
+      w = words[++i] ?? '';
+    } else if (w.startsWith('-c')) {
+      w = w.slice(2);
+    } else if (w.startsWith('--')) {
+      w = w.slice(2);
+    } else {
+      throw new ProxyError('BAD_OPTIONS', `invalid command-line argument for server process: ${w}`, SqlState.ProtocolViolation, 'FATAL');
+    }
+    const eq = w.indexOf('=');
+    if (eq <= 0) throw new ProxyError('BAD_OPTIONS', `-c ${w} requires a value`, SqlState.ProtocolViolation, 'FATAL');
+    out.push([w.slice(0, eq).replace(/-/g, '_'), w.slice(eq + 1)]);
+  }
+  return out;
+}
+
+/** The settings a client asked for at startup, keyed by lower-cased name. */
+export function sessionSettings(params: Map<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of params) {
+    if (NOT_SETTINGS.has(k) || k.startsWith('_pq_.')) continue;
+    out.set(k.toLowerCase(), v);
+  }
+  const options = params.get('options');
+  if (options) for (const [k, v] of parseOptions(options)) out.set(k.toLowerCase(), v);
+  for (const k of out.keys()) {
+    if (!NAME.test(k)) throw new ProxyError('BAD_PARAMETER', `invalid parameter name "${k}"`, SqlState.InvalidParameterValue, 'FATAL');
+  }
+  return out;
+}
+
+const quoteLiteral = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+const quoteIdent = (k: string): string => (/^[a-z_][a-z0-9_]*$/.test(k) ? k : k.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.'));
+
+/** SQL that moves a server connection from settings `have` to `want`; '' when nothing differs. */
+export function settingsDiffSql(have: Map<string, string>, want: Map<string, string>): string {
+  let sql = '';
+  for (const [k, v] of want) if (have.get(k) !== v) sql += `SET ${quoteIdent(k)} TO ${quoteLiteral(v)};`;
+  for (const k of have.keys()) if (!want.has(k)) sql += `RESET ${quoteIdent(k)};`;
+  return sql;
+}
