@@ -1,0 +1,85 @@
+// Owns: starting a real Prescient process (dist/proxy/cli.js) for a test, with a config built from clusters.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { freePort, type Cluster } from '../../scripts/testbed.js';
+import type { TeardownCapable } from './pg.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(root, 'dist', 'proxy', 'cli.js');
+
+export interface ProxyHandle {
+  host: string;
+  port: number;
+  proc: ChildProcess;
+  /** everything the proxy wrote to stderr so far */
+  logs(): string;
+  /** sends a signal and resolves with the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  configPath: string;
+}
+
+export const APP_USER = { name: 'app', password: 'app-secret' };
+
+/** A config for `clusters` (one shard each) with overrides merged at the top level. */
+export function proxyConfig(clusters: Cluster[], port: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    listen: { host: '127.0.0.1', port },
+    database: 'app',
+    users: [APP_USER],
+    shards: clusters.map((c, i) => ({ name: `s${i}`, host: c.host, port: c.port, database: 'app', user: c.user, password: c.password })),
+    pool: { mode: 'transaction', size: 10 },
+    ...overrides,
+  };
+}
+
+/** Starts Prescient; stops it in t.teardown. `overrides` replace top-level config keys. */
+export async function startProxy(t: TeardownCapable, clusters: Cluster[], overrides: Record<string, unknown> = {}, extraArgs: string[] = []): Promise<ProxyHandle> {
+  const port = await freePort();
+  const config = proxyConfig(clusters, port, overrides);
+  const listen = config.listen as { port: number; host: string };
+  const dir = mkdtempSync(join(tmpdir(), 'prescient-cfg-'));
+  const configPath = join(dir, 'prescient.yaml');
+  writeFileSync(configPath, stringify(config));
+  const proc = spawn(process.execPath, [...extraArgs, CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let exited: number | null | undefined;
+  const exitP = new Promise<number | null>((resolve) => proc.on('exit', (code) => { exited = code; resolve(code); }));
+  proc.stderr!.on('data', (d) => (stderr += d.toString()));
+  proc.stdout!.on('data', (d) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`proxy did not start in 20 s:\n${stderr}`)), 20000);
+    const check = (): void => {
+      if (stderr.includes('"msg":"listening"')) {
+        clearTimeout(timer);
+        resolve();
+      } else if (exited !== undefined) {
+        clearTimeout(timer);
+        reject(new Error(`proxy exited with ${exited}:\n${stderr}`));
+      } else setTimeout(check, 25);
+    };
+    check();
+  });
+  const handle: ProxyHandle = {
+    host: listen.host,
+    port: listen.port,
+    proc,
+    configPath,
+    logs: () => stderr,
+    stop: (signal = 'SIGTERM') => {
+      if (exited !== undefined) return Promise.resolve(exited);
+      proc.kill(signal);
+      return exitP;
+    },
+  };
+  t.teardown(async () => {
+    if (exited === undefined) {
+      proc.kill('SIGKILL');
+      await exitP;
+    }
+  });
+  return handle;
+}
