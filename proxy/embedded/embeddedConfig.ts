@@ -1,5 +1,194 @@
-// embeddedConfig owns the zero-install default: a config in front of an embedded Postgres (PGlite). Placeholder until the PGlite launcher lands.
+// embeddedConfig owns the zero-install default: an embedded Postgres (PGlite, persisted in a data dir) served over
+// TCP on a private loopback port by pglite-socket, and a Prescient config in front of it on 127.0.0.1:6432.
+//
+// PGlite has ONE backend session for every socket connection, so the config uses one server connection (pool size 1,
+// transaction mode) and resets the session when a client leaves (pool.reset_on_every_client). Each new socket
+// connection also gets a fresh session (ROLLBACK + DISCARD ALL), as a new connection to a real Postgres would.
+import net from 'node:net';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { ConfigError, parseConfig } from '../../config/loadConfig.js';
 import type { Config } from '../../config/schema.js';
-export async function embeddedConfig(_dataDir: string): Promise<{ config: Config; stop: () => Promise<void> }> {
-  throw new Error('embedded mode is not built yet: pass --config');
+import * as Fe from '../protocol/FrontendEncoder.js';
+import { logger } from '../logger.js';
+
+const LISTEN_HOST = '127.0.0.1';
+const DEFAULT_PORT = 6432;
+/** the database clients connect to; PGlite itself has only `postgres` (and accepts any name, always serving `postgres`) */
+const CLIENT_DATABASE = 'app';
+const PGLITE_DATABASE = 'postgres';
+
+function listenPort(): number {
+  const raw = process.env.PRESCIENT_PORT;
+  if (raw === undefined || raw === '') return DEFAULT_PORT;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`PRESCIENT_PORT must be a port number (0-65535), got "${raw}"`);
+  }
+  return port;
+}
+
+/** Fails early (before PGlite opens the data dir) when the proxy's own port is taken. */
+function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (e: NodeJS.ErrnoException) => {
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new ConfigError(`${host}:${port} is already in use (another prescient?); set PRESCIENT_PORT to use another port`)
+          : new ConfigError(`cannot listen on ${host}:${port}: ${e.message}`),
+      );
+    });
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * PGlite does not lock its data dir: two processes on one dir would corrupt it. A lock file next to the dir
+ * (`<dataDir>.lock`, holding the pid) keeps a second prescient out; a stale one (dead pid) is taken over.
+ * Returns the function that releases it.
+ */
+function lockDataDir(dir: string): () => void {
+  const lockPath = `${dir}.lock`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(lockPath, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        process.off('exit', release);
+        try {
+          if (readFileSync(lockPath, 'utf8').trim() === String(process.pid)) unlinkSync(lockPath);
+        } catch {
+          // already gone
+        }
+      };
+      process.on('exit', release);
+      return release;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let pid = NaN;
+      try {
+        pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
+      } catch {
+        // vanished in between: retry
+      }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+        throw new ConfigError(`the embedded database in ${dir} is in use by process ${pid} (lock file ${lockPath})`);
+      }
+      try {
+        unlinkSync(lockPath); // stale
+      } catch {
+        // someone else removed it
+      }
+    }
+  }
+  throw new ConfigError(`cannot lock the embedded database in ${dir} (lock file ${lockPath})`);
+}
+
+export async function embeddedConfig(dataDir: string): Promise<{ config: Config; stop: () => Promise<void> }> {
+  const started = Date.now();
+  const dir = path.resolve(dataDir);
+  const port = listenPort();
+  await assertPortFree(LISTEN_HOST, port);
+  mkdirSync(dir, { recursive: true });
+  const unlock = lockDataDir(dir);
+
+  let db: PGlite | null = null;
+  let socketServer: PGLiteSocketServer | null = null;
+  try {
+    db = await PGlite.create({ dataDir: dir });
+    const pglite = db;
+    // maxConnections > 1 only so a reconnect is not refused while pglite-socket still tears down the old connection;
+    // Prescient itself opens one (pool size 1)
+    socketServer = new PGLiteSocketServer({ db: pglite, host: LISTEN_HOST, port: 0, maxConnections: 4 });
+    socketServer.addEventListener('connection', () => {
+      // runs before the new connection's startup packet reaches PGlite (that goes through the same query lock later)
+      pglite
+        .runExclusive(async () => {
+          if (pglite.isInTransaction()) await pglite.execProtocolRaw(Fe.Query('ROLLBACK'));
+          await pglite.execProtocolRaw(Fe.Query('DISCARD ALL'));
+        })
+        .catch((e: unknown) => logger.warn('embedded postgres: cannot reset the session for a new connection', { error: (e as Error).message }));
+    });
+    socketServer.addEventListener('error', (ev) => {
+      logger.warn('embedded postgres socket error', { error: ((ev as CustomEvent).detail as Error | undefined)?.message });
+    });
+    await socketServer.start();
+  } catch (e) {
+    await socketServer?.stop().catch(() => {});
+    await db?.close().catch(() => {});
+    unlock();
+    throw e;
+  }
+  const pglitePort = Number(socketServer.getServerConn().split(':').pop());
+
+  const config = parseConfig(
+    {
+      listen: { host: LISTEN_HOST, port },
+      database: CLIENT_DATABASE,
+      users: [
+        { name: 'app', password: 'app' },
+        { name: 'postgres', password: 'postgres' },
+      ],
+      auth: { method: 'scram-sha-256' },
+      shards: [
+        // PGlite ignores authentication: any user and password are accepted
+        { name: 'pglite', host: LISTEN_HOST, port: pglitePort, database: PGLITE_DATABASE, user: 'postgres', password: 'postgres' },
+      ],
+      pool: {
+        mode: 'transaction',
+        size: 1,
+        reset_on_every_client: true,
+        // one backend serves everybody: a client may wait behind another's long statement
+        queue_timeout_ms: 30000,
+        // keep the one connection: reconnecting gains nothing
+        idle_timeout_ms: 0,
+      },
+      log: { level: process.env.PRESCIENT_LOG_LEVEL || 'info' },
+    },
+    'embedded config',
+  );
+
+  const shownPort = port === 0 ? '<port>' : String(port);
+  logger.info('embedded postgres (PGlite) ready', {
+    dataDir: dir,
+    startMs: Date.now() - started,
+    connect: `psql postgres://app:app@${LISTEN_HOST}:${shownPort}/${CLIENT_DATABASE}`,
+  });
+
+  let stopping: Promise<void> | null = null;
+  const server = socketServer;
+  const database = db;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      try {
+        await server.stop();
+      } finally {
+        try {
+          await database.close();
+        } finally {
+          unlock();
+        }
+      }
+      logger.info('embedded postgres stopped', { dataDir: dir });
+    })();
+    return stopping;
+  };
+  return { config, stop };
 }
