@@ -12,16 +12,20 @@ export class ConfigError extends Error {
   }
 }
 
-function describe(issue: z.core.$ZodIssue): string {
-  const path = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)';
-  return `${path}: ${issue.message}`;
+const pathOf = (path: readonly PropertyKey[]): string =>
+  path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+
+function describe(issue: z.core.$ZodIssue): string[] {
+  // an unknown key is named by its own path (`pool.sise`), not by the object that holds it
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${pathOf([...issue.path, k])}: unknown key`);
+  return [`${issue.path.length ? pathOf(issue.path) : '(root)'}: ${issue.message}`];
 }
 
 /** Validates a plain object; throws ConfigError listing every bad field. */
 export function parseConfig(raw: unknown, source = 'config'): Config {
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map(describe);
+    const issues = result.error.issues.flatMap(describe);
     throw new ConfigError(`invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
   }
   return result.data;

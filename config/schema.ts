@@ -13,18 +13,14 @@ export const ShardSchema = z.strictObject({
   password: z.string().default(''),
 });
 
-export const UserSchema = z
-  .strictObject({
-    name: z.string().min(1),
-    /** plaintext password, or a SCRAM verifier `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>` */
-    password: z.string().optional(),
-    /** how this user authenticates to Prescient; default from `auth.method` */
-    auth: z.enum(['scram-sha-256', 'md5', 'trust']).optional(),
-  })
-  .refine((u) => u.auth === 'trust' || u.password !== undefined, {
-    message: 'a password (or SCRAM verifier) is required unless auth is trust',
-    path: ['password'],
-  });
+/** A user needs a password unless it authenticates by trust (its own `auth`, else `auth.method`): checked on ConfigSchema. */
+export const UserSchema = z.strictObject({
+  name: z.string().min(1),
+  /** plaintext password, or a SCRAM verifier `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>` */
+  password: z.string().optional(),
+  /** how this user authenticates to Prescient; default from `auth.method` */
+  auth: z.enum(['scram-sha-256', 'md5', 'trust']).optional(),
+});
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
@@ -70,6 +66,12 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   shutdown: z.strictObject({ timeout_ms: durationMs.default(30000) }).prefault({}),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+}).superRefine((c, ctx) => {
+  c.users.forEach((u, i) => {
+    if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
+      ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['users', i, 'password'] });
+    }
+  });
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

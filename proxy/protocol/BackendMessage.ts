@@ -74,15 +74,17 @@ export interface ErrorFields {
   detail?: string;
   hint?: string;
 }
+/** A field value: a NUL (e.g. an echoed message type byte 0) would end the field early and corrupt the rest. */
+const fieldText = (s: string): Buffer => cstring(s.includes('\0') ? s.replace(/\0/g, '\\0') : s);
 function fieldsPayload(f: ErrorFields): Buffer {
   const parts: Buffer[] = [
     Buffer.from('S'), cstring(f.severity),
     Buffer.from('V'), cstring(f.severity),
     Buffer.from('C'), cstring(f.code),
-    Buffer.from('M'), cstring(f.message),
+    Buffer.from('M'), fieldText(f.message),
   ];
-  if (f.detail) parts.push(Buffer.from('D'), cstring(f.detail));
-  if (f.hint) parts.push(Buffer.from('H'), cstring(f.hint));
+  if (f.detail) parts.push(Buffer.from('D'), fieldText(f.detail));
+  if (f.hint) parts.push(Buffer.from('H'), fieldText(f.hint));
   parts.push(Buffer.from([0]));
   return Buffer.concat(parts);
 }

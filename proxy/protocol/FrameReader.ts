@@ -12,12 +12,17 @@ export interface Frame {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Accumulates chunks and hands out whole frames. Frames are subarrays of the received chunks where a
- * frame sits inside one chunk (no copy); only a frame cut across chunks is copied once.
+ * Accumulates chunks and hands out whole frames. A frame that sits inside one chunk is a slice of it (no
+ * copy); a frame cut across chunks is gathered in a list and joined once, when its last byte arrives.
  */
 export class FrameReader {
   private buf: Buffer = EMPTY;
   private off = 0;
+  /** chunks of a frame still incomplete, beyond `buf` */
+  private more: Buffer[] = [];
+  private moreLen = 0;
+  /** bytes needed in total (from `off`) before the current frame is whole; 0 when unknown */
+  private need = 0;
   /** startup frames have no type byte: Int32 length includes itself */
   untyped: boolean;
 
@@ -29,55 +34,75 @@ export class FrameReader {
   }
 
   push(chunk: Buffer): void {
-    if (this.off >= this.buf.length) {
+    if (this.off >= this.buf.length && this.moreLen === 0) {
       this.buf = chunk;
-    } else {
-      this.buf = Buffer.concat([this.buf.subarray(this.off), chunk]);
+      this.off = 0;
+      return;
     }
+    this.more.push(chunk);
+    this.moreLen += chunk.length;
+    if (this.need === 0 || this.buf.length - this.off + this.moreLen >= this.need) this.join();
+  }
+
+  private join(): void {
+    this.buf = Buffer.concat([this.buf.subarray(this.off), ...this.more]);
     this.off = 0;
+    this.more = [];
+    this.moreLen = 0;
   }
 
   /** Bytes received but not yet returned as frames. */
   get pending(): number {
-    return this.buf.length - this.off;
+    return this.buf.length - this.off + this.moreLen;
   }
 
   /** The next whole frame, or null when more bytes are needed. Throws ProxyError 08P01 on a bad length. */
   next(): Frame | null {
+    if (this.moreLen > 0 && (this.need === 0 || this.pending >= this.need)) this.join();
     const avail = this.buf.length - this.off;
+    const head = this.untyped ? 4 : 5;
+    if (avail < head) {
+      this.need = 0;
+      return null;
+    }
+    let code = 0;
+    let total: number;
     if (this.untyped) {
-      if (avail < 4) return null;
       const len = this.buf.readInt32BE(this.off);
       if (len < 8 || len > this.maxMessageSize) {
         throw new ProxyError('BAD_STARTUP_LENGTH', `invalid startup packet length ${len}`, SqlState.ProtocolViolation, 'FATAL');
       }
-      if (avail < len) return null;
-      const frame = this.buf.subarray(this.off, this.off + len);
-      this.off += len;
-      return { code: 0, frame, payload: frame.subarray(4) };
+      total = len;
+    } else {
+      code = this.buf[this.off]!;
+      const len = this.buf.readInt32BE(this.off + 1);
+      if (len < 4 || len > this.maxMessageSize) {
+        throw new ProxyError(
+          'BAD_MESSAGE_LENGTH',
+          `invalid message length ${len} for message type '${String.fromCharCode(code)}' (limit ${this.maxMessageSize})`,
+          SqlState.ProtocolViolation,
+          'FATAL',
+        );
+      }
+      total = len + 1;
     }
-    if (avail < 5) return null;
-    const code = this.buf[this.off]!;
-    const len = this.buf.readInt32BE(this.off + 1);
-    if (len < 4 || len > this.maxMessageSize) {
-      throw new ProxyError(
-        'BAD_MESSAGE_LENGTH',
-        `invalid message length ${len} for message type '${String.fromCharCode(code)}' (limit ${this.maxMessageSize})`,
-        SqlState.ProtocolViolation,
-        'FATAL',
-      );
+    if (avail < total) {
+      this.need = total;
+      return null;
     }
-    if (avail < len + 1) return null;
-    const frame = this.buf.subarray(this.off, this.off + len + 1);
-    this.off += len + 1;
-    return { code, frame, payload: frame.subarray(5) };
+    this.need = 0;
+    const frame = this.buf.subarray(this.off, this.off + total);
+    this.off += total;
+    return { code, frame, payload: frame.subarray(head) };
   }
 
   /** Hands out what is left unread (used when a stream switches owner, e.g. after TLS negotiation). */
   drain(): Buffer {
+    if (this.moreLen > 0) this.join();
     const rest = this.buf.subarray(this.off);
     this.buf = EMPTY;
     this.off = 0;
+    this.need = 0;
     return rest;
   }
 }

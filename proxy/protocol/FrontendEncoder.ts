@@ -40,7 +40,7 @@ export const Terminate = frame(FrontendCode.Terminate);
 /** A Parse frame for `query` under statement name `name`, with the parameter type oids given. */
 export function Parse(name: string, query: string, paramTypes: readonly number[]): Buffer {
   const n = Buffer.alloc(2 + paramTypes.length * 4);
-  n.writeInt16BE(paramTypes.length, 0);
+  n.writeUInt16BE(paramTypes.length, 0);
   paramTypes.forEach((oid, i) => n.writeUInt32BE(oid >>> 0, 2 + i * 4));
   return frame(FrontendCode.Parse, Buffer.concat([cstring(name), cstring(query), n]));
 }

@@ -25,9 +25,10 @@ export function readCString(buf: Buffer, at: number): [string, number] {
   return [buf.toString('utf8', at, end), end + 1];
 }
 
-function readInt16(buf: Buffer, at: number): number {
+/** Counts are unsigned 16-bit on the wire: Postgres allows up to 65535 parameters. */
+function readUInt16(buf: Buffer, at: number): number {
   if (at + 2 > buf.length) throw bad('message too short');
-  return buf.readInt16BE(at);
+  return buf.readUInt16BE(at);
 }
 function readInt32(buf: Buffer, at: number): number {
   if (at + 4 > buf.length) throw bad('message too short');
@@ -55,14 +56,14 @@ export function decodeStartupPacket(payload: Buffer): StartupPacket {
     params.set(key, value);
     at = a2;
   }
+  if (at !== payload.length - 1) throw bad('invalid startup packet layout: expected terminator as last byte');
   return { kind: 'StartupMessage', protocol: code, params };
 }
 
 export function decodeParse(payload: Buffer): Parse {
   const [name, a1] = readCString(payload, 0);
   const [query, a2] = readCString(payload, a1);
-  const n = readInt16(payload, a2);
-  if (n < 0) throw bad('negative parameter count in Parse');
+  const n = readUInt16(payload, a2);
   const paramTypes: number[] = new Array(n);
   for (let i = 0; i < n; i++) paramTypes[i] = readInt32(payload, a2 + 2 + i * 4) >>> 0;
   return { name, query, paramTypes };
@@ -71,6 +72,24 @@ export function decodeParse(payload: Buffer): Parse {
 export function decodeBind(payload: Buffer): Bind {
   const [portal, a1] = readCString(payload, 0);
   const [statement, a2] = readCString(payload, a1);
+  // the rest is forwarded as is, so check its layout here: a malformed Bind must not reach a shared server connection
+  let at = a2;
+  const nFormats = readUInt16(payload, at);
+  at += 2 + nFormats * 2;
+  const nParams = readUInt16(payload, at);
+  at += 2;
+  if (nFormats > 1 && nFormats !== nParams) throw bad(`bind message has ${nFormats} parameter formats but ${nParams} parameters`);
+  for (let i = 0; i < nParams; i++) {
+    const len = readInt32(payload, at);
+    at += 4;
+    if (len === -1) continue;
+    if (len < 0 || at + len > payload.length) throw bad('insufficient data left in Bind message');
+    at += len;
+  }
+  const nResults = readUInt16(payload, at);
+  at += 2 + nResults * 2;
+  if (at > payload.length) throw bad('message too short');
+  if (at !== payload.length) throw bad('invalid Bind message format: trailing bytes');
   return { portal, statement, restOffset: a2 };
 }
 

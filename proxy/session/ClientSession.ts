@@ -6,6 +6,7 @@ import type { ServerConnection, ServerOwner } from '../connection/ServerConnecti
 import * as Be from '../protocol/BackendMessage.js';
 import * as Fe from '../protocol/FrontendEncoder.js';
 import { FrameReader, type Frame } from '../protocol/FrameReader.js';
+import { FrameScanner, type FrameVisitor } from '../protocol/FrameScanner.js';
 import {
   decodeBind, decodeClose, decodeDescribe, decodeParse, decodeQuery, decodeStartupPacket, readCString,
 } from '../protocol/FrontendMessage.js';
@@ -31,7 +32,7 @@ export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
 
-export class ClientSession implements ServerOwner {
+export class ClientSession implements ServerOwner, FrameVisitor {
   state: SessionState = SessionState.Startup;
   readonly pid: number;
   readonly secret: number;
@@ -507,31 +508,37 @@ export class ClientSession implements ServerOwner {
 
   // ---------------------------------------------------------------- server bytes
 
-  private serverReader = new FrameReader(1 << 30 /* Postgres' own ceiling */);
+  private readonly serverStream = new FrameScanner(this);
 
   onServerData(chunk: Buffer): void {
-    const reader = this.serverReader;
-    reader.push(chunk);
-    let f: Frame | null;
     try {
-      while (this.server && (f = reader.next())) this.onServerFrame(f);
+      this.serverStream.push(chunk);
     } catch (e) {
       this.fail(e);
       return;
     }
     this.flushRun();
-    if (!this.server) {
-      // released mid-chunk: whatever is left belonged to nobody (nothing is owed once released)
-      reader.drain();
-    }
+    // released mid-chunk: whatever is left belonged to nobody (nothing is owed once released)
+    if (!this.server) this.serverStream.reset();
+  }
+
+  /** FrameVisitor: rows and COPY data stream through untouched unless Prescient hides the response. */
+  streams(code: number): boolean {
+    if (code !== BackendCode.DataRow && code !== BackendCode.CopyData) return false;
+    const head = this.pending.peek();
+    return !(head && head.hide);
+  }
+
+  onBytes(bytes: Buffer): void {
+    if (this.server) this.emit(bytes);
+  }
+
+  onFrame(code: number, frame: Buffer): void {
+    if (this.server) this.onServerFrame({ code, frame, payload: frame.subarray(5) });
   }
 
   private onServerFrame(f: Frame): void {
     const code = f.code;
-    if (code === BackendCode.DataRow) {
-      this.emit(f.frame);
-      return;
-    }
     const head = this.pending.peek();
     switch (code) {
       case BackendCode.ReadyForQuery: {
@@ -681,7 +688,7 @@ export class ClientSession implements ServerOwner {
     if (this.server !== conn) return;
     this.flushRun();
     this.server = null;
-    this.serverReader.drain();
+    this.serverStream.reset();
     this.ctx.pool.discard(conn);
     this.pending.clear();
     logger.warn('server connection lost while serving a client', { pid: this.pid, shard: conn.shard.name });
@@ -729,6 +736,10 @@ export class ClientSession implements ServerOwner {
     } else if (this.usedServer && this.ctx.config.pool.reset_on_every_client) {
       const conn = this.ctx.pool.tryAcquire();
       if (conn) this.resetAndRelease(conn);
+      // the shared connection is busy with another client: reset it when it comes back, or this client's state leaks
+      else this.ctx.pool.wait((_err, c) => {
+        if (c) this.resetAndRelease(c);
+      });
     }
     this.ctx.forgetClient(this);
   }
@@ -747,7 +758,11 @@ export class ClientSession implements ServerOwner {
         reader.push(chunk);
         let f;
         while ((f = reader.next())) {
-          if (f.code === BackendCode.ReadyForQuery) {
+          if (f.code === BackendCode.ParameterStatus) {
+            // the reset puts reported settings back to their defaults: the next login reports these values
+            const [name, at] = readCString(f.payload, 0);
+            server.params.set(name, readCString(f.payload, at)[0]);
+          } else if (f.code === BackendCode.ReadyForQuery) {
             server.prepared.clear();
             server.setParams = new Map();
             server.txStatus = f.payload[0]!;

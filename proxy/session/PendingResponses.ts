@@ -70,9 +70,14 @@ export class PendingQueue {
   peek(): Pending | undefined { return this.items[this.head]; }
   push(p: Pending): void { this.items.push(p); }
   shift(): Pending | undefined {
+    if (this.head >= this.items.length) return undefined;
     const p = this.items[this.head++];
     if (this.head === this.items.length) {
       this.items.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      // a pipelining client may never let the queue drain: drop the consumed prefix now and then
+      this.items.splice(0, this.head);
       this.head = 0;
     }
     return p;

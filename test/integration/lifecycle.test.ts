@@ -51,6 +51,7 @@ t.test('lifecycle', async (t) => {
   await t.test('a client that reads slowly keeps proxy memory bounded (backpressure)', async (t) => {
     const proxy = await startProxy(t, clusters, { pool: { mode: 'transaction', size: 2 } });
     const sock = net.connect({ host: proxy.host, port: proxy.port });
+    sock.on('error', () => {});
     const reader = new FrameReader(1 << 30);
     let scram: ScramClientSession | null = null;
     let ready = false;
@@ -91,6 +92,9 @@ t.test('lifecycle', async (t) => {
     while (!done) await new Promise((r) => setTimeout(r, 50));
     t.equal(rows, 200000, 'every row arrived once the client read again');
     t.ok(bytes > 400_000_000, `${bytes} bytes received`);
-    sock.end(Fe.Terminate);
+    await new Promise<void>((resolve) => {
+      sock.on('close', () => resolve());
+      sock.end(Fe.Terminate);
+    });
   });
 });
