@@ -27,6 +27,13 @@ async function start(args: string[]): Promise<void> {
     config = embedded.config;
     stopEmbedded = embedded.stop;
   }
+  // container-friendly overrides of the listen address
+  if (process.env.PRESCIENT_HOST) config.listen.host = process.env.PRESCIENT_HOST;
+  if (process.env.PRESCIENT_PORT) {
+    const port = Number(process.env.PRESCIENT_PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PRESCIENT_PORT: expected a port number, got "${process.env.PRESCIENT_PORT}"`);
+    config.listen.port = port;
+  }
   logger.setLevel(config.log.level);
   const server = new Server(config);
   await server.listen();
