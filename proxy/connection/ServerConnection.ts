@@ -26,8 +26,10 @@ export class ServerConnection {
   readonly params = new Map<string, string>();
   /** session settings Prescient applied with SET on top of the server's defaults, keyed by lower-cased name */
   setParams = new Map<string, string>();
-  /** server-side names of the prepared statements that exist on this connection */
+  /** server-side names of the prepared statements known to exist on this connection (their ParseComplete came) */
   readonly prepared = new Set<string>();
+  /** names a Parse was sent for: one still in flight may yet be skipped or fail, so its existence is unknown */
+  readonly parsed = new Set<string>();
   owner: ServerOwner | null = null;
   closed = false;
   /** last ReadyForQuery status: 'I' idle, 'T' in transaction, 'E' failed transaction */

@@ -122,6 +122,14 @@ export function DataRow(values: (string | null)[]): Buffer {
   return frame(BackendCode.DataRow, Buffer.concat(parts));
 }
 
+/** An ErrorResponse (or NoticeResponse, with `code` 'N') from a field map as decodeErrorFields returns it. */
+export function ErrorResponseFromFields(fields: Map<string, string>, code: number = BackendCode.ErrorResponse): Buffer {
+  const parts: Buffer[] = [];
+  for (const [k, v] of fields) parts.push(Buffer.from(k, 'latin1'), fieldText(v));
+  parts.push(Buffer.from([0]));
+  return frame(code, Buffer.concat(parts));
+}
+
 /** Reads the fields of an ErrorResponse/NoticeResponse payload into a map keyed by field code. */
 export function decodeErrorFields(payload: Buffer): Map<string, string> {
   const out = new Map<string, string>();

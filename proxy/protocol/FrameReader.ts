@@ -27,7 +27,7 @@ export class FrameReader {
   untyped: boolean;
 
   constructor(
-    readonly maxMessageSize: number,
+    public maxMessageSize: number,
     untyped = false,
   ) {
     this.untyped = untyped;

@@ -30,6 +30,7 @@ export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 
 /** ParameterStatus names a client cannot SET: reported, never replayed on another server connection. */
 const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
+const LISTEN_STATEMENT = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|\*|[A-Za-z_][A-Za-z0-9_$]*)/gi;
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
 
 export class ClientSession implements ServerOwner, FrameVisitor {
@@ -54,7 +55,13 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   /** after an error in an extended-protocol batch, the server skips messages until Sync */
   private skipUntilSync = false;
   /** LISTEN keeps the session on its server connection */
-  private listening = false;
+  /** channels this session listens on; any keeps the session on its server connection */
+  private readonly channels = new Set<string>();
+  /** LISTEN/UNLISTEN statements seen in queries not yet completed, in order */
+  private listenOps: string[] = [];
+  private get listening(): boolean {
+    return this.channels.size > 0;
+  }
   private clientPaused = false;
   private serverPaused = false;
   private usedServer = false;
@@ -78,14 +85,18 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.bindSocket(socket);
   }
 
+  private readonly onData = (chunk: Buffer): void => this.onClientData(chunk);
+  private readonly onError = (e: Error): void => {
+    logger.debug('client socket error', { pid: this.pid, error: e.message });
+    this.close();
+  };
+  private readonly onClose = (): void => this.close();
+
   private bindSocket(socket: net.Socket | tls.TLSSocket): void {
     socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    socket.on('error', (e) => {
-      logger.debug('client socket error', { pid: this.pid, error: e.message });
-      this.close();
-    });
-    socket.on('close', () => this.close());
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
   }
 
   /** A snapshot for SHOW CLIENTS and debugging. */
@@ -153,9 +164,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         this.socket.write('S');
         const plain = this.socket as net.Socket;
-        plain.removeAllListeners('data');
-        plain.removeAllListeners('close');
-        plain.removeAllListeners('error');
+        // only the session's own listeners: the server's bookkeeping stays on the plain socket
+        plain.off('data', this.onData);
+        plain.off('close', this.onClose);
+        plain.off('error', this.onError);
         const secureSocket = new tls.TLSSocket(plain, { isServer: true, secureContext: secure });
         this.socket = secureSocket;
         this.tlsUpgraded = true;
@@ -176,8 +188,9 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         this.applicationName = pkt.params.get('application_name') ?? '';
         if (!this.user) throw new ProxyError('NO_USER', 'no PostgreSQL user name specified in startup packet', SqlState.InvalidAuthorizationSpecification, 'FATAL');
         this.settings = sessionSettings(pkt.params);
+        // the same reader: bytes the client sent right behind the StartupMessage are kept
         this.reader.untyped = false;
-        this.reader = new FrameReader(this.ctx.config.listen.max_message_size);
+        this.reader.maxMessageSize = this.ctx.config.listen.max_message_size;
         if (this.database !== this.ctx.config.database) {
           throw new ProxyError('UNKNOWN_DATABASE', `database "${this.database}" does not exist`, SqlState.InvalidCatalogName, 'FATAL');
         }
@@ -237,12 +250,25 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (!FRONTEND_CODES.has(code) || code === FrontendCode.PasswordMessage) {
       throw new ProxyError('BAD_MESSAGE_TYPE', `invalid frontend message type ${code} ('${String.fromCharCode(code)}')`, SqlState.ProtocolViolation, 'FATAL');
     }
+    if (this.dropUntilSync) {
+      if (code !== FrontendCode.Sync) return;
+      this.dropUntilSync = false;
+    }
     if (code === FrontendCode.Flush && !this.server) return;
     if (code === FrontendCode.Close) {
       const c = decodeClose(f.payload);
       if (c.target === 'S' && c.name !== '') {
-        this.statements.delete(c.name);
-        if (!this.skipUntilSync) this.synthesize(Be.CloseComplete);
+        if (this.skipUntilSync) return;
+        if (this.pending.length === 0) {
+          this.statements.delete(c.name);
+          this.synthesize(Be.CloseComplete);
+          return;
+        }
+        // the Close takes effect in its turn: if an earlier message of the batch fails, Postgres skips it
+        const closing = this.statements.get(c.name);
+        this.synthesize(Be.CloseComplete, (ok) => {
+          if (ok && closing && this.statements.get(c.name) === closing) this.statements.delete(c.name);
+        });
         return;
       }
     } else if (code === FrontendCode.Query) {
@@ -283,12 +309,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   }
 
   /** Emits a made-up response in its place among the responses still owed. */
-  private synthesize(bytes: Buffer): void {
+  private synthesize(bytes: Buffer, onDone?: (ok: boolean) => void): void {
     if (this.pending.length === 0) {
       this.flushToServer();
       this.writeClient(bytes);
     } else {
-      this.pending.push({ kind: Await.Synthetic, hide: false, synth: bytes });
+      this.pending.push({ kind: Await.Synthetic, hide: false, synth: bytes, onDone });
     }
   }
 
@@ -297,6 +323,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     switch (f.code) {
       case FrontendCode.Query:
       case FrontendCode.FunctionCall:
+        if (f.code === FrontendCode.Query) this.noteListenOps(f.payload);
         this.skipUntilSync = false;
         this.expect(PENDING.Query);
         this.toServer.push(f.frame);
@@ -313,12 +340,17 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           this.toServer.push(f.frame);
           return;
         }
-        const stmt = this.statements.add(p.name, p.query, p.paramTypes);
-        if (server.prepared.has(stmt.serverName)) {
-          if (!this.skipUntilSync) this.synthesize(Be.ParseComplete);
+        if (this.skipUntilSync) return; // the server is skipping to Sync after an error: so does the registry
+        if (this.statements.has(p.name)) {
+          this.errorUntilSync(SqlState.DuplicatePreparedStatement, `prepared statement "${p.name}" already exists`);
           return;
         }
-        this.prepareOnServer(server, stmt.serverName, stmt.query, stmt.paramTypes, false);
+        const stmt = this.statements.add(p.name, p.query, p.paramTypes);
+        if (server.prepared.has(stmt.serverName)) {
+          this.synthesize(Be.ParseComplete);
+          return;
+        }
+        this.prepareOnServer(server, stmt.serverName, stmt.query, stmt.paramTypes, false, p.name);
         return;
       }
       case FrontendCode.Bind: {
@@ -368,6 +400,27 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
   }
 
+  /** Reads LISTEN/UNLISTEN channel names from a query's text, so that UNLISTEN of one channel keeps the others. */
+  private noteListenOps(payload: Buffer): void {
+    if (payload.indexOf('listen') < 0 && payload.indexOf('LISTEN') < 0 && payload.indexOf('Listen') < 0) return;
+    const sql = decodeQuery(payload);
+    for (const m of sql.matchAll(LISTEN_STATEMENT)) {
+      const name = m[2]!;
+      const channel = name === '*' ? '*' : name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();
+      this.listenOps.push((m[1] ? '-' : '+') + channel);
+    }
+  }
+
+  /**
+   * An error Prescient raises itself inside an extended-protocol batch: it takes its place among the responses,
+   * and, as Postgres does after an error, the rest of the batch is dropped until Sync.
+   */
+  private errorUntilSync(code: SqlState, message: string): void {
+    this.synthesize(Be.ErrorResponse({ severity: 'ERROR', code, message }));
+    this.dropUntilSync = true;
+  }
+  private dropUntilSync = false;
+
   private expect(p: Pending): void {
     if (this.skipUntilSync && p.kind !== Await.Sync && p.kind !== Await.Query) return;
     this.pending.push(p);
@@ -376,17 +429,28 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   /** Injects a Parse for a statement this server connection lacks; its ParseComplete is hidden. */
   private ensurePrepared(server: ServerConnection, serverName: string, query: string, paramTypes: number[]): void {
     if (server.prepared.has(serverName) || this.skipUntilSync) return;
-    this.prepareOnServer(server, serverName, query, paramTypes, true);
+    this.prepareOnServer(server, serverName, query, paramTypes, true, null);
   }
 
-  private prepareOnServer(server: ServerConnection, serverName: string, query: string, paramTypes: number[], hide: boolean): void {
+  private prepareOnServer(server: ServerConnection, serverName: string, query: string, paramTypes: number[], hide: boolean, clientName: string | null): void {
     if (this.skipUntilSync) return; // the server ignores it until Sync anyway
-    server.prepared.add(serverName);
+    if (server.parsed.has(serverName)) {
+      // an earlier Parse of this name is in flight or failed: whether it exists is unknown, so replace it
+      this.pending.push(PENDING.HiddenClose);
+      this.toServer.push(Fe.targetFrame(FrontendCode.Close, 'S', serverName));
+    }
+    server.parsed.add(serverName);
     this.pending.push({
       kind: Await.Parse,
       hide,
       onDone: (ok) => {
-        if (!ok) server.prepared.delete(serverName);
+        if (ok) {
+          server.prepared.add(serverName);
+          return;
+        }
+        server.prepared.delete(serverName);
+        // a statement whose Parse failed does not exist, as in Postgres
+        if (clientName !== null && this.statements.get(clientName)?.serverName === serverName) this.statements.delete(clientName);
       },
     });
     this.toServer.push(Fe.Parse(serverName, query, paramTypes));
@@ -544,6 +608,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       case BackendCode.ReadyForQuery: {
         const status = f.payload[0]!;
         this.server!.txStatus = status;
+        this.listenOps.length = 0;
         // anything still queued before this ReadyForQuery was skipped by the server after an error
         let p = this.pending.shift();
         while (p && p.kind !== Await.Query && p.kind !== Await.Sync) {
@@ -567,7 +632,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           logger.warn('error in an injected statement', { pid: this.pid, message: this.hiddenError.get('M') });
           return;
         }
-        this.emit(f.frame);
+        this.emit(f.payload.indexOf('prescient_') >= 0 ? this.clientNamesIn(f.payload) : f.frame);
         if (!head || head.kind === Await.Query || head.kind === Await.Sync) return;
         // extended protocol: the server skips everything up to the next Sync
         while (this.pending.length > 0 && this.pending.peek()!.kind !== Await.Sync && this.pending.peek()!.kind !== Await.Query) {
@@ -619,9 +684,19 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private hiddenError: Map<string, string> | null = null;
 
+  /** An error that names a server-side statement name gets the client's own name back. */
+  private clientNamesIn(payload: Buffer): Buffer {
+    const fields = Be.decodeErrorFields(payload);
+    for (const [k, v] of fields) {
+      fields.set(k, v.replace(/prescient_\d+/g, (serverName) => this.statements.clientNameOf(serverName) ?? serverName));
+    }
+    return Be.ErrorResponseFromFields(fields);
+  }
+
   private settle(p: Pending, ok: boolean): void {
     if (p.kind === Await.Synthetic) {
       if (ok) this.emit(p.synth!);
+      p.onDone?.(ok);
       return;
     }
     if (p.onDone) {
@@ -636,15 +711,21 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     let p = this.pending.peek();
     while (p && p.kind === Await.Synthetic) {
       this.pending.shift();
-      this.emit(p.synth!);
+      this.settle(p, true);
       p = this.pending.peek();
     }
   }
 
   private noteCommand(payload: Buffer): void {
     // "LISTEN" / "UNLISTEN" command tags
-    if (payload.length === 7 && payload.toString('latin1', 0, 6) === 'LISTEN') this.listening = true;
-    else if (payload.length === 9 && payload.toString('latin1', 0, 8) === 'UNLISTEN') this.listening = false;
+    if (payload.length === 7 && payload.toString('latin1', 0, 6) === 'LISTEN') {
+      const op = this.listenOps.shift();
+      this.channels.add(op && op !== '-*' ? op.slice(1) : '(unknown)');
+    } else if (payload.length === 9 && payload.toString('latin1', 0, 8) === 'UNLISTEN') {
+      const op = this.listenOps.shift();
+      if (!op || op === '-*') this.channels.clear();
+      else this.channels.delete(op.slice(1));
+    }
   }
 
   /** Queues bytes for the client, merging frames that sit next to each other in one received chunk. */
@@ -764,6 +845,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
             server.params.set(name, readCString(f.payload, at)[0]);
           } else if (f.code === BackendCode.ReadyForQuery) {
             server.prepared.clear();
+            server.parsed.clear();
             server.setParams = new Map();
             server.txStatus = f.payload[0]!;
             if (server.txStatus === Be.TransactionStatus.Idle) pool.release(server);

@@ -37,6 +37,7 @@ export const PENDING = {
   DescribePortal: shared(Await.DescribePortal),
   Execute: shared(Await.Execute),
   Close: shared(Await.Close),
+  HiddenClose: Object.freeze({ kind: Await.Close, hide: true }) as Pending,
 } as const;
 
 /** Does backend message `code` complete a request of `kind`? (ErrorResponse is handled apart.) */

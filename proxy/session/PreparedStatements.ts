@@ -33,6 +33,12 @@ export class PreparedStatements {
     return s;
   }
   get(name: string): PreparedStatement | undefined { return this.byName.get(name); }
+  has(name: string): boolean { return this.byName.has(name); }
+  /** The client's name for a server-side name (for messages that mention it). */
+  clientNameOf(serverName: string): string | undefined {
+    for (const [name, s] of this.byName) if (s.serverName === serverName) return name;
+    return undefined;
+  }
   delete(name: string): boolean { return this.byName.delete(name); }
   clear(): void { this.byName.clear(); }
   get size(): number { return this.byName.size; }

@@ -44,12 +44,6 @@ export function parseOptions(options: string): [string, string][] {
   return out;
 }
 
-/**
- * Settings whose value is a list of identifiers (GUC_LIST_QUOTE in Postgres). `SET search_path TO 'a, b'` makes ONE
- * schema named "a, b", while the startup parameter `search_path=a, b` means two: these are SET element by element.
- */
-const IDENTIFIER_LISTS = new Set(['search_path', 'temp_tablespaces']);
-
 /** The settings a client asked for at startup, keyed by lower-cased name. */
 export function sessionSettings(params: Map<string, string>): Map<string, string> {
   const out = new Map<string, string>();
@@ -60,52 +54,10 @@ export function sessionSettings(params: Map<string, string>): Map<string, string
     if (NOT_SETTINGS.has(k) || k.startsWith('_pq_.')) continue;
     out.set(k.toLowerCase(), v);
   }
-  for (const [k, v] of out) {
+  for (const k of out.keys()) {
     if (!NAME.test(k)) throw new ProxyError('BAD_PARAMETER', `invalid parameter name "${k}"`, SqlState.InvalidParameterValue, 'FATAL');
-    if (IDENTIFIER_LISTS.has(k) && splitIdentifierList(v) === null) {
-      throw new ProxyError('BAD_PARAMETER', `invalid value for parameter "${k}": "${v}" (list syntax is invalid)`, SqlState.InvalidParameterValue, 'FATAL');
-    }
   }
   return out;
-}
-
-const isSpace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
-
-/**
- * Splits a list of identifiers as Postgres' SplitIdentifierString does: comma-separated, blanks around names ignored,
- * unquoted names down-cased (ASCII), `"…"` names kept as written with `""` for a quote. null when the syntax is invalid.
- */
-export function splitIdentifierList(value: string): string[] | null {
-  const out: string[] = [];
-  let i = 0;
-  while (isSpace(value[i])) i++;
-  if (i === value.length) return out;
-  for (;;) {
-    let name = '';
-    if (value[i] === '"') {
-      i++;
-      for (;;) {
-        const end = value.indexOf('"', i);
-        if (end < 0) return null;
-        name += value.slice(i, end);
-        i = end + 1;
-        if (value[i] !== '"') break;
-        name += '"';
-        i++;
-      }
-    } else {
-      const start = i;
-      while (i < value.length && value[i] !== ',' && !isSpace(value[i])) i++;
-      if (i === start) return null;
-      name = value.slice(start, i).replace(/[A-Z]+/g, (m) => m.toLowerCase());
-    }
-    out.push(name);
-    while (isSpace(value[i])) i++;
-    if (i === value.length) return out;
-    if (value[i] !== ',') return null;
-    i++;
-    while (isSpace(value[i])) i++;
-  }
 }
 
 /** A string literal that reads the same whatever standard_conforming_strings is (E'' when there is a backslash). */
@@ -113,17 +65,12 @@ const quoteLiteral = (v: string): string =>
   v.includes('\\') ? `E'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'` : `'${v.replace(/'/g, "''")}'`;
 const quoteIdent = (k: string): string => (/^[a-z_][a-z0-9_]*$/.test(k) ? k : k.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.'));
 
-/** The `TO` part of a SET for setting `k`: a list setting gets one literal per element (Postgres quotes each as a name). */
-function setValue(k: string, v: string): string {
-  const list = IDENTIFIER_LISTS.has(k) ? splitIdentifierList(v) : null;
-  if (list === null || list.length === 0) return quoteLiteral(v);
-  return list.map(quoteLiteral).join(', ');
-}
-
 /** SQL that moves a server connection from settings `have` to `want`; '' when nothing differs. */
 export function settingsDiffSql(have: Map<string, string>, want: Map<string, string>): string {
-  let sql = '';
-  for (const [k, v] of want) if (have.get(k) !== v) sql += `SET ${quoteIdent(k)} TO ${setValue(k, v)};`;
+  // set_config reads a value exactly as a startup parameter is read (a list stays a list), unlike SET … TO '…'
+  const sets: string[] = [];
+  for (const [k, v] of want) if (have.get(k) !== v) sets.push(`pg_catalog.set_config(${quoteLiteral(k)}, ${quoteLiteral(v)}, false)`);
+  let sql = sets.length ? `SELECT ${sets.join(', ')};` : '';
   for (const k of have.keys()) if (!want.has(k)) sql += `RESET ${quoteIdent(k)};`;
   return sql;
 }

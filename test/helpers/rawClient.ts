@@ -318,6 +318,15 @@ export function sync(): Buffer {
 export function flush(): Buffer {
   return frame(FrontendCode.Flush);
 }
+export function copyData(data: string | Buffer): Buffer {
+  return frame(FrontendCode.CopyData, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+}
+export function copyDone(): Buffer {
+  return frame(FrontendCode.CopyDone);
+}
+export function copyFail(message: string): Buffer {
+  return frame(FrontendCode.CopyFail, cstring(message));
+}
 
 // ---------------------------------------------------------------- backend decoding
 

@@ -206,6 +206,18 @@ export class RawClient {
     }
   }
 
+  /** Bytes received and not yet read as messages (e.g. the single-byte answer to an SSLRequest). */
+  pendingBytes(): number {
+    return this.buf.length;
+  }
+
+  /** Takes `n` raw bytes off the front of what was received. */
+  takeBytes(n: number): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, n));
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
   destroy(): void {
     this.socket.destroy();
   }

@@ -4,11 +4,10 @@
 import t from 'tap';
 import pg from 'pg';
 import { freePort, isPidAlive } from '../../scripts/testbed.js';
-import { hasPostgres, psql, withClusters, type Cluster } from '../helpers/pg.js';
+import { hasPostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { RawClient, errorFields, queryFrame, startupPacket, typedFrame } from '../helpers/wire.js';
 
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 type PgError = Error & { code?: string; severity?: string };
 
 if (!hasPostgres()) {
@@ -33,7 +32,7 @@ function newClient(proxy: { host: string; port: number }, extra: pg.ClientConfig
   return c;
 }
 
-async function connected(t: Test, proxy: { host: string; port: number }, extra: pg.ClientConfig = {}): Promise<pg.Client> {
+async function connected(t: TeardownCapable, proxy: { host: string; port: number }, extra: pg.ClientConfig = {}): Promise<pg.Client> {
   const c = newClient(proxy, extra);
   await c.connect();
   t.teardown(() => c.end().catch(() => {}));

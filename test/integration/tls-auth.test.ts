@@ -6,12 +6,11 @@ import tls from 'node:tls';
 import type net from 'node:net';
 import { formatScramVerifier, makeScramVerifier } from '../../proxy/auth/scram.js';
 import { freePort } from '../../scripts/testbed.js';
-import { hasPostgres, psql, withClusters, type Cluster } from '../helpers/pg.js';
+import { hasPostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { APP_USER, startProxy } from '../helpers/proxy.js';
 import { hasOpenssl, selfSignedCert } from '../helpers/tls.js';
-import { RawClient } from '../helpers/wire.js';
+import { RawClient, errorFields, startupPacket } from '../helpers/wire.js';
 
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 type PgError = Error & { code?: string };
 
 if (!hasPostgres()) {
@@ -38,7 +37,7 @@ function newClient(ep: Endpoint, extra: pg.ClientConfig = {}): pg.Client {
   return c;
 }
 
-async function connected(t: Test, ep: Endpoint, extra: pg.ClientConfig = {}): Promise<pg.Client> {
+async function connected(t: TeardownCapable, ep: Endpoint, extra: pg.ClientConfig = {}): Promise<pg.Client> {
   const c = newClient(ep, extra);
   await c.connect();
   t.teardown(() => c.end().catch(() => {}));
@@ -77,11 +76,9 @@ const [cluster] = (await withClusters(t, 1)) as [Cluster];
 
 // ------------------------------------------------------------------------------------------------
 
-t.test('TLS: sslmode=require works with a self-signed certificate; the pg socket is encrypted', async (t) => {
-  if (!(await hasOpenssl())) {
-    t.skip('openssl not found');
-    return;
-  }
+const opensslMissing = (await hasOpenssl()) ? false : 'openssl not found';
+
+t.test('TLS: sslmode=require works with a self-signed certificate; the pg socket is encrypted', { skip: opensslMissing }, async (t) => {
   const { cert, key } = await selfSignedCert(t);
   const port = await freePort();
   const proxy = await startProxy(t, [cluster], { listen: { host: '127.0.0.1', port, tls: { cert, key } } });
@@ -132,7 +129,32 @@ t.test('TLS: sslmode=require works with a self-signed certificate; the pg socket
   await raw.send(Buffer.concat([sslRequest, startup]));
   const m = await raw.read(5000);
   t.equal(m?.code, 'E', 'plain bytes pipelined after SSLRequest: an error, not S');
+  t.equal(m ? errorFields(m).get('C') : undefined, '08P01', '08P01');
   t.ok(await raw.waitClosed(5000), 'and the connection is closed');
+
+  // misbehaving TLS clients: garbage instead of a ClientHello, a hang-up after 'S', a reset mid-session
+  const afterS = async (): Promise<RawClient> => {
+    const r = await RawClient.connect(proxy.host, proxy.port);
+    t.teardown(() => r.destroy());
+    await r.send(sslRequest);
+    for (let i = 0; i < 100 && r.pendingBytes() < 1; i++) await new Promise((res) => setTimeout(res, 20));
+    t.equal(r.takeBytes(1).toString('latin1'), 'S', 'the proxy accepts the SSLRequest');
+    return r;
+  };
+  const garbage = await afterS();
+  await garbage.send(Buffer.from('this is not a TLS ClientHello\r\n'.repeat(10)));
+  t.ok(await garbage.waitClosed(5000), 'garbage instead of a TLS handshake: the proxy closes the connection');
+  const hangup = await afterS();
+  hangup.destroy();
+  const midSession = await afterS();
+  const secure = tls.connect({ socket: midSession.socket, rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => secure.once('secureConnect', () => resolve()).once('error', reject));
+  secure.write(startupPacket({ user: APP_USER.name, database: 'app' }));
+  await new Promise((res) => setTimeout(res, 100));
+  midSession.socket.resetAndDestroy(); // TCP RST under the TLS session
+  secure.destroy();
+  await new Promise((res) => setTimeout(res, 200));
+  t.equal(proxy.proc.exitCode, null, 'proxy still running after misbehaving TLS clients');
   const again = await connected(t, proxy, { ssl: { rejectUnauthorized: false } });
   t.same((await again.query('select 2 as n')).rows, [{ n: 2 }], 'the proxy keeps serving TLS clients');
 });
@@ -194,7 +216,6 @@ t.test('client authentication: SCRAM, md5, stored SCRAM verifier, trust', async 
   const authRequest = async (user: string): Promise<number> => {
     const raw = await RawClient.connect(proxy.host, proxy.port);
     try {
-      const { startupPacket } = await import('../helpers/wire.js');
       await raw.send(startupPacket({ user, database: 'app' }));
       const m = await raw.read(5000);
       return m?.code === 'R' ? m.payload.readInt32BE(0) : -1;
