@@ -289,11 +289,11 @@ function clockTicksPerSecond(): number {
 }
 
 /** utime + stime of a process (all its threads), in clock ticks, from /proc/<pid>/stat. */
-function cpuTicks(pid: number): number | null {
+function cpuTicks(pid: number): { user: number; sys: number } | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
-    return Number(rest[11]) + Number(rest[12]); // fields 14 (utime) and 15 (stime)
+    return { user: Number(rest[11]), sys: Number(rest[12]) }; // fields 14 (utime) and 15 (stime)
   } catch {
     return null;
   }
@@ -535,7 +535,10 @@ interface RunResult {
   latencyMs: number | null;
   transactions: number | null;
   failed: number | null;
+  /** proxy utime+stime during the run, clock ticks */
   cpuTicks: number | null;
+  cpuUserTicks: number | null;
+  cpuSysTicks: number | null;
   cpuUsPerTxn: number | null;
   /** CPU used on this host during the run by processes that are not part of the benchmark, in % of all cores (noise indicator) */
   foreignCpuPct: number | null;
@@ -584,7 +587,9 @@ async function pgbench(
       ? Math.max(0, (100 * (hostAfter - hostBefore - (ownAfter - ownBefore))) / (clkTck * wallS * os.cpus().length))
       : null;
   const parsed = parsePgbench(r.stdout);
-  const ticks = before !== null && after !== null ? after - before : null;
+  const userTicks = before && after ? after.user - before.user : null;
+  const sysTicks = before && after ? after.sys - before.sys : null;
+  const ticks = userTicks !== null && sysTicks !== null ? userTicks + sysTicks : null;
   const cpuUsPerTxn = ticks !== null && parsed.transactions ? (ticks / clkTck) * 1e6 / parsed.transactions : null;
   let error: string | undefined;
   if (r.timedOut) error = 'pgbench timed out';
@@ -592,7 +597,7 @@ async function pgbench(
     const lines = (r.stderr + '\n' + r.stdout).split('\n').filter((l) => /error|abort|fatal|failed|could not/i.test(l));
     error = `pgbench exit ${r.code ?? r.signal}: ${(lines.slice(0, 3).join(' | ') || r.stderr.trim().slice(0, 300))}`;
   }
-  return { via: ep.label, ...parsed, cpuTicks: ticks, cpuUsPerTxn, foreignCpuPct, exitCode: r.code, ...(error ? { error } : {}) };
+  return { via: ep.label, ...parsed, cpuTicks: ticks, cpuUserTicks: userTicks, cpuSysTicks: sysTicks, cpuUsPerTxn, foreignCpuPct, exitCode: r.code, ...(error ? { error } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -632,6 +637,8 @@ function summarizeProfile(file: string, root: string, top = 15): {
   idleMs: number;
   gcMs: number;
   functions: ProfileEntry[];
+  jsFunctions: ProfileEntry[];
+  projectInclusive: ProfileEntry[];
   files: ProfileEntry[];
 } {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -652,6 +659,29 @@ function summarizeProfile(file: string, root: string, top = 15): {
     const d = Math.max(0, next - stamps[i]!);
     const id = prof.samples[i]!;
     selfUs.set(id, (selfUs.get(id) ?? 0) + d);
+  }
+  const parent = new Map<number, number>();
+  for (const node of prof.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
+  const keyOf = (node: ProfileNode): { key: string; name: string; loc: string } => {
+    const cf = node.callFrame;
+    const name = cf.functionName || '(anonymous)';
+    const loc = cf.url ? `${shortUrl(cf.url, root)}:${cf.lineNumber + 1}` : '';
+    return { key: `${name}\u0000${loc}`, name, loc };
+  };
+  // inclusive time of project functions (dist/...): each distinct function on a sample's stack gets its time once
+  const inclusive = new Map<string, { name: string; location: string; us: number }>();
+  for (const [id, us] of selfUs) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const node = byId.get(cur);
+      if (!node) break;
+      const k = keyOf(node);
+      if (!k.loc.startsWith('dist' + path.sep) || seen.has(k.key)) continue;
+      seen.add(k.key);
+      const e = inclusive.get(k.key) ?? { name: k.name, location: k.loc, us: 0 };
+      e.us += us;
+      inclusive.set(k.key, e);
+    }
   }
   const fn = new Map<string, { name: string; location: string; us: number }>();
   const files = new Map<string, number>();
@@ -691,6 +721,15 @@ function summarizeProfile(file: string, root: string, top = 15): {
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
       .map((e) => toEntry(e.name, e.location, e.us)),
+    jsFunctions: [...fn.values()]
+      .filter((e) => e.location !== '')
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((e) => toEntry(e.name, e.location, e.us)),
+    projectInclusive: [...inclusive.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, 12)
+      .map((e) => toEntry(e.name, e.location, e.us)),
     files: [...files.entries()]
       .filter(([k]) => k !== '(idle)')
       .sort((a, b) => b[1] - a[1])
@@ -714,6 +753,8 @@ interface SummaryRow {
   prescientVsPgbouncer: number | null;
   prescientVsDirect: number | null;
   cpuUsPerTxn: { pgbouncer: number | null; prescient: number | null };
+  /** the same split into user and kernel (sys) time */
+  cpuSplitUsPerTxn: { pgbouncer: { user: number; sys: number } | null; prescient: { user: number; sys: number } | null };
   /** highest share of host CPU used by unrelated processes during any run of this cell, % */
   maxForeignCpuPct: number | null;
 }
@@ -742,6 +783,13 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
         const ticks = rs.reduce((s, r) => s + r.cpuTicks!, 0);
         return txns > 0 ? ((ticks / clockTicks) * 1e6) / txns : null;
       };
+      const split = (t: Target): { user: number; sys: number } | null => {
+        const rs = ok(t).filter((r) => r.cpuUserTicks !== null && r.cpuSysTicks !== null && r.transactions);
+        const txns = rs.reduce((s, r) => s + r.transactions!, 0);
+        if (txns === 0) return null;
+        const us = (ticks: number): number => ((ticks / clockTicks) * 1e6) / txns;
+        return { user: us(rs.reduce((s, r) => s + r.cpuUserTicks!, 0)), sys: us(rs.reduce((s, r) => s + r.cpuSysTicks!, 0)) };
+      };
       rows.push({
         mode,
         clients,
@@ -753,6 +801,7 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
         prescientVsPgbouncer: tps.prescient !== null && tps.pgbouncer ? tps.prescient / tps.pgbouncer : null,
         prescientVsDirect: tps.prescient !== null && tps.direct ? tps.prescient / tps.direct : null,
         cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), prescient: cpu('prescient') },
+        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), prescient: split('prescient') },
         maxForeignCpuPct: cell.some((r) => r.foreignCpuPct !== null)
           ? Math.max(...cell.flatMap((r) => (r.foreignCpuPct === null ? [] : [r.foreignCpuPct])))
           : null,
@@ -764,6 +813,10 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
 
 function fmt(n: number | null, digits = 0): string {
   return n === null ? 'err' : n.toFixed(digits);
+}
+
+function splitText(s: { user: number; sys: number } | null): string {
+  return s ? ` (${s.user.toFixed(0)}u+${s.sys.toFixed(0)}s)` : '';
 }
 
 function markdownTable(rows: SummaryRow[], opts: Options): string {
@@ -789,8 +842,8 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
           fmt(r.latencyMs.prescient, 3),
           r.prescientVsPgbouncer === null ? 'n/a' : r.prescientVsPgbouncer.toFixed(2) + mark,
           r.prescientVsDirect === null ? 'n/a' : r.prescientVsDirect.toFixed(2),
-          fmt(r.cpuUsPerTxn.pgbouncer, 1) + mark,
-          fmt(r.cpuUsPerTxn.prescient, 1),
+          fmt(r.cpuUsPerTxn.pgbouncer, 1) + splitText(r.cpuSplitUsPerTxn.pgbouncer) + mark,
+          fmt(r.cpuUsPerTxn.prescient, 1) + splitText(r.cpuSplitUsPerTxn.prescient),
           `${r.failed.direct}/${r.failed.pgbouncer}/${r.failed.prescient}`,
           fmt(r.maxForeignCpuPct),
         ].join(' | ') +
@@ -800,7 +853,7 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
   const notes = [
     '',
     `pgbench -S (select only), scale ${opts.scale}, -T ${opts.durationS} s, -j ${opts.jobs}, ${opts.rounds} interleaved round(s) per cell ` +
-      `(direct, PgBouncer, Prescient); TPS and latency are medians over rounds; CPU µs/txn = proxy process utime+stime over all rounds / transactions.`,
+      `(direct, PgBouncer, Prescient); TPS and latency are medians over rounds; CPU µs/txn = proxy process utime+stime over all rounds / transactions (u = user, s = kernel).`,
     '"other load" = host CPU used during a run by processes outside this benchmark, in % of all cores (high values mean noisy numbers).',
     `Pools: PgBouncer default_pool_size=${opts.poolSize}, Prescient pool.size=${opts.poolSize}, both transaction mode; everything on one ${os.cpus().length}-core host.`,
   ];
@@ -814,17 +867,37 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
   return lines.join('\n') + '\n' + notes.join('\n') + '\n';
 }
 
-function profileText(file: string, s: ReturnType<typeof summarizeProfile>): string {
+function profileText(
+  file: string,
+  s: ReturnType<typeof summarizeProfile>,
+  processCpu: { user: number; sys: number } | null,
+): string {
   const busy = s.totalMs - s.idleMs;
+  const table = (entries: ProfileEntry[], label: string): string[] => [
+    `| # | ${label} ms | % busy | function | location |`,
+    '|---:|---:|---:|---|---|',
+    ...entries.map((f, i) => `| ${i + 1} | ${f.selfMs.toFixed(0)} | ${f.pctBusy.toFixed(1)} | ${f.name} | ${f.location} |`),
+  ];
   const lines = [
     `CPU profile: ${file}`,
-    `profiled ${(s.totalMs / 1000).toFixed(1)} s wall; busy (non-idle) ${(busy / 1000).toFixed(1)} s; GC ${(s.gcMs / 1000).toFixed(2)} s (${((100 * s.gcMs) / Math.max(1, busy)).toFixed(1)}% of busy)`,
+    `profiled ${(s.totalMs / 1000).toFixed(1)} s wall; main thread busy (non-idle) ${(busy / 1000).toFixed(1)} s; GC ${(s.gcMs / 1000).toFixed(2)} s (${((100 * s.gcMs) / Math.max(1, busy)).toFixed(1)}% of busy)`,
+    processCpu
+      ? `process CPU over its lifetime (/proc, all threads): user ${(processCpu.user / clockTicks).toFixed(1)} s + sys ${(processCpu.sys / clockTicks).toFixed(1)} s`
+      : '',
+    'Note: V8 samples wall time. Native entries such as writeBuffer (socket.write -> write(2)) include kernel time and time the',
+    'thread sat descheduled inside the syscall (on loopback a write wakes the peer, which may preempt us on a busy 2-core box).',
     '',
     'Top self-time functions (main thread; % of busy time):',
     '',
-    '| # | self ms | % busy | function | location |',
-    '|---:|---:|---:|---|---|',
-    ...s.functions.map((f, i) => `| ${i + 1} | ${f.selfMs.toFixed(0)} | ${f.pctBusy.toFixed(1)} | ${f.name} | ${f.location} |`),
+    ...table(s.functions, 'self'),
+    '',
+    'Top self-time JavaScript functions (entries with a source location):',
+    '',
+    ...table(s.jsFunctions, 'self'),
+    '',
+    'Prescient functions by inclusive time (self + callees):',
+    '',
+    ...table(s.projectInclusive, 'total'),
     '',
     'Self time by script:',
     '',
@@ -973,7 +1046,9 @@ async function main(): Promise<number> {
                 (res.error
                   ? `ERROR ${res.error}`
                   : `tps ${fmt(res.tps)} lat ${fmt(res.latencyMs, 3)} ms failed ${res.failed ?? '?'}` +
-                    (res.cpuUsPerTxn !== null ? ` cpu ${res.cpuUsPerTxn.toFixed(1)} µs/txn` : '')) +
+                    (res.cpuUsPerTxn !== null
+                      ? ` cpu ${res.cpuUsPerTxn.toFixed(1)} µs/txn (user ${res.cpuUserTicks} / sys ${res.cpuSysTicks} ticks)`
+                      : '')) +
                 (res.foreignCpuPct !== null ? ` (other host load ${res.foreignCpuPct.toFixed(0)}%)` : ''),
             );
             if (ep.proc?.hasExited) throw new Error(`${ep.proc.name} exited during the benchmark\n${await tail(path.join(tmp, ep.proc.name === 'prescient' ? 'prescient.log' : `${ep.proc.name}.log`))}`);
@@ -988,6 +1063,7 @@ async function main(): Promise<number> {
 
     // Stop Prescient now so the profile is written (on exit) and can be summarized.
     let profile: { file: string; summary: ReturnType<typeof summarizeProfile> } | undefined;
+    const prescientCpu = prescient.cpuPid ? cpuTicks(prescient.cpuPid) : null;
     if (prescient.proc) await stopProc(prescient.proc, 'SIGTERM', 20_000);
     if (cpuProfDir) {
       const files = readdirSync(cpuProfDir).filter((f) => f.endsWith('.cpuprofile'));
@@ -996,7 +1072,7 @@ async function main(): Promise<number> {
         const file = path.join(cpuProfDir, files.sort().at(-1)!);
         const summary = summarizeProfile(file, root);
         profile = { file, summary };
-        process.stdout.write('\n' + profileText(file, summary));
+        process.stdout.write('\n' + profileText(file, summary, prescientCpu));
       }
     }
 
@@ -1015,7 +1091,7 @@ async function main(): Promise<number> {
         },
         summary: rows,
         runs: results,
-        ...(profile ? { profile: { file: profile.file, ...profile.summary } } : {}),
+        ...(profile ? { profile: { file: profile.file, processCpuTicks: prescientCpu, ...profile.summary } } : {}),
       };
       await writeFile(opts.json, JSON.stringify(out, null, 2) + '\n');
       log(`wrote ${opts.json}`);

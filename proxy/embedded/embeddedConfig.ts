@@ -11,7 +11,10 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { ConfigError, parseConfig } from '../../config/loadConfig.js';
 import type { Config } from '../../config/schema.js';
+import * as Be from '../protocol/BackendMessage.js';
 import * as Fe from '../protocol/FrontendEncoder.js';
+import { FrontendCode } from '../protocol/MessageCode.js';
+import { SqlState } from '../protocol/SqlState.js';
 import { logger } from '../logger.js';
 
 const LISTEN_HOST = '127.0.0.1';
@@ -101,6 +104,48 @@ function lockDataDir(dir: string): () => void {
   throw new ConfigError(`cannot lock the embedded database in ${dir} (lock file ${lockPath})`);
 }
 
+/** the part of pglite-socket's (unexported, private) query queue that the COPY guard wraps */
+interface QueryQueueLike {
+  enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number>;
+}
+
+const COPY_FROM_STDIN = /\bcopy\b[\s\S]*?\bfrom\s+stdin\b/i;
+
+/**
+ * pglite-socket 0.2.17 sends each wire message to PGlite on its own, so COPY ... FROM STDIN loses protocol sync
+ * ("unexpected EOF", then FATAL) and leaves the one PGlite backend dead: every later query hangs until restart
+ * (upstream: electric-sql/pglite#1028). Such a query gets an error instead, and never reaches PGlite.
+ * Only the simple-query protocol is guarded (what psql's \copy, pgbench -i, pg-copy-streams and JDBC's CopyManager send).
+ */
+function guardCopyFromStdin(socketServer: PGLiteSocketServer, db: PGlite): void {
+  const queue = (socketServer as unknown as { queryQueue?: QueryQueueLike }).queryQueue;
+  if (!queue || typeof queue.enqueue !== 'function') {
+    logger.warn('embedded postgres: cannot guard COPY FROM STDIN (pglite-socket internals changed); COPY FROM STDIN will break PGlite');
+    return;
+  }
+  const enqueue = queue.enqueue.bind(queue);
+  queue.enqueue = (handlerId, message, onData) => {
+    if (message[0] === FrontendCode.Query && message.length > 5) {
+      const end = message.indexOf(0, 5);
+      const sql = Buffer.from(message.buffer, message.byteOffset + 5, (end < 0 ? message.length : end) - 5).toString('utf8');
+      if (COPY_FROM_STDIN.test(sql)) {
+        const reply = Buffer.concat([
+          Be.ErrorResponse({
+            severity: 'ERROR',
+            code: SqlState.FeatureNotSupported,
+            message: 'COPY FROM STDIN is not supported by the embedded database (PGlite)',
+            hint: 'Use INSERT (for pgbench -i: add -I dtGvp to generate the data server-side), or run Prescient with --config in front of a real Postgres.',
+          }),
+          Be.ReadyForQuery(db.isInTransaction() ? Be.TransactionStatus.InTransaction : Be.TransactionStatus.Idle),
+        ]);
+        onData(reply);
+        return Promise.resolve(reply.length);
+      }
+    }
+    return enqueue(handlerId, message, onData);
+  };
+}
+
 export async function embeddedConfig(dataDir: string): Promise<{ config: Config; stop: () => Promise<void> }> {
   const started = Date.now();
   const dir = path.resolve(dataDir);
@@ -117,6 +162,7 @@ export async function embeddedConfig(dataDir: string): Promise<{ config: Config;
     // maxConnections > 1 only so a reconnect is not refused while pglite-socket still tears down the old connection;
     // Prescient itself opens one (pool size 1)
     socketServer = new PGLiteSocketServer({ db: pglite, host: LISTEN_HOST, port: 0, maxConnections: 4 });
+    guardCopyFromStdin(socketServer, pglite);
     socketServer.addEventListener('connection', () => {
       // runs before the new connection's startup packet reaches PGlite (that goes through the same query lock later)
       pglite

@@ -4,10 +4,10 @@ import { ProxyError, SqlState } from './SqlState.js';
 export interface FrameVisitor {
   /** true when frames of this type may be passed on in pieces, as their bytes arrive (DataRow, CopyData) */
   streams(code: number): boolean;
-  /** bytes of streamed frames, in order; consecutive calls within one chunk are contiguous slices of it */
-  onBytes(bytes: Buffer): void;
-  /** a whole frame of a type that is not streamed; `frame` includes the 5-byte header */
-  onFrame(code: number, frame: Buffer): void;
+  /** bytes [start, end) of `buf` belong to streamed frames; consecutive calls within one chunk are contiguous */
+  onBytes(buf: Buffer, start: number, end: number): void;
+  /** a whole frame of a type that is not streamed: bytes [start, end) of `buf`, including the 5-byte header */
+  onFrame(code: number, buf: Buffer, start: number, end: number): void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -43,18 +43,20 @@ export class FrameScanner {
 
   push(chunk: Buffer): void {
     let buf = chunk;
+    let off = 0;
     if (this.passRemaining > 0) {
       const take = Math.min(this.passRemaining, buf.length);
       this.passRemaining -= take;
-      this.visitor.onBytes(take === buf.length ? buf : buf.subarray(0, take));
+      this.visitor.onBytes(buf, 0, take);
       if (take === buf.length) return;
-      buf = buf.subarray(take);
+      off = take;
     }
     if (this.carry.length > 0 || this.partsLen > 0) {
-      buf = this.resumeCarry(buf);
+      buf = this.resumeCarry(off ? buf.subarray(off) : buf);
+      off = 0;
       if (buf.length === 0) return;
     }
-    this.scan(buf);
+    this.scan(buf, off);
   }
 
   /** Completes a frame begun in an earlier chunk; returns the rest of `buf`. */
@@ -84,10 +86,10 @@ export class FrameScanner {
       this.partsLen = 0;
       if (head) {
         this.passRemaining = total - all.length;
-        this.visitor.onBytes(all);
+        this.visitor.onBytes(all, 0, all.length);
         return EMPTY;
       }
-      this.visitor.onBytes(all.subarray(0, total));
+      this.visitor.onBytes(all, 0, total);
       return all.subarray(total);
     }
     if (this.carry.length + this.partsLen < total) return EMPTY;
@@ -95,7 +97,7 @@ export class FrameScanner {
     this.carry = EMPTY;
     this.parts = [];
     this.partsLen = 0;
-    this.visitor.onFrame(code, all.subarray(0, total));
+    this.visitor.onFrame(code, all, 0, total);
     return all.subarray(total);
   }
 
@@ -107,9 +109,9 @@ export class FrameScanner {
     return len;
   }
 
-  private scan(buf: Buffer): void {
+  private scan(buf: Buffer, start: number): void {
     const n = buf.length;
-    let off = 0;
+    let off = start;
     while (off < n) {
       if (n - off < 5) {
         this.carry = Buffer.from(buf.subarray(off));
@@ -120,10 +122,10 @@ export class FrameScanner {
       const end = off + total;
       if (this.visitor.streams(code)) {
         if (end <= n) {
-          this.visitor.onBytes(buf.subarray(off, end));
+          this.visitor.onBytes(buf, off, end);
         } else {
           this.passRemaining = end - n;
-          this.visitor.onBytes(buf.subarray(off));
+          this.visitor.onBytes(buf, off, n);
           return;
         }
       } else {
@@ -131,7 +133,7 @@ export class FrameScanner {
           this.carry = buf.subarray(off);
           return;
         }
-        this.visitor.onFrame(code, buf.subarray(off, end));
+        this.visitor.onFrame(code, buf, off, end);
       }
       off = end;
     }

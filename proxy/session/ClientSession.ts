@@ -67,7 +67,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private usedServer = false;
   private tlsUpgraded = false;
   /** coalesces contiguous server frames into one write */
-  private runAb: ArrayBufferLike | null = null;
+  private runBuf: Buffer | null = null;
   private runStart = 0;
   private runEnd = 0;
   private writeBlocked = false;
@@ -567,7 +567,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.serverPaused = false;
       server.socket.resume();
     }
-    this.runAb = null;
+    this.runBuf = null;
   }
 
   // ---------------------------------------------------------------- server bytes
@@ -593,39 +593,21 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     return !(head && head.hide);
   }
 
-  onBytes(bytes: Buffer): void {
-    if (this.server) this.emit(bytes);
+  onBytes(buf: Buffer, start: number, end: number): void {
+    if (this.server) this.emitRange(buf, start, end);
   }
 
-  onFrame(code: number, frame: Buffer): void {
-    if (this.server) this.onServerFrame({ code, frame, payload: frame.subarray(5) });
+  onFrame(code: number, buf: Buffer, start: number, end: number): void {
+    if (!this.server) return;
+    // the common frames of a response are handled from offsets, without slicing
+    if (code === BackendCode.ReadyForQuery) this.onReadyForQuery(buf, start, end);
+    else this.onServerFrame({ code, frame: buf.subarray(start, end), payload: buf.subarray(start + 5, end) });
   }
 
   private onServerFrame(f: Frame): void {
     const code = f.code;
     const head = this.pending.peek();
     switch (code) {
-      case BackendCode.ReadyForQuery: {
-        const status = f.payload[0]!;
-        this.server!.txStatus = status;
-        this.listenOps.length = 0;
-        // anything still queued before this ReadyForQuery was skipped by the server after an error
-        let p = this.pending.shift();
-        while (p && p.kind !== Await.Query && p.kind !== Await.Sync) {
-          this.settle(p, false);
-          p = this.pending.shift();
-        }
-        if (p && p.hide) {
-          this.settle(p, true);
-        } else {
-          this.txStatus = status;
-          this.emit(f.frame);
-          if (p) this.settle(p, true);
-        }
-        this.emitSynthetic();
-        this.maybeRelease();
-        return;
-      }
       case BackendCode.ErrorResponse: {
         if (head && head.hide && head.kind === Await.Query) {
           this.hiddenError = Be.decodeErrorFields(f.payload);
@@ -682,6 +664,27 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.emit(f.frame);
   }
 
+  private onReadyForQuery(buf: Buffer, start: number, end: number): void {
+    const status = buf[start + 5]!;
+    this.server!.txStatus = status;
+    this.listenOps.length = 0;
+    // anything still queued before this ReadyForQuery was skipped by the server after an error
+    let p = this.pending.shift();
+    while (p && p.kind !== Await.Query && p.kind !== Await.Sync) {
+      this.settle(p, false);
+      p = this.pending.shift();
+    }
+    if (p && p.hide) {
+      this.settle(p, true);
+    } else {
+      this.txStatus = status;
+      this.emitRange(buf, start, end);
+      if (p) this.settle(p, true);
+    }
+    this.emitSynthetic();
+    this.maybeRelease();
+  }
+
   private hiddenError: Map<string, string> | null = null;
 
   /** An error that names a server-side statement name gets the client's own name back. */
@@ -728,23 +731,28 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
   }
 
-  /** Queues bytes for the client, merging frames that sit next to each other in one received chunk. */
-  private emit(buf: Buffer): void {
-    if (this.runAb === buf.buffer && this.runEnd === buf.byteOffset) {
-      this.runEnd += buf.length;
+  /** Queues bytes [start, end) of `buf` for the client, merging ranges that follow each other in one chunk. */
+  private emitRange(buf: Buffer, start: number, end: number): void {
+    if (this.runBuf === buf && this.runEnd === start) {
+      this.runEnd = end;
       return;
     }
     this.flushRun();
-    this.runAb = buf.buffer;
-    this.runStart = buf.byteOffset;
-    this.runEnd = buf.byteOffset + buf.length;
+    this.runBuf = buf;
+    this.runStart = start;
+    this.runEnd = end;
+  }
+
+  private emit(buf: Buffer): void {
+    this.emitRange(buf, 0, buf.length);
   }
 
   private flushRun(): void {
-    if (this.runAb === null || this.runEnd === this.runStart) return;
-    const out = Buffer.from(this.runAb as ArrayBuffer, this.runStart, this.runEnd - this.runStart);
-    this.runAb = null;
-    this.writeClient(out);
+    const buf = this.runBuf;
+    if (buf === null) return;
+    this.runBuf = null;
+    if (this.runEnd === this.runStart) return;
+    this.writeClient(this.runStart === 0 && this.runEnd === buf.length ? buf : buf.subarray(this.runStart, this.runEnd));
   }
 
   private writeClient(buf: Buffer): void {
