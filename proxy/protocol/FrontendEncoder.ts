@@ -45,9 +45,20 @@ export function Parse(name: string, query: string, paramTypes: readonly number[]
   return frame(FrontendCode.Parse, Buffer.concat([cstring(name), cstring(query), n]));
 }
 
-/** Rewrites the statement name of a Bind payload, keeping its portal and the rest of its bytes. */
-export function renameBind(payload: Buffer, portal: string, restOffset: number, statement: string): Buffer {
-  return frame(FrontendCode.Bind, Buffer.concat([cstring(portal), cstring(statement), payload.subarray(restOffset)]));
+/**
+ * Rewrites the statement name of a Bind payload in one allocation, keeping its portal and the rest of its bytes.
+ * `statement` is the new name as a NUL-terminated string (see `cstring`).
+ */
+export function renameBind(payload: Buffer, restOffset: number, statement: Buffer): Buffer {
+  const portalEnd = payload.indexOf(0) + 1;
+  const len = 4 + portalEnd + statement.length + (payload.length - restOffset);
+  const out = Buffer.allocUnsafe(len + 1);
+  out[0] = FrontendCode.Bind;
+  out.writeInt32BE(len, 1);
+  payload.copy(out, 5, 0, portalEnd);
+  statement.copy(out, 5 + portalEnd);
+  payload.copy(out, 5 + portalEnd + statement.length, restOffset);
+  return out;
 }
 /** A Describe or Close frame for a statement ('S') or portal ('P'). */
 export function targetFrame(code: number, target: 'S' | 'P', name: string): Buffer {

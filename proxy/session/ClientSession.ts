@@ -364,7 +364,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         this.ensurePrepared(server, stmt.serverName, stmt.query, stmt.paramTypes);
         this.expect(PENDING.Bind);
-        this.toServer.push(Fe.renameBind(f.payload, b.portal, b.restOffset, stmt.serverName));
+        this.toServer.push(Fe.renameBind(f.payload, b.restOffset, stmt.serverNameBytes));
         return;
       }
       case FrontendCode.Describe: {

@@ -2,6 +2,8 @@
 export interface PreparedStatement {
   /** the name on every server connection: one per distinct (query, parameter types) */
   serverName: string;
+  /** serverName as a NUL-terminated string, ready to copy into frames */
+  serverNameBytes: Buffer;
   query: string;
   paramTypes: number[];
 }
@@ -28,7 +30,8 @@ export class PreparedStatements {
   private readonly byName = new Map<string, PreparedStatement>();
   constructor(private readonly names: StatementNames) {}
   add(name: string, query: string, paramTypes: number[]): PreparedStatement {
-    const s = { serverName: this.names.nameFor(query, paramTypes), query, paramTypes };
+    const serverName = this.names.nameFor(query, paramTypes);
+    const s = { serverName, serverNameBytes: Buffer.from(serverName + '\0', 'latin1'), query, paramTypes };
     this.byName.set(name, s);
     return s;
   }
