@@ -68,6 +68,10 @@ const USAGE = `usage: node dist/scripts/bench-passthrough.js [--duration S] [--r
        [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S]`;
 
 const BOOLEAN_FLAGS = new Set(['cpu-prof', 'keep', 'help']);
+const KNOWN_FLAGS = new Set([
+  'duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json',
+  'cpu-prof', 'cpu-prof-dir', 'keep', 'quiet', 'quiet-wait', 'help',
+]);
 
 function parseArgs(argv: string[]): Options {
   const flags = new Map<string, string>();
@@ -80,6 +84,7 @@ function parseArgs(argv: string[]): Options {
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (!KNOWN_FLAGS.has(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
     if (eq > 0) flags.set(name, a.slice(eq + 1));
     else if (BOOLEAN_FLAGS.has(name)) flags.set(name, 'true');
     else {
@@ -92,8 +97,6 @@ function parseArgs(argv: string[]): Options {
     process.stdout.write(USAGE + '\n');
     process.exit(0);
   }
-  const known = new Set(['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof', 'cpu-prof-dir', 'keep', 'quiet', 'quiet-wait']);
-  for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const int = (name: string, def: number, min: number): number => {
     const v = flags.get(name);
     if (v === undefined) return def;
@@ -1112,7 +1115,7 @@ async function main(): Promise<number> {
       await stopClusters(clusters).catch((e: unknown) => log(`stopClusters: ${(e as Error).message}`));
     }
     if (tmp) {
-      if (opts.keep || exitCode !== 0) log(`kept ${tmp} (configs and logs)`);
+      if (opts.keep || (exitCode !== 0 && !interrupted)) log(`kept ${tmp} (configs and logs)`);
       else await rm(tmp, { recursive: true, force: true });
     }
     if (cpuProfDir) log(`CPU profile dir: ${cpuProfDir}`);

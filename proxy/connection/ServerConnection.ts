@@ -26,6 +26,8 @@ export class ServerConnection {
   readonly params = new Map<string, string>();
   /** session settings Prescient applied with SET on top of the server's defaults, keyed by lower-cased name */
   setParams = new Map<string, string>();
+  /** settingsKeyOf(setParams) */
+  setParamsKey = '';
   /** server-side names of the prepared statements known to exist on this connection (their ParseComplete came) */
   readonly prepared = new Set<string>();
   /** names a Parse was sent for: one still in flight may yet be skipped or fail, so its existence is unknown */

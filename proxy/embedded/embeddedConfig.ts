@@ -17,7 +17,8 @@ import { FrontendCode } from '../protocol/MessageCode.js';
 import { SqlState } from '../protocol/SqlState.js';
 import { logger } from '../logger.js';
 
-const LISTEN_HOST = '127.0.0.1';
+/** where PGlite's own socket listens (always private) and the proxy's default listen address */
+const LOOPBACK = '127.0.0.1';
 const DEFAULT_PORT = 6432;
 /** the database clients connect to; PGlite itself has only `postgres` (and accepts any name, always serving `postgres`) */
 const CLIENT_DATABASE = 'app';
@@ -109,7 +110,8 @@ interface QueryQueueLike {
   enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number>;
 }
 
-const COPY_FROM_STDIN = /\bcopy\b[\s\S]*?\bfrom\s+stdin\b/i;
+/** a statement (first, or after a `;`; comments skipped) of the form COPY ... FROM STDIN */
+const COPY_FROM_STDIN = /(?:^|;)\s*(?:(?:--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)\s*)*copy\b[^;]*?\bfrom\s+stdin\b/i;
 
 /**
  * pglite-socket 0.2.17 sends each wire message to PGlite on its own, so COPY ... FROM STDIN loses protocol sync
@@ -146,11 +148,43 @@ function guardCopyFromStdin(socketServer: PGLiteSocketServer, db: PGlite): void 
   };
 }
 
+/** The config in front of PGlite, validated like a config file. */
+function buildConfig(host: string, port: number, pglitePort: number): Config {
+  return parseConfig(
+    {
+      listen: { host, port },
+      database: CLIENT_DATABASE,
+      users: [
+        { name: 'app', password: 'app' },
+        { name: 'postgres', password: 'postgres' },
+      ],
+      auth: { method: 'scram-sha-256' },
+      shards: [
+        // PGlite ignores authentication: any user and password are accepted
+        { name: 'pglite', host: LOOPBACK, port: pglitePort, database: PGLITE_DATABASE, user: 'postgres', password: 'postgres' },
+      ],
+      pool: {
+        mode: 'transaction',
+        size: 1,
+        reset_on_every_client: true,
+        // one backend serves everybody: a client may wait behind another's long statement
+        queue_timeout_ms: 30000,
+        // keep the one connection: reconnecting gains nothing
+        idle_timeout_ms: 0,
+      },
+      log: { level: process.env.PRESCIENT_LOG_LEVEL || 'info' },
+    },
+    'embedded config',
+  );
+}
+
 export async function embeddedConfig(dataDir: string): Promise<{ config: Config; stop: () => Promise<void> }> {
   const started = Date.now();
   const dir = path.resolve(dataDir);
   const port = listenPort();
-  await assertPortFree(LISTEN_HOST, port);
+  // cli applies PRESCIENT_HOST / PRESCIENT_PORT to any config; read here too, to check the port and log the right address
+  const host = process.env.PRESCIENT_HOST || LOOPBACK;
+  await assertPortFree(host, port);
   mkdirSync(dir, { recursive: true });
   const unlock = lockDataDir(dir);
 
@@ -161,7 +195,7 @@ export async function embeddedConfig(dataDir: string): Promise<{ config: Config;
     const pglite = db;
     // maxConnections > 1 only so a reconnect is not refused while pglite-socket still tears down the old connection;
     // Prescient itself opens one (pool size 1)
-    socketServer = new PGLiteSocketServer({ db: pglite, host: LISTEN_HOST, port: 0, maxConnections: 4 });
+    socketServer = new PGLiteSocketServer({ db: pglite, host: LOOPBACK, port: 0, maxConnections: 4 });
     guardCopyFromStdin(socketServer, pglite);
     socketServer.addEventListener('connection', () => {
       // runs before the new connection's startup packet reaches PGlite (that goes through the same query lock later)
@@ -182,41 +216,6 @@ export async function embeddedConfig(dataDir: string): Promise<{ config: Config;
     unlock();
     throw e;
   }
-  const pglitePort = Number(socketServer.getServerConn().split(':').pop());
-
-  const config = parseConfig(
-    {
-      listen: { host: LISTEN_HOST, port },
-      database: CLIENT_DATABASE,
-      users: [
-        { name: 'app', password: 'app' },
-        { name: 'postgres', password: 'postgres' },
-      ],
-      auth: { method: 'scram-sha-256' },
-      shards: [
-        // PGlite ignores authentication: any user and password are accepted
-        { name: 'pglite', host: LISTEN_HOST, port: pglitePort, database: PGLITE_DATABASE, user: 'postgres', password: 'postgres' },
-      ],
-      pool: {
-        mode: 'transaction',
-        size: 1,
-        reset_on_every_client: true,
-        // one backend serves everybody: a client may wait behind another's long statement
-        queue_timeout_ms: 30000,
-        // keep the one connection: reconnecting gains nothing
-        idle_timeout_ms: 0,
-      },
-      log: { level: process.env.PRESCIENT_LOG_LEVEL || 'info' },
-    },
-    'embedded config',
-  );
-
-  const shownPort = port === 0 ? '<port>' : String(port);
-  logger.info('embedded postgres (PGlite) ready', {
-    dataDir: dir,
-    startMs: Date.now() - started,
-    connect: `psql postgres://app:app@${LISTEN_HOST}:${shownPort}/${CLIENT_DATABASE}`,
-  });
 
   let stopping: Promise<void> | null = null;
   const server = socketServer;
@@ -236,5 +235,25 @@ export async function embeddedConfig(dataDir: string): Promise<{ config: Config;
     })();
     return stopping;
   };
+
+  let config: Config;
+  try {
+    config = buildConfig(host, port, Number(socketServer.getServerConn().split(':').pop()));
+  } catch (e) {
+    await stop().catch(() => {});
+    throw e;
+  }
+
+  const shownHost = host === '0.0.0.0' || host === '::' ? LOOPBACK : host.includes(':') ? `[${host}]` : host;
+  const shownPort = port === 0 ? '<port>' : String(port);
+  logger.info('embedded postgres (PGlite) ready', {
+    dataDir: dir,
+    startMs: Date.now() - started,
+    connect: `psql postgres://app:app@${shownHost}:${shownPort}/${CLIENT_DATABASE}`,
+  });
+  if (host !== LOOPBACK && host !== 'localhost' && host !== '::1') {
+    logger.warn('the embedded database listens beyond loopback with the well-known users app/app and postgres/postgres', { host });
+  }
+
   return { config, stop };
 }

@@ -14,7 +14,7 @@ import { BackendCode, FRONTEND_CODES, FrontendCode } from '../protocol/MessageCo
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { Await, PENDING, PendingQueue, completes, type Pending } from './PendingResponses.js';
 import { PreparedStatements } from './PreparedStatements.js';
-import { sessionSettings, settingsDiffSql } from './startupParams.js';
+import { sessionSettings, settingsDiffSql, settingsKeyOf } from './startupParams.js';
 import type { ProxyContext } from './ProxyContext.js';
 import { ClientAuth } from './ClientAuth.js';
 import { logger } from '../logger.js';
@@ -46,6 +46,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private auth: ClientAuth | null = null;
   /** settings this client wants on whatever server serves it (lower-cased name → value) */
   private settings = new Map<string, string>();
+  private settingsKey = '';
   private readonly statements: PreparedStatements;
   server: ServerConnection | null = null;
   private waitingForServer = false;
@@ -59,6 +60,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private readonly channels = new Set<string>();
   /** LISTEN/UNLISTEN statements seen in queries not yet completed, in order */
   private listenOps: string[] = [];
+  /** the query the current listenOps were read from */
+  private listenOpsFrom: Buffer | null = null;
+  /** texts of simple Queries in flight, oldest first (read only when a LISTEN/UNLISTEN completes) */
+  private readonly queries: Buffer[] = [];
   private get listening(): boolean {
     return this.channels.size > 0;
   }
@@ -188,6 +193,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         this.applicationName = pkt.params.get('application_name') ?? '';
         if (!this.user) throw new ProxyError('NO_USER', 'no PostgreSQL user name specified in startup packet', SqlState.InvalidAuthorizationSpecification, 'FATAL');
         this.settings = sessionSettings(pkt.params);
+        this.settingsKey = settingsKeyOf(this.settings);
         // the same reader: bytes the client sent right behind the StartupMessage are kept
         this.reader.untyped = false;
         this.reader.maxMessageSize = this.ctx.config.listen.max_message_size;
@@ -323,7 +329,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     switch (f.code) {
       case FrontendCode.Query:
       case FrontendCode.FunctionCall:
-        if (f.code === FrontendCode.Query) this.noteListenOps(f.payload);
+        this.queries.push(f.payload);
         this.skipUntilSync = false;
         this.expect(PENDING.Query);
         this.toServer.push(f.frame);
@@ -402,7 +408,6 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   /** Reads LISTEN/UNLISTEN channel names from a query's text, so that UNLISTEN of one channel keeps the others. */
   private noteListenOps(payload: Buffer): void {
-    if (payload.indexOf('listen') < 0 && payload.indexOf('LISTEN') < 0 && payload.indexOf('Listen') < 0) return;
     const sql = decodeQuery(payload);
     for (const m of sql.matchAll(LISTEN_STATEMENT)) {
       const name = m[2]!;
@@ -443,6 +448,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.pending.push({
       kind: Await.Parse,
       hide,
+      synth: undefined,
       onDone: (ok) => {
         if (ok) {
           server.prepared.add(serverName);
@@ -528,15 +534,21 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.server = conn;
     this.usedServer = true;
     conn.owner = this;
-    const sql = settingsDiffSql(conn.setParams, this.settings);
     const logingIn = this.state === SessionState.Connecting;
+    if (conn.setParamsKey === this.settingsKey && !logingIn) return;
+    const sql = settingsDiffSql(conn.setParams, this.settings);
     if (sql || logingIn) {
       const want = new Map(this.settings);
+      const wantKey = this.settingsKey;
       this.pending.push({
         kind: Await.Query,
         hide: true,
+        synth: undefined,
         onDone: (ok: boolean, err?: Map<string, string> | null) => {
-          if (ok) conn.setParams = want;
+          if (ok) {
+            conn.setParams = want;
+            conn.setParamsKey = wantKey;
+          }
           if (!logingIn) return;
           if (ok) this.finishLogin();
           else this.fail(new ProxyError('BAD_STARTUP_SETTING', err?.get('M') ?? 'invalid startup parameter', (err?.get('C') ?? SqlState.InvalidParameterValue) as SqlState, 'FATAL'));
@@ -633,7 +645,9 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         if (REPORTED_ONLY.has(name)) return;
         // the client changed a setting: keep it for every server connection that serves it later
         this.settings.set(name.toLowerCase(), value);
+        this.settingsKey = settingsKeyOf(this.settings);
         server.setParams.set(name.toLowerCase(), value);
+        server.setParamsKey = settingsKeyOf(server.setParams);
         return;
       }
       case BackendCode.CommandComplete:
@@ -667,7 +681,6 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private onReadyForQuery(buf: Buffer, start: number, end: number): void {
     const status = buf[start + 5]!;
     this.server!.txStatus = status;
-    this.listenOps.length = 0;
     // anything still queued before this ReadyForQuery was skipped by the server after an error
     let p = this.pending.shift();
     while (p && p.kind !== Await.Query && p.kind !== Await.Sync) {
@@ -677,6 +690,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (p && p.hide) {
       this.settle(p, true);
     } else {
+      if (p && p.kind === Await.Query && this.queries.length > 0) this.queries.shift();
       this.txStatus = status;
       this.emitRange(buf, start, end);
       if (p) this.settle(p, true);
@@ -721,10 +735,19 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private noteCommand(payload: Buffer): void {
     // "LISTEN" / "UNLISTEN" command tags
-    if (payload.length === 7 && payload.toString('latin1', 0, 6) === 'LISTEN') {
+    const isListen = payload.length === 7 && payload.toString('latin1', 0, 6) === 'LISTEN';
+    const isUnlisten = !isListen && payload.length === 9 && payload.toString('latin1', 0, 8) === 'UNLISTEN';
+    if (!isListen && !isUnlisten) return;
+    const query = this.queries[0];
+    if (query && this.listenOpsFrom !== query) {
+      this.listenOpsFrom = query;
+      this.listenOps.length = 0;
+      this.noteListenOps(query);
+    }
+    if (isListen) {
       const op = this.listenOps.shift();
       this.channels.add(op && op !== '-*' ? op.slice(1) : '(unknown)');
-    } else if (payload.length === 9 && payload.toString('latin1', 0, 8) === 'UNLISTEN') {
+    } else {
       const op = this.listenOps.shift();
       if (!op || op === '-*') this.channels.clear();
       else this.channels.delete(op.slice(1));
@@ -855,6 +878,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
             server.prepared.clear();
             server.parsed.clear();
             server.setParams = new Map();
+            server.setParamsKey = '';
             server.txStatus = f.payload[0]!;
             if (server.txStatus === Be.TransactionStatus.Idle) pool.release(server);
             else pool.discard(server);

@@ -27,7 +27,8 @@ export interface Pending {
   onDone?: (ok: boolean, error?: Map<string, string> | null) => void;
 }
 
-const shared = (kind: Await): Pending => Object.freeze({ kind, hide: false });
+// every entry has the same shape (kind, hide, synth, onDone), so property reads on the hot path stay monomorphic
+const shared = (kind: Await): Pending => Object.freeze({ kind, hide: false, synth: undefined, onDone: undefined });
 export const PENDING = {
   Query: shared(Await.Query),
   Sync: shared(Await.Sync),
@@ -37,7 +38,7 @@ export const PENDING = {
   DescribePortal: shared(Await.DescribePortal),
   Execute: shared(Await.Execute),
   Close: shared(Await.Close),
-  HiddenClose: Object.freeze({ kind: Await.Close, hide: true }) as Pending,
+  HiddenClose: Object.freeze({ kind: Await.Close, hide: true, synth: undefined, onDone: undefined }) as Pending,
 } as const;
 
 /** Does backend message `code` complete a request of `kind`? (ErrorResponse is handled apart.) */

@@ -74,3 +74,9 @@ export function settingsDiffSql(have: Map<string, string>, want: Map<string, str
   for (const k of have.keys()) if (!want.has(k)) sql += `RESET ${quoteIdent(k)};`;
   return sql;
 }
+
+/** A canonical text for a set of settings: equal settings, equal keys (a cheap check on every lease). */
+export function settingsKeyOf(settings: Map<string, string>): string {
+  if (settings.size === 0) return '';
+  return JSON.stringify([...settings].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+}
