@@ -33,6 +33,18 @@ const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_dat
 const LISTEN_STATEMENT = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|\*|[A-Za-z_][A-Za-z0-9_$]*)/gi;
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
 
+/** Frames cut from one received chunk, back to back, are sent as one slice of it; others are copied together. */
+function joinFrames(parts: Buffer[]): Buffer {
+  const first = parts[0]!;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.buffer !== first.buffer || p.byteOffset !== end) return Buffer.concat(parts);
+    end += p.length;
+  }
+  return Buffer.from(first.buffer as ArrayBuffer, first.byteOffset, end - first.byteOffset);
+}
+
 export class ClientSession implements ServerOwner, FrameVisitor {
   state: SessionState = SessionState.Startup;
   readonly pid: number;
@@ -465,7 +477,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private flushToServer(): void {
     const out = this.toServer;
     if (out.length === 0 || !this.server) return;
-    const buf = out.length === 1 ? out[0]! : Buffer.concat(out);
+    const buf = out.length === 1 ? out[0]! : joinFrames(out);
     this.toServer = [];
     if (!this.server.write(buf) && !this.clientPaused) {
       this.clientPaused = true;
@@ -612,8 +624,22 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   onFrame(code: number, buf: Buffer, start: number, end: number): void {
     if (!this.server) return;
     // the common frames of a response are handled from offsets, without slicing
-    if (code === BackendCode.ReadyForQuery) this.onReadyForQuery(buf, start, end);
-    else this.onServerFrame({ code, frame: buf.subarray(start, end), payload: buf.subarray(start + 5, end) });
+    if (code === BackendCode.ReadyForQuery) {
+      this.onReadyForQuery(buf, start, end);
+      return;
+    }
+    this.curBuf = buf;
+    this.curStart = start;
+    this.curEnd = end;
+    this.onServerFrame({ code, frame: buf.subarray(start, end), payload: buf.subarray(start + 5, end) });
+  }
+
+  /** the frame onServerFrame is looking at, as a range of the received chunk (so that forwarding it merges writes) */
+  private curBuf: Buffer = Buffer.alloc(0);
+  private curStart = 0;
+  private curEnd = 0;
+  private emitCurrent(): void {
+    this.emitRange(this.curBuf, this.curStart, this.curEnd);
   }
 
   private onServerFrame(f: Frame): void {
@@ -626,7 +652,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           logger.warn('error in an injected statement', { pid: this.pid, message: this.hiddenError.get('M') });
           return;
         }
-        this.emit(f.payload.indexOf('prescient_') >= 0 ? this.clientNamesIn(f.payload) : f.frame);
+        if (f.payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(f.payload));
+        else this.emitCurrent();
         if (!head || head.kind === Await.Query || head.kind === Await.Sync) return;
         // extended protocol: the server skips everything up to the next Sync
         while (this.pending.length > 0 && this.pending.peek()!.kind !== Await.Sync && this.pending.peek()!.kind !== Await.Query) {
@@ -641,7 +668,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         const server = this.server!;
         server.params.set(name, value);
         if (head && head.hide) return;
-        this.emit(f.frame);
+        this.emitCurrent();
         if (REPORTED_ONLY.has(name)) return;
         // the client changed a setting: keep it for every server connection that serves it later
         this.settings.set(name.toLowerCase(), value);
@@ -654,7 +681,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         if (head && head.kind === Await.Query) {
           if (!head.hide) {
             this.noteCommand(f.payload);
-            this.emit(f.frame);
+            this.emitCurrent();
           }
           return;
         }
@@ -662,20 +689,20 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         break;
       case BackendCode.NoticeResponse:
         if (head && head.hide) return;
-        this.emit(f.frame);
+        this.emitCurrent();
         return;
       default:
         break;
     }
     if (head && head.kind !== Await.Query && completes(head.kind, code)) {
       this.pending.shift();
-      if (!head.hide) this.emit(f.frame);
+      if (!head.hide) this.emitCurrent();
       this.settle(head, true);
       this.emitSynthetic();
       return;
     }
     if (head && head.hide) return;
-    this.emit(f.frame);
+    this.emitCurrent();
   }
 
   private onReadyForQuery(buf: Buffer, start: number, end: number): void {
