@@ -3,20 +3,19 @@
 # Run:    docker run --rm -p 6432:6432 -v $PWD/config/prescient.example.yaml:/etc/prescient/prescient.yaml:ro prescient
 # Without a mounted config it runs the embedded default (PGlite) on port 6432, data in /var/lib/prescient.
 
-FROM node:20.20-bookworm-slim AS build
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 and other native modules build from source: keep the toolchain in this stage only
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts=false --no-audit --no-fund
-COPY tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY proxy ./proxy
 COPY plugins ./plugins
 COPY config ./config
 COPY scripts ./scripts
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+# npm ci runs the `prepare` script (tsc), so the sources are copied first
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20.20-bookworm-slim
+FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     PRESCIENT_HOST=0.0.0.0
 WORKDIR /app
