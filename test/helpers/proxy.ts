@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import pg from 'pg';
 import { freePort, type Cluster } from '../../scripts/testbed.js';
 import type { TeardownCapable } from './pg.js';
 
@@ -82,4 +83,42 @@ export async function startProxy(t: TeardownCapable, clusters: Cluster[], overri
     }
   });
   return handle;
+}
+
+export type PgError = Error & { code?: string; severity?: string };
+
+/** A pg client for Prescient as APP_USER (options in `extra` win); errors from a closed connection are ignored. */
+export function newClient(ep: { host: string; port: number }, extra: pg.ClientConfig = {}): pg.Client {
+  const c = new pg.Client({
+    host: ep.host,
+    port: ep.port,
+    user: APP_USER.name,
+    password: APP_USER.password,
+    database: 'app',
+    connectionTimeoutMillis: 10_000,
+    ...extra,
+  });
+  c.on('error', () => {}); // a connection the proxy closes must not crash the test
+  return c;
+}
+
+/** A connected client, ended in t.teardown. */
+export async function connected(t: TeardownCapable, ep: { host: string; port: number }, extra: pg.ClientConfig = {}): Promise<pg.Client> {
+  const c = newClient(ep, extra);
+  await c.connect();
+  t.teardown(() => c.end().catch(() => {}));
+  return c;
+}
+
+/** The error a connect fails with (throws if the connect succeeds). */
+export async function connectError(ep: { host: string; port: number }, extra: pg.ClientConfig = {}): Promise<PgError> {
+  const c = newClient(ep, extra);
+  try {
+    await c.connect();
+  } catch (e) {
+    await c.end().catch(() => {});
+    return e as PgError;
+  }
+  await c.end().catch(() => {});
+  throw new Error('connect unexpectedly succeeded');
 }

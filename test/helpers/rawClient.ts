@@ -9,7 +9,7 @@ import net from 'node:net';
 import { ScramClientSession } from '../../proxy/auth/scram.js';
 import { md5PasswordHash } from '../../proxy/auth/md5.js';
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
-import { frame, cstring } from '../../proxy/protocol/BackendMessage.js';
+import { frame, cstring, decodeErrorFields } from '../../proxy/protocol/BackendMessage.js';
 import { FrameReader, type Frame } from '../../proxy/protocol/FrameReader.js';
 import { AuthCode, BackendCode, FrontendCode } from '../../proxy/protocol/MessageCode.js';
 
@@ -349,17 +349,7 @@ function cstrings(payload: Buffer, at = 0): string[] {
 
 /** ErrorResponse / NoticeResponse fields keyed by their one-letter codes. */
 export function errorFields(f: Frame): Map<string, string> {
-  const out = new Map<string, string>();
-  const p = f.payload;
-  let at = 0;
-  while (at < p.length && p[at] !== 0) {
-    const key = String.fromCharCode(p[at]!);
-    const end = p.indexOf(0, at + 1);
-    if (end < 0) break;
-    out.set(key, p.toString('utf8', at + 1, end));
-    at = end + 1;
-  }
-  return out;
+  return decodeErrorFields(f.payload);
 }
 
 /** The values of a DataRow (null for SQL NULL). */

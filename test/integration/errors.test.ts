@@ -5,10 +5,9 @@ import t from 'tap';
 import pg from 'pg';
 import { freePort, isPidAlive } from '../../scripts/testbed.js';
 import { hasPostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
-import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
+import { APP_USER, connectError, connected, newClient, startProxy, type PgError, type ProxyHandle } from '../helpers/proxy.js';
 import { RawClient, errorFields, queryFrame, startupPacket, typedFrame } from '../helpers/wire.js';
 
-type PgError = Error & { code?: string; severity?: string };
 
 if (!hasPostgres()) {
   t.plan(0, 'Postgres binaries not found');
@@ -17,40 +16,6 @@ if (!hasPostgres()) {
 
 const [cluster] = (await withClusters(t, 1)) as [Cluster];
 const TRUST_USER = { name: 'raw', auth: 'trust' };
-
-function newClient(proxy: { host: string; port: number }, extra: pg.ClientConfig = {}): pg.Client {
-  const c = new pg.Client({
-    host: proxy.host,
-    port: proxy.port,
-    user: APP_USER.name,
-    password: APP_USER.password,
-    database: 'app',
-    connectionTimeoutMillis: 10_000,
-    ...extra,
-  });
-  c.on('error', () => {}); // a connection the proxy closes must not crash the test
-  return c;
-}
-
-async function connected(t: TeardownCapable, proxy: { host: string; port: number }, extra: pg.ClientConfig = {}): Promise<pg.Client> {
-  const c = newClient(proxy, extra);
-  await c.connect();
-  t.teardown(() => c.end().catch(() => {}));
-  return c;
-}
-
-/** The error a pg connect fails with (throws if the connect succeeds). */
-async function connectError(proxy: { host: string; port: number }, extra: pg.ClientConfig = {}): Promise<PgError> {
-  const c = newClient(proxy, extra);
-  try {
-    await c.connect();
-  } catch (e) {
-    await c.end().catch(() => {});
-    return e as PgError;
-  }
-  await c.end().catch(() => {});
-  throw new Error('connect unexpectedly succeeded');
-}
 
 function alive(proxy: ProxyHandle): boolean {
   return proxy.proc.exitCode === null && proxy.proc.signalCode === null && isPidAlive(proxy.proc.pid!);

@@ -7,11 +7,10 @@ import type net from 'node:net';
 import { formatScramVerifier, makeScramVerifier } from '../../proxy/auth/scram.js';
 import { freePort } from '../../scripts/testbed.js';
 import { hasPostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
-import { APP_USER, startProxy } from '../helpers/proxy.js';
+import { APP_USER, connectError, connected, newClient, startProxy } from '../helpers/proxy.js';
 import { hasOpenssl, selfSignedCert } from '../helpers/tls.js';
 import { RawClient, errorFields, startupPacket } from '../helpers/wire.js';
 
-type PgError = Error & { code?: string };
 
 if (!hasPostgres()) {
   t.plan(0, 'Postgres binaries not found');
@@ -21,39 +20,6 @@ if (!hasPostgres()) {
 interface Endpoint {
   host: string;
   port: number;
-}
-
-function newClient(ep: Endpoint, extra: pg.ClientConfig = {}): pg.Client {
-  const c = new pg.Client({
-    host: ep.host,
-    port: ep.port,
-    user: APP_USER.name,
-    password: APP_USER.password,
-    database: 'app',
-    connectionTimeoutMillis: 10_000,
-    ...extra,
-  });
-  c.on('error', () => {});
-  return c;
-}
-
-async function connected(t: TeardownCapable, ep: Endpoint, extra: pg.ClientConfig = {}): Promise<pg.Client> {
-  const c = newClient(ep, extra);
-  await c.connect();
-  t.teardown(() => c.end().catch(() => {}));
-  return c;
-}
-
-async function connectError(ep: Endpoint, extra: pg.ClientConfig = {}): Promise<PgError> {
-  const c = newClient(ep, extra);
-  try {
-    await c.connect();
-  } catch (e) {
-    await c.end().catch(() => {});
-    return e as PgError;
-  }
-  await c.end().catch(() => {});
-  throw new Error('connect unexpectedly succeeded');
 }
 
 /** The socket pg talks over (a TLSSocket after SSL negotiation). */
