@@ -6,7 +6,12 @@ import { logger } from './logger.js';
 import type { Config } from '../config/schema.js';
 
 const USAGE = `usage: prescient start [--config FILE]
-  start   run the proxy; without --config, in front of an embedded Postgres (PGlite) on 127.0.0.1:6432`;
+       prescient workload load|run|replay|verify [options]
+  start      run the proxy; without --config, in front of an embedded Postgres (PGlite) on 127.0.0.1:6432
+  workload   the control-plane workload: load data, run agents, replay CloudTrail, verify the write ledger`;
+
+/** `prescient workload <sub>`: each subcommand is its own module exporting main(args) → exit code. */
+const WORKLOAD_COMMANDS = ['load', 'run', 'replay', 'verify'] as const;
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -63,6 +68,16 @@ async function main(): Promise<void> {
     case 'start':
       await start(rest);
       return;
+    case 'workload': {
+      const [sub, ...args] = rest;
+      if (!WORKLOAD_COMMANDS.includes(sub as (typeof WORKLOAD_COMMANDS)[number])) {
+        process.stderr.write(`prescient workload: unknown subcommand "${sub ?? ''}" (one of ${WORKLOAD_COMMANDS.join(', ')})\n`);
+        process.exit(2);
+      }
+      const mod = (await import(`../scripts/workload/${sub}.js`)) as { main(args: string[]): Promise<number> };
+      process.exitCode = await mod.main(args);
+      return;
+    }
     case undefined:
     case '--help':
     case '-h':
