@@ -41,7 +41,7 @@ async function start(args: string[]): Promise<void> {
   }
   logger.setLevel(config.log.level);
   // last line of defence: a bug reached by one client's input must not take every other client down
-  process.on('uncaughtException', (e) => logger.error('uncaught exception (connection dropped, proxy kept running)', { error: e.stack ?? String(e) }));
+  process.on('uncaughtException', (e) => logger.error('uncaught exception (the proxy keeps running)', { error: e.stack ?? String(e) }));
   process.on('unhandledRejection', (e) => logger.error('unhandled rejection', { error: (e as Error)?.stack ?? String(e) }));
   const server = new Server(config);
   await server.listen();
