@@ -97,10 +97,10 @@ export async function main(args: string[]): Promise<number> {
   const f = new Flags(args);
   const target = f.str('target') ?? process.env.DATABASE_URL;
   if (!target) {
-    process.stderr.write('usage: prescient workload load --target postgres://… [--accounts 100] [--seed 1] [--alpha 0.9] [--xmin 3] [--max-resources 50000] [--batch 5000]\n');
+    process.stderr.write('usage: prescient workload load --target postgres://… [--accounts 100] [--seed 1] [--alpha 0.9] [--xmin 3] [--max-resources 50000] [--batch 20000]\n');
     return 2;
   }
-  const o: LoadOptions = { accounts: f.num('accounts', 100), seed: f.str('seed') ?? '1', alpha: f.num('alpha', 0.9), xmin: f.num('xmin', 3), maxResources: f.num('max-resources', 50000), batch: f.num('batch', 5000) };
+  const o: LoadOptions = { accounts: f.num('accounts', 100), seed: f.str('seed') ?? '1', alpha: f.num('alpha', 0.9), xmin: f.num('xmin', 3), maxResources: f.num('max-resources', 50000), batch: f.num('batch', 20000) };
   const db = new pg.Client({ connectionString: target });
   await db.connect();
   try {
