@@ -22,6 +22,71 @@ export const UserSchema = z.strictObject({
   auth: z.enum(['scram-sha-256', 'md5', 'trust']).optional(),
 });
 
+/** An admin-console user (connects to the database `prescient`); never a data-path user. */
+export const AdminUserSchema = z.strictObject({
+  name: z.string().min(1),
+  /** plaintext password, or a SCRAM verifier `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>` */
+  password: z.string().min(1),
+});
+
+/** What a statement with no derivable shard key does (DESIGN.md §3). */
+export const NoKeyReads = { Fanout: 'fanout', Global: 'global', Reject: 'reject' } as const;
+export type NoKeyReads = (typeof NoKeyReads)[keyof typeof NoKeyReads];
+export const NoKeyWrites = { Reject: 'reject', Global: 'global' } as const;
+export type NoKeyWrites = (typeof NoKeyWrites)[keyof typeof NoKeyWrites];
+
+/** A colocation group: the tables whose rows live together and the actions that touch them. */
+export const DomainSchema = z.strictObject({
+  tables: z.array(z.string().min(1)).default([]),
+  actions: z.array(z.string().min(1)).default([]),
+});
+
+export const ShardingSchema = z.strictObject({
+  /** default column holding the account id */
+  account_column: z.string().min(1).default('account_id'),
+  /** per-table overrides */
+  tables: z.record(z.string().min(1), z.strictObject({ account_column: z.string().min(1).optional() })).default({}),
+  /** colocation groups: domain name → its tables and actions */
+  domains: z.record(z.string().min(1), DomainSchema).default({}),
+  /** unsharded tables, served by the global shard */
+  global_tables: z.array(z.string().min(1)).default([]),
+  /** the shard holding global tables; default: the first shard (filled in by ConfigSchema) */
+  global_shard: z.string().min(1).optional(),
+  no_key: z
+    .strictObject({
+      reads: z.enum(['fanout', 'global', 'reject']).default('fanout'),
+      writes: z.enum(['reject', 'global']).default('reject'),
+    })
+    .prefault({}),
+  /** true: refuse every statement without a key */
+  strict: z.boolean().default(false),
+});
+
+/** Where the catalog (metadata service) lives: exactly one of a SQLite file `path` or a Postgres `url`. */
+export const CatalogSchema = z
+  .strictObject({
+    path: z.string().min(1).optional(),
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.path === undefined) === (c.url === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'exactly one of path or url is required', path: [] });
+    }
+  });
+
+/** A plugin: a built-in one by `name`, or a user module by `module` path (relative to the config file). */
+export const PluginEntrySchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    module: z.string().min(1).optional(),
+    options: z.unknown().optional(),
+  })
+  .superRefine((p, ctx) => {
+    if ((p.name === undefined) === (p.module === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'exactly one of name (built-in plugin) or module (path) is required', path: [] });
+    }
+  });
+
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
 
@@ -66,14 +131,65 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   shutdown: z.strictObject({ timeout_ms: durationMs.default(30000) }).prefault({}),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  admin: z.strictObject({ users: z.array(AdminUserSchema).default([]) }).prefault({}),
+  sharding: ShardingSchema.prefault({}),
+  catalog: CatalogSchema.default({ path: 'prescient.db' }),
+  plugins: z.array(PluginEntrySchema).default([]),
 }).superRefine((c, ctx) => {
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
       ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['users', i, 'password'] });
     }
   });
-});
+  const s = c.sharding;
+  // every table and every action belongs to at most one domain
+  for (const field of ['tables', 'actions'] as const) {
+    const owner = new Map<string, string>();
+    for (const [domain, d] of Object.entries(s.domains)) {
+      d[field].forEach((item, i) => {
+        const first = owner.get(item);
+        if (first === undefined) owner.set(item, domain);
+        else if (first !== domain) {
+          const what = field === 'tables' ? 'table' : 'action';
+          ctx.addIssue({
+            code: 'custom',
+            message: `${what} "${item}" is in two domains: "${first}" and "${domain}"`,
+            path: ['sharding', 'domains', domain, field, i],
+          });
+        }
+      });
+    }
+  }
+  const domainOfTable = new Map<string, string>();
+  for (const [domain, d] of Object.entries(s.domains)) for (const tbl of d.tables) if (!domainOfTable.has(tbl)) domainOfTable.set(tbl, domain);
+  s.global_tables.forEach((tbl, i) => {
+    const domain = domainOfTable.get(tbl);
+    if (domain !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `table "${tbl}" is both global and in domain "${domain}"`,
+        path: ['sharding', 'global_tables', i],
+      });
+    }
+  });
+  if (s.global_shard !== undefined && !c.shards.some((sh) => sh.name === s.global_shard)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${s.global_shard}" is not a configured shard (shards: ${c.shards.map((sh) => sh.name).join(', ')})`,
+      path: ['sharding', 'global_shard'],
+    });
+  }
+}).transform((c) => ({
+  ...c,
+  // global_shard defaults to the first shard
+  sharding: { ...c.sharding, global_shard: c.sharding.global_shard ?? c.shards[0]!.name },
+}));
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ShardConfig = z.infer<typeof ShardSchema>;
 export type UserConfig = z.infer<typeof UserSchema>;
+export type AdminUserConfig = z.infer<typeof AdminUserSchema>;
+export type ShardingConfig = Config['sharding'];
+export type DomainConfig = z.infer<typeof DomainSchema>;
+export type CatalogConfig = z.infer<typeof CatalogSchema>;
+export type PluginEntryConfig = z.infer<typeof PluginEntrySchema>;

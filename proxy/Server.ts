@@ -7,6 +7,7 @@ import { Pool } from './pool/Pool.js';
 import { ClientSession } from './session/ClientSession.js';
 import { ProxyContext } from './session/ProxyContext.js';
 import { logger } from './logger.js';
+import { proxyAdminSource } from './admin/proxyAdminSource.js';
 
 export class Server {
   readonly ctx: ProxyContext;
@@ -27,6 +28,7 @@ export class Server {
       ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key), ca: t.ca ? readFileSync(t.ca) : undefined })
       : null;
     this.ctx = new ProxyContext(config, pool, secure, () => this.checkDrained());
+    this.ctx.adminSource = proxyAdminSource(this.ctx);
     this.listener = net.createServer((socket) => this.accept(socket));
   }
 

@@ -18,6 +18,8 @@ export const SqlState = {
   InvalidSqlStatementName: '26000',
   DuplicatePreparedStatement: '42P05',
   ProgramLimitExceeded: '54000',
+  SyntaxError: '42601',
+  InsufficientPrivilege: '42501',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];
 

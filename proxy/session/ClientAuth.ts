@@ -6,6 +6,7 @@ import * as Be from '../protocol/BackendMessage.js';
 import { readCString } from '../protocol/FrontendMessage.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import type { ProxyContext } from './ProxyContext.js';
+import type { UserConfig } from '../../config/schema.js';
 
 const verifierCache = new Map<string, ScramVerifier>();
 /** A SCRAM verifier from a configured secret (a stored verifier, or a plaintext password hashed once). */
@@ -29,10 +30,10 @@ export class ClientAuth {
   constructor(
     ctx: ProxyContext,
     private readonly user: string,
+    u: UserConfig | undefined,
     private readonly send: (b: Buffer) => void,
     private readonly done: () => void,
   ) {
-    const u = ctx.findUser(user);
     this.known = u !== undefined;
     this.secret = u?.password;
     this.method = u?.auth ?? ctx.config.auth.method;

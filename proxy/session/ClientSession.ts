@@ -17,6 +17,7 @@ import { PreparedStatements } from './PreparedStatements.js';
 import { sessionSettings, settingsDiffSql, settingsKeyOf } from './startupParams.js';
 import type { ProxyContext } from './ProxyContext.js';
 import { ClientAuth } from './ClientAuth.js';
+import { answerAdminQuery } from '../admin/AdminConsole.js';
 import { logger } from '../logger.js';
 
 export const SessionState = {
@@ -31,6 +32,8 @@ export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 /** ParameterStatus names a client cannot SET: reported, never replayed on another server connection. */
 const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
 const LISTEN_STATEMENT = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|\*|[A-Za-z_][A-Za-z0-9_$]*)/gi;
+/** the database name of the admin console, as PgBouncer's `pgbouncer` */
+export const ADMIN_DATABASE = 'prescient';
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
 
 /** Frames cut from one received chunk, back to back, are sent as one slice of it; others are copied together. */
@@ -160,7 +163,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           this.auth!.onMessage(f.payload);
           break;
         case SessionState.Ready:
-          this.onRequestFrame(f);
+          if (this.admin) this.onAdminFrame(f);
+          else this.onRequestFrame(f);
           break;
       }
     }
@@ -209,11 +213,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         // the same reader: bytes the client sent right behind the StartupMessage are kept
         this.reader.untyped = false;
         this.reader.maxMessageSize = this.ctx.config.listen.max_message_size;
-        if (this.database !== this.ctx.config.database) {
+        this.admin = this.database === ADMIN_DATABASE;
+        if (!this.admin && this.database !== this.ctx.config.database) {
           throw new ProxyError('UNKNOWN_DATABASE', `database "${this.database}" does not exist`, SqlState.InvalidCatalogName, 'FATAL');
         }
         this.state = SessionState.Authenticating;
-        this.auth = new ClientAuth(this.ctx, this.user, (buf) => this.socket.write(buf), () => this.onAuthenticated());
+        // the admin console takes admin users; a known ordinary user authenticates, then is refused with 42501
+        const account = this.admin ? (this.ctx.findAdmin(this.user) ?? this.ctx.findUser(this.user)) : this.ctx.findUser(this.user);
+        this.auth = new ClientAuth(this.ctx, this.user, account, (buf) => this.socket.write(buf), () => this.onAuthenticated());
         this.auth.start();
         return;
       }
@@ -222,6 +229,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private onAuthenticated(): void {
     this.auth = null;
+    if (this.admin) {
+      this.startAdmin();
+      return;
+    }
     if (this.ctx.shuttingDown) throw new ProxyError('SHUTTING_DOWN', 'the database system is shutting down', SqlState.CannotConnectNow, 'FATAL');
     if (!this.ctx.admitClient(this)) {
       throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
@@ -252,6 +263,62 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
       });
     }
+  }
+
+  // ---------------------------------------------------------------- admin console
+
+  /** true for a session on the admin database `prescient`: answered by the proxy, never by a server */
+  private admin = false;
+  private adminBusy: Promise<void> = Promise.resolve();
+  private adminBatchFailed = false;
+
+  private startAdmin(): void {
+    if (!this.ctx.findAdmin(this.user)) {
+      throw new ProxyError('NOT_ADMIN', `user "${this.user}" is not an admin of the "${ADMIN_DATABASE}" console (admin.users)`, SqlState.InsufficientPrivilege, 'FATAL');
+    }
+    const params: [string, string][] = [
+      ['server_version', '15.0 (Prescient admin console)'], ['server_encoding', 'UTF8'], ['client_encoding', 'UTF8'],
+      ['DateStyle', 'ISO, MDY'], ['integer_datetimes', 'on'], ['standard_conforming_strings', 'on'],
+      ['application_name', this.applicationName], ['TimeZone', 'UTC'], ['is_superuser', 'off'],
+    ];
+    this.socket.write(Buffer.concat([
+      Be.AuthenticationOk,
+      ...params.map(([k, v]) => Be.ParameterStatus(k, v)),
+      Be.BackendKeyData(this.pid, this.secret),
+      Be.ReadyForQuery(Be.TransactionStatus.Idle),
+    ]));
+    this.state = SessionState.Ready;
+  }
+
+  /** Admin requests: simple queries are answered in order; the extended protocol gets one error per batch. */
+  private onAdminFrame(f: Frame): void {
+    const code = f.code;
+    if (code === FrontendCode.Terminate) {
+      this.close();
+      return;
+    }
+    let reply: () => Promise<Buffer> | Buffer;
+    if (code === FrontendCode.Query) {
+      const sql = decodeQuery(f.payload);
+      const source = this.ctx.adminSource;
+      reply = () => (source ? answerAdminQuery(sql, source) : Buffer.concat([
+        Be.ErrorResponse({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: 'the admin console is not available' }),
+        Be.ReadyForQuery(Be.TransactionStatus.Idle),
+      ]));
+    } else if (code === FrontendCode.Sync) {
+      this.adminBatchFailed = false;
+      reply = () => Be.ReadyForQuery(Be.TransactionStatus.Idle);
+    } else if (code === FrontendCode.Flush || this.adminBatchFailed) {
+      return;
+    } else {
+      this.adminBatchFailed = true;
+      reply = () => Be.ErrorResponse({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: 'the admin console answers the simple query protocol only' });
+    }
+    // answers keep their order even when one is asynchronous
+    this.adminBusy = this.adminBusy.then(async () => {
+      const out = await reply();
+      if (this.state !== SessionState.Closed) this.writeClient(out);
+    }).catch((e) => this.fail(e));
   }
 
   // ---------------------------------------------------------------- requests

@@ -5,14 +5,19 @@ import type { Pool } from '../pool/Pool.js';
 import { StatementNames } from './PreparedStatements.js';
 import type { ClientSession } from './ClientSession.js';
 import { logger } from '../logger.js';
+import type { AdminSource } from '../admin/AdminConsole.js';
 
 export class ProxyContext {
   readonly statementNames = new StatementNames();
   readonly clients = new Map<number, ClientSession>();
   shuttingDown = false;
+  /** what the admin console reads (set by the server once everything is wired) */
+  adminSource: AdminSource | null = null;
   private pidCounter = Math.floor(Math.random() * 1_000_000) + 1000;
   private readonly users: Map<string, UserConfig>;
   readonly counters = { connections: 0, refused: 0, cancels: 0 };
+  /** totals of clients that have left (live clients are added on read) */
+  readonly closedTotals = { queries: 0, bytesIn: 0, bytesOut: 0 };
 
   constructor(
     readonly config: Config,
@@ -25,6 +30,12 @@ export class ProxyContext {
 
   findUser(name: string): UserConfig | undefined {
     return this.users.get(name);
+  }
+
+  /** An admin console user (database `prescient`), from `admin.users`. */
+  findAdmin(name: string): UserConfig | undefined {
+    const admins = (this.config as { admin?: { users?: UserConfig[] } }).admin?.users ?? [];
+    return admins.find((u) => u.name === name);
   }
 
   nextPid(): number {
@@ -43,7 +54,12 @@ export class ProxyContext {
   }
 
   forgetClient(session: ClientSession): void {
-    if (this.clients.get(session.pid) === session) this.clients.delete(session.pid);
+    if (this.clients.get(session.pid) === session) {
+      this.clients.delete(session.pid);
+      this.closedTotals.queries += session.stats.queries;
+      this.closedTotals.bytesIn += session.stats.bytesIn;
+      this.closedTotals.bytesOut += session.stats.bytesOut;
+    }
     this.onClientGone();
   }
 
