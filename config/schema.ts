@@ -25,8 +25,10 @@ export const UserSchema = z.strictObject({
 /** An admin-console user (connects to the database `prescient`); never a data-path user. */
 export const AdminUserSchema = z.strictObject({
   name: z.string().min(1),
-  /** plaintext password, or a SCRAM verifier `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>` */
-  password: z.string().min(1),
+  /** plaintext password, or a SCRAM verifier `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`; required unless auth is trust */
+  password: z.string().min(1).optional(),
+  /** how this admin authenticates; default from `auth.method` */
+  auth: z.enum(['scram-sha-256', 'md5', 'trust']).optional(),
 });
 
 /** What a statement with no derivable shard key does (DESIGN.md §3). */
@@ -139,6 +141,11 @@ export const ConfigSchema = z.strictObject({
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
       ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['users', i, 'password'] });
+    }
+  });
+  c.admin.users.forEach((u, i) => {
+    if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
+      ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['admin', 'users', i, 'password'] });
     }
   });
   const s = c.sharding;

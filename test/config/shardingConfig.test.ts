@@ -129,3 +129,9 @@ t.test('one error per conflict, all reported together', async (t) => {
     t.equal(issues.filter((i) => i.startsWith('sharding.global_shard:')).length, 1);
   }
 });
+
+t.test('admin users: password required unless they authenticate by trust', async (t) => {
+  const c = parseConfig({ ...base(), admin: { users: [{ name: 'ops', auth: 'trust' }, { name: 'admin', password: 's', auth: 'md5' }] } });
+  t.same(c.admin.users, [{ name: 'ops', auth: 'trust' }, { name: 'admin', password: 's', auth: 'md5' }]);
+  t.throws(() => parseConfig({ ...base(), admin: { users: [{ name: 'a', auth: 'md5' }] } }), /admin\.users\[0\]\.password:/);
+});

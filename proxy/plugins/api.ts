@@ -1,0 +1,193 @@
+// api owns the public plugin API (DESIGN.md §8): the types and constants a plugin — built-in or a user's — imports.
+// Nothing here does I/O or imports runtime code from the proxy, so a plugin can depend on it alone.
+import type { Config } from '../../config/schema.js';
+
+/** The plugin API version this Prescient implements; a plugin declares the one it targets in `apiVersion`. */
+export const PLUGIN_API_VERSION = 1;
+
+/**
+ * Session hook names, as data: the host validates what `createSessionHooks` returns against this object,
+ * so a misspelt hook (`onReqest`) stops start-up instead of being silently ignored.
+ */
+export const HookName = {
+  /** may decide (async allowed): reject the connection */
+  onStartup: 'onStartup',
+  /** may decide (async allowed): answer the request with raw backend frames, or reject it */
+  onRequest: 'onRequest',
+  /** may decide (async allowed): replace the route */
+  onRoute: 'onRoute',
+  /** observer (sync): every backend message sent to the client */
+  onBackendMessage: 'onBackendMessage',
+  /** observer (sync): a request finished */
+  onResponse: 'onResponse',
+  /** observer (sync): an error was reported to the client */
+  onError: 'onError',
+  /** observer (sync): the session ended */
+  onClose: 'onClose',
+} as const;
+export type HookName = (typeof HookName)[keyof typeof HookName];
+
+/** Hooks whose result is a decision; they may return a Promise. */
+export const DecidingHooks: readonly HookName[] = [HookName.onStartup, HookName.onRequest, HookName.onRoute];
+/** Hooks that only observe; they are synchronous, and one that throws is disabled for that session. */
+export const ObservingHooks: readonly HookName[] = [
+  HookName.onBackendMessage, HookName.onResponse, HookName.onError, HookName.onClose,
+];
+
+/** The client session a plugin's hooks belong to. */
+export interface SessionInfo {
+  /** the process id Prescient gave the client (BackendKeyData) */
+  readonly pid: number;
+  readonly user: string;
+  readonly database: string;
+  readonly applicationName: string;
+  /** `address:port` of the client */
+  readonly remote: string;
+  /** the startup packet's parameters (`user`, `database`, `application_name`, `options`, …) */
+  readonly startupParams: ReadonlyMap<string, string>;
+  /** true only for the one call the host makes at start-up to validate a plugin's hooks; no session follows it */
+  readonly probe?: boolean;
+}
+
+/** What a request does, as far as routing cares (the analyzer fills it; `other` when unknown). */
+export const RequestKind = {
+  Read: 'read',
+  Write: 'write',
+  Ddl: 'ddl',
+  Transaction: 'transaction',
+  /** SET, SHOW, LISTEN, … */
+  Session: 'session',
+  Other: 'other',
+} as const;
+export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
+
+/** The shard key parts of a request (DESIGN.md §3); key-derivation plugins fill what they can. */
+export interface ShardKey {
+  account?: string;
+  action?: string;
+  domain?: string;
+}
+
+/** One client request, as the request hooks see it. */
+export interface RequestContext {
+  readonly session: SessionInfo;
+  /** the statement text (all statements of a simple Query) */
+  readonly sql: string;
+  /** simple Query, or an extended-protocol Parse/Bind/Execute */
+  readonly protocol: 'simple' | 'extended';
+  readonly kind: RequestKind;
+  /** the analyzer's parsed statement info; opaque to the host */
+  analysis?: unknown;
+  /** extended protocol: bound parameter values (null = SQL NULL); undefined for a simple Query */
+  readonly params?: readonly (Buffer | null)[];
+  /** filled by key-derivation plugins; the first to set a part wins by convention (check before overwriting) */
+  shardKey?: ShardKey;
+  /** the session's settings (lower-cased name → value), e.g. `prescient.account` */
+  readonly settings: ReadonlyMap<string, string>;
+}
+
+/** A SQLSTATE and message, sent to the client as an ErrorResponse. */
+export interface PluginRejection {
+  /** SQLSTATE, five characters */
+  code: string;
+  message: string;
+}
+
+/** onRequest's result: answer instead of forwarding, reject, or undefined to let the next plugin (then the proxy) decide. */
+export type RequestDecision =
+  | { /** raw backend frames to send instead of forwarding */ answer: Buffer[] }
+  | { reject: PluginRejection }
+  | undefined;
+
+/** onStartup's result: reject the connection, or undefined to accept. */
+export type StartupDecision = { reject: PluginRejection } | undefined;
+
+/** The route the proxy chose, as onRoute sees it. */
+export interface RouteContext {
+  readonly request: RequestContext;
+  /** the placement key (`account_domain`), undefined when no key was derived */
+  readonly key: string | undefined;
+  /** the shard the proxy would send the request to */
+  readonly shard: string;
+  /** why (e.g. `placement`, `global-table`, `no-key:global`) */
+  readonly reason: string;
+}
+
+/** onRoute's result: another shard (and why), or undefined to keep the route. */
+export type RouteDecision = { shard: string; reason: string } | undefined;
+
+/** A request finished (onResponse). */
+export interface ResponseInfo {
+  readonly request?: RequestContext;
+  readonly durationMs: number;
+  /** rows returned or affected, when known */
+  readonly rows?: number;
+  /** the error the request ended with, if any */
+  readonly error?: PluginRejection;
+}
+
+/** An error reported to the client (onError). */
+export interface ErrorInfo {
+  /** SQLSTATE */
+  readonly code: string;
+  readonly message: string;
+  /** who raised it: a server, the proxy itself, or a plugin */
+  readonly source: 'backend' | 'proxy' | 'plugin';
+}
+
+/** The session ended (onClose). */
+export interface CloseInfo {
+  readonly durationMs: number;
+  /** why, when it did not end with a normal Terminate */
+  readonly reason?: string;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** The hooks a plugin returns for one session. Every key must be a HookName. */
+export interface SessionHooks {
+  onStartup?(session: SessionInfo): MaybePromise<StartupDecision>;
+  onRequest?(ctx: RequestContext): MaybePromise<RequestDecision>;
+  onRoute?(ctx: RouteContext): MaybePromise<RouteDecision>;
+  onBackendMessage?(code: number, frame: Buffer): void;
+  onResponse?(info: ResponseInfo): void;
+  onError?(error: ErrorInfo): void;
+  onClose?(info: CloseInfo): void;
+}
+
+/** Log lines a plugin writes go to Prescient's structured log, tagged with the plugin's name. */
+export interface PluginLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** What `setup` gets from the host. */
+export interface PluginHostApi {
+  readonly apiVersion: number;
+  /** the validated configuration (read-only), when the host was given one */
+  readonly config: Readonly<Config> | undefined;
+  /** the folder of the config file (user module paths are relative to it) */
+  readonly configDir: string;
+  /** names of the plugins loaded before this one, in order */
+  readonly loaded: readonly string[];
+  readonly log: PluginLogger;
+}
+
+/** A plugin (DESIGN.md §8). Export it as the module's default export, or as `plugin`. */
+export interface PrescientPlugin {
+  readonly name: string;
+  /** the plugin API version it targets: PLUGIN_API_VERSION */
+  readonly apiVersion: number;
+  /** names of plugins that must appear earlier in the config's `plugins` list */
+  readonly dependencies?: readonly string[];
+  setup?(host: PluginHostApi, options: unknown): void | Promise<void>;
+  close?(): void | Promise<void>;
+  createSessionHooks?(session: SessionInfo): SessionHooks;
+}
+
+// compile-time check: SessionHooks' keys are exactly the HookName values
+type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const hooksMatchNames: Exact<keyof SessionHooks, HookName> = true;
+void hooksMatchNames;
