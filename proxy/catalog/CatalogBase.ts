@@ -1,0 +1,71 @@
+// CatalogBase owns what every catalog backend shares: the current snapshot, change listeners and argument checks.
+import {
+  CatalogError,
+  CatalogErrorCode,
+  CatalogSnapshot,
+  ShardStatus,
+  type PlacementRow,
+  type ShardConfigEntry,
+  type ShardRow,
+} from './Catalog.js';
+
+export abstract class CatalogBase {
+  protected snap: CatalogSnapshot = CatalogSnapshot.empty();
+  private readonly listeners: ((epoch: number) => void)[] = [];
+  protected opened = false;
+
+  get epoch(): number {
+    return this.snap.epoch;
+  }
+
+  snapshot(): CatalogSnapshot {
+    return this.snap;
+  }
+
+  onChange(cb: (epoch: number) => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** Replace the snapshot if `epoch` is newer, then tell the listeners. */
+  protected install(epoch: number, shards: ShardRow[], changed: PlacementRow[]): void {
+    if (epoch <= this.snap.epoch) return;
+    this.snap = this.snap.apply(epoch, shards, changed);
+    for (const cb of this.listeners) {
+      try {
+        cb(epoch);
+      } catch {
+        // a listener's failure must not break the catalog
+      }
+    }
+  }
+
+  protected requireOpen(): void {
+    if (!this.opened) throw new CatalogError(CatalogErrorCode.NotOpen, 'catalog is not open');
+  }
+}
+
+export function checkKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new CatalogError(CatalogErrorCode.InvalidArgument, 'placement key must be a non-empty string');
+  }
+}
+
+export function checkStatus(status: string): asserts status is ShardStatus {
+  if (!Object.values(ShardStatus).includes(status as ShardStatus)) {
+    throw new CatalogError(CatalogErrorCode.InvalidArgument, `invalid shard status ${JSON.stringify(status)}`);
+  }
+}
+
+export function checkShardConfig(shards: ShardConfigEntry[]): void {
+  const seen = new Set<string>();
+  for (const s of shards) {
+    if (!s || typeof s.name !== 'string' || s.name === '') {
+      throw new CatalogError(CatalogErrorCode.InvalidArgument, 'shard name must be a non-empty string');
+    }
+    if (seen.has(s.name)) throw new CatalogError(CatalogErrorCode.InvalidArgument, `duplicate shard name ${s.name}`);
+    seen.add(s.name);
+    if (!Number.isInteger(s.port) || s.port <= 0 || s.port > 65535) {
+      throw new CatalogError(CatalogErrorCode.InvalidArgument, `shard ${s.name}: invalid port ${s.port}`);
+    }
+  }
+}

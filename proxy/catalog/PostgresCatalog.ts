@@ -1,0 +1,409 @@
+// PostgresCatalog owns the shared catalog backend: tables in a Postgres schema, pg_notify on change, LISTEN + epoch polling.
+import pg from 'pg';
+import {
+  CatalogError,
+  CatalogErrorCode,
+  ShardStatus,
+  type Catalog,
+  type PlacementHistoryRow,
+  type PlacementRow,
+  type ShardConfigEntry,
+  type ShardRow,
+} from './Catalog.js';
+import { CatalogBase, checkKey, checkShardConfig, checkStatus } from './CatalogBase.js';
+
+/** Schema steps for schema `S` (the placeholder); step i brings the schema to version i + 1. Append only. */
+const MIGRATIONS: string[] = [
+  `
+  create table S.catalog_epoch (id int primary key check (id = 1), epoch bigint not null);
+  insert into S.catalog_epoch (id, epoch) values (1, 0);
+  create table S.shards (
+    id serial primary key,
+    name text not null unique,
+    host text not null,
+    port int not null,
+    database text not null,
+    status text not null check (status in ('active', 'draining', 'inactive')),
+    version int not null default 1,
+    epoch bigint not null,
+    updated_at timestamptz not null default now()
+  );
+  create table S.placements (
+    shard_key text primary key,
+    shard_id int references S.shards(id),
+    version int not null,
+    epoch bigint not null,
+    updated_at timestamptz not null default now()
+  );
+  create index placements_epoch on S.placements(epoch);
+  create table S.placement_history (
+    id bigserial primary key,
+    shard_key text not null,
+    version int not null,
+    shard_id int references S.shards(id),
+    reason text not null,
+    at timestamptz not null default clock_timestamp(),
+    epoch bigint not null,
+    unique (shard_key, version)
+  );
+  create function S.append_only() returns trigger language plpgsql as $$
+    begin raise exception 'placement_history is append-only'; end $$;
+  create trigger placement_history_append_only before update or delete on S.placement_history
+    for each row execute function S.append_only();
+  create table S.migrations (
+    id bigserial primary key,
+    shard_key text not null,
+    from_shard int not null references S.shards(id),
+    to_shard int not null references S.shards(id),
+    state text not null,
+    rows bigint not null default 0,
+    checksum text,
+    pause_ms int not null default 0,
+    error text,
+    started_at timestamptz not null default now(),
+    updated_at timestamptz not null default now()
+  );
+  create index migrations_key on S.migrations(shard_key);
+  `,
+];
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface PostgresCatalogOptions {
+  /** A libpq-style connection string for the catalog database. */
+  url: string;
+  /** Schema holding the tables, also the NOTIFY channel (default prescient_catalog). */
+  schema?: string;
+  /** Backstop epoch poll (default 1000 ms; 0 disables). */
+  pollMs?: number;
+  /** Delay before re-establishing a lost LISTEN connection (default 500 ms, doubling up to 10 s). */
+  reconnectMs?: number;
+}
+
+type Bump = () => Promise<number>;
+
+export class PostgresCatalog extends CatalogBase implements Catalog {
+  private pool: pg.Pool | null = null;
+  private listener: pg.Client | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectDelay: number;
+  private closing = false;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly s: string;
+  private readonly channel: string;
+
+  constructor(private readonly opts: PostgresCatalogOptions) {
+    super();
+    const schema = opts.schema ?? 'prescient_catalog';
+    if (!/^[a-z_][a-z0-9_]*$/.test(schema)) {
+      throw new CatalogError(CatalogErrorCode.InvalidArgument, `invalid catalog schema name ${schema}`);
+    }
+    this.s = schema;
+    this.channel = schema;
+    this.reconnectDelay = opts.reconnectMs ?? 500;
+  }
+
+  /** True while the LISTEN connection is up (for health checks and tests). */
+  get listening(): boolean {
+    return this.listener !== null;
+  }
+
+  async open(): Promise<void> {
+    if (this.opened) return;
+    this.closing = false;
+    const pool = new pg.Pool({ connectionString: this.opts.url, max: 3, idleTimeoutMillis: 30000 });
+    pool.on('error', () => {});
+    this.pool = pool;
+    try {
+      await this.migrate();
+      this.opened = true;
+      await this.refresh();
+      await this.listen();
+    } catch (err) {
+      this.opened = false;
+      await pool.end().catch(() => {});
+      this.pool = null;
+      throw err;
+    }
+    const pollMs = this.opts.pollMs ?? 1000;
+    if (pollMs > 0) {
+      this.timer = setInterval(() => void this.refresh().catch(() => {}), pollMs);
+      this.timer.unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.timer = this.reconnectTimer = null;
+    this.opened = false;
+    const l = this.listener;
+    this.listener = null;
+    await this.chain.catch(() => {});
+    await l?.end().catch(() => {});
+    await this.pool?.end().catch(() => {});
+    this.pool = null;
+  }
+
+  private sql(text: string): string {
+    return text.replace(/\bS\./g, `${this.s}.`);
+  }
+
+  private async migrate(): Promise<void> {
+    const c = await this.pool!.connect();
+    try {
+      await c.query('begin');
+      await c.query('select pg_advisory_xact_lock(hashtext($1))', [`${this.s}.migrate`]);
+      await c.query(`create schema if not exists ${this.s}`);
+      await c.query(this.sql('create table if not exists S.schema_version (version int not null)'));
+      const r = await c.query(this.sql('select version from S.schema_version'));
+      let v = r.rows.length ? Number(r.rows[0].version) : 0;
+      if (!r.rows.length) await c.query(this.sql('insert into S.schema_version (version) values (0)'));
+      if (v > MIGRATIONS.length) {
+        throw new CatalogError(
+          CatalogErrorCode.SchemaTooNew,
+          `catalog schema version ${v} is newer than this proxy supports (${MIGRATIONS.length})`,
+        );
+      }
+      for (; v < MIGRATIONS.length; v++) await c.query(this.sql(MIGRATIONS[v]));
+      await c.query(this.sql('update S.schema_version set version = $1'), [MIGRATIONS.length]);
+      await c.query('commit');
+    } catch (err) {
+      await c.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async listen(): Promise<void> {
+    if (this.closing) return;
+    const client = new pg.Client({ connectionString: this.opts.url });
+    let lost = false;
+    const onLost = (): void => {
+      if (lost) return;
+      lost = true;
+      if (this.listener === client) this.listener = null;
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+    };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    client.on('notification', (n) => {
+      if (n.channel === this.channel) void this.refresh().catch(() => {});
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${this.channel}`);
+    } catch (err) {
+      onLost();
+      if (!this.opened) throw err;
+      return;
+    }
+    if (this.closing) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.listener = client;
+    this.reconnectDelay = this.opts.reconnectMs ?? 500;
+    // anything notified while we were not listening
+    void this.refresh().catch(() => {});
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closing || this.reconnectTimer) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(delay * 2, 10000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.listen().catch(() => {});
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  /** Load what changed since the snapshot's epoch (one REPEATABLE READ snapshot); serialized. Returns the epoch. */
+  refresh(): Promise<number> {
+    const next = this.chain.catch(() => {}).then(() => this.doRefresh());
+    this.chain = next;
+    return next;
+  }
+
+  private async doRefresh(): Promise<number> {
+    if (!this.opened || !this.pool) return this.snap.epoch;
+    const c = await this.pool.connect();
+    try {
+      await c.query('begin isolation level repeatable read read only');
+      const e = await c.query(this.sql('select epoch from S.catalog_epoch where id = 1'));
+      const epoch = Number(e.rows[0].epoch);
+      if (epoch > this.snap.epoch) {
+        const shards = (
+          await c.query(this.sql('select id, name, host, port, database, status, version from S.shards order by id'))
+        ).rows as ShardRow[];
+        const changed = (
+          await c.query(this.sql('select shard_key, shard_id, version from S.placements where epoch > $1'), [
+            this.snap.epoch,
+          ])
+        ).rows as PlacementRow[];
+        await c.query('commit');
+        this.install(epoch, shards, changed);
+      } else {
+        await c.query('commit');
+      }
+      return this.snap.epoch;
+    } catch (err) {
+      await c.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * One transaction per change: the epoch row is locked first (serializing writers across proxies), `bump()`
+   * hands out the single new epoch, and pg_notify is sent (delivered at commit) when something changed.
+   */
+  private async change<T>(fn: (c: pg.PoolClient, bump: Bump) => Promise<T>): Promise<T> {
+    this.requireOpen();
+    const c = await this.pool!.connect();
+    let out: T;
+    try {
+      await c.query('begin');
+      const locked = await c.query(this.sql('select epoch from S.catalog_epoch where id = 1 for update'));
+      let epoch = 0;
+      const base = Number(locked.rows[0].epoch);
+      const bump: Bump = async () => {
+        if (epoch === 0) {
+          await c.query(this.sql('update S.catalog_epoch set epoch = $1 where id = 1'), [base + 1]);
+          epoch = base + 1;
+        }
+        return epoch;
+      };
+      out = await fn(c, bump);
+      if (epoch !== 0) await c.query('select pg_notify($1, $2)', [this.channel, String(epoch)]);
+      await c.query('commit');
+    } catch (err) {
+      await c.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+    await this.refresh();
+    return out;
+  }
+
+  async syncShards(shards: ShardConfigEntry[]): Promise<void> {
+    checkShardConfig(shards);
+    await this.change(async (c, bump) => {
+      const rows = (await c.query(this.sql('select id, name, host, port, database, status, version from S.shards')))
+        .rows as ShardRow[];
+      const existing = new Map(rows.map((s) => [s.name, s]));
+      for (const s of shards) {
+        const row = existing.get(s.name);
+        if (row === undefined) {
+          await c.query(
+            this.sql(
+              `insert into S.shards (name, host, port, database, status, version, epoch) values ($1, $2, $3, $4, 'active', 1, $5)`,
+            ),
+            [s.name, s.host, s.port, s.database, await bump()],
+          );
+          continue;
+        }
+        existing.delete(s.name);
+        const status = row.status === ShardStatus.Inactive ? ShardStatus.Active : row.status;
+        if (row.host !== s.host || row.port !== s.port || row.database !== s.database || row.status !== status) {
+          await c.query(
+            this.sql(
+              `update S.shards set host = $2, port = $3, database = $4, status = $5, version = version + 1,
+                 epoch = $6, updated_at = now() where id = $1`,
+            ),
+            [row.id, s.host, s.port, s.database, status, await bump()],
+          );
+        }
+      }
+      for (const row of existing.values()) {
+        if (row.status !== ShardStatus.Inactive) await this.updateStatus(c, row.id, ShardStatus.Inactive, await bump());
+      }
+    });
+  }
+
+  private async updateStatus(c: pg.PoolClient, id: number, status: ShardStatus, epoch: number): Promise<void> {
+    await c.query(
+      this.sql('update S.shards set status = $2, version = version + 1, epoch = $3, updated_at = now() where id = $1'),
+      [id, status, epoch],
+    );
+  }
+
+  private async shardByName(c: pg.PoolClient, name: string): Promise<ShardRow> {
+    const r = await c.query(this.sql('select id, name, status from S.shards where name = $1'), [name]);
+    if (!r.rows.length) throw new CatalogError(CatalogErrorCode.UnknownShard, `unknown shard ${name}`);
+    return r.rows[0] as ShardRow;
+  }
+
+  async setShardStatus(name: string, status: ShardStatus): Promise<void> {
+    checkStatus(status);
+    await this.change(async (c, bump) => {
+      const row = await this.shardByName(c, name);
+      if (row.status !== status) await this.updateStatus(c, row.id, status, await bump());
+    });
+  }
+
+  private async writePlacement(c: pg.PoolClient, key: string, shardId: number | null, reason: string, epoch: number) {
+    const r = await c.query(
+      this.sql(
+        `insert into S.placements (shard_key, shard_id, version, epoch) values ($1, $2, 1, $3)
+         on conflict (shard_key) do update set shard_id = excluded.shard_id, version = S.placements.version + 1,
+           epoch = excluded.epoch, updated_at = now()
+         returning version`,
+      ),
+      [key, shardId, epoch],
+    );
+    const version = Number(r.rows[0].version);
+    await c.query(
+      this.sql('insert into S.placement_history (shard_key, version, shard_id, reason, epoch) values ($1, $2, $3, $4, $5)'),
+      [key, version, shardId, String(reason ?? ''), epoch],
+    );
+    return version;
+  }
+
+  async setPlacement(key: string, shardName: string, reason: string): Promise<number> {
+    checkKey(key);
+    return this.change(async (c, bump) => {
+      const row = await this.shardByName(c, shardName);
+      if (row.status === ShardStatus.Inactive) {
+        throw new CatalogError(CatalogErrorCode.ShardInactive, `shard ${shardName} is inactive`);
+      }
+      return this.writePlacement(c, key, row.id, reason, await bump());
+    });
+  }
+
+  async clearPlacement(key: string, reason: string): Promise<void> {
+    checkKey(key);
+    await this.change(async (c, bump) => {
+      const r = await c.query(this.sql('select shard_id from S.placements where shard_key = $1'), [key]);
+      if (!r.rows.length || r.rows[0].shard_id === null) return;
+      await this.writePlacement(c, key, null, reason, await bump());
+    });
+  }
+
+  async history(key: string): Promise<PlacementHistoryRow[]> {
+    this.requireOpen();
+    const r = await this.pool!.query(
+      this.sql(
+        `select h.shard_key, h.version, h.shard_id, s.name as shard_name, h.reason, h.at, h.epoch
+         from S.placement_history h left join S.shards s on s.id = h.shard_id
+         where h.shard_key = $1 order by h.version`,
+      ),
+      [key],
+    );
+    return r.rows.map((x) => ({
+      shardKey: x.shard_key,
+      version: Number(x.version),
+      shardId: x.shard_id === null ? null : Number(x.shard_id),
+      shardName: x.shard_name,
+      reason: x.reason,
+      at: new Date(x.at),
+      epoch: Number(x.epoch),
+    }));
+  }
+}
