@@ -1,0 +1,194 @@
+// Router owns the route decision for a request: shard key derivation (account + action → domain → placement key) and no-key policy; a value, no I/O.
+import type { Config } from '../../config/schema.js';
+import { StatementKind, type StatementInfo } from '../analyzer/types.js';
+import { ShardStatus, type CatalogSnapshot } from '../catalog/Catalog.js';
+import { SqlState } from '../protocol/SqlState.js';
+
+/** Where the account id of a routed statement came from, in the order they are tried. */
+export const KeySource = {
+  Tag: 'tag',
+  Literal: 'literal',
+  Parameter: 'parameter',
+  SessionSetting: 'session-setting',
+  StartupParameter: 'startup-parameter',
+} as const;
+export type KeySource = (typeof KeySource)[keyof typeof KeySource];
+
+export type Route =
+  /** one shard, by the statement's shard key */
+  | { kind: 'shard'; shard: string; key: string; account: string; action: string | null; domain: string; source: KeySource; explicit: boolean }
+  /** unsharded tables: the global shard */
+  | { kind: 'global'; shard: string; reason: string }
+  /** DDL: every active shard */
+  | { kind: 'broadcast'; shards: string[]; reason: string }
+  /** a read without a key: every active shard, rows merged */
+  | { kind: 'fanout'; shards: string[]; reason: string }
+  /** needs no particular shard (BEGIN, SET, SHOW, `select 1`): the transaction's shard, or any */
+  | { kind: 'any'; reason: string }
+  | { kind: 'reject'; code: SqlState; message: string };
+
+/** The session state the key derivation reads. */
+export interface RouteSession {
+  /** SET prescient.account (session or transaction) */
+  account?: string;
+  /** SET prescient.action */
+  action?: string;
+  /** the `prescient.account` startup parameter (e.g. `options=-c prescient.account=…`) */
+  startupAccount?: string;
+  /** the shard the open transaction is on */
+  pinned?: string;
+}
+
+export interface RouteInput {
+  statements: readonly StatementInfo[];
+  /** Bind parameter values (text format) of an extended-protocol request */
+  params?: readonly (Buffer | null)[];
+  session: RouteSession;
+}
+
+/** Statements that touch no table data and can run wherever the session is. */
+const SESSION_KINDS: ReadonlySet<StatementKind> = new Set<StatementKind>([
+  StatementKind.Begin, StatementKind.Commit, StatementKind.Rollback, StatementKind.Savepoint, StatementKind.Set,
+  StatementKind.Show, StatementKind.Listen, StatementKind.Notify, StatementKind.Discard, StatementKind.Deallocate,
+  StatementKind.Prepare, StatementKind.Execute,
+]);
+
+export class Router {
+  private readonly actionDomain = new Map<string, string>();
+  private readonly tableDomain = new Map<string, string>();
+  private readonly globalTables: ReadonlySet<string>;
+  private readonly globalShard: string;
+
+  constructor(private readonly config: Config) {
+    const s = config.sharding;
+    for (const [domain, d] of Object.entries(s.domains)) {
+      for (const a of d.actions) this.actionDomain.set(a, domain);
+      for (const t of d.tables) this.tableDomain.set(t, domain);
+    }
+    this.globalTables = new Set(s.global_tables);
+    this.globalShard = s.global_shard ?? config.shards[0]!.name;
+  }
+
+  /** The domain of an action, else of the statement's first table (a table outside every domain is its own). */
+  domainOf(action: string | null, tables: readonly string[]): string | null {
+    if (action) {
+      const d = this.actionDomain.get(action);
+      if (d) return d;
+    }
+    const table = tables.find((t) => !this.globalTables.has(t));
+    if (!table) return null;
+    return this.tableDomain.get(table) ?? this.tableDomain.get(unqualified(table)) ?? unqualified(table);
+  }
+
+  /** One route for a whole request (a simple Query with several statements, or an extended batch). */
+  route(input: RouteInput, snapshot: CatalogSnapshot): Route {
+    let chosen: Route | null = null;
+    for (const st of input.statements) {
+      const r = this.routeStatement(st, input, snapshot);
+      if (r.kind === 'reject') return r;
+      if (r.kind === 'any') {
+        chosen ??= r;
+        continue;
+      }
+      if (!chosen || chosen.kind === 'any') {
+        chosen = r;
+        continue;
+      }
+      if (target(chosen) !== target(r)) {
+        return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `one request names several shards (${target(chosen)} and ${target(r)}): send the statements separately` };
+      }
+    }
+    const route = chosen ?? { kind: 'any', reason: 'empty request' };
+    const pinned = input.session.pinned;
+    if (pinned && route.kind !== 'any' && target(route) !== pinned) {
+      const what = route.kind === 'shard' ? `account "${route.account}" (key ${route.key}) lives on shard "${route.shard}"` : `the statement goes to ${target(route)}`;
+      return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `cross-shard transaction refused: this transaction is on shard "${pinned}", but ${what}; commit first, then run it in its own transaction` };
+    }
+    return route;
+  }
+
+  private routeStatement(st: StatementInfo, input: RouteInput, snapshot: CatalogSnapshot): Route {
+    if (st.parseError && st.tables.length === 0) {
+      // a statement Postgres will refuse anyway: send it where the session is, so the client gets the real syntax error
+      return { kind: 'any', reason: 'unparsed statement' };
+    }
+    if (SESSION_KINDS.has(st.kind)) return { kind: 'any', reason: `${st.kind} statement` };
+    if (st.tables.length > 0 && st.tables.every((t) => this.globalTables.has(t) || this.globalTables.has(unqualified(t)))) {
+      return { kind: 'global', shard: this.globalShard, reason: `global table ${st.tables.join(', ')}` };
+    }
+    if (st.kind === StatementKind.Ddl) return { kind: 'broadcast', shards: activeShards(snapshot), reason: 'DDL reaches every shard' };
+    const found = this.accountOf(st, input);
+    if (!found) {
+      if (st.tables.length === 0) return { kind: 'any', reason: 'no table' };
+      return this.noKey(st, snapshot);
+    }
+    const action = st.tags.action ?? input.session.action ?? null;
+    const domain = this.domainOf(action, st.tables) ?? 'default';
+    const key = `${found.account}_${domain}`;
+    const placement = snapshot.placementOf(key);
+    if (placement.shard.status === ShardStatus.Inactive) {
+      return { kind: 'reject', code: SqlState.ConnectionFailure, message: `shard "${placement.shard.name}" holding key ${key} is inactive` };
+    }
+    return { kind: 'shard', shard: placement.shard.name, key, account: found.account, action, domain, source: found.source, explicit: placement.explicit };
+  }
+
+  /** First match wins: sqlcommenter tag, the account column (literal or $n), SET prescient.account, the startup parameter. */
+  private accountOf(st: StatementInfo, input: RouteInput): { account: string; source: KeySource } | null {
+    if (st.tags.account) return { account: st.tags.account, source: KeySource.Tag };
+    if (st.accountKey && !st.multipleKeys) {
+      if (st.accountKey.kind === 'literal') return { account: st.accountKey.value, source: KeySource.Literal };
+      const v = input.params?.[st.accountKey.index - 1];
+      if (v) return { account: v.toString('utf8'), source: KeySource.Parameter };
+    }
+    if (st.multipleKeys) return null; // several accounts in one statement: no single shard
+    if (input.session.account) return { account: input.session.account, source: KeySource.SessionSetting };
+    if (input.session.startupAccount) return { account: input.session.startupAccount, source: KeySource.StartupParameter };
+    return null;
+  }
+
+  private noKey(st: StatementInfo, snapshot: CatalogSnapshot): Route {
+    const s = this.config.sharding;
+    const tables = st.tables.join(', ');
+    const how = `add ${s.account_column} = … to the statement, a /* account='…' */ comment, or SET prescient.account`;
+    if (s.strict) {
+      return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `no shard key for ${st.kind} on ${tables} (strict mode): ${how}` };
+    }
+    if (st.readOnly) {
+      if (s.no_key.reads === 'fanout') return { kind: 'fanout', shards: activeShards(snapshot), reason: `read without a key on ${tables}` };
+      if (s.no_key.reads === 'global') return { kind: 'global', shard: this.globalShard, reason: `read without a key on ${tables}` };
+      return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `read without a shard key on ${tables}: ${how}` };
+    }
+    if (s.no_key.writes === 'global') return { kind: 'global', shard: this.globalShard, reason: `write without a key on ${tables}` };
+    return {
+      kind: 'reject',
+      code: SqlState.FeatureNotSupported,
+      message: st.multipleKeys
+        ? `write to ${tables} names several accounts: send one statement per account`
+        : `write to ${tables} without a shard key: ${how}`,
+    };
+  }
+}
+
+function unqualified(table: string): string {
+  const dot = table.lastIndexOf('.');
+  return dot < 0 ? table : table.slice(dot + 1);
+}
+
+function activeShards(snapshot: CatalogSnapshot): string[] {
+  return snapshot.shards.filter((s) => s.status === ShardStatus.Active).map((s) => s.name);
+}
+
+/** What two routes must agree on to run as one request. */
+function target(r: Route): string {
+  switch (r.kind) {
+    case 'shard':
+    case 'global':
+      return r.shard;
+    case 'broadcast':
+      return `every shard (${r.shards.join(', ')})`;
+    case 'fanout':
+      return `all shards (${r.shards.join(', ')})`;
+    default:
+      return '';
+  }
+}
