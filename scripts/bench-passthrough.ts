@@ -35,7 +35,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { findPgBin, freePort, startClusters, stopClusters, type Cluster } from './testbed.js';
+import { findPgBin, freePort, spawnDetachedShell, startClusters, stopClusters, type Cluster } from './testbed.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -244,17 +244,7 @@ async function run(
 /** A detached shell that kills our servers if this Node process dies without cleaning up (e.g. SIGKILL). */
 function spawnWatchdog(pids: number[]): number | undefined {
   const script = 'parent="$1"; shift; while kill -0 "$parent" 2>/dev/null; do sleep 1; done; for p in "$@"; do kill -TERM "$p" 2>/dev/null; done; sleep 3; for p in "$@"; do kill -KILL "$p" 2>/dev/null; done';
-  try {
-    const c = spawn('sh', ['-c', script, 'prescient-bench-watchdog', String(process.pid), ...pids.map(String)], {
-      detached: true,
-      stdio: 'ignore',
-    });
-    c.on('error', () => {});
-    c.unref();
-    return c.pid;
-  } catch {
-    return undefined;
-  }
+  return spawnDetachedShell(script, 'prescient-bench-watchdog', [String(process.pid), ...pids.map(String)]);
 }
 
 function killPid(pid: number | undefined, sig: NodeJS.Signals): void {

@@ -337,6 +337,18 @@ function installExitHook(): void {
   });
 }
 
+/** Runs `script` in a detached shell that outlives this process (for watchdogs); returns its pid. */
+export function spawnDetachedShell(script: string, name: string, args: string[]): number | undefined {
+  try {
+    const child = spawn('sh', ['-c', script, name, ...args], { detached: true, stdio: 'ignore' });
+    child.on('error', () => {});
+    child.unref();
+    return child.pid;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Spawn a detached shell that kills the postmaster and removes its directory if this process dies. */
 function spawnWatchdog(parentPid: number, pgPid: number, baseDir: string): number | undefined {
   const script = [
@@ -347,17 +359,7 @@ function spawnWatchdog(parentPid: number, pgPid: number, baseDir: string): numbe
     'kill -KILL "$pg" 2>/dev/null',
     'rm -rf "$dir"',
   ].join('\n');
-  try {
-    const child = spawn('sh', ['-c', script, 'prescient-testbed-watchdog', String(parentPid), String(pgPid), baseDir], {
-      detached: true,
-      stdio: 'ignore',
-    });
-    child.on('error', () => {});
-    child.unref();
-    return child.pid;
-  } catch {
-    return undefined;
-  }
+  return spawnDetachedShell(script, 'prescient-testbed-watchdog', [String(parentPid), String(pgPid), baseDir]);
 }
 
 function sqlLiteral(s: string): string {
