@@ -151,9 +151,7 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
   }
 
   private async migrate(): Promise<void> {
-    const c = await this.pool!.connect();
-    try {
-      await c.query('begin');
+    await this.transaction('begin', async (c) => {
       await c.query('select pg_advisory_xact_lock(hashtext($1))', [`${this.s}.migrate`]);
       await c.query(`create schema if not exists ${this.s}`);
       await c.query(this.sql('create table if not exists S.schema_version (version int not null)'));
@@ -168,7 +166,17 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
       }
       for (; v < MIGRATIONS.length; v++) await c.query(this.sql(MIGRATIONS[v]));
       await c.query(this.sql('update S.schema_version set version = $1'), [MIGRATIONS.length]);
+    });
+  }
+
+  /** Runs `fn` in one transaction on a pooled connection: committed when it returns, rolled back when it throws. */
+  private async transaction<T>(begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool!.connect();
+    try {
+      await c.query(begin);
+      const out = await fn(c);
       await c.query('commit');
+      return out;
     } catch (err) {
       await c.query('rollback').catch(() => {});
       throw err;
@@ -231,32 +239,20 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
 
   private async doRefresh(): Promise<number> {
     if (!this.opened || !this.pool) return this.snap.epoch;
-    const c = await this.pool.connect();
-    try {
-      await c.query('begin isolation level repeatable read read only');
+    const read = await this.transaction('begin isolation level repeatable read read only', async (c) => {
       const e = await c.query(this.sql('select epoch from S.catalog_epoch where id = 1'));
       const epoch = Number(e.rows[0].epoch);
-      if (epoch > this.snap.epoch) {
-        const shards = (
-          await c.query(this.sql('select id, name, host, port, database, status, version from S.shards order by id'))
-        ).rows as ShardRow[];
-        const changed = (
-          await c.query(this.sql('select shard_key, shard_id, version from S.placements where epoch > $1'), [
-            this.snap.epoch,
-          ])
-        ).rows as PlacementRow[];
-        await c.query('commit');
-        this.install(epoch, shards, changed);
-      } else {
-        await c.query('commit');
-      }
-      return this.snap.epoch;
-    } catch (err) {
-      await c.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+      if (epoch <= this.snap.epoch) return null;
+      const shards = (
+        await c.query(this.sql('select id, name, host, port, database, status, version from S.shards order by id'))
+      ).rows as ShardRow[];
+      const changed = (
+        await c.query(this.sql('select shard_key, shard_id, version from S.placements where epoch > $1'), [this.snap.epoch])
+      ).rows as PlacementRow[];
+      return { epoch, shards, changed };
+    });
+    if (read) this.install(read.epoch, read.shards, read.changed);
+    return this.snap.epoch;
   }
 
   /**
@@ -265,10 +261,7 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
    */
   private async change<T>(fn: (c: pg.PoolClient, bump: Bump) => Promise<T>): Promise<T> {
     this.requireOpen();
-    const c = await this.pool!.connect();
-    let out: T;
-    try {
-      await c.query('begin');
+    const out = await this.transaction('begin', async (c) => {
       const locked = await c.query(this.sql('select epoch from S.catalog_epoch where id = 1 for update'));
       let epoch = 0;
       const base = Number(locked.rows[0].epoch);
@@ -279,15 +272,10 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
         }
         return epoch;
       };
-      out = await fn(c, bump);
+      const result = await fn(c, bump);
       if (epoch !== 0) await c.query('select pg_notify($1, $2)', [this.channel, String(epoch)]);
-      await c.query('commit');
-    } catch (err) {
-      await c.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+      return result;
+    });
     await this.refresh();
     return out;
   }
