@@ -136,11 +136,11 @@ function parseArgs(argv: string[]): Options {
 // Processes we start (tracked by pid so they can all be stopped on exit / SIGINT / error)
 // ---------------------------------------------------------------------------------------------
 
-const log = (msg: string): void => {
+export const log = (msg: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 };
 
-interface Proc {
+export interface Proc {
   name: string;
   child: ChildProcess;
   pid: number;
@@ -149,10 +149,10 @@ interface Proc {
 }
 
 /** Every child process currently alive that we started (long-lived servers and the current pgbench). */
-const procs = new Set<Proc>();
+export const procs = new Set<Proc>();
 let interrupted = false;
 
-function spawnProc(
+export function spawnProc(
   name: string,
   cmd: string,
   args: string[],
@@ -197,7 +197,7 @@ function spawnProc(
   return Object.assign(proc, { stdout: () => out, stderr: () => err });
 }
 
-function signalGroup(p: Proc, sig: NodeJS.Signals): void {
+export function signalGroup(p: Proc, sig: NodeJS.Signals): void {
   if (p.hasExited || p.pid <= 0) return;
   try {
     process.kill(-p.pid, sig); // the whole process group (detached children lead their own)
@@ -210,7 +210,7 @@ function signalGroup(p: Proc, sig: NodeJS.Signals): void {
   }
 }
 
-async function stopProc(p: Proc, sig: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
+export async function stopProc(p: Proc, sig: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
   if (p.hasExited) return;
   log(`stopping ${p.name} (pid ${p.pid}, ${sig})`);
   signalGroup(p, sig);
@@ -223,7 +223,7 @@ async function stopProc(p: Proc, sig: NodeJS.Signals = 'SIGTERM', graceMs = 15_0
 }
 
 /** Run a command to completion, capturing output (tracked, so SIGINT kills it). */
-async function run(
+export async function run(
   name: string,
   cmd: string,
   args: string[],
@@ -242,12 +242,12 @@ async function run(
 }
 
 /** A detached shell that kills our servers if this Node process dies without cleaning up (e.g. SIGKILL). */
-function spawnWatchdog(pids: number[]): number | undefined {
+export function spawnWatchdog(pids: number[]): number | undefined {
   const script = 'parent="$1"; shift; while kill -0 "$parent" 2>/dev/null; do sleep 1; done; for p in "$@"; do kill -TERM "$p" 2>/dev/null; done; sleep 3; for p in "$@"; do kill -KILL "$p" 2>/dev/null; done';
   return spawnDetachedShell(script, 'prescient-bench-watchdog', [String(process.pid), ...pids.map(String)]);
 }
 
-function killPid(pid: number | undefined, sig: NodeJS.Signals): void {
+export function killPid(pid: number | undefined, sig: NodeJS.Signals): void {
   if (!pid) return;
   try {
     process.kill(pid, sig);
@@ -262,11 +262,11 @@ function killPid(pid: number | undefined, sig: NodeJS.Signals): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function isRoot(): boolean {
+export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-function osUser(name: string): { uid: number; gid: number } {
+export function osUser(name: string): { uid: number; gid: number } {
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
     .find((l) => l.split(':')[0] === name);
@@ -275,14 +275,14 @@ function osUser(name: string): { uid: number; gid: number } {
   return { uid: Number(f[2]), gid: Number(f[3]) };
 }
 
-function clockTicksPerSecond(): number {
+export function clockTicksPerSecond(): number {
   const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
   const n = parseInt(r.stdout ?? '', 10);
   return Number.isFinite(n) && n > 0 ? n : 100;
 }
 
 /** utime + stime of a process (all its threads), in clock ticks, from /proc/<pid>/stat. */
-function cpuTicks(pid: number): { user: number; sys: number } | null {
+export function cpuTicks(pid: number): { user: number; sys: number } | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
@@ -293,7 +293,7 @@ function cpuTicks(pid: number): { user: number; sys: number } | null {
 }
 
 /** Busy clock ticks of the whole host (all CPUs) from /proc/stat: user+nice+system+irq+softirq+steal. */
-function hostBusyTicks(): number | null {
+export function hostBusyTicks(): number | null {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
     return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
@@ -303,7 +303,7 @@ function hostBusyTicks(): number | null {
 }
 
 /** utime+stime (+ cutime+cstime when withChildren) of a pid, from /proc/<pid>/stat; also its ppid. */
-function procTimes(pid: number | 'self', withChildren: boolean): { ticks: number; ppid: number } | null {
+export function procTimes(pid: number | 'self', withChildren: boolean): { ticks: number; ppid: number } | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -359,7 +359,7 @@ async function waitQuiet(pct: number, maxWaitS: number, clkTck: number, own: { p
   }
 }
 
-async function waitForPort(host: string, port: number, timeoutMs: number, proc?: Proc): Promise<void> {
+export async function waitForPort(host: string, port: number, timeoutMs: number, proc?: Proc): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc?.hasExited) throw new Error(`${proc.name} exited before listening on ${host}:${port}`);
@@ -377,7 +377,7 @@ async function waitForPort(host: string, port: number, timeoutMs: number, proc?:
   }
 }
 
-async function tail(file: string, lines = 20): Promise<string> {
+export async function tail(file: string, lines = 20): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -385,7 +385,7 @@ async function tail(file: string, lines = 20): Promise<string> {
   }
 }
 
-function median(xs: number[]): number | null {
+export function median(xs: number[]): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -396,7 +396,7 @@ function median(xs: number[]): number | null {
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-interface Endpoint {
+export interface Endpoint {
   host: string;
   port: number;
   /** the process whose CPU time is charged to this target (none for direct) */
