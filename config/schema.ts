@@ -62,6 +62,12 @@ export const ShardingSchema = z.strictObject({
     .prefault({}),
   /** true: refuse every statement without a key */
   strict: z.boolean().default(false),
+  /** the action of a statement without an action tag or SET prescient.action: statement kind × table → action */
+  action_rules: z
+    .array(z.strictObject({ kind: z.enum(['select', 'insert', 'update', 'delete', 'copy']), table: z.string().min(1), action: z.string().min(1) }))
+    .default([]),
+  /** the plugins that derive the shard key, run before the config's `plugins` (replace or empty the list to use your own) */
+  key_plugins: z.array(z.string().min(1)).default(['sqlcommenter', 'column-rules']),
 });
 
 /** Where the catalog (metadata service) lives: exactly one of a SQLite file `path` or a Postgres `url`. */

@@ -8,6 +8,19 @@ import { ClientSession } from './session/ClientSession.js';
 import { ProxyContext } from './session/ProxyContext.js';
 import { logger } from './logger.js';
 import { proxyAdminSource } from './admin/proxyAdminSource.js';
+import { createCatalog } from './catalog/createCatalog.js';
+import { Analyzer } from './analyzer/Analyzer.js';
+import { Router } from './router/Router.js';
+import { PluginHost } from './plugins/PluginHost.js';
+import { routingAdminCommands } from './admin/routingAdminCommands.js';
+
+/** Options the composition root passes in besides the config. */
+export interface ServerOptions {
+  /** folder of the config file: plugin module paths are relative to it */
+  configDir?: string;
+  /** re-reads the config file for RELOAD */
+  reloadConfig?: () => Config;
+}
 
 export class Server {
   readonly ctx: ProxyContext;
@@ -15,19 +28,17 @@ export class Server {
   private readonly sockets = new Set<net.Socket>();
   private shutdownWaiters: (() => void)[] = [];
 
-  constructor(readonly config: Config) {
-    const shard = config.shards[0]!;
-    const pool = new Pool(shard, {
-      size: config.pool.size,
-      queueTimeoutMs: config.pool.queue_timeout_ms,
-      idleTimeoutMs: config.pool.idle_timeout_ms,
-      connectTimeoutMs: config.pool.connect_timeout_ms,
-    });
+  constructor(
+    readonly config: Config,
+    private readonly options: ServerOptions = {},
+  ) {
+    const pools = new Map<string, Pool>();
+    for (const shard of config.shards) pools.set(shard.name, Server.poolFor(shard, config));
     const t = config.listen.tls;
     const secure = t
       ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key), ca: t.ca ? readFileSync(t.ca) : undefined })
       : null;
-    this.ctx = new ProxyContext(config, pool, secure, () => this.checkDrained());
+    this.ctx = new ProxyContext(config, pools, secure, () => this.checkDrained());
     this.ctx.adminSource = proxyAdminSource(this.ctx);
     this.listener = net.createServer((socket) => this.accept(socket));
   }
@@ -46,7 +57,64 @@ export class Server {
     }
   }
 
-  listen(): Promise<net.AddressInfo> {
+  static poolFor(shard: Config['shards'][number], config: Config): Pool {
+    return new Pool(shard, {
+      size: config.pool.size,
+      queueTimeoutMs: config.pool.queue_timeout_ms,
+      idleTimeoutMs: config.pool.idle_timeout_ms,
+      connectTimeoutMs: config.pool.connect_timeout_ms,
+    });
+  }
+
+  /** Opens the catalog (schema migrated, shards synced from config), loads the SQL parser and the plugins. */
+  async init(): Promise<void> {
+    const config = this.config;
+    const catalog = createCatalog(config.catalog);
+    await catalog.open();
+    try {
+      await catalog.syncShards(config.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
+      await Analyzer.init();
+      const entries = [...config.sharding.key_plugins.map((name) => ({ name })), ...config.plugins];
+      const plugins = await PluginHost.load(entries, { config, configDir: this.options.configDir });
+      const analyzer = new Analyzer({
+        accountColumn: config.sharding.account_column,
+        tableAccountColumns: Object.fromEntries(
+          Object.entries(config.sharding.tables).flatMap(([t, v]) => (v.account_column ? [[t, v.account_column]] : [])),
+        ),
+      });
+      this.ctx.parts = { catalog, analyzer, router: new Router(config), plugins };
+    } catch (e) {
+      await catalog.close().catch(() => {});
+      throw e;
+    }
+    const userPlugins = config.plugins.length > 0;
+    this.ctx.routing = config.shards.length > 1 || userPlugins;
+    this.ctx.adminSource!.extra = routingAdminCommands(this.ctx, () => this.reload());
+    catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
+  }
+
+  /** RELOAD: re-read the config file; users, log level, sharding rules and new shards take effect for new requests. */
+  async reload(): Promise<string> {
+    const read = this.options.reloadConfig;
+    if (!read) throw new Error('RELOAD needs a config file (the proxy was started without --config)');
+    const next = read();
+    const parts = this.ctx.parts;
+    for (const shard of next.shards) {
+      if (!this.ctx.pools.has(shard.name)) this.ctx.pools.set(shard.name, Server.poolFor(shard, next));
+    }
+    if (parts) {
+      await parts.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
+      parts.router = new Router(next);
+    }
+    logger.setLevel(next.log.level);
+    this.ctx.setConfig(next);
+    this.ctx.routing = next.shards.length > 1 || next.plugins.length > 0;
+    logger.info('configuration reloaded', { shards: next.shards.map((s) => s.name) });
+    return `RELOAD: ${next.shards.length} shard(s), epoch ${parts?.catalog.epoch ?? 0}`;
+  }
+
+  async listen(): Promise<net.AddressInfo> {
+    if (!this.ctx.parts) await this.init();
     return new Promise((resolve, reject) => {
       this.listener.once('error', reject);
       this.listener.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -79,7 +147,12 @@ export class Server {
     await Promise.race([drained, timedOut]);
     clearTimeout(timer);
     for (const s of this.sockets) s.destroy();
-    this.ctx.pool.close();
+    for (const pool of this.ctx.pools.values()) pool.close();
+    const parts = this.ctx.parts;
+    if (parts) {
+      await parts.plugins.close();
+      await parts.catalog.close().catch((e: unknown) => logger.warn('closing the catalog failed', { error: (e as Error).message }));
+    }
   }
 
   private checkDrained(): void {

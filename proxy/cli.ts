@@ -2,6 +2,7 @@
 // cli owns the `prescient` command line: `prescient start [--config FILE]`.
 import { loadConfig, ConfigError } from '../config/loadConfig.js';
 import { Server } from './Server.js';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { logger } from './logger.js';
 import type { Config } from '../config/schema.js';
 
@@ -43,7 +44,22 @@ async function start(args: string[]): Promise<void> {
   // last line of defence: a bug reached by one client's input must not take every other client down
   process.on('uncaughtException', (e) => logger.error('uncaught exception (the proxy keeps running)', { error: e.stack ?? String(e) }));
   process.on('unhandledRejection', (e) => logger.error('unhandled rejection', { error: (e as Error)?.stack ?? String(e) }));
-  const server = new Server(config);
+  const configDir = path ? dirname(resolvePath(path)) : process.cwd();
+  // the catalog file sits next to the config (or in the embedded data dir), not wherever the proxy was started
+  if (config.catalog.path !== undefined && !isAbsolute(config.catalog.path)) {
+    config.catalog.path = resolvePath(path ? configDir : dirname(resolvePath(arg(args, '--data') ?? '.data/pglite')), config.catalog.path);
+  }
+  const server = new Server(config, {
+    configDir,
+    reloadConfig: path
+      ? () => {
+          const next = loadConfig(path);
+          if (next.catalog.path !== undefined && !isAbsolute(next.catalog.path)) next.catalog.path = resolvePath(configDir, next.catalog.path);
+          next.listen = config.listen;
+          return next;
+        }
+      : undefined,
+  });
   await server.listen();
   let stopping = false;
   const stop = (signal: string): void => {

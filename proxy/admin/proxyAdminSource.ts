@@ -5,15 +5,15 @@ import type { AdminResult, AdminSource } from './AdminConsole.js';
 export function proxyAdminSource(ctx: ProxyContext, startedAt = Date.now()): AdminSource {
   return {
     pools(): AdminResult {
-      const p = ctx.pool;
-      const waiting = [...ctx.clients.values()].filter((c) => c.describe().waiting).length;
+      const clients = [...ctx.clients.values()];
       return {
         columns: ['shard', 'database', 'user', 'pool_mode', 'size', 'server_total', 'server_active', 'server_idle', 'cl_active', 'cl_waiting', 'acquired', 'waited', 'queue_timeouts', 'connect_failures'],
-        rows: [[
+        rows: [...ctx.pools.values()].map((p) => [
           p.shard.name, p.shard.database, p.shard.user, ctx.config.pool.mode, p.size, p.totalCount, p.activeCount, p.idleCount,
-          [...ctx.clients.values()].filter((c) => c.server !== null).length, waiting,
+          clients.filter((c) => c.server !== null && c.server.shard.name === p.shard.name).length,
+          clients.filter((c) => c.describe().waiting && c.waitingFor === p.shard.name).length,
           p.stats.acquired, p.stats.waited, p.stats.timeouts, p.stats.connectFailures,
-        ]],
+        ]),
       };
     },
     clients(): AdminResult {
@@ -26,10 +26,19 @@ export function proxyAdminSource(ctx: ProxyContext, startedAt = Date.now()): Adm
       return { columns: ['pid', 'user', 'database', 'application_name', 'addr', 'state', 'server', 'status', 'connect_time', 'queries', 'bytes_in', 'bytes_out'], rows };
     },
     shards(): AdminResult {
+      const snapshot = ctx.parts?.catalog.snapshot();
+      const configured = new Map(ctx.config.shards.map((s) => [s.name, s]));
+      const names = snapshot ? snapshot.shards.map((s) => s.name) : [...configured.keys()];
       return {
-        columns: ['name', 'host', 'port', 'database', 'user', 'status', 'pool_size', 'server_total'],
-        rows: ctx.config.shards.map((s) => [s.name, s.host, s.port, s.database, s.user,
-          s.name === ctx.pool.shard.name ? 'active' : 'configured', ctx.config.pool.size, s.name === ctx.pool.shard.name ? ctx.pool.totalCount : 0]),
+        columns: ['name', 'host', 'port', 'database', 'user', 'status', 'version', 'pool_size', 'server_total', 'explicit_keys', 'epoch'],
+        rows: names.map((name) => {
+          const s = snapshot?.shard(name);
+          const c = configured.get(name);
+          const pool = ctx.pools.get(name);
+          const explicit = snapshot ? snapshot.explicitPlacements().filter(([, p]) => p.shardId === s?.id).length : 0;
+          return [name, s?.host ?? c?.host ?? null, s?.port ?? c?.port ?? null, s?.database ?? c?.database ?? null, c?.user ?? null,
+            s?.status ?? 'configured', s?.version ?? null, pool ? pool.size : 0, pool ? pool.totalCount : 0, explicit, snapshot?.epoch ?? null];
+        }),
       };
     },
     stats(): AdminResult {

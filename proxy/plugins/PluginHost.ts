@@ -222,60 +222,97 @@ export class SessionPlugins {
     return undefined;
   }
 
-  /** Runs onRequest in order; the first answer or reject wins and is recorded. Never throws. */
-  async decideRequest(ctx: RequestContext): Promise<RequestOutcome> {
+  /**
+   * Runs onRequest in order; the first answer or reject wins and is recorded. Never throws. Synchronous while the
+   * hooks are (the hot path allocates no promise); a Promise only once a hook returns one.
+   */
+  decideRequest(ctx: RequestContext): RequestOutcome | Promise<RequestOutcome> {
     this.lastRequestWinner = undefined;
-    for (const e of this.request) {
+    return this.runRequest(ctx, 0);
+  }
+
+  private runRequest(ctx: RequestContext, from: number): RequestOutcome | Promise<RequestOutcome> {
+    for (let i = from; i < this.request.length; i++) {
+      const e = this.request[i]!;
       let d: unknown;
       try {
-        const r = e.fn.call(e.hooks, ctx);
-        d = isThenable(r) ? await r : r;
+        d = e.fn.call(e.hooks, ctx);
       } catch (err) {
         this.lastRequestWinner = e.plugin;
         return this.failed(e.plugin, HookName.onRequest, messageOf(err));
       }
-      if (d === undefined || d === null) continue;
-      this.lastRequestWinner = e.plugin;
-      if (typeof d === 'object' && 'answer' in d) {
-        const answer = (d as { answer: unknown }).answer;
-        if (!Array.isArray(answer) || !answer.every((f) => Buffer.isBuffer(f))) {
-          return this.failed(e.plugin, HookName.onRequest, 'answer must be an array of Buffers');
-        }
-        this.won(e.plugin);
-        return { answer, by: e.plugin };
+      if (isThenable(d)) {
+        return Promise.resolve(d).then(
+          (v) => (v === undefined || v === null ? this.runRequest(ctx, i + 1) : this.requestDecision(e, v)),
+          (err: unknown) => {
+            this.lastRequestWinner = e.plugin;
+            return this.failed(e.plugin, HookName.onRequest, messageOf(err));
+          },
+        );
       }
-      const reject = validRejection(d);
-      if (!reject) return this.failed(e.plugin, HookName.onRequest, 'returned an invalid decision');
-      this.won(e.plugin);
-      return { reject, by: e.plugin };
+      if (d === undefined || d === null) continue;
+      return this.requestDecision(e, d);
     }
     return undefined;
   }
 
-  /** Runs onRoute in order; the first reroute wins and is recorded. A failing plugin gives a reject. Never throws. */
-  async decideRoute(ctx: RouteContext): Promise<RouteOutcome> {
+  private requestDecision(e: Entry<unknown>, d: unknown): RequestOutcome {
+    this.lastRequestWinner = e.plugin;
+    if (typeof d === 'object' && d !== null && 'answer' in d) {
+      const answer = (d as { answer: unknown }).answer;
+      if (!Array.isArray(answer) || !answer.every((f) => Buffer.isBuffer(f))) {
+        return this.failed(e.plugin, HookName.onRequest, 'answer must be an array of Buffers');
+      }
+      this.won(e.plugin);
+      return { answer, by: e.plugin };
+    }
+    const reject = validRejection(d);
+    if (!reject) return this.failed(e.plugin, HookName.onRequest, 'returned an invalid decision');
+    this.won(e.plugin);
+    return { reject, by: e.plugin };
+  }
+
+  /** Runs onRoute in order; the first reroute wins and is recorded. A failing plugin gives a reject. Never throws; synchronous while the hooks are. */
+  decideRoute(ctx: RouteContext): RouteOutcome | Promise<RouteOutcome> {
     this.lastRouteWinner = undefined;
-    for (const e of this.route) {
+    return this.runRoute(ctx, 0);
+  }
+
+  private runRoute(ctx: RouteContext, from: number): RouteOutcome | Promise<RouteOutcome> {
+    for (let i = from; i < this.route.length; i++) {
+      const e = this.route[i]!;
       let d: unknown;
       try {
-        const r = e.fn.call(e.hooks, ctx);
-        d = isThenable(r) ? await r : r;
+        d = e.fn.call(e.hooks, ctx);
       } catch (err) {
         this.lastRouteWinner = e.plugin;
         return this.failed(e.plugin, HookName.onRoute, messageOf(err));
       }
-      if (d === undefined || d === null) continue;
-      this.lastRouteWinner = e.plugin;
-      const { shard, reason } = d as { shard?: unknown; reason?: unknown };
-      if (typeof shard !== 'string' || shard === '' || typeof reason !== 'string') {
-        return this.failed(e.plugin, HookName.onRoute, 'a route decision needs a shard name and a reason');
+      if (isThenable(d)) {
+        return Promise.resolve(d).then(
+          (v) => (v === undefined || v === null ? this.runRoute(ctx, i + 1) : this.routeDecision(e, v)),
+          (err: unknown) => {
+            this.lastRouteWinner = e.plugin;
+            return this.failed(e.plugin, HookName.onRoute, messageOf(err));
+          },
+        );
       }
-      const shards = this.host?.shardNames;
-      if (shards && !shards.has(shard)) return this.failed(e.plugin, HookName.onRoute, `unknown shard "${shard}"`);
-      this.won(e.plugin);
-      return { shard, reason, by: e.plugin };
+      if (d === undefined || d === null) continue;
+      return this.routeDecision(e, d);
     }
     return undefined;
+  }
+
+  private routeDecision(e: Entry<unknown>, d: unknown): RouteOutcome {
+    this.lastRouteWinner = e.plugin;
+    const { shard, reason } = d as { shard?: unknown; reason?: unknown };
+    if (typeof shard !== 'string' || shard === '' || typeof reason !== 'string') {
+      return this.failed(e.plugin, HookName.onRoute, 'a route decision needs a shard name and a reason');
+    }
+    const shards = this.host?.shardNames;
+    if (shards && !shards.has(shard)) return this.failed(e.plugin, HookName.onRoute, `unknown shard "${shard}"`);
+    this.won(e.plugin);
+    return { shard, reason, by: e.plugin };
   }
 
   /** An observer failed: count it and disable it for this session. */

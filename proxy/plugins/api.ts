@@ -66,6 +66,8 @@ export interface ShardKey {
   account?: string;
   action?: string;
   domain?: string;
+  /** where the account came from (`tag`, `literal`, `parameter`, or the plugin's own word), for SHOW and logs */
+  source?: string;
 }
 
 /** One client request, as the request hooks see it. */
@@ -80,6 +82,8 @@ export interface RequestContext {
   analysis?: unknown;
   /** extended protocol: bound parameter values (null = SQL NULL); undefined for a simple Query */
   readonly params?: readonly (Buffer | null)[];
+  /** extended protocol: the Bind's parameter format codes (none = all text, one = for all, else one each; 1 = binary) */
+  readonly paramFormats?: readonly number[];
   /** filled by key-derivation plugins; the first to set a part wins by convention (check before overwriting) */
   shardKey?: ShardKey;
   /** the session's settings (lower-cased name → value), e.g. `prescient.account` */

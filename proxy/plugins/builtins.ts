@@ -1,8 +1,13 @@
 // builtins owns the registry of built-in plugins a config names by `name` (they live in plugins/, DESIGN.md §8).
 import type { PrescientPlugin } from './api.js';
+import { sqlcommenter } from '../../plugins/sqlcommenter.js';
+import { columnRules } from '../../plugins/columnRules.js';
 
 /** A built-in plugin: a factory, so every host gets its own instance. */
 export type BuiltinPluginFactory = () => PrescientPlugin;
 
-/** Built-in plugins by name. Empty until the first built-in (sqlcommenter key rules) arrives. */
-export const builtinPlugins: ReadonlyMap<string, BuiltinPluginFactory> = new Map<string, BuiltinPluginFactory>();
+/** Built-in plugins by name. `sqlcommenter` and `column-rules` derive the shard key (sharding.key_plugins). */
+export const builtinPlugins: ReadonlyMap<string, BuiltinPluginFactory> = new Map<string, BuiltinPluginFactory>([
+  ['sqlcommenter', sqlcommenter],
+  ['column-rules', columnRules],
+]);

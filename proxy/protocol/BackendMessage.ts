@@ -61,6 +61,8 @@ export const ParseComplete = frame(BackendCode.ParseComplete);
 export const BindComplete = frame(BackendCode.BindComplete);
 export const CloseComplete = frame(BackendCode.CloseComplete);
 export const NoData = frame(BackendCode.NoData);
+/** ParameterDescription of a statement without parameters */
+export const ParameterDescriptionNone = frame(BackendCode.ParameterDescription, Buffer.from([0, 0]));
 export const EmptyQueryResponse = frame(BackendCode.EmptyQueryResponse);
 export function CommandComplete(tag: string): Buffer {
   return frame(BackendCode.CommandComplete, cstring(tag));

@@ -93,6 +93,28 @@ export function decodeBind(payload: Buffer): Bind {
   return { portal, statement, restOffset: a2 };
 }
 
+/** The parameter values and format codes of a Bind (call after decodeBind validated the layout). */
+export function decodeBindParams(payload: Buffer, restOffset: number): { formats: number[]; values: (Buffer | null)[] } {
+  let at = restOffset;
+  const nFormats = payload.readUInt16BE(at);
+  at += 2;
+  const formats: number[] = new Array(nFormats);
+  for (let i = 0; i < nFormats; i++, at += 2) formats[i] = payload.readUInt16BE(at);
+  const n = payload.readUInt16BE(at);
+  at += 2;
+  const values: (Buffer | null)[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const len = payload.readInt32BE(at);
+    at += 4;
+    if (len === -1) values[i] = null;
+    else {
+      values[i] = payload.subarray(at, at + len);
+      at += len;
+    }
+  }
+  return { formats, values };
+}
+
 function decodeTarget(payload: Buffer, what: string): { target: 'S' | 'P'; name: string } {
   if (payload.length < 2) throw bad(`${what} message too short`);
   const t = payload[0];

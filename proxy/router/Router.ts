@@ -3,8 +3,9 @@ import type { Config } from '../../config/schema.js';
 import { StatementKind, type StatementInfo } from '../analyzer/types.js';
 import { ShardStatus, type CatalogSnapshot } from '../catalog/Catalog.js';
 import { SqlState } from '../protocol/SqlState.js';
+import type { ShardKey } from '../plugins/api.js';
 
-/** Where the account id of a routed statement came from, in the order they are tried. */
+/** Where the account id of a routed statement came from, in the order they are tried (the first three via key plugins). */
 export const KeySource = {
   Tag: 'tag',
   Literal: 'literal',
@@ -16,7 +17,7 @@ export type KeySource = (typeof KeySource)[keyof typeof KeySource];
 
 export type Route =
   /** one shard, by the statement's shard key */
-  | { kind: 'shard'; shard: string; key: string; account: string; action: string | null; domain: string; source: KeySource; explicit: boolean }
+  | { kind: 'shard'; shard: string; key: string; account: string; action: string | null; domain: string; source: KeySource | string; explicit: boolean }
   /** unsharded tables: the global shard */
   | { kind: 'global'; shard: string; reason: string }
   /** DDL: every active shard */
@@ -44,6 +45,8 @@ export interface RouteInput {
   /** Bind parameter values (text format) of an extended-protocol request */
   params?: readonly (Buffer | null)[];
   session: RouteSession;
+  /** the key the key plugins derived for the request (sqlcommenter tags, the account column, action rules, a user's) */
+  key?: ShardKey;
 }
 
 /** Statements that touch no table data and can run wherever the session is. */
@@ -80,27 +83,39 @@ export class Router {
     return this.tableDomain.get(table) ?? this.tableDomain.get(unqualified(table)) ?? unqualified(table);
   }
 
-  /** One route for a whole request (a simple Query with several statements, or an extended batch). */
+  /** One route for a whole request (a simple Query with several statements, or one Bind of an extended batch). */
   route(input: RouteInput, snapshot: CatalogSnapshot): Route {
     let chosen: Route | null = null;
     for (const st of input.statements) {
-      const r = this.routeStatement(st, input, snapshot);
-      if (r.kind === 'reject') return r;
-      if (r.kind === 'any') {
-        chosen ??= r;
-        continue;
-      }
-      if (!chosen || chosen.kind === 'any') {
-        chosen = r;
-        continue;
-      }
-      if (target(chosen) !== target(r)) {
-        return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `one request names several shards (${target(chosen)} and ${target(r)}): send the statements separately` };
-      }
+      chosen = this.join(chosen, this.routeStatement(st, input, snapshot));
+      if (chosen.kind === 'reject') return chosen;
     }
-    const route = chosen ?? { kind: 'any', reason: 'empty request' };
-    const pinned = input.session.pinned;
-    if (pinned && route.kind !== 'any' && target(route) !== pinned) {
+    return this.pin(chosen ?? { kind: 'any', reason: 'empty request' }, input.session.pinned);
+  }
+
+  /** The routes of the parts of one request (the Binds of one extended batch) as one route. */
+  combine(routes: readonly Route[], pinned?: string): Route {
+    let chosen: Route | null = null;
+    for (const r of routes) {
+      chosen = this.join(chosen, r);
+      if (chosen.kind === 'reject') return chosen;
+    }
+    return this.pin(chosen ?? { kind: 'any', reason: 'empty request' }, pinned);
+  }
+
+  /** Two parts of one request must agree on where they run; `any` goes along with the other. */
+  private join(chosen: Route | null, r: Route): Route {
+    if (r.kind === 'reject' || !chosen || chosen.kind === 'any') return chosen && r.kind === 'any' ? chosen : r;
+    if (r.kind === 'any') return chosen;
+    if (target(chosen) !== target(r)) {
+      return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `one request names several shards (${target(chosen)} and ${target(r)}): send the statements separately` };
+    }
+    return chosen;
+  }
+
+  /** A transaction stays on its shard: a route elsewhere is refused. */
+  private pin(route: Route, pinned: string | undefined): Route {
+    if (pinned && route.kind !== 'any' && route.kind !== 'reject' && target(route) !== pinned) {
       const what = route.kind === 'shard' ? `account "${route.account}" (key ${route.key}) lives on shard "${route.shard}"` : `the statement goes to ${target(route)}`;
       return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `cross-shard transaction refused: this transaction is on shard "${pinned}", but ${what}; commit first, then run it in its own transaction` };
     }
@@ -116,13 +131,17 @@ export class Router {
     if (st.tables.length > 0 && st.tables.every((t) => this.globalTables.has(t) || this.globalTables.has(unqualified(t)))) {
       return { kind: 'global', shard: this.globalShard, reason: `global table ${st.tables.join(', ')}` };
     }
-    if (st.kind === StatementKind.Ddl) return { kind: 'broadcast', shards: activeShards(snapshot), reason: 'DDL reaches every shard' };
     const found = this.accountOf(st, input);
+    if (st.kind === StatementKind.Ddl && !(found && found.source === KeySource.Tag)) {
+      // temporary objects belong to the session's server connection; other DDL must reach every shard
+      if (TEMP_DDL.test(st.shape)) return { kind: 'any', reason: 'temporary object' };
+      return { kind: 'broadcast', shards: activeShards(snapshot), reason: 'DDL reaches every shard' };
+    }
     if (!found) {
       if (st.tables.length === 0) return { kind: 'any', reason: 'no table' };
       return this.noKey(st, snapshot);
     }
-    const action = st.tags.action ?? input.session.action ?? null;
+    const action = input.key?.action ?? input.session.action ?? null;
     const domain = this.domainOf(action, st.tables) ?? 'default';
     const key = `${found.account}_${domain}`;
     const placement = snapshot.placementOf(key);
@@ -132,13 +151,14 @@ export class Router {
     return { kind: 'shard', shard: placement.shard.name, key, account: found.account, action, domain, source: found.source, explicit: placement.explicit };
   }
 
-  /** First match wins: sqlcommenter tag, the account column (literal or $n), SET prescient.account, the startup parameter. */
-  private accountOf(st: StatementInfo, input: RouteInput): { account: string; source: KeySource } | null {
-    if (st.tags.account) return { account: st.tags.account, source: KeySource.Tag };
-    if (st.accountKey && !st.multipleKeys) {
-      if (st.accountKey.kind === 'literal') return { account: st.accountKey.value, source: KeySource.Literal };
-      const v = input.params?.[st.accountKey.index - 1];
-      if (v) return { account: v.toString('utf8'), source: KeySource.Parameter };
+  /**
+   * First match wins: the key plugins' account (sqlcommenter tag, then the account column, literal or $n),
+   * SET prescient.account, the startup parameter.
+   */
+  private accountOf(st: StatementInfo, input: RouteInput): { account: string; source: KeySource | string } | null {
+    const k = input.key;
+    if (k !== undefined && k.account !== undefined && (!st.multipleKeys || k.source === KeySource.Tag)) {
+      return { account: k.account, source: k.source ?? 'plugin' };
     }
     if (st.multipleKeys) return null; // several accounts in one statement: no single shard
     if (input.session.account) return { account: input.session.account, source: KeySource.SessionSetting };
@@ -168,6 +188,8 @@ export class Router {
     };
   }
 }
+
+const TEMP_DDL = /^\s*create\s+(?:(?:global|local)\s+)?temp(?:orary)?\s/i;
 
 function unqualified(table: string): string {
   const dot = table.lastIndexOf('.');

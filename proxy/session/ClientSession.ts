@@ -19,6 +19,15 @@ import type { ProxyContext } from './ProxyContext.js';
 import { ClientAuth } from './ClientAuth.js';
 import { answerAdminQuery } from '../admin/AdminConsole.js';
 import { logger } from '../logger.js';
+import { decodeBindParams } from '../protocol/FrontendMessage.js';
+import { StatementKind, type StatementInfo } from '../analyzer/types.js';
+import type { SessionPlugins } from '../plugins/PluginHost.js';
+import type { RequestContext, SessionInfo } from '../plugins/api.js';
+import { RequestKind } from '../plugins/api.js';
+import type { Route } from '../router/Router.js';
+import { TxControl, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
+import { ShardSet, type ShardReply } from './ShardSet.js';
+import { mergeRows } from '../router/Merge.js';
 
 export const SessionState = {
   Startup: 'startup',
@@ -35,6 +44,49 @@ const LISTEN_STATEMENT = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|\*|[A-Za-z_][A
 /** the database name of the admin console, as PgBouncer's `pgbouncer` */
 export const ADMIN_DATABASE = 'prescient';
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
+
+const UNNAMED = Buffer.from([0]);
+
+/** The request kind plugins see, from the analysis. */
+function requestKindOf(statements: readonly StatementInfo[]): RequestKind {
+  let kind: RequestKind = RequestKind.Other;
+  for (const st of statements) {
+    switch (st.kind) {
+      case StatementKind.Ddl:
+        return RequestKind.Ddl;
+      case StatementKind.Insert: case StatementKind.Update: case StatementKind.Delete: case StatementKind.Copy:
+        if (!st.readOnly) return RequestKind.Write;
+        kind = RequestKind.Read;
+        break;
+      case StatementKind.Select:
+        if (!st.readOnly) return RequestKind.Write;
+        kind = RequestKind.Read;
+        break;
+      case StatementKind.Begin: case StatementKind.Commit: case StatementKind.Rollback: case StatementKind.Savepoint:
+        if (kind === RequestKind.Other) kind = RequestKind.Transaction;
+        break;
+      default:
+        if (kind === RequestKind.Other) kind = RequestKind.Session;
+    }
+  }
+  return kind;
+}
+
+/** A reply's result sets: each RowDescription's fields and the DataRow frames up to its CommandComplete. */
+function resultSets(frames: readonly Buffer[]): { rowDescription: Buffer | null; rows: Buffer[] }[] {
+  const sets: { rowDescription: Buffer | null; rows: Buffer[] }[] = [];
+  let cur: { rowDescription: Buffer | null; rows: Buffer[] } | null = null;
+  for (const f of frames) {
+    const code = f[0];
+    if (code === BackendCode.RowDescription) cur = { rowDescription: f.subarray(5), rows: [] };
+    else if (code === BackendCode.DataRow) (cur ??= { rowDescription: null, rows: [] }).rows.push(f);
+    else if (code === BackendCode.CommandComplete) {
+      sets.push(cur ?? { rowDescription: null, rows: [] });
+      cur = null;
+    }
+  }
+  return sets;
+}
 
 /** Frames cut from one received chunk, back to back, are sent as one slice of it; others are copied together. */
 function joinFrames(parts: Buffer[]): Buffer {
@@ -55,6 +107,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   user = '';
   database = '';
   applicationName = '';
+  private startupParams: ReadonlyMap<string, string> = new Map();
   readonly connectedAt = Date.now();
   private socket: net.Socket | tls.TLSSocket;
   private reader: FrameReader;
@@ -204,6 +257,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         this.state = SessionState.Closed;
         return;
       case 'StartupMessage': {
+        this.startupParams = pkt.params;
         this.user = pkt.params.get('user') ?? '';
         this.database = pkt.params.get('database') || this.user;
         this.applicationName = pkt.params.get('application_name') ?? '';
@@ -237,6 +291,24 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (!this.ctx.admitClient(this)) {
       throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
     }
+    const host = this.ctx.parts?.plugins;
+    if (host) {
+      // a plugin whose createSessionHooks throws refuses the connection, naming the plugin
+      this.plugins = host.createSession(this.sessionInfo());
+      if (this.plugins.hasStartupHooks) {
+        this.state = SessionState.Connecting;
+        void Promise.resolve(this.plugins.decideStartup(this.sessionInfo())).then((o) => {
+          if (this.state === SessionState.Closed) return;
+          if (o) this.fail(new ProxyError('PLUGIN_REFUSED', o.reject.message, o.reject.code as SqlState, 'FATAL'));
+          else this.beginLogin();
+        }).catch((e: unknown) => this.fail(e));
+        return;
+      }
+    }
+    this.beginLogin();
+  }
+
+  private beginLogin(): void {
     this.socket.write(Be.AuthenticationOk);
     this.state = SessionState.Connecting;
     // a login always reaches a server: it applies the client's settings and reports the values the server took
@@ -335,6 +407,16 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (!FRONTEND_CODES.has(code) || code === FrontendCode.PasswordMessage) {
       throw new ProxyError('BAD_MESSAGE_TYPE', `invalid frontend message type ${code} ('${String.fromCharCode(code)}')`, SqlState.ProtocolViolation, 'FATAL');
     }
+    if (this.ctx.routing) {
+      this.collect(f);
+      return;
+    }
+    this.handleFrame(f);
+  }
+
+  /** One request frame on the pass-through path (and, once routed, each frame of a routed request). */
+  private handleFrame(f: Frame): void {
+    const code = f.code;
     if (this.dropUntilSync) {
       if (code !== FrontendCode.Sync) return;
       this.dropUntilSync = false;
@@ -557,6 +639,605 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
   }
 
+  // ---------------------------------------------------------------- routing (more than one shard, or plugins)
+
+  /** the session's plugin hooks (none until authenticated) */
+  private plugins: SessionPlugins | null = null;
+  /** extended-protocol frames gathered until Sync or Flush */
+  private batch: Frame[] = [];
+  private batchBytes = 0;
+  /** complete requests not yet dispatched (a request ahead of them waits for a server) */
+  private readonly requests: Frame[][] = [];
+  /** a request for another shard, waiting until this server connection has answered everything owed */
+  private heldRequest: { req: RoutedRequest; route: Route } | null = null;
+  /** a BEGIN answered by the proxy: sent to the transaction's shard once its first statement names one */
+  private deferredBegin: string | null = null;
+  /** SET prescient.account / prescient.action for the session */
+  private routing: { account?: string; action?: string } = {};
+  /** SET LOCAL prescient.* for the open transaction */
+  private localRouting: { account?: string; action?: string } | null = null;
+  /** the text of the unnamed statement (routing reads it at Bind) */
+  private unnamedSql = '';
+  /** the shard this session last ran on: where a request that needs no particular shard goes */
+  private lastShard: string | null = null;
+  /** for SHOW POOLS: the shard this session waits for */
+  waitingFor: string | null = null;
+
+  /** Gathers request frames; COPY data goes straight to the server that asked for it. */
+  private collect(f: Frame): void {
+    const code = f.code;
+    if (code === FrontendCode.CopyData || code === FrontendCode.CopyDone || code === FrontendCode.CopyFail) {
+      if (this.requests.length === 0 && this.batch.length === 0 && !this.waitingForServer) {
+        if (this.server) this.handleFrame(f);
+        return;
+      }
+      this.requests.push([f]);
+      this.drainRequests();
+      return;
+    }
+    if (code === FrontendCode.Query || code === FrontendCode.FunctionCall) {
+      if (this.batch.length > 0) this.requests.push(this.takeBatch());
+      this.requests.push([f]);
+    } else {
+      this.batch.push(f);
+      this.batchBytes += f.frame.length;
+      // a client that never syncs still gets routed in bounded memory
+      if (code === FrontendCode.Sync || code === FrontendCode.Flush || this.batch.length >= 4096 || this.batchBytes >= 64 << 20) {
+        this.requests.push(this.takeBatch());
+      }
+    }
+    this.drainRequests();
+  }
+
+  private takeBatch(): Frame[] {
+    const b = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    return b;
+  }
+
+  private drainRequests(): void {
+    while (this.requests.length > 0 && !this.waitingForServer && this.state === SessionState.Ready) {
+      this.dispatch(this.requests.shift()!);
+    }
+  }
+
+  /** Stops reading the client until resume(). */
+  private block(): void {
+    this.waitingForServer = true;
+    this.socket.pause();
+  }
+
+  private resume(): void {
+    this.waitingForServer = false;
+    if (this.state === SessionState.Closed) return;
+    this.socket.resume();
+    try {
+      this.drainRequests();
+      this.processClientFrames();
+      this.flushToServer();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private dispatch(frames: Frame[]): void {
+    const first = frames[0]!;
+    if (frames.length === 1 && (first.code === FrontendCode.CopyData || first.code === FrontendCode.CopyDone || first.code === FrontendCode.CopyFail)) {
+      if (this.server) this.handleFrame(first);
+      return;
+    }
+    if (this.dropUntilSync) {
+      // an error the proxy raised ended this batch: skip to Sync, as Postgres does
+      const at = frames.findIndex((x) => x.code === FrontendCode.Sync);
+      if (at < 0) return;
+      this.dropUntilSync = false;
+      frames = frames.slice(at);
+    }
+    const req = this.assemble(frames);
+    // SET prescient.account / prescient.action: the session's routing state, answered here
+    if (req.routingSettingsOnly) {
+      const tags = req.units.flatMap((u) => u.statements.map((st) => (st.setting?.value === null ? 'RESET' : 'SET')));
+      this.synthesize(synthesizedResponse(req, tags, this.txStatus, this.registerStatement, decodeParse));
+      return;
+    }
+    this.decideUnits(req, 0);
+  }
+
+  private readonly registerStatement = (name: string, query: string, paramTypes: number[]): void => {
+    this.statements.add(name, query, paramTypes);
+  };
+
+  /** Cuts a request into routing units and reads the routing settings it makes. */
+  private assemble(frames: Frame[]): RoutedRequest {
+    const analyzer = this.ctx.parts!.analyzer;
+    const units: RoutingUnit[] = [];
+    const first = frames[0]!;
+    const simple = first.code === FrontendCode.Query || first.code === FrontendCode.FunctionCall;
+    let sql = '';
+    if (first.code === FrontendCode.Query) {
+      sql = decodeQuery(first.payload);
+      units.push({ sql, statements: analyzer.analyze(sql) });
+    } else if (!simple) {
+      let parsed: Map<string, string> | null = null;
+      let lone: RoutingUnit | null = null;
+      for (const f of frames) {
+        if (f.code === FrontendCode.Parse) {
+          const p = decodeParse(f.payload);
+          if (p.name === '') this.unnamedSql = p.query;
+          else (parsed ??= new Map()).set(p.name, p.query);
+          lone ??= { sql: p.query, statements: analyzer.analyze(p.query) };
+        } else if (f.code === FrontendCode.Bind) {
+          const b = decodeBind(f.payload);
+          const text = b.statement === '' ? this.unnamedSql : parsed?.get(b.statement) ?? this.statements.get(b.statement)?.query;
+          if (text === undefined) continue; // the server reports the unknown statement
+          const { values, formats } = decodeBindParams(f.payload, b.restOffset);
+          units.push({ sql: text, statements: analyzer.analyze(text), params: values, formats });
+        }
+      }
+      if (units.length === 0 && lone) units.push(lone);
+      sql = units[0]?.sql ?? '';
+    }
+    const last = frames[frames.length - 1]!;
+    const req: RoutedRequest = {
+      frames, simple, endsWithSync: last.code === FrontendCode.Sync, units, txControl: txControlOf(units), routingSettingsOnly: false, sql,
+    };
+    let settings = 0;
+    let statements = 0;
+    for (const u of units) {
+      for (const st of u.statements) {
+        statements++;
+        if (st.setting && st.setting.value?.startsWith('$') !== true) {
+          settings++;
+          this.applyRoutingSetting(st);
+        }
+      }
+    }
+    req.routingSettingsOnly = statements > 0 && settings === statements;
+    return req;
+  }
+
+  private applyRoutingSetting(st: StatementInfo): void {
+    const s = st.setting!;
+    const field = s.name === 'prescient.account' ? 'account' : 'action';
+    const target = s.local ? (this.localRouting ??= {}) : this.routing;
+    if (s.value === null) delete target[field];
+    else target[field] = s.value;
+    // a session-wide SET inside a transaction also overrides a SET LOCAL made before it
+    if (!s.local && this.localRouting) delete this.localRouting[field];
+  }
+
+  private sessionInfo(): SessionInfo {
+    return {
+      pid: this.pid, user: this.user, database: this.database, applicationName: this.applicationName, remote: this.remote,
+      startupParams: this.startupParams,
+    };
+  }
+
+  private routingSettings(): ReadonlyMap<string, string> {
+    const account = this.localRouting?.account ?? this.routing.account;
+    const action = this.localRouting?.action ?? this.routing.action;
+    if (account === undefined && action === undefined) return this.settings;
+    const m = new Map(this.settings);
+    if (account !== undefined) m.set('prescient.account', account);
+    if (action !== undefined) m.set('prescient.action', action);
+    return m;
+  }
+
+  /** onRequest for each unit, in order (the key plugins fill the shard key); the first answer or reject ends it. */
+  private decideUnits(req: RoutedRequest, from: number): void {
+    const plugins = this.plugins;
+    if (plugins && plugins.hasRequestHooks) {
+      const settings = this.routingSettings();
+      const session = this.sessionInfo();
+      for (let i = from; i < req.units.length; i++) {
+        const u = req.units[i]!;
+        u.ctx ??= {
+          session, sql: u.sql, protocol: req.simple ? 'simple' : 'extended', kind: requestKindOf(u.statements), analysis: u.statements,
+          params: u.params, paramFormats: u.formats, settings,
+        };
+        const out = plugins.decideRequest(u.ctx);
+        if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') {
+          this.block();
+          (out as Promise<Awaited<typeof out>>).then((o) => {
+            if (this.state === SessionState.Closed) return;
+            this.waitingForServer = false;
+            if (o === undefined) this.decideUnits(req, i + 1);
+            else this.requestDecided(req, o);
+            if (!this.waitingForServer) this.resume();
+          }).catch((e: unknown) => this.fail(e));
+          return;
+        }
+        if (out !== undefined) {
+          this.requestDecided(req, out as NonNullable<Awaited<typeof out>>);
+          return;
+        }
+      }
+    }
+    this.routeRequest(req);
+  }
+
+  private requestDecided(req: RoutedRequest, o: { answer: Buffer[] } | { reject: { code: string; message: string } }): void {
+    if ('answer' in o) {
+      const parts = [...o.answer];
+      if (req.simple || req.endsWithSync) parts.push(Be.ReadyForQuery(this.txStatus));
+      this.synthesize(Buffer.concat(parts));
+      return;
+    }
+    this.refuse(req, o.reject.code as SqlState, o.reject.message, 'plugin');
+  }
+
+  /** An error for the whole request, in its place among the responses owed. */
+  private refuse(req: RoutedRequest, code: SqlState, message: string, source: 'proxy' | 'plugin' = 'proxy'): void {
+    const err = Be.ErrorResponse({ severity: 'ERROR', code, message });
+    if (this.plugins?.hasErrorHooks) this.plugins.observeError({ code, message, source });
+    if (req.simple || req.endsWithSync) this.synthesize(Buffer.concat([err, Be.ReadyForQuery(this.txStatus)]));
+    else {
+      this.synthesize(err);
+      this.dropUntilSync = true;
+    }
+  }
+
+  private routeRequest(req: RoutedRequest): void {
+    const parts = this.ctx.parts!;
+    const server = this.server;
+    const pinned = server !== null && this.pending.length === 0 && server.txStatus !== Be.TransactionStatus.Idle ? server.shard.name : undefined;
+    const session = {
+      account: this.localRouting?.account ?? this.routing.account,
+      action: this.localRouting?.action ?? this.routing.action,
+      startupAccount: this.settings.get('prescient.account'),
+      pinned,
+    };
+    const snapshot = parts.catalog.snapshot();
+    let route: Route;
+    try {
+      if (req.units.length === 1) {
+        const u = req.units[0]!;
+        route = parts.router.route({ statements: u.statements, params: u.params, session, key: u.ctx?.shardKey }, snapshot);
+      } else if (req.units.length === 0) {
+        route = { kind: 'any', reason: 'no statement' };
+      } else {
+        route = parts.router.combine(req.units.map((u) => parts.router.route({ statements: u.statements, params: u.params, session: { ...session, pinned: undefined }, key: u.ctx?.shardKey }, snapshot)), pinned);
+      }
+    } catch (e) {
+      // the catalog has no active shard, …
+      this.refuse(req, SqlState.ConnectionFailure, (e as Error).message);
+      return;
+    }
+    const plugins = this.plugins;
+    if (plugins?.hasRouteHooks && (route.kind === 'shard' || route.kind === 'global' || route.kind === 'any')) {
+      const shard = route.kind === 'any' ? (server?.shard.name ?? this.homeShard()) : route.shard;
+      const u = req.units[0];
+      const out = plugins.decideRoute({
+        request: u?.ctx ?? { session: this.sessionInfo(), sql: req.sql, protocol: req.simple ? 'simple' : 'extended', kind: RequestKind.Other, settings: this.settings },
+        key: route.kind === 'shard' ? route.key : undefined, shard, reason: route.kind === 'shard' ? 'placement' : route.reason,
+      });
+      const apply = (o: Awaited<typeof out>): void => {
+        if (o === undefined) this.act(req, route);
+        else if ('reject' in o) this.refuse(req, o.reject.code as SqlState, o.reject.message, 'plugin');
+        else this.act(req, { kind: 'global', shard: o.shard, reason: `plugin ${o.by}: ${o.reason}` });
+      };
+      if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') {
+        this.block();
+        (out as Promise<Awaited<typeof out>>).then((o) => {
+          if (this.state === SessionState.Closed) return;
+          this.waitingForServer = false;
+          apply(o);
+          if (!this.waitingForServer) this.resume();
+        }).catch((e: unknown) => this.fail(e));
+        return;
+      }
+      apply(out as Awaited<typeof out>);
+      return;
+    }
+    this.act(req, route);
+  }
+
+  /** Where a request that needs no particular shard runs: the last shard used, else the global shard. */
+  private homeShard(): string {
+    return this.lastShard ?? this.ctx.config.sharding.global_shard ?? this.ctx.config.shards[0]!.name;
+  }
+
+  private act(req: RoutedRequest, route: Route): void {
+    if (route.kind === 'reject') {
+      this.refuse(req, route.code, route.message);
+      return;
+    }
+    const server = this.server;
+    if (route.kind === 'fanout' || route.kind === 'broadcast') {
+      if (server) {
+        if (this.pending.length > 0 || this.toServer.length > 0) this.hold(req, route);
+        else this.refuse(req, SqlState.FeatureNotSupported, `${route.kind === 'broadcast' ? 'DDL' : 'a read without a shard key'} needs every shard, but this session is on shard "${server.shard.name}" (open transaction, LISTEN or session pooling); run it outside the transaction`);
+        return;
+      }
+      if (this.deferredBegin !== null) {
+        this.refuse(req, SqlState.FeatureNotSupported, `${route.kind === 'broadcast' ? 'DDL' : 'a read without a shard key'} needs every shard and cannot run inside a transaction; ${route.kind === 'broadcast' ? 'run it outside the transaction' : 'add a shard key or run it outside the transaction'}`);
+        return;
+      }
+      this.runOnShards(req, route);
+      return;
+    }
+    const target = route.kind === 'any' ? (server?.shard.name ?? this.homeShard()) : route.shard;
+    if (server) {
+      if (server.shard.name === target) {
+        this.forwardAll(req.frames);
+        return;
+      }
+      if (this.pending.length > 0 || this.toServer.length > 0) {
+        this.hold(req, route);
+        return;
+      }
+      const why = this.listening ? 'LISTEN keeps it there' : this.ctx.config.pool.mode === 'session' ? 'session pooling keeps it there' : 'the open transaction is there';
+      this.refuse(req, SqlState.FeatureNotSupported, `cross-shard request refused: this session is on shard "${server.shard.name}" (${why}), but the request goes to shard "${target}"`);
+      return;
+    }
+    if (route.kind === 'any' && req.txControl === TxControl.Begin) {
+      // the transaction's shard is known only at its first routed statement: answer BEGIN here, replay it there
+      this.deferredBegin = req.simple ? req.sql : req.units[0]!.sql;
+      this.txStatus = Be.TransactionStatus.InTransaction;
+      this.synthesize(synthesizedResponse(req, ['BEGIN'], this.txStatus, this.registerStatement, decodeParse));
+      return;
+    }
+    if (this.deferredBegin !== null && (req.txControl === TxControl.Commit || req.txControl === TxControl.Rollback)) {
+      // a transaction that never touched a shard ends here
+      this.deferredBegin = null;
+      this.localRouting = null;
+      this.txStatus = Be.TransactionStatus.Idle;
+      this.synthesize(synthesizedResponse(req, [req.txControl === TxControl.Commit ? 'COMMIT' : 'ROLLBACK'], this.txStatus, this.registerStatement, decodeParse));
+      return;
+    }
+    this.leaseOn(target, req);
+  }
+
+  /** The request waits until this server connection owes nothing; then it is routed again. */
+  private hold(req: RoutedRequest, route: Route): void {
+    this.heldRequest = { req, route };
+    this.block();
+    this.flushToServer();
+  }
+
+  private retryHeld(): void {
+    const held = this.heldRequest!;
+    this.heldRequest = null;
+    this.waitingForServer = false;
+    try {
+      this.routeRequest(held.req);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    if (!this.waitingForServer) queueMicrotask(() => this.resume());
+  }
+
+  private leaseOn(target: string, req: RoutedRequest): void {
+    const pool = this.ctx.pools.get(target);
+    if (!pool) {
+      this.refuse(req, SqlState.ConnectionFailure, `shard "${target}" is in the catalog but not configured in this proxy (shards: ${[...this.ctx.pools.keys()].join(', ')})`);
+      return;
+    }
+    const conn = pool.tryAcquire();
+    if (conn) {
+      this.startOn(conn, req);
+      return;
+    }
+    this.block();
+    this.waitingFor = target;
+    pool.wait((err, c) => {
+      this.waitingFor = null;
+      if (this.state === SessionState.Closed) {
+        if (c) pool.release(c);
+        return;
+      }
+      this.waitingForServer = false;
+      if (err || !c) this.refuse(req, err?.sqlState ?? SqlState.ConnectionFailure, err?.message ?? 'no server connection');
+      else {
+        try {
+          this.startOn(c, req);
+        } catch (e) {
+          this.fail(e);
+          return;
+        }
+      }
+      this.resume();
+    });
+  }
+
+  private startOn(conn: ServerConnection, req: RoutedRequest): void {
+    this.attachServer(conn);
+    this.lastShard = conn.shard.name;
+    if (this.deferredBegin !== null) {
+      const sql = this.deferredBegin;
+      this.deferredBegin = null;
+      this.pending.push({
+        kind: Await.Query, hide: true, synth: undefined,
+        onDone: (ok, err) => {
+          if (!ok) logger.warn('a deferred BEGIN failed on the server', { pid: this.pid, shard: conn.shard.name, message: err?.get('M') });
+        },
+      });
+      this.toServer.push(Fe.Query(sql));
+    }
+    this.forwardAll(req.frames);
+  }
+
+  private forwardAll(frames: Frame[]): void {
+    for (const f of frames) {
+      if (this.state === SessionState.Closed) return;
+      this.handleFrame(f);
+    }
+  }
+
+  /** A fan-out read or a DDL broadcast: the request on every shard at once, replies merged. */
+  private runOnShards(req: RoutedRequest, route: Extract<Route, { kind: 'fanout' | 'broadcast' }>): void {
+    const statements = req.units.flatMap((u) => u.statements);
+    if (route.kind === 'fanout') {
+      const bad = statements.find((st) => st.merge?.unmergeable);
+      if (bad) {
+        this.refuse(req, SqlState.FeatureNotSupported, `a read without a shard key on ${bad.tables.join(', ')} goes to every shard, but its rows cannot be merged (${bad.merge!.unmergeable}): add a shard key (${this.ctx.config.sharding.account_column} = …, a /* account='…' */ comment, or SET prescient.account)`);
+        return;
+      }
+    }
+    const pools = route.shards.map((name) => this.ctx.pools.get(name));
+    const missing = route.shards.find((_n, i) => pools[i] === undefined);
+    if (missing !== undefined) {
+      this.refuse(req, SqlState.ConnectionFailure, `shard "${missing}" is in the catalog but not configured in this proxy`);
+      return;
+    }
+    const bytes = this.shardBytes(req);
+    if (bytes === null) {
+      this.refuse(req, SqlState.FeatureNotSupported, 'a request for every shard must be one statement (simple query, or one Parse/Bind/Execute)');
+      return;
+    }
+    const readies = req.simple ? 1 : req.frames.filter((f) => f.code === FrontendCode.Sync).length;
+    if (readies === 0) {
+      this.refuse(req, SqlState.FeatureNotSupported, 'a request for every shard must end with Sync');
+      return;
+    }
+    this.block();
+    this.waitingFor = route.shards.join(',');
+    const run = async (): Promise<Buffer> => {
+      const set = await ShardSet.acquire(pools as NonNullable<(typeof pools)[number]>[], 256 << 20);
+      try {
+        const settings = (conn: ServerConnection): string => settingsDiffSql(conn.setParams, this.settings);
+        const prelude = async (): Promise<void> => {
+          if (set.conns.every((c) => c.setParamsKey === this.settingsKey)) return;
+          await set.exchange((c) => (c.setParamsKey === this.settingsKey ? null : Fe.Query(settings(c))), 1);
+          for (const c of set.conns) {
+            c.setParams = new Map(this.settings);
+            c.setParamsKey = this.settingsKey;
+          }
+        };
+        await prelude();
+        if (route.kind === 'broadcast') return await this.broadcast(set, bytes, readies);
+        const replies = await set.exchange(() => bytes, readies);
+        return this.merged(replies, statements, req.units[0]?.params);
+      } finally {
+        set.release();
+      }
+    };
+    run().then((out) => {
+      this.waitingFor = null;
+      if (this.state === SessionState.Closed) return;
+      this.writeClient(out);
+      this.resume();
+    }, (e: unknown) => {
+      this.waitingFor = null;
+      if (this.state === SessionState.Closed) return;
+      const err = e instanceof ProxyError ? e : new ProxyError('FANOUT_FAILED', (e as Error).message, SqlState.InternalError);
+      this.waitingForServer = false;
+      this.refuse(req, err.sqlState, err.message);
+      this.resume();
+    });
+  }
+
+  /** The request's bytes for a shard: named statements become unnamed ones (no server-side state is left behind). */
+  private shardBytes(req: RoutedRequest): Buffer | null {
+    if (req.simple) return Buffer.from(req.frames[0]!.frame);
+    const out: Buffer[] = [];
+    for (const f of req.frames) {
+      switch (f.code) {
+        case FrontendCode.Parse: {
+          const p = decodeParse(f.payload);
+          out.push(Fe.Parse('', p.query, p.paramTypes));
+          break;
+        }
+        case FrontendCode.Bind: {
+          const b = decodeBind(f.payload);
+          if (b.statement !== '') {
+            const stmt = this.statements.get(b.statement);
+            if (!stmt) return null;
+            if (!req.frames.some((x) => x.code === FrontendCode.Parse)) out.push(Fe.Parse('', stmt.query, stmt.paramTypes));
+          }
+          out.push(Fe.renameBind(f.payload, b.restOffset, UNNAMED));
+          break;
+        }
+        case FrontendCode.Describe:
+          out.push(f.payload[0] === 0x53 ? Fe.targetFrame(FrontendCode.Describe, 'S', '') : Buffer.from(f.frame));
+          break;
+        case FrontendCode.Close:
+          break;
+        default:
+          out.push(Buffer.from(f.frame));
+      }
+    }
+    // named Parses in the batch are remembered for later Binds on a single shard
+    for (const f of req.frames) {
+      if (f.code !== FrontendCode.Parse) continue;
+      const p = decodeParse(f.payload);
+      if (p.name !== '') this.statements.add(p.name, p.query, p.paramTypes);
+    }
+    return Buffer.concat(out);
+  }
+
+  /** DDL on every shard inside a transaction each; committed only when every shard succeeded. */
+  private async broadcast(set: ShardSet, bytes: Buffer, readies: number): Promise<Buffer> {
+    await set.exchange(() => Fe.Query('BEGIN'), 1);
+    const replies = await set.exchange(() => bytes, readies);
+    const failed = replies.find((r) => r.error !== null);
+    if (failed) {
+      await set.exchange(() => Fe.Query('ROLLBACK'), 1);
+      const code = failed.error!.get('C') ?? SqlState.InternalError;
+      if (code === '25001' && replies.every((r) => r.error?.get('C') === '25001')) {
+        // cannot run inside a transaction block (CREATE INDEX CONCURRENTLY, …): shard by shard, reported per shard
+        const plain = await set.exchange(() => bytes, readies);
+        const bad = plain.filter((r) => r.error !== null);
+        if (bad.length === 0) return this.replyOf(plain[0]!);
+        return this.shardError(bad, plain.length, bad.length < plain.length);
+      }
+      return this.shardError([failed], replies.length, false);
+    }
+    const commits = await set.exchange(() => Fe.Query('COMMIT'), 1);
+    const badCommit = commits.filter((r) => r.error !== null);
+    if (badCommit.length > 0) return this.shardError(badCommit, commits.length, badCommit.length < commits.length);
+    return this.replyOf(replies[0]!);
+  }
+
+  private replyOf(r: ShardReply): Buffer {
+    // the shard's own ReadyForQuery reports its transaction; the client's view is the session's
+    const frames = r.frames.map((f) => (f[0] === BackendCode.ReadyForQuery ? Be.ReadyForQuery(this.txStatus) : f));
+    return Buffer.concat(frames);
+  }
+
+  private shardError(bad: ShardReply[], total: number, partial: boolean): Buffer {
+    const f = bad[0]!.error!;
+    const fields = new Map(f);
+    const where = bad.map((r) => r.shard).join(', ');
+    fields.set('M', `${f.get('M') ?? 'error'} (on shard ${where}${partial ? `; the statement WAS applied on the other ${total - bad.length} shard(s): fix and re-run it, or undo it there` : '; no shard applied it'})`);
+    return Buffer.concat([Be.ErrorResponseFromFields(fields), Be.ReadyForQuery(this.txStatus)]);
+  }
+
+  /** Every shard's rows as one reply: shard 0's frames as the template, each result set's rows merged. */
+  private merged(replies: ShardReply[], statements: StatementInfo[], params: (Buffer | null)[] | undefined): Buffer {
+    const failed = replies.filter((r) => r.error !== null);
+    if (failed.length > 0) return this.shardError(failed, replies.length, false);
+    // split each reply into result sets: the frames from a RowDescription to its CommandComplete
+    const sets = replies.map((r) => resultSets(r.frames));
+    const out: Buffer[] = [];
+    const template = replies[0]!.frames;
+    let set = 0;
+    for (let i = 0; i < template.length; i++) {
+      const f = template[i]!;
+      const code = f[0];
+      if (code === BackendCode.DataRow) continue;
+      if (code === BackendCode.ReadyForQuery) {
+        out.push(Be.ReadyForQuery(this.txStatus));
+        continue;
+      }
+      if (code === BackendCode.CommandComplete && sets[0]![set]) {
+        const spec = statements[Math.min(set, statements.length - 1)]?.merge ?? { orderBy: [], limit: null, unmergeable: null };
+        const results = sets.map((s) => s[set] ?? { rowDescription: null, rows: [] });
+        const m = mergeRows(spec, results, params);
+        if ('error' in m) return Buffer.concat([Be.ErrorResponse({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: m.error }), Be.ReadyForQuery(this.txStatus)]);
+        out.push(...m.rows);
+        const tag = f.toString('latin1', 5, f.length - 1);
+        out.push(tag.startsWith('SELECT ') ? Be.CommandComplete(`SELECT ${m.rows.length}`) : f);
+        set++;
+        continue;
+      }
+      out.push(f);
+    }
+    return Buffer.concat(out);
+  }
+
   // ---------------------------------------------------------------- server lease
 
   /** Takes a server connection now (true) or queues for one and resumes later (false). */
@@ -645,7 +1326,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (this.listening || this.ctx.config.pool.mode === 'session' || this.state !== SessionState.Ready) return;
     if (this.toServer.length > 0 || this.heldFrame) return;
     this.detachServer();
-    this.ctx.pool.release(server);
+    this.ctx.poolOf(server).release(server);
     if (this.ctx.shuttingDown) this.shutdownIdle();
   }
 
@@ -790,7 +1471,9 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       if (p) this.settle(p, true);
     }
     this.emitSynthetic();
+    if (status === Be.TransactionStatus.Idle && this.localRouting !== null) this.localRouting = null;
     this.maybeRelease();
+    if (this.heldRequest !== null && this.pending.length === 0) this.retryHeld();
   }
 
   private hiddenError: Map<string, string> | null = null;
@@ -895,7 +1578,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.flushRun();
     this.server = null;
     this.serverStream.reset();
-    this.ctx.pool.discard(conn);
+    this.ctx.poolOf(conn).discard(conn);
     this.pending.clear();
     logger.warn('server connection lost while serving a client', { pid: this.pid, shard: conn.shard.name });
     this.fail(new ProxyError('SERVER_LOST', `server connection to shard "${conn.shard.name}" was lost`, SqlState.ConnectionFailure, 'FATAL'));
@@ -937,7 +1620,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       } else if (this.pending.length === 0 && server.txStatus === Be.TransactionStatus.Idle && wasReady) {
         this.resetAndRelease(server);
       } else {
-        this.ctx.pool.discard(server);
+        this.ctx.poolOf(server).discard(server);
       }
     } else if (this.usedServer && this.ctx.config.pool.reset_on_every_client) {
       const conn = this.ctx.pool.tryAcquire();
@@ -948,11 +1631,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       });
     }
     this.ctx.forgetClient(this);
+    if (this.plugins?.hasCloseHooks) this.plugins.observeClose({ durationMs: Date.now() - this.connectedAt });
   }
 
   /** Session mode (or a shared single-session backend): reset the server's session state before reuse. */
   private resetAndRelease(server: ServerConnection): void {
-    const pool = this.ctx.pool;
+    const pool = this.ctx.poolOf(server);
     const cfg = this.ctx.config.pool;
     const needsReset = (cfg.mode === 'session' || cfg.reset_on_every_client || this.listening) && cfg.reset_query;
     if (!needsReset) {

@@ -1,4 +1,5 @@
-// ProxyContext owns what every session shares: config, pool, statement names, the client registry, cancel routing.
+// ProxyContext owns what every session shares: config, a pool per shard, the routing parts (catalog, analyzer, router,
+// plugins), statement names, the client registry, cancel routing.
 import type tls from 'node:tls';
 import type { Config, UserConfig } from '../../config/schema.js';
 import type { Pool } from '../pool/Pool.js';
@@ -6,6 +7,19 @@ import { StatementNames } from './PreparedStatements.js';
 import type { ClientSession } from './ClientSession.js';
 import { logger } from '../logger.js';
 import type { AdminSource } from '../admin/AdminConsole.js';
+import type { Catalog } from '../catalog/Catalog.js';
+import type { Analyzer } from '../analyzer/Analyzer.js';
+import type { Router } from '../router/Router.js';
+import type { PluginHost } from '../plugins/PluginHost.js';
+import type { ServerConnection } from '../connection/ServerConnection.js';
+
+/** What routing needs; null parts mean single-shard pass-through (no analysis per request). */
+export interface RoutingParts {
+  catalog: Catalog;
+  analyzer: Analyzer;
+  router: Router;
+  plugins: PluginHost;
+}
 
 export class ProxyContext {
   readonly statementNames = new StatementNames();
@@ -19,13 +33,36 @@ export class ProxyContext {
   /** totals of clients that have left (live clients are added on read) */
   readonly closedTotals = { queries: 0, bytesIn: 0, bytesOut: 0 };
 
+  /** the first shard's pool (the only one in single-shard mode) */
+  readonly pool: Pool;
+  /** catalog, analyzer, router and plugins, once the server has opened them */
+  parts: RoutingParts | null = null;
+  /**
+   * true when requests are analysed and routed: more than one shard, or plugins with request hooks.
+   * False keeps the single-shard pass-through path (no analysis, no per-request allocation).
+   */
+  routing = false;
+
   constructor(
-    readonly config: Config,
-    readonly pool: Pool,
+    public config: Config,
+    readonly pools: Map<string, Pool>,
     readonly secureContext: tls.SecureContext | null,
     private readonly onClientGone: () => void = () => {},
   ) {
+    this.pool = pools.values().next().value!;
     this.users = new Map(config.users.map((u) => [u.name, u]));
+  }
+
+  /** The pool a server connection belongs to. */
+  poolOf(conn: ServerConnection): Pool {
+    return this.pools.get(conn.shard.name) ?? this.pool;
+  }
+
+  /** Replaces the config after RELOAD (users and settings; pools follow the shard list). */
+  setConfig(config: Config): void {
+    this.config = config;
+    this.users.clear();
+    for (const u of config.users) this.users.set(u.name, u);
   }
 
   findUser(name: string): UserConfig | undefined {

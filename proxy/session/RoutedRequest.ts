@@ -1,0 +1,104 @@
+// RoutedRequest owns one client request as routing sees it: the frames of a simple Query or of an extended batch up to
+// Sync/Flush, cut into routing units (one per Bind), and the responses Prescient gives without a server.
+import type { Frame } from '../protocol/FrameReader.js';
+import { FrontendCode } from '../protocol/MessageCode.js';
+import * as Be from '../protocol/BackendMessage.js';
+import { StatementKind, type StatementInfo } from '../analyzer/types.js';
+import type { RequestContext } from '../plugins/api.js';
+
+/** What one Bind (or a lone Parse, or a simple Query) runs, with its parameters. */
+export interface RoutingUnit {
+  sql: string;
+  statements: StatementInfo[];
+  params?: (Buffer | null)[];
+  formats?: number[];
+  /** the plugins' view, built only when plugins run */
+  ctx?: RequestContext;
+}
+
+export const TxControl = {
+  None: 0,
+  /** the request is exactly one BEGIN / START TRANSACTION */
+  Begin: 1,
+  /** exactly one COMMIT / END */
+  Commit: 2,
+  /** exactly one ROLLBACK / ABORT */
+  Rollback: 3,
+} as const;
+export type TxControl = (typeof TxControl)[keyof typeof TxControl];
+
+export interface RoutedRequest {
+  frames: Frame[];
+  /** a simple Query (or FunctionCall) */
+  simple: boolean;
+  /** the batch ends with Sync: the answer ends with ReadyForQuery */
+  endsWithSync: boolean;
+  units: RoutingUnit[];
+  txControl: TxControl;
+  /** every statement only sets prescient.account / prescient.action: answered by the proxy */
+  routingSettingsOnly: boolean;
+  /** the text of a BEGIN to replay on the server once the transaction's shard is known */
+  sql: string;
+}
+
+/** The request is one transaction-control statement and nothing else. */
+export function txControlOf(units: readonly RoutingUnit[]): TxControl {
+  if (units.length !== 1 || units[0]!.statements.length !== 1) return TxControl.None;
+  const st = units[0]!.statements[0]!;
+  if (st.parseError) return TxControl.None;
+  switch (st.kind) {
+    case StatementKind.Begin:
+      return TxControl.Begin;
+    case StatementKind.Commit:
+      return /^\s*(commit|end)\b(?!\s+prepared)/i.test(st.shape) && !/\band\s+chain\b/i.test(st.shape) ? TxControl.Commit : TxControl.None;
+    case StatementKind.Rollback:
+      return /^\s*(rollback|abort)\s*(work|transaction)?\s*;?\s*$/i.test(st.shape) ? TxControl.Rollback : TxControl.None;
+    default:
+      return TxControl.None;
+  }
+}
+
+/**
+ * The response Postgres would give to a request that only runs `tag` (BEGIN, COMMIT, ROLLBACK, SET) when the proxy
+ * answers it itself. `status` is the transaction status after it. Named Parses are handed to `register`.
+ */
+export function synthesizedResponse(
+  req: RoutedRequest,
+  tags: readonly string[],
+  status: number,
+  register: (name: string, query: string, paramTypes: number[]) => void,
+  decodeParse: (payload: Buffer) => { name: string; query: string; paramTypes: number[] },
+): Buffer {
+  if (req.simple) return Buffer.concat([...tags.map((t) => Be.CommandComplete(t)), Be.ReadyForQuery(status)]);
+  const out: Buffer[] = [];
+  let executed = 0;
+  for (const f of req.frames) {
+    switch (f.code) {
+      case FrontendCode.Parse: {
+        const p = decodeParse(f.payload);
+        if (p.name !== '') register(p.name, p.query, p.paramTypes);
+        out.push(Be.ParseComplete);
+        break;
+      }
+      case FrontendCode.Bind:
+        out.push(Be.BindComplete);
+        break;
+      case FrontendCode.Describe:
+        if (f.payload[0] === 0x53) out.push(Be.ParameterDescriptionNone);
+        out.push(Be.NoData);
+        break;
+      case FrontendCode.Execute:
+        out.push(Be.CommandComplete(tags[Math.min(executed++, tags.length - 1)]!));
+        break;
+      case FrontendCode.Close:
+        out.push(Be.CloseComplete);
+        break;
+      case FrontendCode.Sync:
+        out.push(Be.ReadyForQuery(status));
+        break;
+      default:
+        break;
+    }
+  }
+  return Buffer.concat(out);
+}

@@ -1,0 +1,167 @@
+// Integration tests: shard routing through a real Prescient over three real Postgres shards — keys from literals,
+// $n per Bind, sqlcommenter tags, SET prescient.account; deferred BEGIN and pinned transactions, the cross-shard
+// refusal, keyless writes refused, fan-out reads merged, DDL broadcast, global tables, the admin console's placement.
+import t from 'tap';
+import pg from 'pg';
+import { connOf, hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
+
+if (!hasPostgres()) {
+  t.plan(0, 'Postgres binaries not found');
+  process.exit(0);
+}
+
+const clusters = await withClusters(t, 3);
+const ADMIN = { name: 'admin', password: 'admin-secret' };
+const proxy = await startProxy(t, clusters, {
+  admin: { users: [ADMIN] },
+  pool: { mode: 'transaction', size: 4, queue_timeout_ms: 20000 },
+  sharding: {
+    account_column: 'account_id',
+    domains: {
+      volume: { tables: ['volumes', 'volume_attachments'], actions: ['CreateVolume', 'DescribeVolumes'] },
+      snapshot: { tables: ['snapshots'], actions: ['CreateSnapshot', 'DescribeSnapshots'] },
+    },
+    global_tables: ['regions'],
+  },
+});
+
+const direct = async (c: Cluster, sql: string, params: unknown[] = []): Promise<pg.QueryResult> => {
+  const client = new pg.Client({ ...connOf(c), database: 'app' });
+  await client.connect();
+  try {
+    return await client.query(sql, params);
+  } finally {
+    await client.end();
+  }
+};
+
+async function connect(tt: { teardown(fn: () => unknown): void }, p: ProxyHandle = proxy, extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
+  const c = new pg.Client({ host: p.host, port: p.port, user: APP_USER.name, password: APP_USER.password, database: 'app', ...extra });
+  c.on('error', () => {});
+  await c.connect();
+  tt.teardown(() => c.end().catch(() => {}));
+  return c;
+}
+
+/** The shard the admin console names for account × action. */
+async function placement(tt: { teardown(fn: () => unknown): void }, account: string, action: string): Promise<string> {
+  const admin = await connect(tt, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+  const r = await admin.query({ text: `SHOW PLACEMENT FOR ACCOUNT '${account}' ACTION '${action}'`, queryMode: 'simple' } as pg.QueryConfig);
+  return r.rows[0].shard as string;
+}
+
+const shardIndex = (name: string): number => Number(name.slice(1));
+
+t.test('DDL reaches every shard', async (t) => {
+  const c = await connect(t);
+  await c.query(`create table volumes (id text primary key, account_id text not null, size_gib int not null)`);
+  await c.query(`create table snapshots (id text primary key, account_id text not null, volume_id text)`);
+  await c.query(`create table regions (name text primary key)`);
+  for (const [i, cl] of clusters.entries()) {
+    const r = await direct(cl, `select count(*)::int n from information_schema.tables where table_name in ('volumes', 'snapshots')`);
+    t.equal(r.rows[0].n, 2, `shard s${i} has the sharded tables`);
+    const g = await direct(cl, `select count(*)::int n from information_schema.tables where table_name = 'regions'`);
+    t.equal(g.rows[0].n, i === 0 ? 1 : 0, `the global table only on the global shard (s${i})`);
+  }
+  // a failing DDL leaves nothing behind and says so
+  await c.query(`create table only_on_s1 (x int)`).catch(() => {});
+  const err = await c.query(`create table volumes (id int)`).catch((e: Error & { code?: string }) => e);
+  t.ok(err instanceof Error, 'duplicate table fails');
+  t.equal((err as { code?: string }).code, '42P07', 'with the server error code');
+});
+
+t.test('rows land on the shard the catalog names', async (t) => {
+  const c = await connect(t);
+  const accounts = Array.from({ length: 30 }, (_, i) => `acct-${i + 1}`);
+  for (const a of accounts) {
+    await c.query(`insert into volumes (id, account_id, size_gib) values ('v-${a}', '${a}', 1)`);
+    await c.query('insert into volumes (id, account_id, size_gib) values ($1, $2, $3)', [`v2-${a}`, a, 2]);
+    await c.query(`/* account='${a}',action='CreateSnapshot' */ insert into snapshots (id, account_id) values ('s-${a}', '${a}')`);
+  }
+  const seen = new Set<string>();
+  for (const a of accounts) {
+    const vs = await placement(t, a, 'CreateVolume');
+    const ss = await placement(t, a, 'CreateSnapshot');
+    seen.add(vs);
+    for (const [i, cl] of clusters.entries()) {
+      const v = await direct(cl, 'select count(*)::int n from volumes where account_id = $1', [a]);
+      t.equal(v.rows[0].n, `s${i}` === vs ? 2 : 0, `${a} volumes on s${i}`);
+      const s = await direct(cl, 'select count(*)::int n from snapshots where account_id = $1', [a]);
+      t.equal(s.rows[0].n, `s${i}` === ss ? 1 : 0, `${a} snapshots on s${i}`);
+    }
+    const back = await c.query('select id from volumes where account_id = $1 order by id', [a]);
+    t.same(back.rows.map((r) => r.id), [`v-${a}`, `v2-${a}`], `${a} reads back through $1`);
+  }
+  t.equal(seen.size, 3, 'accounts spread over all three shards');
+});
+
+t.test('SET prescient.account routes a session', async (t) => {
+  const c = await connect(t);
+  await c.query(`set prescient.account = 'acct-7'`);
+  const home = await placement(t, 'acct-7', 'DescribeVolumes');
+  const r = await c.query('select id, account_id from volumes order by id');
+  const onShard = await direct(clusters[shardIndex(home)]!, 'select id from volumes order by id');
+  t.same(r.rows.map((x) => x.id), onShard.rows.map((x) => x.id), "a keyless read runs on the session account's shard only");
+  t.ok(r.rows.some((x) => x.account_id === 'acct-7'), 'which holds the account');
+  await c.query(`reset prescient.account`);
+  const all = await c.query('select id from volumes order by id');
+  t.equal(all.rowCount, 60, 'after RESET the same read fans out to all shards');
+  t.same(all.rows.map((x) => x.id), [...all.rows.map((x) => x.id)].sort(), 'merged in ORDER BY order');
+});
+
+t.test('transactions: deferred BEGIN, pinning, cross-shard refusal', async (t) => {
+  const c = await connect(t);
+  const a = 'acct-1';
+  const home = await placement(t, a, 'CreateVolume');
+  const other = Array.from({ length: 30 }, (_, i) => `acct-${i + 1}`).find((x) => x !== a)!;
+  let b = other;
+  for (let i = 2; i <= 30; i++) {
+    if ((await placement(t, `acct-${i}`, 'CreateVolume')) !== home) { b = `acct-${i}`; break; }
+  }
+  await c.query('begin');
+  await c.query('update volumes set size_gib = size_gib + 10 where account_id = $1', [a]);
+  const err = await c.query('update volumes set size_gib = size_gib + 10 where account_id = $1', [b]).catch((e: Error & { code?: string }) => e);
+  t.ok(err instanceof Error, 'a statement for another shard in the transaction is refused');
+  t.equal((err as { code?: string }).code, '0A000');
+  t.match((err as Error).message, /cross-shard/);
+  await c.query('commit');
+  const r = await direct(clusters[shardIndex(home)]!, 'select sum(size_gib)::int s from volumes where account_id = $1', [a]);
+  t.equal(r.rows[0].s, 23, 'the transaction committed on its shard');
+  // BEGIN … COMMIT with nothing routed in between is answered without a shard
+  await c.query('begin');
+  await c.query('commit');
+  // a rolled back transaction leaves nothing
+  await c.query('begin');
+  await c.query(`insert into volumes (id, account_id, size_gib) values ('tmp', $1, 1)`, [a]);
+  await c.query('rollback');
+  const none = await c.query(`select count(*)::int n from volumes where account_id = $1 and id = 'tmp'`, [a]);
+  t.equal(none.rows[0].n, 0);
+});
+
+t.test('keyless writes are refused, global tables go to the global shard', async (t) => {
+  const c = await connect(t);
+  const err = await c.query(`update volumes set size_gib = 0`).catch((e: Error & { code?: string }) => e);
+  t.ok(err instanceof Error);
+  t.equal((err as { code?: string }).code, '0A000');
+  t.match((err as Error).message, /volumes.*shard key|shard key.*volumes/);
+  await c.query(`insert into regions values ('us-east-1'), ('eu-west-1')`);
+  const g = await direct(clusters[0]!, 'select count(*)::int n from regions');
+  t.equal(g.rows[0].n, 2, 'global rows on the first shard');
+  const o = await direct(clusters[1]!, `select count(*)::int n from information_schema.tables where table_name = 'regions'`);
+  t.equal(o.rows[0].n, 0, 'and nowhere else');
+  const back = await c.query('select name from regions order by name');
+  t.same(back.rows.map((r) => r.name), ['eu-west-1', 'us-east-1']);
+});
+
+t.test('fan-out reads merge; unmergeable ones are refused', async (t) => {
+  const c = await connect(t);
+  const r = await c.query('select id, size_gib from volumes order by size_gib desc, id limit 5');
+  t.equal(r.rowCount, 5);
+  t.same(r.rows.map((x) => x.size_gib), [...r.rows.map((x) => x.size_gib)].sort((x, y) => y - x), 'sorted after the merge');
+  const p = await c.query('select id from volumes where size_gib = $1 order by id', [2]);
+  t.equal(p.rowCount, 29, 'extended protocol fan-out (acct-1 grew by 10 above)');
+  const err = await c.query('select count(*) from volumes').catch((e: Error & { code?: string }) => e);
+  t.ok(err instanceof Error, 'aggregate over every shard refused');
+  t.match((err as Error).message, /cannot be merged/);
+});
