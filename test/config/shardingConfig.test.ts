@@ -37,7 +37,7 @@ t.test('defaults: a config without the new keys stays valid', async (t) => {
   t.same(c.admin, { users: [] });
   t.same(c.sharding, {
     account_column: 'account_id', tables: {}, domains: {}, global_tables: [], global_shard: 's0',
-    no_key: { reads: 'fanout', writes: 'reject' }, strict: false,
+    no_key: { reads: 'fanout', writes: 'reject' }, strict: false, action_rules: [], key_plugins: ['sqlcommenter', 'column-rules'],
   });
   t.same(c.catalog, { path: 'prescient.db' });
   t.same(c.plugins, []);

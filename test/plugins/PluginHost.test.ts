@@ -46,7 +46,20 @@ async function rejectsWith(t: Test, p: Promise<unknown>, code: string, names: st
 t.test('HookName is data: every hook name once', async (t) => {
   t.same(Object.values(HookName).sort(), ['onBackendMessage', 'onClose', 'onError', 'onRequest', 'onResponse', 'onRoute', 'onStartup']);
   t.equal(PLUGIN_API_VERSION, 1);
-  t.equal(builtinPlugins.size, 0, 'no built-ins yet');
+  t.same([...builtinPlugins.keys()].sort(), ['column-rules', 'sqlcommenter'], 'the key-derivation built-ins');
+});
+
+t.test('deciders are synchronous while the hooks are: no promise on the hot path', async (t) => {
+  const host = await PluginHost.start([plugin('sync', () => ({ onRequest: (ctx) => (ctx.sql === 'x' ? { reject: { code: '0A000', message: 'no' } } : undefined), onRoute: () => undefined }))], quiet);
+  const s = host.createSession(info());
+  const d = s.decideRequest(request(info(), 'x'));
+  t.notOk(d instanceof Promise, 'a sync hook gives a sync decision');
+  t.same(d, { reject: { code: '0A000', message: 'no' }, by: 'sync' });
+  t.equal(s.decideRequest(request(info(), 'y')), undefined);
+  const host2 = await PluginHost.start([plugin('async', () => ({ onRequest: async () => ({ reject: { code: '0A000', message: 'later' } }) }))], quiet);
+  const d2 = host2.createSession(info()).decideRequest(request(info(), 'x'));
+  t.ok(d2 instanceof Promise, 'an async hook makes it a promise');
+  t.same(await d2, { reject: { code: '0A000', message: 'later' }, by: 'async' });
 });
 
 t.test('onRequest: config order, first answer wins and is recorded', async (t) => {

@@ -4,6 +4,9 @@ import { Analyzer } from '../../proxy/analyzer/Analyzer.js';
 import { CatalogSnapshot, type PlacementEntry } from '../../proxy/catalog/Catalog.js';
 import { Router, KeySource, type Route, type RouteSession } from '../../proxy/router/Router.js';
 import { parseConfig } from '../../config/loadConfig.js';
+import { tagKey } from '../../plugins/sqlcommenter.js';
+import { columnKey } from '../../plugins/columnRules.js';
+import type { RequestContext, SessionInfo } from '../../proxy/plugins/api.js';
 
 await Analyzer.init();
 
@@ -27,8 +30,18 @@ const snapshot = (placements: [string, number][] = []): CatalogSnapshot =>
   new CatalogSnapshot(1, shardRows, new Map<string, PlacementEntry>(placements.map(([k, id]) => [k, { shardId: id, version: 1 }])));
 
 const analyzer = new Analyzer({ accountColumn: 'account_id' });
-const route = (router: Router, sql: string, session: RouteSession = {}, params?: (string | null)[], snap = snapshot()): Route =>
-  router.route({ statements: analyzer.analyze(sql), session, params: params?.map((p) => (p === null ? null : Buffer.from(p))) }, snap);
+/** The proxy's path: the built-in key plugins (sqlcommenter, column-rules) fill the key, then the router decides. */
+const route = (router: Router, sql: string, session: RouteSession = {}, params?: (string | null)[], snap = snapshot()): Route => {
+  const statements = analyzer.analyze(sql);
+  const bound = params?.map((p) => (p === null ? null : Buffer.from(p)));
+  const settings = new Map<string, string>();
+  if (session.action) settings.set('prescient.action', session.action);
+  const ctx: RequestContext = { session: {} as SessionInfo, sql, protocol: bound ? 'extended' : 'simple', kind: 'other', analysis: statements, params: bound, settings };
+  tagKey(ctx);
+  const reject = columnKey(ctx);
+  if (reject) return { kind: 'reject', code: reject.code as Route extends { code: infer C } ? C : never, message: reject.message };
+  return router.route({ statements, session, params: bound, key: ctx.shardKey }, snap);
+};
 
 t.test('key derivation, first match wins', async (t) => {
   const router = new Router(config());
@@ -103,7 +116,8 @@ t.test('a transaction stays on its shard; another shard is refused', async (t) =
   t.match(route(router, `select * from volumes where account_id = '${other}'`, { pinned: first.shard }), {
     kind: 'reject', code: '0A000', message: new RegExp(`cross-shard transaction refused: this transaction is on shard "${first.shard}"`),
   });
-  t.match(route(router, `select * from volumes where account_id = 'acct-1'; select * from volumes where account_id = '${other}'`), { kind: 'reject', message: /several shards/ });
+  t.match(route(router, `select * from volumes where account_id = 'acct-1'; select * from volumes where account_id = '${other}'`), { kind: 'reject', message: /two accounts/ });
+  t.match(route(router, `select * from volumes where account_id = 'acct-1'; select * from regions`), { kind: 'reject', message: /several shards/ });
 });
 
 t.test('keys spread over all three shards', async (t) => {
