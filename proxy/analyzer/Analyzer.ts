@@ -1,10 +1,10 @@
-// Analyzer owns the per-shape analysis cache: tokenize → shape → (on a miss) libpg-query parse + walk → bind this statement's literals.
+// Analyzer owns the per-shape analysis cache: tokenize → shape → (on a miss) libpg-query parse + walk → bind this statement's literals (account key, setting, merge spec).
 import { loadModule, parseSync } from 'libpg-query';
 import { scanStatements, type ScannedStatement } from './Shape.js';
-import { StatementKind, type KeyLocation, type StatementInfo, type Template, type ValueRef } from './types.js';
+import { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type MergeTemplate, type StatementInfo, type Template, type ValueRef } from './types.js';
 import { Walker } from './Walk.js';
 
-export { StatementKind, type KeyLocation, type StatementInfo, type Setting } from './types.js';
+export { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting } from './types.js';
 
 export interface AnalyzerOptions {
   /** the account column, e.g. `account_id` (as the parser sees it: lower-case unless quoted) */
@@ -69,17 +69,17 @@ export class Analyzer {
   }
 
   private build(sql: string, s: ScannedStatement): Template {
-    if (!ready) return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, parseError: 'Analyzer.init() was not awaited' };
+    if (!ready) return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, merge: null, parseError: 'Analyzer.init() was not awaited' };
     const text = sql.slice(s.start, s.end);
     let tree: { stmts?: { stmt: Record<string, unknown> }[] };
     try {
       this.stats.parses++;
       tree = parseSync(text) as typeof tree;
     } catch (e) {
-      return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, parseError: (e as Error).message };
+      return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, merge: null, parseError: (e as Error).message };
     }
     const stmt = tree.stmts?.[0]?.stmt;
-    if (!stmt) return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, parseError: 'empty statement' };
+    if (!stmt) return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, merge: null, parseError: 'empty statement' };
     // parser locations are UTF-8 byte offsets into `text`
     const ascii = !/[^\x00-\x7f]/.test(text);
     const bytes = ascii ? null : Buffer.from(text, 'utf8');
@@ -103,10 +103,11 @@ export class Analyzer {
     try {
       const t = this.walker.template(stmt);
       Object.freeze(t.tables);
+      if (t.merge && !dependsOnLiterals(t.merge)) t.merge.fixed = bindMerge(t.merge, []);
       if ((tree.stmts?.length ?? 0) > 1) t.parseError = 'several statements in one (the splitter missed a `;` boundary)';
       return t;
     } catch (e) {
-      return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, parseError: `walk: ${(e as Error).message}` };
+      return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, merge: null, parseError: `walk: ${(e as Error).message}` };
     }
   }
 }
@@ -145,6 +146,7 @@ function bind(t: Template, s: ScannedStatement): StatementInfo {
     multipleKeys,
     tags: s.tags,
     shape: s.shape,
+    merge: t.merge === null ? null : (t.merge.fixed ?? bindMerge(t.merge, s.literals)),
   };
   if (t.setting) {
     const v = t.setting.value;
@@ -152,4 +154,59 @@ function bind(t: Template, s: ScannedStatement): StatementInfo {
   }
   if (t.parseError !== undefined) info.parseError = t.parseError;
   return info;
+}
+
+const NO_KEYS: MergeSortKey[] = Object.freeze([]) as unknown as MergeSortKey[];
+
+const isLit = (r: ValueRef | null): r is { lit: number; neg?: boolean } => r !== null && 'lit' in r;
+
+function dependsOnLiterals(m: MergeTemplate): boolean {
+  return m.unmergeable === null && (isLit(m.limit) || m.orderBy.some((k) => isLit(k.positionRef)));
+}
+
+/** A LIMIT / ORDER BY position literal as a non-negative integer (Postgres rounds a numeric LIMIT), or null. */
+function integer(s: string, round: boolean): number | null {
+  if (/^[0-9]+(_[0-9]+)*$/.test(s)) return Number(s.replace(/_/g, ''));
+  if (round && /^([0-9]+\.?[0-9]*|\.[0-9]+)$/.test(s)) return Math.round(Number(s));
+  return null;
+}
+
+function unmergeable(why: string): MergeSpec {
+  return Object.freeze({ orderBy: NO_KEYS, limit: null, unmergeable: why });
+}
+
+/** The merge spec of one statement: the template with its LIMIT and ORDER BY position literals bound (the last binding is memoized). */
+function bindMerge(m: MergeTemplate, literals: string[]): MergeSpec {
+  if (m.unmergeable !== null) return unmergeable(m.unmergeable);
+  // the texts this binding depends on: usually just the LIMIT literal
+  let key = '';
+  if (isLit(m.limit)) key = text(m.limit, literals);
+  for (let k = 0; k < m.orderBy.length; k++) {
+    const p = m.orderBy[k]!.positionRef;
+    if (isLit(p)) key += '\0' + text(p, literals);
+  }
+  if (m.last !== null && m.lastKey === key) return m.last;
+  let limit: MergeSpec['limit'] = null;
+  if (m.limit !== null) {
+    if ('param' in m.limit) limit = Object.freeze({ param: m.limit.param });
+    else {
+      const n = integer(text(m.limit, literals), true);
+      if (n === null) return unmergeable('FETCH/LIMIT expression');
+      limit = Object.freeze({ value: n });
+    }
+  }
+  const orderBy: MergeSortKey[] = new Array(m.orderBy.length);
+  for (let k = 0; k < m.orderBy.length; k++) {
+    const o = m.orderBy[k]!;
+    let position = o.position;
+    if (o.positionRef !== null) {
+      position = 'param' in o.positionRef ? null : integer(text(o.positionRef, literals), false);
+      if (position === null || position < 1) return unmergeable('ORDER BY expression');
+    }
+    orderBy[k] = Object.freeze({ column: o.column, position, desc: o.desc, nullsFirst: o.nullsFirst });
+  }
+  const spec: MergeSpec = Object.freeze({ orderBy: Object.freeze(orderBy) as MergeSortKey[], limit, unmergeable: null });
+  m.lastKey = key;
+  m.last = spec;
+  return spec;
 }

@@ -1,5 +1,5 @@
-// Walk owns the libpg-query AST walk of one statement: kind, tables, read-only/cacheable flags, account-key and setting locations.
-import { StatementKind, type Template, type ValueRef } from './types.js';
+// Walk owns the libpg-query AST walk of one statement: kind, tables, read-only/cacheable flags, account-key and setting locations, the fan-out merge template.
+import { StatementKind, type MergeSortKeyTemplate, type MergeTemplate, type Template, type ValueRef } from './types.js';
 
 // libpg-query's JSON tree, walked loosely
 type Node = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -25,6 +25,15 @@ const VOLATILE = new Set([
 ]);
 /** Functions that write (a SELECT calling one is not read-only). */
 const WRITES = new Set(['nextval', 'setval', 'set_config', 'pg_notify', 'lo_import', 'lo_create', 'lo_unlink', 'dblink_exec', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_stat_reset', 'pg_reload_conf']);
+/** Built-in aggregate functions (plus any call with `*`, DISTINCT, FILTER, ORDER BY or WITHIN GROUP in its arguments). */
+const AGGREGATES = new Set([
+  'count', 'sum', 'min', 'max', 'avg', 'array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_agg_strict', 'jsonb_agg_strict',
+  'json_object_agg', 'jsonb_object_agg', 'json_object_agg_strict', 'jsonb_object_agg_strict', 'json_object_agg_unique',
+  'jsonb_object_agg_unique', 'json_object_agg_unique_strict', 'jsonb_object_agg_unique_strict', 'bool_and', 'bool_or', 'every',
+  'bit_and', 'bit_or', 'bit_xor', 'stddev', 'stddev_pop', 'stddev_samp', 'variance', 'var_pop', 'var_samp', 'corr', 'covar_pop',
+  'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_count', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy',
+  'xmlagg', 'any_value', 'range_agg', 'range_intersect_agg', 'percentile_cont', 'percentile_disc', 'mode',
+]);
 const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 const DDL_EXTRA = new Set(['IndexStmt', 'ViewStmt', 'TruncateStmt', 'CommentStmt', 'GrantStmt', 'GrantRoleStmt', 'RuleStmt', 'DefineStmt', 'CompositeTypeStmt', 'RenameStmt', 'ClusterStmt', 'ReindexStmt', 'SecLabelStmt', 'RefreshMatViewStmt']);
 
@@ -100,12 +109,12 @@ export class Walker {
     this.candidates = new Set(f.tables.length ? f.tables.map((t) => this.columnFor(t)) : [this.opts.accountColumn]);
     const type = Object.keys(stmt)[0]!;
     const body = stmt[type] as Node;
-    const base = { tables: f.tables, keys: [] as ValueRef[], multiple: false };
+    const base = { tables: f.tables, keys: [] as ValueRef[], multiple: false, merge: null };
     const K = StatementKind;
     switch (type) {
       case 'SelectStmt': {
         const readOnly = !f.writes && !f.locking;
-        return { ...base, ...this.selectKeys(body), kind: K.Select, readOnly, cacheable: readOnly && !f.volatile };
+        return { ...base, ...this.selectKeys(body), kind: K.Select, readOnly, cacheable: readOnly && !f.volatile, merge: this.mergeTemplate(body) };
       }
       case 'InsertStmt':
         return { ...base, ...this.dmlKeys(body, this.insertKeys(body)), kind: K.Insert, readOnly: false, cacheable: false };
@@ -136,7 +145,7 @@ export class Walker {
       case 'VariableShowStmt':
         return { ...base, kind: K.Show, readOnly: true, cacheable: false };
       case 'CopyStmt':
-        return { ...base, ...(body.query ? this.template(body.query) : {}), tables: f.tables, kind: K.Copy, readOnly: !body.is_from, cacheable: false };
+        return { ...base, ...(body.query ? this.template(body.query) : {}), tables: f.tables, kind: K.Copy, readOnly: !body.is_from, cacheable: false, merge: null };
       case 'ListenStmt':
       case 'UnlistenStmt':
         return { ...base, kind: K.Listen, readOnly: true, cacheable: false };
@@ -144,7 +153,7 @@ export class Walker {
         return { ...base, kind: K.Notify, readOnly: false, cacheable: false };
       case 'PrepareStmt': {
         const inner = this.template(body.query);
-        return { ...inner, tables: f.tables, kind: K.Prepare, cacheable: false };
+        return { ...inner, tables: f.tables, kind: K.Prepare, cacheable: false, merge: null };
       }
       case 'ExecuteStmt':
         return { ...base, kind: K.Execute, readOnly: false, cacheable: false };
@@ -155,7 +164,7 @@ export class Walker {
       case 'ExplainStmt': {
         const inner = this.template(body.query);
         const analyze = ((body.options as Node[] | undefined) ?? []).some((o) => o.DefElem?.defname === 'analyze');
-        return { ...inner, tables: f.tables, kind: K.Other, readOnly: analyze ? inner.readOnly : true, cacheable: false, setting: undefined };
+        return { ...inner, tables: f.tables, kind: K.Other, readOnly: analyze ? inner.readOnly : true, cacheable: false, setting: undefined, merge: null };
       }
       case 'DropStmt': {
         const tables = [...f.tables];
@@ -171,6 +180,52 @@ export class Walker {
         if (/^(Create|Alter|Drop)/.test(type) || DDL_EXTRA.has(type)) return { ...base, kind: K.Ddl, readOnly: false, cacheable: false };
         return { ...base, kind: K.Other, readOnly: false, cacheable: false };
     }
+  }
+
+  /** How rows of this SELECT from several shards merge: the top level only (subqueries and CTEs may hold anything). */
+  private mergeTemplate(s: Node): MergeTemplate {
+    const no = (why: string): MergeTemplate => ({ orderBy: [], limit: null, unmergeable: why, fixed: null, lastKey: null, last: null });
+    if (s.op && s.op !== 'SETOP_NONE') return no('UNION/INTERSECT/EXCEPT');
+    const distinct = s.distinctClause as Node[] | undefined;
+    if (distinct?.length) return no(distinct.length === 1 && Object.keys(distinct[0]!).length === 0 ? 'DISTINCT' : 'DISTINCT ON');
+    if ((s.groupClause as Node[] | undefined)?.length) return no('GROUP BY');
+    if (s.havingClause) return no('HAVING');
+    const targets = (s.targetList ?? []) as Node[];
+    const sorts = (s.sortClause ?? []) as Node[];
+    const agg = aggregateIn(targets) ?? aggregateIn(sorts);
+    if (agg) return no(agg);
+    if (s.limitOffset) return no('OFFSET');
+    if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') return no('FETCH … WITH TIES');
+    let limit: ValueRef | null = null;
+    let count = s.limitCount as Node | undefined;
+    while (count?.TypeCast) count = count.TypeCast.arg;
+    if (count && !count.A_Const?.isnull) {
+      limit = this.valueRef(count);
+      if (!limit) return no('FETCH/LIMIT expression');
+    }
+    const orderBy: MergeSortKeyTemplate[] = [];
+    const from = (s.fromClause ?? []) as Node[];
+    const singleFrom = from.length === 1 && !from[0]!.JoinExpr;
+    for (const sb of sorts) {
+      const by = sb.SortBy as Node;
+      const desc = by.sortby_dir === 'SORTBY_DESC';
+      if (by.sortby_dir === 'SORTBY_USING' || by.node?.CollateClause) return no('ORDER BY with COLLATE or USING');
+      const nullsFirst = by.sortby_nulls === 'SORTBY_NULLS_FIRST' ? true : by.sortby_nulls === 'SORTBY_NULLS_LAST' ? false : desc;
+      const e = by.node as Node;
+      if (e.A_Const && !e.A_Const.isnull) {
+        // ORDER BY 2: the number is one of the shape's literals, bound per statement
+        const ref = this.valueRef(e);
+        if (!ref) return no('ORDER BY expression');
+        orderBy.push({ column: null, position: null, desc, nullsFirst, positionRef: ref });
+        continue;
+      }
+      const fields = e.ColumnRef?.fields as Node[] | undefined;
+      if (!fields || !fields.every((x) => typeof x.String?.sval === 'string')) return no('ORDER BY expression');
+      const column = sortColumn(fields.map((x) => x.String.sval as string), targets, singleFrom);
+      if (typeof column !== 'string') return no(column.why);
+      orderBy.push({ column, position: null, desc, nullsFirst, positionRef: null });
+    }
+    return { orderBy, limit, unmergeable: null, fixed: null, lastKey: null, last: null };
   }
 
   private columnFor(table: string): string {
@@ -307,4 +362,89 @@ export class Walker {
     // INSERT … SELECT account_id … WHERE account_id = …: the key of the SELECT
     return this.selectKeys(sel);
   }
+}
+
+/** The first aggregate or window function call at this query level (not inside a subquery), as an unmergeable reason. */
+function aggregateIn(node: unknown): string | null {
+  if (node === null || typeof node !== 'object') return null;
+  if (Array.isArray(node)) {
+    for (const x of node) {
+      const r = aggregateIn(x);
+      if (r) return r;
+    }
+    return null;
+  }
+  const o = node as Node;
+  for (const key in o) {
+    const v = o[key];
+    if (v === null || typeof v !== 'object') continue;
+    switch (key) {
+      case 'SubLink': {
+        // (SELECT …), EXISTS (…), x IN (SELECT …): per row; only the tested expression is at this level
+        const r = aggregateIn(v.testexpr);
+        if (r) return r;
+        continue;
+      }
+      case 'FuncCall': {
+        if (v.over) return 'window function';
+        const names = v.funcname as Node[];
+        const fn = (names?.[names.length - 1]?.String?.sval as string | undefined) ?? '?';
+        if (v.agg_star || v.agg_distinct || v.agg_filter || v.agg_order || v.agg_within_group || AGGREGATES.has(fn)) return `aggregate function ${fn}`;
+        break;
+      }
+      case 'JsonArrayAgg':
+      case 'JsonObjectAgg':
+        return v.constructor?.over ? 'window function' : `aggregate function ${key === 'JsonArrayAgg' ? 'json_arrayagg' : 'json_objectagg'}`;
+    }
+    const r = aggregateIn(v);
+    if (r) return r;
+  }
+  return null;
+}
+
+/** The output name of a select-list entry: its alias, else the column's or function's name (as Postgres names it), else null. */
+function outputName(rt: Node): string | null {
+  if (typeof rt.name === 'string') return rt.name;
+  let e = rt.val as Node | undefined;
+  while (e?.TypeCast) e = e.TypeCast.arg;
+  const fields = e?.ColumnRef?.fields as Node[] | undefined;
+  if (fields) return (fields[fields.length - 1]?.String?.sval as string | undefined) ?? null;
+  const fn = e?.FuncCall?.funcname as Node[] | undefined;
+  if (fn) return (fn[fn.length - 1]?.String?.sval as string | undefined) ?? null;
+  return null;
+}
+
+const isStar = (rt: Node): boolean => !!(rt.val?.ColumnRef?.fields as Node[] | undefined)?.some((x) => x.A_Star);
+
+/** Is this select-list expression a plain reference to the column `ref` (`a` and `t.a` match when one is unqualified)? */
+function sameColumn(e: Node | undefined, ref: string[]): boolean {
+  const fields = e?.ColumnRef?.fields as Node[] | undefined;
+  if (!fields?.length) return false;
+  const n = Math.min(fields.length, ref.length);
+  for (let k = 1; k <= n; k++) if (fields[fields.length - k]?.String?.sval !== ref[ref.length - k]) return false;
+  return true;
+}
+
+/**
+ * The output column an ORDER BY column reference sorts by, as Postgres resolves it: an unqualified name is first an
+ * output name (alias or implicit, `*` included), then an input column; an input column listed in the select list
+ * sorts by that entry's output name (`SELECT a AS x … ORDER BY a` → x). `{ why }` when the merge, which finds a
+ * column by output name (first match), could pick another column of that name; otherwise the reference's own name
+ * (a column under `*`, or one not selected: the merge reports that).
+ */
+function sortColumn(ref: string[], targets: Node[], singleFrom: boolean): string | { why: string } {
+  const name = ref[ref.length - 1]!;
+  const rts = targets.map((t) => t.ResTarget as Node).filter((rt) => rt);
+  const star = rts.findIndex(isStar);
+  const ambiguous = { why: `ORDER BY ${ref.join('.')} is ambiguous in the select list` };
+  if (ref.length === 1 && (star >= 0 || rts.some((rt) => outputName(rt) === name))) return name;
+  const at = rts.findIndex((rt) => sameColumn(rt.val, ref));
+  if (at >= 0) {
+    const out = outputName(rts[at]!)!;
+    const shadowed = rts.findIndex((rt) => outputName(rt) === out) !== at || (star >= 0 && star < at && !singleFrom);
+    return shadowed ? ambiguous : out;
+  }
+  // a qualified column not listed: under another entry's name, or under `*` of several tables, the merge could pick the wrong one
+  if (ref.length > 1 && (rts.some((rt) => outputName(rt) === name) || (star >= 0 && !singleFrom))) return ambiguous;
+  return name;
 }

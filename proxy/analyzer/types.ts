@@ -1,4 +1,4 @@
-// types owns the analyzer's public value types: StatementKind, KeyLocation, StatementInfo, and the cached per-shape Template.
+// types owns the analyzer's public value types: StatementKind, KeyLocation, MergeSpec, StatementInfo, and the cached per-shape Template.
 
 export const StatementKind = {
   Select: 'Select',
@@ -35,6 +35,30 @@ export interface Setting {
   local: boolean;
 }
 
+export interface MergeSortKey {
+  /** output column name when ORDER BY names a plain column ref (unqualified or alias.col) or an output alias */
+  column: string | null;
+  /** 1-based output position when ORDER BY uses a number */
+  position: number | null;
+  desc: boolean;
+  /** Postgres default: NULLS LAST for ASC, NULLS FIRST for DESC */
+  nullsFirst: boolean;
+}
+
+/**
+ * How to merge the rows of a SELECT sent to every shard (UNION ALL, then ORDER BY, then LIMIT).
+ * Bound specs are frozen and may be shared between statements: do not mutate. When `unmergeable` is set,
+ * `orderBy` is empty and `limit` null.
+ */
+export interface MergeSpec {
+  orderBy: MergeSortKey[];
+  /** LIMIT n (literal, bound from this statement's literals) or LIMIT $k (param index), null = none; LIMIT ALL = null */
+  limit: { value: number } | { param: number } | null;
+  /** why rows from several shards cannot be merged into the answer Postgres would give; null = mergeable.
+      e.g. 'aggregate function count', 'GROUP BY', 'DISTINCT', 'window function', 'OFFSET', 'UNION/INTERSECT/EXCEPT', 'ORDER BY expression' , 'FETCH/LIMIT expression', 'ORDER BY with COLLATE or USING' */
+  unmergeable: string | null;
+}
+
 export interface StatementInfo {
   kind: StatementKind;
   /** relations read or written, in order of appearance, deduplicated; CTE names excluded */
@@ -51,11 +75,31 @@ export interface StatementInfo {
   setting?: Setting;
   tags: Readonly<Record<string, string>>;
   shape: string;
+  /** how to merge this SELECT's rows when it goes to every shard; null for anything that is not a SELECT */
+  merge: MergeSpec | null;
   parseError?: string;
 }
 
 /** A value in a cached template: literal number k (0-based; `neg` for a folded minus sign), a parameter, or a constant of the shape. */
 export type ValueRef = { lit: number; neg?: boolean } | { param: number } | { value: string };
+
+/** A sort key of a cached template: a MergeSortKey whose position may be one of the shape's literals (`ORDER BY 2`). */
+export interface MergeSortKeyTemplate extends MergeSortKey {
+  positionRef: ValueRef | null;
+}
+
+/** The merge part of a cached SELECT template; `fixed` when nothing depends on the statement's literals. */
+export interface MergeTemplate {
+  orderBy: readonly MergeSortKeyTemplate[];
+  /** LIMIT / FETCH FIRST count; null = none (or LIMIT ALL / NULL) */
+  limit: ValueRef | null;
+  unmergeable: string | null;
+  /** the bound spec shared by every statement of the shape, when no literal of it matters (set by the Analyzer) */
+  fixed: MergeSpec | null;
+  /** one-entry memo of the last binding: the literal texts it depended on, and the spec */
+  lastKey: string | null;
+  last: MergeSpec | null;
+}
 
 /** What the parse + walk of one shape produced; bound to each statement's literals on every use. */
 export interface Template {
@@ -68,5 +112,7 @@ export interface Template {
   /** multiple keys regardless of values (e.g. `account_id = ANY($1)`) */
   multiple: boolean;
   setting?: { name: string; value: ValueRef | null; local: boolean };
+  /** SELECT only */
+  merge: MergeTemplate | null;
   parseError?: string;
 }
