@@ -165,3 +165,28 @@ t.test('fan-out reads merge; unmergeable ones are refused', async (t) => {
   t.ok(err instanceof Error, 'aggregate over every shard refused');
   t.match((err as Error).message, /cannot be merged/);
 });
+
+t.test("the README's example plugin reroutes VIP accounts end to end", async (t) => {
+  const { fileURLToPath } = await import('node:url');
+  const module = fileURLToPath(new URL('../../plugins/examples/route-vip.mjs', import.meta.url));
+  const vip = await startProxy(t, clusters, {
+    pool: { mode: 'transaction', size: 2 },
+    sharding: { account_column: 'account_id', domains: { volume: { tables: ['volumes'] } }, global_tables: ['regions'] },
+    plugins: [{ module, options: { shard: 's2', accounts: ['acct-vip-1'] } }],
+  });
+  const c = await connect(t, vip);
+  await c.query(`insert into volumes (id, account_id, size_gib) values ('vip-v1', 'acct-vip-1', 5)`);
+  await c.query(`insert into volumes (id, account_id, size_gib) values ('vip-v2', $1, 6)`, ['acct-vip-1']);
+  const onS2 = await direct(clusters[2]!, `select count(*)::int n from volumes where account_id = 'acct-vip-1'`);
+  t.equal(onS2.rows[0].n, 2, 'both VIP rows on s2, whatever the hash says');
+  for (const i of [0, 1]) {
+    const n = await direct(clusters[i]!, `select count(*)::int n from volumes where account_id = 'acct-vip-1'`);
+    t.equal(n.rows[0].n, 0, `none on s${i}`);
+  }
+  const back = await c.query('select id from volumes where account_id = $1 order by id', ['acct-vip-1']);
+  t.same(back.rows.map((r) => r.id), ['vip-v1', 'vip-v2'], 'reads follow the same rule');
+  const err = await c.query('delete from volumes').catch((e: Error & { code?: string }) => e);
+  t.equal((err as { code?: string }).code, '42501', "the plugin's onRequest refusal reaches the client");
+  t.match((err as Error).message, /DELETE without WHERE/);
+  t.match(vip.logs(), /route-vip ready/, "the plugin's setup ran and logged through the host");
+});
