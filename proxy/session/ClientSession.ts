@@ -960,7 +960,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     const target = route.kind === 'any' ? (server?.shard.name ?? this.homeShard()) : route.shard;
     if (server) {
       if (server.shard.name === target) {
-        this.forwardAll(req.frames);
+        this.forwardAll(req.frames, req);
         return;
       }
       if (this.pending.length > 0 || this.toServer.length > 0) {
@@ -1056,10 +1056,15 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       });
       this.toServer.push(Fe.Query(sql));
     }
-    this.forwardAll(req.frames);
+    this.forwardAll(req.frames, req);
   }
 
-  private forwardAll(frames: Frame[]): void {
+  private forwardAll(frames: Frame[], req?: RoutedRequest): void {
+    if (req && this.plugins !== null && this.plugins.hasResponseHooks) {
+      // one onResponse per ReadyForQuery the request will get
+      const n = req.simple ? 1 : frames.reduce((k, f) => k + (f.code === FrontendCode.Sync ? 1 : 0), 0);
+      for (let i = 0; i < n; i++) this.responses.push({ request: req.units[0]?.ctx, start: performance.now() });
+    }
     for (const f of frames) {
       if (this.state === SessionState.Closed) return;
       this.handleFrame(f);
@@ -1361,6 +1366,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   /** FrameVisitor: rows and COPY data stream through untouched unless Prescient hides the response. */
   streams(code: number): boolean {
     if (code !== BackendCode.DataRow && code !== BackendCode.CopyData) return false;
+    // an onBackendMessage plugin sees every frame whole
+    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) return false;
     const head = this.pending.peek();
     return !(head && head.hide);
   }
@@ -1379,6 +1386,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.curBuf = buf;
     this.curStart = start;
     this.curEnd = end;
+    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.observeFrame(code, buf, start, end);
     this.onServerFrame({ code, frame: buf.subarray(start, end), payload: buf.subarray(start + 5, end) });
   }
 
@@ -1402,6 +1410,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         if (f.payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(f.payload));
         else this.emitCurrent();
+        if (this.plugins !== null && this.plugins.hasErrorHooks) {
+          const fields = Be.decodeErrorFields(f.payload);
+          this.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });
+        }
         if (!head || head.kind === Await.Query || head.kind === Await.Sync) return;
         // extended protocol: the server skips everything up to the next Sync
         while (this.pending.length > 0 && this.pending.peek()!.kind !== Await.Sync && this.pending.peek()!.kind !== Await.Query) {
@@ -1453,6 +1465,25 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.emitCurrent();
   }
 
+  /** onBackendMessage: what the client is about to see (never the responses to statements Prescient injected). */
+  private observeFrame(code: number, buf: Buffer, start: number, end: number): void {
+    const head = this.pending.peek();
+    if (head && head.hide) return;
+    const frame = buf.subarray(start, end);
+    this.plugins!.observeBackendMessage(code, frame);
+    if (code === BackendCode.ErrorResponse && this.responses.length > 0) {
+      const fields = Be.decodeErrorFields(frame.subarray(5));
+      this.responses[0]!.error = { code: fields.get('C') ?? SqlState.InternalError, message: fields.get('M') ?? '' };
+    } else if (code === BackendCode.CommandComplete && this.responses.length > 0) {
+      const tag = frame.toString('latin1', 5, frame.length - 1);
+      const n = Number(tag.slice(tag.lastIndexOf(' ') + 1));
+      if (Number.isInteger(n)) this.responses[0]!.rows = (this.responses[0]!.rows ?? 0) + n;
+    }
+  }
+
+  /** routed requests whose onResponse is owed, oldest first (only while a plugin has onResponse hooks) */
+  private readonly responses: { request: RequestContext | undefined; start: number; rows?: number; error?: { code: string; message: string } }[] = [];
+
   private onReadyForQuery(buf: Buffer, start: number, end: number): void {
     const status = buf[start + 5]!;
     this.server!.txStatus = status;
@@ -1467,8 +1498,13 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     } else {
       if (p && p.kind === Await.Query && this.queries.length > 0) this.queries.shift();
       this.txStatus = status;
+      if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.plugins.observeBackendMessage(BackendCode.ReadyForQuery, buf.subarray(start, end));
       this.emitRange(buf, start, end);
       if (p) this.settle(p, true);
+      if (this.responses.length > 0) {
+        const r = this.responses.shift()!;
+        this.plugins?.observeResponse({ request: r.request, durationMs: performance.now() - r.start, rows: r.rows, error: r.error });
+      }
     }
     this.emitSynthetic();
     if (status === Be.TransactionStatus.Idle && this.localRouting !== null) this.localRouting = null;

@@ -64,11 +64,22 @@ t.test('DDL reaches every shard', async (t) => {
     const g = await direct(cl, `select count(*)::int n from information_schema.tables where table_name = 'regions'`);
     t.equal(g.rows[0].n, i === 0 ? 1 : 0, `the global table only on the global shard (s${i})`);
   }
-  // a failing DDL leaves nothing behind and says so
-  await c.query(`create table only_on_s1 (x int)`).catch(() => {});
-  const err = await c.query(`create table volumes (id int)`).catch((e: Error & { code?: string }) => e);
-  t.ok(err instanceof Error, 'duplicate table fails');
+  // DDL that fails on one shard is applied on none, and the error says where it failed
+  await direct(clusters[1]!, 'create table only_on_s1 (x int)');
+  const err = await c.query(`create table only_on_s1 (x int, y int)`).catch((e: Error & { code?: string }) => e);
+  t.ok(err instanceof Error, 'fails: the table exists on s1');
   t.equal((err as { code?: string }).code, '42P07', 'with the server error code');
+  t.match((err as Error).message, /on shard s1; no shard applied it/);
+  for (const i of [0, 2]) {
+    const r = await direct(clusters[i]!, `select count(*)::int n from information_schema.tables where table_name = 'only_on_s1'`);
+    t.equal(r.rows[0].n, 0, `rolled back on s${i}`);
+  }
+  // statements that cannot run in a transaction block are applied shard by shard
+  await c.query('create index concurrently volumes_size_idx on volumes (size_gib)');
+  for (const [i, cl] of clusters.entries()) {
+    const r = await direct(cl, `select count(*)::int n from pg_indexes where indexname = 'volumes_size_idx'`);
+    t.equal(r.rows[0].n, 1, `CREATE INDEX CONCURRENTLY on s${i}`);
+  }
 });
 
 t.test('rows land on the shard the catalog names', async (t) => {
@@ -189,4 +200,49 @@ t.test("the README's example plugin reroutes VIP accounts end to end", async (t)
   t.equal((err as { code?: string }).code, '42501', "the plugin's onRequest refusal reaches the client");
   t.match((err as Error).message, /DELETE without WHERE/);
   t.match(vip.logs(), /route-vip ready/, "the plugin's setup ran and logged through the host");
+});
+
+t.test('observer hooks see what the client sees; a throwing observer is disabled, never fatal', async (t) => {
+  const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'prescient-observer-'));
+  const log = join(dir, 'events.jsonl');
+  const module = join(dir, 'observer.mjs');
+  writeFileSync(module, `
+    import { appendFileSync } from 'node:fs';
+    const out = (e) => appendFileSync(${JSON.stringify(log)}, JSON.stringify(e) + '\\n');
+    export default {
+      name: 'observer', apiVersion: 1,
+      createSessionHooks: (session) => ({
+        onBackendMessage(code) { if (code === 0x44) out({ hook: 'row', pid: session.pid }); },
+        onResponse(info) { out({ hook: 'response', sql: info.request?.sql, rows: info.rows, error: info.error?.code, ms: info.durationMs }); },
+        onError(e) { out({ hook: 'error', code: e.code, source: e.source }); },
+        onClose() { out({ hook: 'close' }); },
+      }),
+    };
+    export const plugin2 = null;
+  `);
+  const thrower = join(dir, 'thrower.mjs');
+  writeFileSync(thrower, `export default { name: 'thrower', apiVersion: 1, createSessionHooks: () => ({ onBackendMessage() { throw new Error('boom'); } }) };`);
+  const p = await startProxy(t, clusters, {
+    pool: { mode: 'transaction', size: 2 },
+    sharding: { account_column: 'account_id', domains: { volume: { tables: ['volumes'] } } },
+    plugins: [{ module: thrower }, { module }],
+  });
+  const c = await connect(t, p);
+  const r = await c.query('select id from volumes where account_id = $1 order by id', ['acct-3']);
+  await c.query('select 1/0').catch(() => {});
+  await c.query('select id from volumes where account_id = $1', ['acct-4']);
+  await c.end();
+  await new Promise((res) => setTimeout(res, 200));
+  const events = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.equal(events.filter((e) => e.hook === 'row').length, r.rowCount! + 2, 'every DataRow observed');
+  const responses = events.filter((e) => e.hook === 'response');
+  t.equal(responses.length, 3, 'one onResponse per request');
+  t.match(responses[0], { sql: 'select id from volumes where account_id = $1 order by id', rows: r.rowCount });
+  t.match(responses[1], { error: '22012' });
+  t.match(events.filter((e) => e.hook === 'error'), [{ code: '22012', source: 'backend' }]);
+  t.equal(events.filter((e) => e.hook === 'close').length, 1, 'onClose once');
+  t.match(p.logs(), /plugin observer failed; disabled for this session/, 'the throwing observer was disabled and logged');
 });
