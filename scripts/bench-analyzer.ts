@@ -1,10 +1,17 @@
-// bench-analyzer owns the analyzer micro-benchmark: µs per statement for a known shape (tokenize + cache hit + bind) and a new shape (parse + walk).
+// bench-analyzer owns the routing micro-benchmark: µs per statement for a known shape (tokenize + cache hit + bind), the
+// whole routing decision for a known shape (+ key plugins + router + catalog placement), and a new shape (parse + walk).
 //
-// usage: npx tsc -p tsconfig.json && node dist/scripts/bench-analyzer.js [--rounds N]
+// usage: npm run build && node dist/scripts/bench-analyzer.js [--ms N]   (also run by npm run bench:analyzer / bench:routing)
 import { parseSync } from 'libpg-query';
 import { Analyzer } from '../proxy/analyzer/Analyzer.js';
 import { scanStatements } from '../proxy/analyzer/Shape.js';
 import { tag } from './workload/actionTx.js';
+import { parseConfig } from '../config/loadConfig.js';
+import { CatalogSnapshot } from '../proxy/catalog/Catalog.js';
+import { Router } from '../proxy/router/Router.js';
+import { PluginHost } from '../proxy/plugins/PluginHost.js';
+import type { RequestContext, SessionInfo } from '../proxy/plugins/api.js';
+import { Logger } from '../proxy/logger.js';
 
 /** The workload's statements (scripts/workload/actions.ts, actionTx.ts), as the driver sends them ($n parameters). */
 const TABLES: [string, string][] = [['volumes', 'state'], ['snapshots', 'state'], ['instances', 'state'], ['images', 'state'], ['security_groups', 'vpc_id'], ['key_pairs', 'key_type'], ['network_interfaces', 'status']];
@@ -106,9 +113,41 @@ function timePerStatement(stmts: string[], minMs: number, fn: (s: string) => unk
   return best;
 }
 
+/** The proxy's routing decision for one statement, as the session makes it: analyze, key plugins, router, placement. */
+async function routingPath(): Promise<(analyzer: Analyzer, sql: string) => unknown[]> {
+  const shards = ['s0', 's1', 's2'];
+  const config = parseConfig({
+    database: 'app',
+    users: [{ name: 'app', password: 'x' }],
+    shards: shards.map((name, i) => ({ name, host: '127.0.0.1', port: 5432 + i, database: 'app', user: 'postgres' })),
+    sharding: {
+      domains: {
+        volume: { tables: ['volumes', 'volume_attachments'], actions: ['CreateVolume', 'DescribeVolumes', 'AttachVolume'] },
+        instance: { tables: ['instances'], actions: ['RunInstances', 'DescribeInstances'] },
+        snapshot: { tables: ['snapshots'], actions: ['CreateSnapshot'] },
+      },
+    },
+  });
+  const host = await PluginHost.load(config.sharding.key_plugins.map((name) => ({ name })), { config, logger: new Logger('error') });
+  const session: SessionInfo = { pid: 1, user: 'app', database: 'app', applicationName: '', remote: '', startupParams: new Map() };
+  const plugins = host.createSession(session);
+  const router = new Router(config);
+  const snapshot = new CatalogSnapshot(1, shards.map((name, i) => ({ id: i + 1, name, host: '127.0.0.1', port: 5432 + i, database: 'app', status: 'active' as const, version: 1 })), new Map());
+  const settings = new Map<string, string>();
+  const params = [Buffer.from('acct-0042'), Buffer.from('vol-1'), Buffer.from('7'), Buffer.from('gp3')];
+  return (analyzer, sql) => {
+    const statements = analyzer.analyze(sql);
+    const ctx: RequestContext = { session, sql, protocol: 'extended', kind: 'other', analysis: statements, params, settings };
+    plugins.decideRequest(ctx);
+    const route = router.route({ statements, params, session: {}, key: ctx.shardKey }, snapshot);
+    return route.kind === 'reject' ? [] : [route];
+  };
+}
+
 async function main(): Promise<void> {
   const minMs = Number(process.argv[process.argv.indexOf('--ms') + 1]) || 1500;
   await Analyzer.init();
+  const decide = await routingPath();
   const sets = variants();
   const opts = { accountColumn: 'account_id' };
   const avgLen = (xs: string[]): number => Math.round(xs.reduce((a, s) => a + s.length, 0) / xs.length);
@@ -124,7 +163,7 @@ async function main(): Promise<void> {
   const rawNsPerChar = (timePerStatement(all, minMs, loop) * 1000 * all.length) / chars;
   console.log(`analyzer benchmark: ${WORKLOAD.length} workload statements, node ${process.version}, ${minMs} ms per measurement`);
   console.log(`calibration: a bare charCodeAt loop costs ${rawNsPerChar.toFixed(2)} ns/char on this machine`);
-  console.log('set                          | stmts | avg chars | tokenize µs | (a) known shape µs | (b) new shape µs | parseSync µs | shapes');
+  console.log('set                          | stmts | avg chars | tokenize µs | (a) known shape µs | (c) route, known shape µs | (b) new shape µs | parseSync µs | shapes');
   for (const [name, stmts] of Object.entries(sets)) {
     // tokenizer alone
     timePerStatement(stmts, 200, (s) => scanStatements(s));
@@ -136,10 +175,13 @@ async function main(): Promise<void> {
     timePerStatement(stmts, 200, (s) => warm.analyze(s));
     const known = timePerStatement(stmts, minMs, (s) => warm.analyze(s));
     if (warm.stats.parses !== parsesAfterWarm) throw new Error('a known shape was parsed again');
+    // (c) the whole decision: known shape + key plugins (sqlcommenter, column-rules) + router + catalog placement
+    timePerStatement(stmts, 200, (s) => decide(warm, s));
+    const routed = timePerStatement(stmts, minMs, (s) => decide(warm, s));
     // (b) new shape: a fresh analyzer for every statement, so every one misses (tokenize + parse + walk + bind)
     const miss = timePerStatement(stmts, minMs, (s) => new Analyzer(opts).analyze(s));
     const parseOnly = timePerStatement(stmts, minMs, (s) => parseSync(s).stmts);
-    console.log(`${name.padEnd(28)} | ${String(stmts.length).padStart(5)} | ${String(avgLen(stmts)).padStart(9)} | ${tok.toFixed(3).padStart(11)} | ${known.toFixed(3).padStart(18)} | ${miss.toFixed(2).padStart(16)} | ${parseOnly.toFixed(2).padStart(13)} | ${warm.size}`);
+    console.log(`${name.padEnd(28)} | ${String(stmts.length).padStart(5)} | ${String(avgLen(stmts)).padStart(9)} | ${tok.toFixed(3).padStart(11)} | ${known.toFixed(3).padStart(18)} | ${routed.toFixed(3).padStart(25)} | ${miss.toFixed(2).padStart(16)} | ${parseOnly.toFixed(2).padStart(13)} | ${warm.size}`);
   }
 }
 

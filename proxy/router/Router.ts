@@ -72,15 +72,30 @@ export class Router {
     this.globalShard = s.global_shard ?? config.shards[0]!.name;
   }
 
+  /** per table list (the analyzer shares one frozen array per shape): all global?, the tables' domain */
+  private readonly byTables = new WeakMap<readonly string[], { global: boolean; domain: string | null }>();
+
+  private tableFacts(tables: readonly string[]): { global: boolean; domain: string | null } {
+    let f = this.byTables.get(tables);
+    if (f === undefined) {
+      const isGlobal = (t: string): boolean => this.globalTables.has(t) || this.globalTables.has(unqualified(t));
+      const table = tables.find((t) => !isGlobal(t));
+      f = {
+        global: tables.length > 0 && tables.every(isGlobal),
+        domain: table === undefined ? null : this.tableDomain.get(table) ?? this.tableDomain.get(unqualified(table)) ?? unqualified(table),
+      };
+      if (Object.isFrozen(tables)) this.byTables.set(tables, f);
+    }
+    return f;
+  }
+
   /** The domain of an action, else of the statement's first table (a table outside every domain is its own). */
   domainOf(action: string | null, tables: readonly string[]): string | null {
     if (action) {
       const d = this.actionDomain.get(action);
       if (d) return d;
     }
-    const table = tables.find((t) => !this.globalTables.has(t));
-    if (!table) return null;
-    return this.tableDomain.get(table) ?? this.tableDomain.get(unqualified(table)) ?? unqualified(table);
+    return this.tableFacts(tables).domain;
   }
 
   /** One route for a whole request (a simple Query with several statements, or one Bind of an extended batch). */
@@ -128,7 +143,7 @@ export class Router {
       return { kind: 'any', reason: 'unparsed statement' };
     }
     if (SESSION_KINDS.has(st.kind)) return { kind: 'any', reason: `${st.kind} statement` };
-    if (st.tables.length > 0 && st.tables.every((t) => this.globalTables.has(t) || this.globalTables.has(unqualified(t)))) {
+    if (st.tables.length > 0 && this.tableFacts(st.tables).global) {
       return { kind: 'global', shard: this.globalShard, reason: `global table ${st.tables.join(', ')}` };
     }
     const found = this.accountOf(st, input);
