@@ -82,6 +82,21 @@ export const CatalogSchema = z
     }
   });
 
+/** The version-checked result cache (the built-in `result-cache` plugin, DESIGN.md §5). */
+export const CacheSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** total bytes of cached responses (LRU beyond it) */
+  max_bytes: z.number().int().positive().default(64_000_000),
+  /** a response larger than this is not cached */
+  max_entry_bytes: z.number().int().positive().default(1_000_000),
+  /** a backstop: entries older than this are dropped even if still current (0 = no TTL) */
+  ttl_ms: z.number().int().nonnegative().default(0),
+  /** cacheable tables (every table a statement reads must be listed); empty = every table of sharding.domains */
+  tables: z.array(z.string().min(1)).default([]),
+  /** cacheable actions (from the action tag / SET prescient.action / rules); empty = any action, or none given */
+  actions: z.array(z.string().min(1)).default([]),
+});
+
 /** A plugin: a built-in one by `name`, or a user module by `module` path (relative to the config file). */
 export const PluginEntrySchema = z
   .strictObject({
@@ -143,6 +158,7 @@ export const ConfigSchema = z.strictObject({
   sharding: ShardingSchema.prefault({}),
   catalog: CatalogSchema.default({ path: 'prescient.db' }),
   plugins: z.array(PluginEntrySchema).default([]),
+  cache: CacheSchema.prefault({}),
 }).superRefine((c, ctx) => {
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
@@ -206,3 +222,4 @@ export type ShardingConfig = Config['sharding'];
 export type DomainConfig = z.infer<typeof DomainSchema>;
 export type CatalogConfig = z.infer<typeof CatalogSchema>;
 export type PluginEntryConfig = z.infer<typeof PluginEntrySchema>;
+export type CacheConfig = z.infer<typeof CacheSchema>;

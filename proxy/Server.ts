@@ -13,6 +13,8 @@ import { Analyzer } from './analyzer/Analyzer.js';
 import { Router } from './router/Router.js';
 import { PluginHost } from './plugins/PluginHost.js';
 import { routingAdminCommands } from './admin/routingAdminCommands.js';
+import type { AdminResult } from './admin/AdminConsole.js';
+import type { PluginServices } from './plugins/api.js';
 
 /** Options the composition root passes in besides the config. */
 export interface ServerOptions {
@@ -57,6 +59,13 @@ export class Server {
     }
   }
 
+  private adminExtra = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
+
+  /** Requests are analysed and routed with several shards, plugins of the user's, or the cache; else pass-through. */
+  static needsRouting(config: Config): boolean {
+    return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled;
+  }
+
   static poolFor(shard: Config['shards'][number], config: Config): Pool {
     return new Pool(shard, {
       size: config.pool.size,
@@ -74,22 +83,35 @@ export class Server {
     try {
       await catalog.syncShards(config.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
       await Analyzer.init();
-      const entries = [...config.sharding.key_plugins.map((name) => ({ name })), ...config.plugins];
-      const plugins = await PluginHost.load(entries, { config, configDir: this.options.configDir });
+      const entries = [
+        ...config.sharding.key_plugins.map((name) => ({ name })),
+        ...(config.cache.enabled ? [{ name: 'result-cache' }] : []),
+        ...config.plugins,
+      ];
+      const adminExtra = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
+      const router = new Router(config);
+      const services: PluginServices = {
+        versions: this.ctx.versions ?? undefined,
+        placementKey: (account, action, tables) => `${account}_${this.ctx.parts?.router.domainOf(action ?? null, tables) ?? router.domainOf(action ?? null, tables) ?? 'default'}`,
+        adminCommand: (name, run) => void adminExtra.set(name.toUpperCase().replace(/\s+/g, ' ').trim(), run),
+      };
+      const plugins = await PluginHost.load(entries, { config, configDir: this.options.configDir, services });
+      this.adminExtra = adminExtra;
       const analyzer = new Analyzer({
         accountColumn: config.sharding.account_column,
         tableAccountColumns: Object.fromEntries(
           Object.entries(config.sharding.tables).flatMap(([t, v]) => (v.account_column ? [[t, v.account_column]] : [])),
         ),
       });
-      this.ctx.parts = { catalog, analyzer, router: new Router(config), plugins };
+      this.ctx.parts = { catalog, analyzer, router, plugins };
     } catch (e) {
       await catalog.close().catch(() => {});
       throw e;
     }
-    const userPlugins = config.plugins.length > 0;
-    this.ctx.routing = config.shards.length > 1 || userPlugins;
-    this.ctx.adminSource!.extra = routingAdminCommands(this.ctx, () => this.reload());
+    this.ctx.routing = Server.needsRouting(config);
+    const extra = routingAdminCommands(this.ctx, () => this.reload());
+    for (const [k, v] of this.adminExtra) extra.set(k, v);
+    this.ctx.adminSource!.extra = extra;
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
   }
 
@@ -108,7 +130,7 @@ export class Server {
     }
     logger.setLevel(next.log.level);
     this.ctx.setConfig(next);
-    this.ctx.routing = next.shards.length > 1 || next.plugins.length > 0;
+    this.ctx.routing = Server.needsRouting(next);
     logger.info('configuration reloaded', { shards: next.shards.map((s) => s.name) });
     return `RELOAD: ${next.shards.length} shard(s), epoch ${parts?.catalog.epoch ?? 0}`;
   }

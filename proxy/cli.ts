@@ -8,8 +8,10 @@ import type { Config } from '../config/schema.js';
 
 const USAGE = `usage: prescient start [--config FILE]
        prescient workload load|run|replay|verify [options]
+       prescient versions install --config FILE
   start      run the proxy; without --config, in front of an embedded Postgres (PGlite) on 127.0.0.1:6432
-  workload   the control-plane workload: load data, run agents, replay CloudTrail, verify the write ledger`;
+  workload   the control-plane workload: load data, run agents, replay CloudTrail, verify the write ledger
+  versions   install the prescient schema and version triggers on every configured shard`;
 
 /** `prescient workload <sub>`: each subcommand is its own module exporting main(args) → exit code. */
 const WORKLOAD_COMMANDS = ['load', 'run', 'replay', 'verify'] as const;
@@ -95,6 +97,11 @@ async function main(): Promise<void> {
       }
       const mod = (await import(`../scripts/workload/${sub}.js`)) as { main(args: string[]): Promise<number> };
       process.exitCode = await mod.main(args);
+      return;
+    }
+    case 'versions': {
+      const { versionsCommand } = await import('./versions/versionsCommand.js');
+      process.exitCode = await versionsCommand(rest);
       return;
     }
     case undefined:

@@ -12,6 +12,7 @@ import {
   type CloseInfo,
   type ErrorInfo,
   type PluginHostApi,
+  type PluginServices,
   type PluginRejection,
   type PrescientPlugin,
   type RequestContext,
@@ -83,6 +84,8 @@ export interface PluginHostOptions {
   /** built-in plugins by name; default: the registry in builtins.ts */
   builtins?: ReadonlyMap<string, BuiltinPluginFactory>;
   logger?: Logger;
+  /** the running proxy's services, handed to setup() */
+  services?: PluginServices;
 }
 
 /** A decision, with the plugin that made it. `pluginFailed` marks a reject the host made because the plugin failed. */
@@ -530,6 +533,7 @@ export class PluginHost {
             configDir,
             loaded: started.map((s) => s.name),
             log: host.log.child({ plugin: p.name }),
+            services: opts.services,
           };
           try {
             await p.setup(api, options);

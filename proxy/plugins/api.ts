@@ -88,6 +88,16 @@ export interface RequestContext {
   shardKey?: ShardKey;
   /** the session's settings (lower-cased name → value), e.g. `prescient.account` */
   readonly settings: ReadonlyMap<string, string>;
+  /** extended protocol: the Bind's result format codes (as paramFormats) */
+  readonly resultFormats?: readonly number[];
+  /** the session's transaction: open (BEGIN seen), and whether it wrote */
+  readonly transaction?: { readonly open: boolean; readonly wrote: boolean };
+  /**
+   * Whether an `answer` made only of result frames (RowDescription?, DataRow…, CommandComplete) can be replayed for
+   * this request: null when it cannot (Describe of a statement, several Executes, a row-limited Execute, COPY …);
+   * `describePortal` says whether the request asks for the RowDescription.
+   */
+  readonly replay?: { readonly describePortal: boolean; readonly maxRows: number } | null;
 }
 
 /** A SQLSTATE and message, sent to the client as an ErrorResponse. */
@@ -177,6 +187,26 @@ export interface PluginHostApi {
   /** names of the plugins loaded before this one, in order */
   readonly loaded: readonly string[];
   readonly log: PluginLogger;
+  /** services of the running proxy (absent when the host runs without one, e.g. in a unit test) */
+  readonly services?: PluginServices;
+}
+
+/** What the proxy offers plugins beyond hooks. */
+export interface PluginServices {
+  /** key versions: a token per placement key that changes whenever the key's data may have changed */
+  readonly versions?: VersionView;
+  /** the placement key (`account_domain`) the router would use for this account, action and tables */
+  placementKey(account: string, action: string | undefined, tables: readonly string[]): string;
+  /** adds a statement to the admin console (e.g. `SHOW CACHE`): a result of columns and rows */
+  adminCommand(name: string, run: (args: string) => { columns: string[]; rows: (string | number | boolean | null)[][] }): void;
+}
+
+/** The proxy's version tracker as plugins see it. */
+export interface VersionView {
+  /** grows on every known change of the key (a shard's version notification, a write through this proxy) */
+  token(key: string): number;
+  /** the newest database version seen for the key */
+  version(key: string): number;
 }
 
 /** A plugin (DESIGN.md §8). Export it as the module's default export, or as `plugin`. */

@@ -2,12 +2,17 @@
 import type { PrescientPlugin } from './api.js';
 import { sqlcommenter } from '../../plugins/sqlcommenter.js';
 import { columnRules } from '../../plugins/columnRules.js';
+import { cachePlugin } from '../../plugins/cache/cachePlugin.js';
 
 /** A built-in plugin: a factory, so every host gets its own instance. */
 export type BuiltinPluginFactory = () => PrescientPlugin;
 
-/** Built-in plugins by name. `sqlcommenter` and `column-rules` derive the shard key (sharding.key_plugins). */
+/**
+ * Built-in plugins by name. `sqlcommenter` and `column-rules` derive the shard key (sharding.key_plugins);
+ * `result-cache` is the version-checked cache (loaded when `cache.enabled`).
+ */
 export const builtinPlugins: ReadonlyMap<string, BuiltinPluginFactory> = new Map<string, BuiltinPluginFactory>([
   ['sqlcommenter', sqlcommenter],
   ['column-rules', columnRules],
+  ['result-cache', cachePlugin],
 ]);

@@ -94,7 +94,7 @@ export function decodeBind(payload: Buffer): Bind {
 }
 
 /** The parameter values and format codes of a Bind (call after decodeBind validated the layout). */
-export function decodeBindParams(payload: Buffer, restOffset: number): { formats: number[]; values: (Buffer | null)[] } {
+export function decodeBindParams(payload: Buffer, restOffset: number): { formats: number[]; values: (Buffer | null)[]; resultFormats: number[] } {
   let at = restOffset;
   const nFormats = payload.readUInt16BE(at);
   at += 2;
@@ -112,7 +112,11 @@ export function decodeBindParams(payload: Buffer, restOffset: number): { formats
       at += len;
     }
   }
-  return { formats, values };
+  const nResults = payload.readUInt16BE(at);
+  at += 2;
+  const resultFormats: number[] = new Array(nResults);
+  for (let i = 0; i < nResults; i++, at += 2) resultFormats[i] = payload.readUInt16BE(at);
+  return { formats, values, resultFormats };
 }
 
 function decodeTarget(payload: Buffer, what: string): { target: 'S' | 'P'; name: string } {

@@ -25,7 +25,7 @@ import type { SessionPlugins } from '../plugins/PluginHost.js';
 import type { RequestContext, SessionInfo } from '../plugins/api.js';
 import { RequestKind } from '../plugins/api.js';
 import type { Route } from '../router/Router.js';
-import { TxControl, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
+import { TxControl, replayExtended, replayOf, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
 import { ShardSet, type ShardReply } from './ShardSet.js';
 import { mergeRows } from '../router/Merge.js';
 
@@ -771,8 +771,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           const b = decodeBind(f.payload);
           const text = b.statement === '' ? this.unnamedSql : parsed?.get(b.statement) ?? this.statements.get(b.statement)?.query;
           if (text === undefined) continue; // the server reports the unknown statement
-          const { values, formats } = decodeBindParams(f.payload, b.restOffset);
-          units.push({ sql: text, statements: analyzer.analyze(text), params: values, formats });
+          const { values, formats, resultFormats } = decodeBindParams(f.payload, b.restOffset);
+          units.push({ sql: text, statements: analyzer.analyze(text), params: values, formats, resultFormats });
         }
       }
       if (units.length === 0 && lone) units.push(lone);
@@ -830,11 +830,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (plugins && plugins.hasRequestHooks) {
       const settings = this.routingSettings();
       const session = this.sessionInfo();
+      const open = this.txStatus !== Be.TransactionStatus.Idle;
+      const transaction = { open, wrote: open && this.txWrites.size > 0 };
+      const replay = req.units.length === 1 ? replayOf(req) : null;
       for (let i = from; i < req.units.length; i++) {
         const u = req.units[i]!;
         u.ctx ??= {
           session, sql: u.sql, protocol: req.simple ? 'simple' : 'extended', kind: requestKindOf(u.statements), analysis: u.statements,
-          params: u.params, paramFormats: u.formats, settings,
+          params: u.params, paramFormats: u.formats, resultFormats: u.resultFormats, settings, transaction, replay,
         };
         const out = plugins.decideRequest(u.ctx);
         if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') {
@@ -859,9 +862,9 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private requestDecided(req: RoutedRequest, o: { answer: Buffer[] } | { reject: { code: string; message: string } }): void {
     if ('answer' in o) {
-      const parts = [...o.answer];
-      if (req.simple || req.endsWithSync) parts.push(Be.ReadyForQuery(this.txStatus));
-      this.synthesize(Buffer.concat(parts));
+      if (req.simple) this.synthesize(Buffer.concat([...o.answer, Be.ReadyForQuery(this.txStatus)]));
+      else this.synthesize(replayExtended(req, o.answer, this.txStatus, this.registerStatement, decodeParse));
+      if (this.plugins?.hasResponseHooks) this.plugins.observeResponse({ request: req.units[0]?.ctx, durationMs: 0 });
       return;
     }
     this.refuse(req, o.reject.code as SqlState, o.reject.message, 'plugin');
@@ -894,10 +897,17 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       if (req.units.length === 1) {
         const u = req.units[0]!;
         route = parts.router.route({ statements: u.statements, params: u.params, session, key: u.ctx?.shardKey }, snapshot);
+        if (this.ctx.versions !== null && route.kind === 'shard' && u.statements.some((st) => !st.readOnly)) req.writeKeys = [route.key];
       } else if (req.units.length === 0) {
         route = { kind: 'any', reason: 'no statement' };
       } else {
-        route = parts.router.combine(req.units.map((u) => parts.router.route({ statements: u.statements, params: u.params, session: { ...session, pinned: undefined }, key: u.ctx?.shardKey }, snapshot)), pinned);
+        const routes = req.units.map((u) => parts.router.route({ statements: u.statements, params: u.params, session: { ...session, pinned: undefined }, key: u.ctx?.shardKey }, snapshot));
+        route = parts.router.combine(routes, pinned);
+        if (this.ctx.versions !== null) {
+          routes.forEach((r, i) => {
+            if (r.kind === 'shard' && req.units[i]!.statements.some((st) => !st.readOnly)) (req.writeKeys ??= []).push(r.key);
+          });
+        }
       }
     } catch (e) {
       // the catalog has no active shard, …
@@ -1060,6 +1070,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   }
 
   private forwardAll(frames: Frame[], req?: RoutedRequest): void {
+    if (req?.writeKeys) {
+      // a write through this proxy: cached reads of its keys are stale from now on, and again when it commits
+      const versions = this.ctx.versions!;
+      for (const k of req.writeKeys) {
+        versions.localWrite(k);
+        this.txWrites.add(k);
+      }
+    }
     if (req && this.plugins !== null && this.plugins.hasResponseHooks) {
       // one onResponse per ReadyForQuery the request will get
       const n = req.simple ? 1 : frames.reduce((k, f) => k + (f.code === FrontendCode.Sync ? 1 : 0), 0);
@@ -1481,6 +1499,9 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
   }
 
+  /** placement keys written since the transaction began (or by the autocommit statement in flight) */
+  private readonly txWrites = new Set<string>();
+
   /** routed requests whose onResponse is owed, oldest first (only while a plugin has onResponse hooks) */
   private readonly responses: { request: RequestContext | undefined; start: number; rows?: number; error?: { code: string; message: string } }[] = [];
 
@@ -1498,6 +1519,11 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     } else {
       if (p && p.kind === Await.Query && this.queries.length > 0) this.queries.shift();
       this.txStatus = status;
+      if (status === Be.TransactionStatus.Idle && this.txWrites.size > 0) {
+        // the writes are committed (or rolled back): bump again before the client sees ReadyForQuery
+        for (const k of this.txWrites) this.ctx.versions?.localWrite(k);
+        this.txWrites.clear();
+      }
       if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.plugins.observeBackendMessage(BackendCode.ReadyForQuery, buf.subarray(start, end));
       this.emitRange(buf, start, end);
       if (p) this.settle(p, true);

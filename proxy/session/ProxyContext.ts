@@ -13,6 +13,13 @@ import type { Router } from '../router/Router.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import type { ServerConnection } from '../connection/ServerConnection.js';
 
+/** The version tracker as the session uses it: writes through the proxy bump a key's token. */
+export interface VersionWrites {
+  token(key: string): number;
+  version(key: string): number;
+  localWrite(key: string): void;
+}
+
 /** What routing needs; null parts mean single-shard pass-through (no analysis per request). */
 export interface RoutingParts {
   catalog: Catalog;
@@ -42,6 +49,8 @@ export class ProxyContext {
    * False keeps the single-shard pass-through path (no analysis, no per-request allocation).
    */
   routing = false;
+  /** key versions (only with the result cache): writes through this proxy are reported here */
+  versions: VersionWrites | null = null;
 
   constructor(
     public config: Config,

@@ -12,6 +12,7 @@ export interface RoutingUnit {
   statements: StatementInfo[];
   params?: (Buffer | null)[];
   formats?: number[];
+  resultFormats?: number[];
   /** the plugins' view, built only when plugins run */
   ctx?: RequestContext;
 }
@@ -39,6 +40,73 @@ export interface RoutedRequest {
   routingSettingsOnly: boolean;
   /** the text of a BEGIN to replay on the server once the transaction's shard is known */
   sql: string;
+  /** placement keys this request writes (for the version tracker) */
+  writeKeys?: string[];
+}
+
+/** Whether a plugin's result answer can stand in for this request's response (see RequestContext.replay). */
+export function replayOf(req: RoutedRequest): { describePortal: boolean; maxRows: number } | null {
+  if (req.simple) return req.frames[0]!.code === FrontendCode.Query ? { describePortal: true, maxRows: 0 } : null;
+  let executes = 0;
+  let describePortal = false;
+  for (const f of req.frames) {
+    switch (f.code) {
+      case FrontendCode.Parse: case FrontendCode.Bind: case FrontendCode.Sync: case FrontendCode.Flush:
+        break;
+      case FrontendCode.Describe:
+        if (f.payload[0] !== 0x50) return null;
+        describePortal = true;
+        break;
+      case FrontendCode.Execute:
+        // a row-limited Execute would leave a portal the server does not have
+        if (f.payload.readInt32BE(f.payload.length - 4) !== 0) return null;
+        executes++;
+        break;
+      default:
+        return null;
+    }
+  }
+  return executes === 1 ? { describePortal, maxRows: 0 } : null;
+}
+
+/**
+ * A result answer (RowDescription?, DataRow…, CommandComplete) in the shape an extended request expects:
+ * ParseComplete, BindComplete, RowDescription or NoData for Describe, the rows at Execute, ReadyForQuery at Sync.
+ */
+export function replayExtended(
+  req: RoutedRequest,
+  answer: readonly Buffer[],
+  status: number,
+  register: (name: string, query: string, paramTypes: number[]) => void,
+  decodeParse: (payload: Buffer) => { name: string; query: string; paramTypes: number[] },
+): Buffer {
+  const hasRowDescription = answer.length > 0 && answer[0]![0] === 0x54;
+  const out: Buffer[] = [];
+  for (const f of req.frames) {
+    switch (f.code) {
+      case FrontendCode.Parse: {
+        const p = decodeParse(f.payload);
+        if (p.name !== '') register(p.name, p.query, p.paramTypes);
+        out.push(Be.ParseComplete);
+        break;
+      }
+      case FrontendCode.Bind:
+        out.push(Be.BindComplete);
+        break;
+      case FrontendCode.Describe:
+        out.push(hasRowDescription ? answer[0]! : Be.NoData);
+        break;
+      case FrontendCode.Execute:
+        for (let i = hasRowDescription ? 1 : 0; i < answer.length; i++) out.push(answer[i]!);
+        break;
+      case FrontendCode.Sync:
+        out.push(Be.ReadyForQuery(status));
+        break;
+      default:
+        break;
+    }
+  }
+  return Buffer.concat(out);
 }
 
 /** The request is one transaction-control statement and nothing else. */

@@ -150,6 +150,7 @@ t.test('the minimal config parses, with defaults filled in', async (t) => {
     sharding: { account_column: 'account_id', tables: {}, domains: {}, global_tables: [], no_key: { reads: 'fanout', writes: 'reject' }, strict: false, global_shard: 's0', action_rules: [], key_plugins: ['sqlcommenter', 'column-rules'] },
     catalog: { path: 'prescient.db' },
     plugins: [],
+    cache: { enabled: false, max_bytes: 64_000_000, max_entry_bytes: 1_000_000, ttl_ms: 0, tables: [], actions: [] },
   });
 });
 

@@ -1,0 +1,106 @@
+// ResultCache owns the cache's store: response frames by key, each tagged with its key's version token, bounded in
+// bytes (LRU), with a per-entry cap, an optional TTL backstop and counters per domain.
+
+export interface CacheEntry {
+  /** RowDescription? DataRow… CommandComplete, as the server sent them */
+  frames: Buffer[];
+  /** the RowDescription frame, if any (replayed only when the request describes its portal) */
+  rowDescription: Buffer | null;
+  bytes: number;
+  /** the version token of `placementKey` when the read was sent (and still when it completed) */
+  token: number;
+  placementKey: string;
+  domain: string;
+  storedAt: number;
+}
+
+export interface DomainStats {
+  hits: number;
+  misses: number;
+  fills: number;
+  /** entries found stale (their key's token moved) or dropped while filling */
+  invalidations: number;
+  evictions: number;
+  bytes: number;
+  entries: number;
+}
+
+const emptyStats = (): DomainStats => ({ hits: 0, misses: 0, fills: 0, invalidations: 0, evictions: 0, bytes: 0, entries: 0 });
+
+export class ResultCache {
+  private readonly entries = new Map<string, CacheEntry>();
+  private bytes = 0;
+  readonly byDomain = new Map<string, DomainStats>();
+
+  constructor(
+    readonly maxBytes: number,
+    readonly maxEntryBytes: number,
+    readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  stats(domain: string): DomainStats {
+    let s = this.byDomain.get(domain);
+    if (s === undefined) this.byDomain.set(domain, (s = emptyStats()));
+    return s;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+  get totalBytes(): number {
+    return this.bytes;
+  }
+
+  /** The entry for `key` if its token is `current` (and within the TTL); a stale one is dropped. */
+  get(key: string, current: number, domain: string): CacheEntry | undefined {
+    const e = this.entries.get(key);
+    const s = this.stats(domain);
+    if (e === undefined) {
+      s.misses++;
+      return undefined;
+    }
+    if (e.token !== current || (this.ttlMs > 0 && this.now() - e.storedAt > this.ttlMs)) {
+      this.remove(key, e);
+      s.invalidations++;
+      s.misses++;
+      return undefined;
+    }
+    // LRU: the newest use goes to the end
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    s.hits++;
+    return e;
+  }
+
+  /** Stores an entry (replacing one under the same key); false when it is over the per-entry cap. */
+  set(key: string, e: CacheEntry): boolean {
+    if (e.bytes > this.maxEntryBytes || e.bytes > this.maxBytes) return false;
+    const old = this.entries.get(key);
+    if (old) this.remove(key, old);
+    this.entries.set(key, e);
+    this.bytes += e.bytes;
+    const s = this.stats(e.domain);
+    s.fills++;
+    s.bytes += e.bytes;
+    s.entries++;
+    for (const [k, victim] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.remove(k, victim);
+      this.stats(victim.domain).evictions++;
+    }
+    return true;
+  }
+
+  private remove(key: string, e: CacheEntry): void {
+    this.entries.delete(key);
+    this.bytes -= e.bytes;
+    const s = this.stats(e.domain);
+    s.bytes -= e.bytes;
+    s.entries--;
+  }
+
+  clear(): void {
+    for (const [k, e] of this.entries) this.remove(k, e);
+  }
+}

@@ -1,0 +1,162 @@
+// cachePlugin owns the built-in `result-cache` plugin: version-checked caching of cacheable reads on the onRequest /
+// onBackendMessage / onResponse hooks (DESIGN.md §5). A hit replays the stored frames; a miss records the key's version
+// token, collects the response and stores it only if the token did not move while the read ran.
+import { PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
+import type { CacheConfig } from '../../config/schema.js';
+import { ResultCache } from './ResultCache.js';
+
+/** The part of the analyzer's statement info this plugin reads. */
+interface ReadStatement {
+  readonly kind: string;
+  readonly tables: readonly string[];
+  readonly cacheable: boolean;
+  readonly parseError?: string;
+}
+
+/** Session settings that change a result's bytes: part of the cache key. */
+const RESULT_SETTINGS = [
+  'search_path', 'timezone', 'datestyle', 'intervalstyle', 'client_encoding', 'extra_float_digits', 'bytea_output',
+  'lc_monetary', 'lc_numeric', 'lc_time', 'standard_conforming_strings', 'role', 'session_authorization',
+];
+
+const CODE_ROW_DESCRIPTION = 0x54; // T
+const CODE_DATA_ROW = 0x44; // D
+const CODE_COMMAND_COMPLETE = 0x43; // C
+const CODE_PORTAL_SUSPENDED = 0x73; // s
+const CODE_READY = 0x5a; // Z
+const CODE_ERROR = 0x45; // E
+const CODE_COPY_OUT = 0x48; // H
+
+interface Fill {
+  cacheKey: string;
+  placementKey: string;
+  domain: string;
+  token: number;
+}
+
+/** The built-in `result-cache` plugin. Needs the proxy's version tracker (services.versions); without it, it caches nothing. */
+export function cachePlugin(): PrescientPlugin {
+  let cfg: CacheConfig | undefined;
+  let cache: ResultCache | null = null;
+  let versions: VersionView | undefined;
+  let placementKey: ((account: string, action: string | undefined, tables: readonly string[]) => string) | undefined;
+  let tables: Set<string> | null = null;
+  let actions: Set<string> | null = null;
+
+  /** The cache key of a cacheable request, or null. */
+  function keyOf(ctx: RequestContext): { cacheKey: string; placementKey: string; domain: string } | null {
+    if (!cache || !versions || !placementKey) return null;
+    const statements = ctx.analysis as readonly ReadStatement[] | undefined;
+    if (!statements || statements.length !== 1) return null;
+    const st = statements[0]!;
+    if (st.kind !== 'Select' || !st.cacheable || st.parseError !== undefined || st.tables.length === 0) return null;
+    if (tables && !st.tables.every((t) => tables!.has(t) || tables!.has(t.slice(t.lastIndexOf('.') + 1)))) return null;
+    if (ctx.transaction?.wrote) return null;
+    if (ctx.protocol === 'extended' && !ctx.replay) return null;
+    const account = ctx.shardKey?.account ?? ctx.settings.get('prescient.account');
+    if (account === undefined) return null;
+    const action = ctx.shardKey?.action ?? ctx.settings.get('prescient.action');
+    if (actions && (action === undefined || !actions.has(action))) return null;
+    const pk = placementKey(account, action, st.tables);
+    const domain = pk.slice(account.length + 1);
+    let k = `${pk}\u0000${ctx.protocol}\u0000${ctx.sql}`;
+    if (ctx.params) {
+      for (const p of ctx.params) k += p === null ? '\u0000N' : `\u0000${p.length}:${p.toString('latin1')}`;
+      k += `\u0000f${(ctx.paramFormats ?? []).join(',')}\u0000r${(ctx.resultFormats ?? []).join(',')}`;
+    }
+    if (ctx.replay) k += `\u0000d${ctx.replay.describePortal ? 1 : 0}`;
+    for (const name of RESULT_SETTINGS) {
+      const v = ctx.settings.get(name);
+      if (v !== undefined) k += `\u0000${name}=${v}`;
+    }
+    return { cacheKey: k, placementKey: pk, domain };
+  }
+
+  return {
+    name: 'result-cache',
+    apiVersion: PLUGIN_API_VERSION,
+    dependencies: [],
+    setup(host) {
+      cfg = host.config?.cache;
+      if (!cfg) return;
+      versions = host.services?.versions;
+      placementKey = host.services?.placementKey.bind(host.services);
+      if (!versions) host.log.warn('result-cache: no version tracker; nothing will be cached');
+      cache = new ResultCache(cfg.max_bytes, cfg.max_entry_bytes, cfg.ttl_ms);
+      const listed = cfg.tables.length > 0 ? cfg.tables : Object.values(host.config?.sharding.domains ?? {}).flatMap((d) => d.tables);
+      tables = new Set(listed);
+      actions = cfg.actions.length > 0 ? new Set(cfg.actions) : null;
+      const c = cache;
+      host.services?.adminCommand('SHOW CACHE', () => {
+        const rows: (string | number | null)[][] = [];
+        let total = { hits: 0, misses: 0, fills: 0, invalidations: 0, evictions: 0, bytes: 0, entries: 0 };
+        for (const [domain, s] of [...c.byDomain].sort(([a], [b]) => a.localeCompare(b))) {
+          rows.push([domain, s.entries, s.bytes, s.hits, s.misses, s.fills, s.invalidations, s.evictions, s.hits + s.misses ? +(s.hits / (s.hits + s.misses)).toFixed(4) : null]);
+          total = { hits: total.hits + s.hits, misses: total.misses + s.misses, fills: total.fills + s.fills, invalidations: total.invalidations + s.invalidations, evictions: total.evictions + s.evictions, bytes: total.bytes + s.bytes, entries: total.entries + s.entries };
+        }
+        rows.push(['*', total.entries, total.bytes, total.hits, total.misses, total.fills, total.invalidations, total.evictions, total.hits + total.misses ? +(total.hits / (total.hits + total.misses)).toFixed(4) : null]);
+        return { columns: ['domain', 'entries', 'bytes', 'hits', 'misses', 'fills', 'invalidations', 'evictions', 'hit_ratio'], rows };
+      });
+      host.log.info('result cache ready', { maxBytes: cfg.max_bytes, tables: [...tables] });
+    },
+    close() {
+      cache?.clear();
+    },
+    createSessionHooks() {
+      if (!cache || !cfg?.enabled) return {};
+      const store = cache;
+      const fills = new Map<RequestContext, Fill>();
+      // the frames of the response being received (between two ReadyForQuery)
+      let frames: Buffer[] = [];
+      let bytes = 0;
+      let unusable = false;
+      return {
+        onRequest(ctx) {
+          const k = keyOf(ctx);
+          if (k === null) return undefined;
+          const token = versions!.token(k.placementKey);
+          const hit = store.get(k.cacheKey, token, k.domain);
+          if (hit) return { answer: hit.frames };
+          fills.set(ctx, { ...k, token });
+          return undefined;
+        },
+        onBackendMessage(code, frame) {
+          if (fills.size === 0) return;
+          if (code === CODE_READY) return;
+          if (code === CODE_ROW_DESCRIPTION || code === CODE_DATA_ROW || code === CODE_COMMAND_COMPLETE) {
+            if (unusable) return;
+            bytes += frame.length;
+            if (bytes > store.maxEntryBytes) {
+              unusable = true;
+              frames = [];
+              return;
+            }
+            // the frame may be a view of a buffer the proxy reuses: keep a copy
+            frames.push(Buffer.from(frame));
+          } else if (code === CODE_PORTAL_SUSPENDED || code === CODE_ERROR || code === CODE_COPY_OUT) unusable = true;
+        },
+        onResponse(info) {
+          const got = frames;
+          const bad = unusable;
+          frames = [];
+          bytes = 0;
+          unusable = false;
+          const fill = info.request ? fills.get(info.request) : undefined;
+          if (!fill) return;
+          fills.delete(info.request!);
+          if (bad || info.error || got.length === 0 || got[got.length - 1]![0] !== CODE_COMMAND_COMPLETE) return;
+          // a write or a notification while the read ran: the rows may be older than the key's newest version
+          if (versions!.token(fill.placementKey) !== fill.token) {
+            store.stats(fill.domain).invalidations++;
+            return;
+          }
+          const rowDescription = got[0]![0] === CODE_ROW_DESCRIPTION ? got[0]! : null;
+          store.set(fill.cacheKey, {
+            frames: got, rowDescription, bytes: got.reduce((n, f) => n + f.length, 0), token: fill.token,
+            placementKey: fill.placementKey, domain: fill.domain, storedAt: Date.now(),
+          });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,350 @@
+// ShardSchema owns the `prescient` schema on a shard (DESIGN.md §5): per-key versions, their history, the version trigger, install/upgrade and reading versions.
+//
+// What is on a shard after installShardSchema:
+//   prescient.schema_version  one row: the number of install steps applied (STEPS below; append only)
+//   prescient.key_versions    shard_key → version (bigint, only grows), updated_at
+//   prescient.version_history one row per (statement, key) bump, with the writing transaction's id (xid8)
+//   prescient.on_write()      one plpgsql trigger function, SECURITY DEFINER (writers need no rights on the schema)
+//   per versioned table four statement-level AFTER triggers calling it with (account column, domain):
+//     prescient_versions_insert   AFTER INSERT   REFERENCING NEW TABLE
+//     prescient_versions_update   AFTER UPDATE   REFERENCING OLD TABLE, NEW TABLE (old and new account both count)
+//     prescient_versions_delete   AFTER DELETE   REFERENCING OLD TABLE
+//     prescient_versions_truncate AFTER TRUNCATE (no rows: bumps the key `*_<domain>`)
+//   (Postgres allows transition tables only on a trigger with a single event, hence three row-event triggers.)
+//
+// The trigger computes the distinct keys `<account>::text || '_' || <domain>` of the rows the statement touched
+// (rows whose account column is NULL have no key and are ignored), sorts them (C collation), and in ONE statement
+// bumps each key once (`insert … on conflict (shard_key) do update set version = key_versions.version + 1 returning`),
+// appends to version_history and sends `pg_notify('prescient_versions', '<key> <version>')` per key. Sorting means
+// two multi-key statements lock key_versions rows in the same order, so they cannot deadlock on them. NOTIFY is
+// delivered at commit: a rolled-back write sends nothing (and its bump is rolled back with it).
+//
+// Key `*_<domain>` (TRUNCATE): every key of the domain is invalid at once — a cache must drop (or stop trusting)
+// every entry of that domain, whatever its account; VersionTracker turns it into a per-domain token.
+//
+// Known effects worth knowing: a key's key_versions row is locked from the write until commit, so concurrent
+// transactions writing the same key serialize at the trigger (different keys do not); INSERT … ON CONFLICT DO UPDATE
+// and MERGE fire the INSERT and the UPDATE statement triggers, so a key with both inserted and updated rows in one
+// such statement is bumped twice (versions only need to grow); version_history grows with every write (prune it by
+// `at` or `txid` as retention requires).
+import type pg from 'pg';
+import type { Config } from '../../config/schema.js';
+import { VersionsError, VersionsErrorCode } from './VersionsError.js';
+
+/** The schema that holds the version tables on every shard. */
+export const VERSIONS_SCHEMA = 'prescient';
+/** The NOTIFY channel the trigger announces `<shard_key> <version>` on. */
+export const VERSIONS_CHANNEL = 'prescient_versions';
+/** The prefix of the account part of a TRUNCATE key: `*_<domain>` means every key of the domain. */
+export const TRUNCATE_ACCOUNT = '*';
+
+/** A versioned table: its name (optionally schema-qualified), the column holding the account id, its domain. */
+export interface VersionedTable {
+  table: string;
+  accountColumn: string;
+  domain: string;
+}
+
+export interface InstallResult {
+  /** true when this call created the schema or applied upgrade steps */
+  installed: boolean;
+  /** the schema version now on the shard */
+  schemaVersion: number;
+  /** version triggers now in place on the listed tables (four per table found) */
+  triggers: number;
+  /** triggers this call created or replaced (0 when nothing changed: re-running is a no-op) */
+  changed: number;
+  /** version triggers dropped from tables no longer listed (only with prune) */
+  removed: number;
+  /** tables skipped (missing, not a table, no such account column), one line each */
+  warnings: string[];
+}
+
+export interface InstallOptions {
+  /** drop version triggers from tables that are not listed (default true: the config is the truth) */
+  prune?: boolean;
+  /** SET LOCAL lock_timeout for the install transaction (CREATE TRIGGER waits for writers), default 10 000 ms */
+  lockTimeoutMs?: number;
+}
+
+const TRIGGER_FUNCTION = `${VERSIONS_SCHEMA}.on_write()`;
+const TRIGGERS = [
+  { name: 'prescient_versions_insert', event: 'insert', referencing: 'referencing new table as prescient_new' },
+  { name: 'prescient_versions_update', event: 'update', referencing: 'referencing old table as prescient_old new table as prescient_new' },
+  { name: 'prescient_versions_delete', event: 'delete', referencing: 'referencing old table as prescient_old' },
+  { name: 'prescient_versions_truncate', event: 'truncate', referencing: '' },
+] as const;
+
+/** Install steps: step i brings the schema to version i + 1. Append only (a new step may `create or replace` the function). */
+const STEPS: string[] = [
+  `
+  create table prescient.key_versions (
+    shard_key text primary key,
+    version bigint not null,
+    updated_at timestamptz not null default now()
+  );
+  create table prescient.version_history (
+    id bigserial primary key,
+    shard_key text not null,
+    version bigint not null,
+    at timestamptz not null default now(),
+    txid xid8 not null default pg_current_xact_id()
+  );
+  create index version_history_key on prescient.version_history (shard_key, version);
+  create function prescient.on_write() returns trigger
+  language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+  declare
+    col text := TG_ARGV[0];
+    suffix text := '_' || TG_ARGV[1];
+    keys text[];
+    n int;
+  begin
+    if TG_OP = 'TRUNCATE' then
+      keys := array['*' || suffix];
+    elsif TG_OP = 'INSERT' then
+      execute format('select array_agg(k) from (select distinct (%1$I::text || %2$L) collate "C" as k'
+                     ' from prescient_new where %1$I is not null) s', col, suffix) into keys;
+    elsif TG_OP = 'UPDATE' then
+      execute format('select array_agg(k) from (select (%1$I::text || %2$L) collate "C" as k from prescient_old where %1$I is not null'
+                     ' union select (%1$I::text || %2$L) collate "C" from prescient_new where %1$I is not null) s', col, suffix) into keys;
+    else
+      execute format('select array_agg(k) from (select distinct (%1$I::text || %2$L) collate "C" as k'
+                     ' from prescient_old where %1$I is not null) s', col, suffix) into keys;
+    end if;
+    if keys is null then
+      return null;
+    end if;
+    -- one bump per key, rows locked in sorted order (no deadlock between two multi-key statements)
+    with bumped as (
+      insert into prescient.key_versions as kv (shard_key, version)
+      select k, 1 from unnest(keys) as u(k) order by k collate "C"
+      on conflict (shard_key) do update set version = kv.version + 1, updated_at = now()
+      returning kv.shard_key, kv.version
+    ), logged as (
+      insert into prescient.version_history (shard_key, version) select b.shard_key, b.version from bumped b
+    )
+    select count(pg_notify('${VERSIONS_CHANNEL}', b.shard_key || ' ' || b.version)) into n from bumped b;
+    return null;
+  end $fn$;
+  revoke all on function prescient.on_write() from public;
+  `,
+];
+export const SHARD_SCHEMA_VERSION = STEPS.length;
+
+/** `"a"."b"` for `a.b`: each dotted part quoted as written (unquoted config names are the lower-case names the parser gives). */
+export function quoteTableName(table: string): string {
+  const parts = table.split('.');
+  if (parts.length > 2 || parts.some((p) => p.length === 0)) {
+    throw new VersionsError(VersionsErrorCode.InvalidArgument, `table name "${table}": expected table or schema.table`);
+  }
+  return parts.map(quoteIdent).join('.');
+}
+
+export function quoteIdent(name: string): string {
+  if (name.includes('\0')) throw new VersionsError(VersionsErrorCode.InvalidArgument, 'identifier with a NUL byte');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function quoteLiteral(s: string): string {
+  if (s.includes('\0')) throw new VersionsError(VersionsErrorCode.InvalidArgument, 'literal with a NUL byte');
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+function unqualified(table: string): string {
+  const dot = table.lastIndexOf('.');
+  return dot < 0 ? table : table.slice(dot + 1);
+}
+
+/**
+ * The versioned tables of a config, as the router sees them: every table of every `sharding.domains.<d>.tables`
+ * (domain d), plus every `sharding.tables` key outside all domains (its own domain: the unqualified table name).
+ * The account column is the per-table override, else `sharding.account_column`. Global tables are not versioned.
+ */
+export function tablesFromConfig(config: Pick<Config, 'sharding'>): VersionedTable[] {
+  const s = config.sharding;
+  const column = (t: string): string => s.tables[t]?.account_column ?? s.tables[unqualified(t)]?.account_column ?? s.account_column;
+  const out: VersionedTable[] = [];
+  const seen = new Set<string>();
+  for (const [domain, d] of Object.entries(s.domains)) {
+    for (const table of d.tables) {
+      if (seen.has(table)) continue;
+      seen.add(table);
+      out.push({ table, accountColumn: column(table), domain });
+    }
+  }
+  const global = new Set(s.global_tables);
+  for (const table of Object.keys(s.tables)) {
+    if (seen.has(table) || global.has(table)) continue;
+    seen.add(table);
+    out.push({ table, accountColumn: column(table), domain: unqualified(table) });
+  }
+  return out;
+}
+
+interface ExistingTrigger {
+  relid: number;
+  name: string;
+  args: string[];
+}
+
+/** tgargs: each argument followed by a NUL byte */
+function decodeArgs(raw: Buffer | string | null): string[] {
+  if (raw === null) return [];
+  const buf = typeof raw === 'string' ? Buffer.from(raw, 'binary') : raw;
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i] === 0) {
+      out.push(buf.subarray(start, i).toString('utf8'));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Installs or upgrades the prescient schema and (re)creates the version triggers on each listed table that exists,
+ * in one transaction (serialized across concurrent installers by an advisory lock). Idempotent: a second run with
+ * the same tables changes nothing. `client` must be idle (not in a transaction); it needs the right to create a
+ * schema and to create triggers on the tables (their owner or a superuser).
+ */
+export async function installShardSchema(client: pg.ClientBase, tables: VersionedTable[], opts: InstallOptions = {}): Promise<InstallResult> {
+  const wanted = new Map<string, VersionedTable>();
+  for (const t of tables) {
+    if (!t.accountColumn || !t.domain) {
+      throw new VersionsError(VersionsErrorCode.InvalidArgument, `table "${t.table}": account column and domain must not be empty`);
+    }
+    quoteTableName(t.table);
+    const prev = wanted.get(t.table);
+    if (prev && (prev.accountColumn !== t.accountColumn || prev.domain !== t.domain)) {
+      throw new VersionsError(VersionsErrorCode.InvalidArgument, `table "${t.table}" listed twice with different settings`);
+    }
+    wanted.set(t.table, t);
+  }
+  const result: InstallResult = { installed: false, schemaVersion: 0, triggers: 0, changed: 0, removed: 0, warnings: [] };
+  await client.query('begin');
+  try {
+    await client.query(`set local lock_timeout = ${Math.max(0, Math.floor(opts.lockTimeoutMs ?? 10_000))}`);
+    await client.query('select pg_advisory_xact_lock(hashtext($1))', [`${VERSIONS_SCHEMA}.install`]);
+    await client.query(`create schema if not exists ${VERSIONS_SCHEMA}`);
+    await client.query(
+      `create table if not exists ${VERSIONS_SCHEMA}.schema_version (id int primary key default 1 check (id = 1), version int not null)`,
+    );
+    const r = await client.query(`select version from ${VERSIONS_SCHEMA}.schema_version`);
+    let v = r.rows.length ? Number(r.rows[0].version) : 0;
+    if (v > STEPS.length) {
+      throw new VersionsError(
+        VersionsErrorCode.SchemaTooNew,
+        `the ${VERSIONS_SCHEMA} schema on this shard is version ${v}, newer than this proxy supports (${STEPS.length})`,
+      );
+    }
+    for (; v < STEPS.length; v++) {
+      await client.query(STEPS[v]!);
+      result.installed = true;
+    }
+    await client.query(
+      `insert into ${VERSIONS_SCHEMA}.schema_version (id, version) values (1, $1) on conflict (id) do update set version = excluded.version`,
+      [STEPS.length],
+    );
+    result.schemaVersion = STEPS.length;
+
+    const existingRows = (
+      await client.query(
+        `select tgrelid::int as relid, tgname, tgargs from pg_catalog.pg_trigger
+         where tgfoid = $1::regprocedure and not tgisinternal`,
+        [TRIGGER_FUNCTION],
+      )
+    ).rows as { relid: number; tgname: string; tgargs: Buffer | null }[];
+    const existing = new Map<string, ExistingTrigger>();
+    for (const row of existingRows) existing.set(`${row.relid}/${row.tgname}`, { relid: row.relid, name: row.tgname, args: decodeArgs(row.tgargs) });
+    const keep = new Set<string>();
+
+    for (const t of wanted.values()) {
+      const quoted = quoteTableName(t.table);
+      const rel = (
+        await client.query(
+          `select c.oid::int as relid, c.relkind, c.oid::regclass::text as name,
+                  exists (select 1 from pg_catalog.pg_attribute a where a.attrelid = c.oid and a.attname = $2 and a.attnum > 0 and not a.attisdropped) as has_column
+           from pg_catalog.pg_class c where c.oid = to_regclass($1)`,
+          [quoted, t.accountColumn],
+        )
+      ).rows[0] as { relid: number; relkind: string; name: string; has_column: boolean } | undefined;
+      if (!rel) {
+        result.warnings.push(`table ${t.table} does not exist on this shard: skipped`);
+        continue;
+      }
+      if (rel.relkind !== 'r' && rel.relkind !== 'p') {
+        result.warnings.push(`${t.table} is not a table (relkind ${rel.relkind}): skipped`);
+        continue;
+      }
+      if (!rel.has_column) {
+        result.warnings.push(`table ${t.table} has no column ${t.accountColumn}: skipped`);
+        continue;
+      }
+      const args = [t.accountColumn, t.domain];
+      for (const trig of TRIGGERS) {
+        const id = `${rel.relid}/${trig.name}`;
+        keep.add(id);
+        result.triggers++;
+        const have = existing.get(id);
+        if (have && have.args.length === 2 && have.args[0] === args[0] && have.args[1] === args[1]) continue;
+        if (have) await client.query(`drop trigger ${quoteIdent(trig.name)} on ${quoted}`);
+        await client.query(
+          `create trigger ${quoteIdent(trig.name)} after ${trig.event} on ${quoted} ${trig.referencing}
+           for each statement execute function ${VERSIONS_SCHEMA}.on_write(${args.map(quoteLiteral).join(', ')})`,
+        );
+        result.changed++;
+      }
+    }
+    if (opts.prune ?? true) {
+      for (const [id, trig] of existing) {
+        if (keep.has(id)) continue;
+        const name = (await client.query('select $1::oid::regclass::text as name', [trig.relid])).rows[0].name as string;
+        await client.query(`drop trigger ${quoteIdent(trig.name)} on ${name}`);
+        result.removed++;
+      }
+    }
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  }
+  return result;
+}
+
+/** The schema version on a shard (0 when the prescient schema is not installed). */
+export async function shardSchemaVersion(client: pg.ClientBase): Promise<number> {
+  const r = await client.query(`select to_regclass($1) is not null as present`, [`${VERSIONS_SCHEMA}.schema_version`]);
+  if (!r.rows[0].present) return 0;
+  const v = await client.query(`select version from ${VERSIONS_SCHEMA}.schema_version`);
+  return v.rows.length ? Number(v.rows[0].version) : 0;
+}
+
+/** A bigint column value as a number when exact, else a bigint. */
+function toVersion(v: string | number): bigint | number {
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : BigInt(v);
+}
+
+/** Current versions of `keys` (all keys when omitted) on the shard; keys never written are absent. */
+export async function readVersions(client: pg.ClientBase, keys?: string[]): Promise<Map<string, bigint | number>> {
+  const r =
+    keys === undefined
+      ? await client.query(`select shard_key, version from ${VERSIONS_SCHEMA}.key_versions`)
+      : await client.query(`select shard_key, version from ${VERSIONS_SCHEMA}.key_versions where shard_key = any($1::text[])`, [keys]);
+  const out = new Map<string, bigint | number>();
+  for (const row of r.rows as { shard_key: string; version: string }[]) out.set(row.shard_key, toVersion(row.version));
+  return out;
+}
+
+/** The shard schema in one value: names and the operations above. */
+export const ShardSchema = {
+  schema: VERSIONS_SCHEMA,
+  channel: VERSIONS_CHANNEL,
+  version: SHARD_SCHEMA_VERSION,
+  triggerNames: TRIGGERS.map((t) => t.name),
+  install: installShardSchema,
+  installedVersion: shardSchemaVersion,
+  readVersions,
+  tablesFromConfig,
+} as const;
