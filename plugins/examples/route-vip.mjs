@@ -5,7 +5,7 @@
 //     - module: ./plugins/examples/route-vip.mjs     # relative to the config file
 //       options: { shard: s2, accounts: [acct-vip-1, acct-vip-2] }
 
-/** The default export may be the plugin or, as here, a factory that gets the entry's `options`. */
+// The default export may be the plugin or, as here, a factory that gets the entry's `options`.
 export default function routeVip(options) {
   const vips = new Set(options?.accounts ?? []);
   const shard = options?.shard;

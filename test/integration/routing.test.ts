@@ -246,3 +246,13 @@ t.test('observer hooks see what the client sees; a throwing observer is disabled
   t.equal(events.filter((e) => e.hook === 'close').length, 1, 'onClose once');
   t.match(p.logs(), /plugin observer failed; disabled for this session/, 'the throwing observer was disabled and logged');
 });
+
+t.test("the README's plugin example is the file the test runs", async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /```js\n(export default function routeVip[\s\S]*?)```/.exec(readme)?.[1];
+  t.ok(block, 'README has the example');
+  const code = (text: string): string[] => text.split('\n').map((l) => l.replace(/\s+\/\/.*$/, '').trim()).filter((l) => l && !l.startsWith('//'));
+  const file = code(readFileSync(new URL('../../plugins/examples/route-vip.mjs', import.meta.url), 'utf8'));
+  t.same(code(block ?? ''), file, 'same code, line by line (comments aside)');
+});
