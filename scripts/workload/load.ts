@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { tag } from './actionTx.js';
 import { BulkTable, statements } from './bulk.js';
 import { Flags, redact } from './flags.js';
 import { choosePersona } from './personas.js';
@@ -39,10 +40,30 @@ const tables = (batch: number): Record<string, BulkTable> => ({
   network_interfaces: new BulkTable('network_interfaces', [['id', 'text'], ['account_id', 'text'], ['subnet_id', 'text'], ['private_ip', 'text'], ['mac_address', 'text'], ['status', 'text'], ...common], batch),
 });
 
+/**
+ * The action tagged on a table's per-account batches: the one that creates its rows in `workload run`
+ * (actions.ts), so a proxy whose domains list actions puts loaded rows where that domain's actions look for them.
+ */
+export const LOAD_ACTION: Record<string, string> = {
+  accounts: 'DescribeAccountAttributes', volumes: 'CreateVolume', volume_attachments: 'AttachVolume', snapshots: 'CreateSnapshot',
+  instances: 'RunInstances', images: 'CreateImage', security_groups: 'CreateSecurityGroup', key_pairs: 'CreateKeyPair',
+  network_interfaces: 'CreateNetworkInterface',
+};
+
 const of = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(xs.length)]!;
 const DAY = 86_400_000;
 
-export interface LoadOptions { accounts: number; seed: string; alpha: number; xmin: number; maxResources: number; batch: number }
+export interface LoadOptions {
+  accounts: number; seed: string; alpha: number; xmin: number; maxResources: number; batch: number;
+  /**
+   * One account per batch, every statement tagged `/* account='…',action='…' *\/` (LOAD_ACTION): loading through a
+   * sharding proxy, which refuses the default batches (many accounts in one keyless COPY). Slower: one statement or
+   * transaction per account and table.
+   */
+  perAccount?: boolean;
+  /** per-account batches of at least this many rows go through COPY, smaller ones are one INSERT (default 100) */
+  copyMin?: number;
+}
 export interface LoadSummary { accounts: number; rows: Record<string, number>; resourcesPerAccount: number[]; seconds: number }
 
 /** Load accounts acct-1 … acct-N (deterministic by seed; re-running with the same seed inserts nothing new). */
@@ -52,8 +73,11 @@ export async function loadAccounts(db: pg.ClientBase, o: LoadOptions): Promise<L
   const t0 = performance.now();
   const now = Date.now();
   const sizes: number[] = [];
+  // the target tables' schema: per-account batches stage in pg_temp.<table>, which shadows the unqualified name
+  const schema = o.perAccount ? String((await db.query('SELECT quote_ident(current_schema()) AS s')).rows[0].s) : '';
   for (let a = 1; a <= o.accounts; a++) {
     const acct = `acct-${a}`;
+    if (o.perAccount) for (const b of Object.values(t)) await b.forAccount(db, { prefix: tag(acct, LOAD_ACTION[b.table]!), schema, copyMin: o.copyMin ?? 100 });
     const total = pareto(rng, o.xmin, o.alpha, o.maxResources);
     sizes.push(total);
     const created = new Date(now - (30 + rng.int(700)) * DAY).toISOString();
@@ -97,10 +121,10 @@ export async function main(args: string[]): Promise<number> {
   const f = new Flags(args);
   const target = f.str('target') ?? process.env.DATABASE_URL;
   if (!target) {
-    process.stderr.write('usage: prescient workload load --target postgres://… [--accounts 100] [--seed 1] [--alpha 0.9] [--xmin 3] [--max-resources 50000] [--batch 20000]\n');
+    process.stderr.write('usage: prescient workload load --target postgres://… [--accounts 100] [--seed 1] [--alpha 0.9] [--xmin 3] [--max-resources 50000] [--batch 20000] [--per-account [--copy-min 100]]\n');
     return 2;
   }
-  const o: LoadOptions = { accounts: f.num('accounts', 100), seed: f.str('seed') ?? '1', alpha: f.num('alpha', 0.9), xmin: f.num('xmin', 3), maxResources: f.num('max-resources', 50000), batch: f.num('batch', 20000) };
+  const o: LoadOptions = { accounts: f.num('accounts', 100), seed: f.str('seed') ?? '1', alpha: f.num('alpha', 0.9), xmin: f.num('xmin', 3), maxResources: f.num('max-resources', 50000), batch: f.num('batch', 20000), perAccount: f.bool('per-account'), copyMin: f.num('copy-min', 100) };
   const db = new pg.Client({ connectionString: target });
   await db.connect();
   try {
@@ -109,7 +133,7 @@ export async function main(args: string[]): Promise<number> {
     const total = Object.values(s.rows).reduce((a, b) => a + b, 0);
     const sorted = [...s.resourcesPerAccount].sort((a, b) => a - b);
     const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-    process.stdout.write(`loaded ${s.accounts} accounts into ${redact(target)} (seed ${o.seed})\n`);
+    process.stdout.write(`loaded ${s.accounts} accounts into ${redact(target)} (seed ${o.seed}${o.perAccount ? ', per-account batches' : ''})\n`);
     for (const [k, v] of Object.entries(s.rows)) process.stdout.write(`  ${k.padEnd(20)} ${String(v).padStart(9)} rows\n`);
     process.stdout.write(`  resources/account: p50 ${q(0.5)}, p90 ${q(0.9)}, p99 ${q(0.99)}, max ${sorted[sorted.length - 1] ?? 0}\n`);
     process.stdout.write(`  ${total} rows in ${s.seconds.toFixed(2)} s (${Math.round(total / Math.max(s.seconds, 1e-9))} rows/s)\n`);

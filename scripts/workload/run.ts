@@ -2,7 +2,7 @@
 import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { RESOURCE_TABLES, actionByName } from './actions.js';
+import { ACTIONS, RESOURCE_TABLES, actionByName } from './actions.js';
 import { tag } from './actionTx.js';
 import { Flags, parseDuration, redact } from './flags.js';
 import { AgentPlan, parseHot, type HotSpec, type PlannedAccount } from './plan.js';
@@ -47,7 +47,15 @@ const DESCRIBE: Record<string, string> = {
   images: 'DescribeImages', security_groups: 'DescribeSecurityGroups', key_pairs: 'DescribeKeyPairs', network_interfaces: 'DescribeNetworkInterfaces',
 };
 
-/** An account's known resource ids and next ledger seq, read from the database (tagged like the domain's Describe). */
+/** One action of each action domain (the first in ACTIONS): a tagged write lands its write_log row with its domain. */
+const DOMAIN_ACTIONS: readonly string[] = [...new Map(ACTIONS.map((a) => [a.domain, a.name])).values()];
+
+/**
+ * An account's known resource ids and next ledger seq, read from the database (tagged like the domain's Describe).
+ * Tagged, a write's write_log row goes wherever its action's domain is placed (a sharding proxy may map action
+ * domains to different shards), so the highest seq is read once per action domain; untagged, write_log is routed
+ * by its table, one place.
+ */
 export async function loadAccountState(db: pg.ClientBase, id: string, persona: string, tagged: boolean): Promise<AccountState> {
   const resources: Record<string, string[]> = {};
   for (const t of RESOURCE_TABLES) {
@@ -55,8 +63,22 @@ export async function loadAccountState(db: pg.ClientBase, id: string, persona: s
     const r = await db.query((tagged ? tag(id, DESCRIBE[t]!) : '') + sql, [id]);
     resources[t] = r.rows.map((x: { id: string }) => x.id);
   }
-  const s = await db.query((tagged ? tag(id, 'GetCallerIdentity') : '') + 'SELECT coalesce(max(seq), 0) + 1 AS next FROM write_log WHERE account_id = $1', [id]);
-  return { id, persona, nextSeq: Number(s.rows[0].next), resources };
+  let nextSeq = 1;
+  for (const action of tagged ? DOMAIN_ACTIONS : ['']) {
+    const s = await db.query((action ? tag(id, action) : '') + 'SELECT coalesce(max(seq), 0) + 1 AS next FROM write_log WHERE account_id = $1', [id]);
+    nextSeq = Math.max(nextSeq, Number(s.rows[0].next));
+  }
+  return { id, persona, nextSeq, resources };
+}
+
+/**
+ * The first `limit` accounts by rank (shorter id first, then id: acct-1, acct-2, …, acct-10). Sorted here, not by
+ * `ORDER BY length(id)`: a sharding proxy merging a keyless read from every shard cannot order by an expression.
+ */
+export function rankAccounts(rows: readonly PlannedAccount[], limit?: number): PlannedAccount[] {
+  const len = (s: string): number => [...s].length;
+  const sorted = [...rows].sort((a, b) => len(a.id) - len(b.id) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return limit ? sorted.slice(0, Math.floor(limit)) : sorted;
 }
 
 function connect(target: string): Promise<pg.Client> {
@@ -73,8 +95,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const setup = await connect(o.target);
   let accounts: PlannedAccount[];
   try {
-    const r = await setup.query(`SELECT id, persona FROM accounts ORDER BY length(id), id${o.accounts ? ' LIMIT ' + Math.floor(o.accounts) : ''}`);
-    accounts = r.rows as PlannedAccount[];
+    const r = await setup.query<PlannedAccount>('SELECT id, persona FROM accounts');
+    accounts = rankAccounts(r.rows, o.accounts);
   } finally {
     await setup.end();
   }

@@ -80,14 +80,17 @@ export function check(ledger: LedgerEntry[], rows: WriteRow[]): VerifyReport {
   };
 }
 
-/** Reads write_log from one target, in (account, at, id) order. */
+/**
+ * Reads write_log from one target, in (account, at, id) order. The sort columns are selected too, so a sharding
+ * proxy can merge the keyless read from every shard in that order (it sorts by output columns only).
+ */
 export async function readWriteLog(url: string, target: number): Promise<WriteRow[]> {
   const c = new pg.Client({ connectionString: url });
   c.on('error', () => {});
   await c.connect();
   try {
     const r = await c.query<{ account_id: string; seq: string }>(
-      'select account_id::text as account_id, seq::text as seq from write_log order by account_id, at, id',
+      'select account_id::text as account_id, seq::text as seq, at, id from write_log order by account_id, at, id',
     );
     return r.rows.map((x) => ({ account: x.account_id, seq: Number(x.seq), target }));
   } finally {
