@@ -15,6 +15,8 @@ import { PluginHost } from './plugins/PluginHost.js';
 import { routingAdminCommands } from './admin/routingAdminCommands.js';
 import type { AdminResult } from './admin/AdminConsole.js';
 import type { PluginServices } from './plugins/api.js';
+import { VersionTracker } from './versions/VersionTracker.js';
+import { ensureShardSchemas } from './versions/ensureShardSchemas.js';
 
 /** Options the composition root passes in besides the config. */
 export interface ServerOptions {
@@ -59,6 +61,7 @@ export class Server {
     }
   }
 
+  private versions: VersionTracker | null = null;
   private adminExtra = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
 
   /** Requests are analysed and routed with several shards, plugins of the user's, or the cache; else pass-through. */
@@ -83,6 +86,18 @@ export class Server {
     try {
       await catalog.syncShards(config.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
       await Analyzer.init();
+      if (config.cache.enabled) {
+        // versioned shards: the prescient schema and triggers where missing, then a LISTEN connection per shard
+        await ensureShardSchemas(config);
+        const tracker = new VersionTracker(config.shards);
+        await tracker.start();
+        this.versions = tracker;
+        this.ctx.versions = tracker;
+        // a table created through the proxy gets its version triggers before the client hears of it
+        this.ctx.afterDdl = async () => {
+          await ensureShardSchemas(config);
+        };
+      }
       const entries = [
         ...config.sharding.key_plugins.map((name) => ({ name })),
         ...(config.cache.enabled ? [{ name: 'result-cache' }] : []),
@@ -170,6 +185,7 @@ export class Server {
     clearTimeout(timer);
     for (const s of this.sockets) s.destroy();
     for (const pool of this.ctx.pools.values()) pool.close();
+    await this.versions?.stop();
     const parts = this.ctx.parts;
     if (parts) {
       await parts.plugins.close();

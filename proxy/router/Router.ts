@@ -38,6 +38,8 @@ export interface RouteSession {
   startupAccount?: string;
   /** the shard the open transaction is on */
   pinned?: string;
+  /** temporary tables the session created (unqualified names): they live wherever the session is */
+  tempTables?: ReadonlySet<string>;
 }
 
 export interface RouteInput {
@@ -146,10 +148,18 @@ export class Router {
     if (st.tables.length > 0 && this.tableFacts(st.tables).global) {
       return { kind: 'global', shard: this.globalShard, reason: `global table ${st.tables.join(', ')}` };
     }
+    const temp = input.session.tempTables;
+    if (temp !== undefined && temp.size > 0 && st.tables.length > 0) {
+      const rest = st.tables.filter((t) => !temp.has(unqualified(t)) && !t.startsWith('pg_temp.'));
+      // only the session's temporary tables: run where the session (or its transaction) is
+      if (rest.length === 0) return { kind: 'any', reason: 'temporary table' };
+      if (rest.length < st.tables.length) return this.routeStatement({ ...st, tables: rest }, input, snapshot);
+    }
     const found = this.accountOf(st, input);
+    // a temporary object lives on the session's server connection, unless an account tag says which shard
+    if (TEMP_DDL.test(st.shape) && found?.source !== KeySource.Tag) return { kind: 'any', reason: 'temporary object' };
     if (st.kind === StatementKind.Ddl && !(found && found.source === KeySource.Tag)) {
-      // temporary objects belong to the session's server connection; other DDL must reach every shard
-      if (TEMP_DDL.test(st.shape)) return { kind: 'any', reason: 'temporary object' };
+      // other DDL must reach every shard
       return { kind: 'broadcast', shards: activeShards(snapshot), reason: 'DDL reaches every shard' };
     }
     if (!found) {

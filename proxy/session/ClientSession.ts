@@ -46,6 +46,7 @@ export const ADMIN_DATABASE = 'prescient';
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
 
 const UNNAMED = Buffer.from([0]);
+const TEMP_TABLE = /^\s*create\s+(?:(?:global|local)\s+)?temp(?:orary)?\s+(?:unlogged\s+)?table\b/i;
 
 /** The request kind plugins see, from the analysis. */
 function requestKindOf(statements: readonly StatementInfo[]): RequestKind {
@@ -652,6 +653,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private heldRequest: { req: RoutedRequest; route: Route } | null = null;
   /** a BEGIN answered by the proxy: sent to the transaction's shard once its first statement names one */
   private deferredBegin: string | null = null;
+  /** SET statements sent after a deferred BEGIN, answered by the proxy and replayed after it */
+  private deferredSets: string[] = [];
+  /** temporary tables this session created: they go wherever the session is */
+  private tempTables: Set<string> | null = null;
   /** SET prescient.account / prescient.action for the session */
   private routing: { account?: string; action?: string } = {};
   /** SET LOCAL prescient.* for the open transaction */
@@ -787,6 +792,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     for (const u of units) {
       for (const st of u.statements) {
         statements++;
+        if (st.kind === StatementKind.Ddl && TEMP_TABLE.test(st.shape) && st.tables.length > 0) {
+          const name = st.tables[0]!;
+          (this.tempTables ??= new Set()).add(name.slice(name.lastIndexOf('.') + 1));
+        }
         if (st.setting && st.setting.value?.startsWith('$') !== true) {
           settings++;
           this.applyRoutingSetting(st);
@@ -890,6 +899,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       action: this.localRouting?.action ?? this.routing.action,
       startupAccount: this.settings.get('prescient.account'),
       pinned,
+      tempTables: this.tempTables ?? undefined,
     };
     const snapshot = parts.catalog.snapshot();
     let route: Route;
@@ -988,7 +998,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.synthesize(synthesizedResponse(req, ['BEGIN'], this.txStatus, this.registerStatement, decodeParse));
       return;
     }
+    if (this.deferredBegin !== null && req.simple && route.kind === 'any' && req.units.length === 1 && req.units[0]!.statements.every((st) => st.kind === StatementKind.Set && !st.parseError)) {
+      // SET LOCAL lock_timeout … right after BEGIN: it waits with the BEGIN for the transaction's shard
+      this.deferredSets.push(req.sql);
+      this.synthesize(synthesizedResponse(req, req.units[0]!.statements.map(() => 'SET'), this.txStatus, this.registerStatement, decodeParse));
+      return;
+    }
     if (this.deferredBegin !== null && (req.txControl === TxControl.Commit || req.txControl === TxControl.Rollback)) {
+      this.deferredSets = [];
       // a transaction that never touched a shard ends here
       this.deferredBegin = null;
       this.localRouting = null;
@@ -1065,6 +1082,16 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         },
       });
       this.toServer.push(Fe.Query(sql));
+      for (const set of this.deferredSets) {
+        this.pending.push({
+          kind: Await.Query, hide: true, synth: undefined,
+          onDone: (ok, err) => {
+            if (!ok) logger.warn('a deferred SET failed on the server', { pid: this.pid, shard: conn.shard.name, message: err?.get('M') });
+          },
+        });
+        this.toServer.push(Fe.Query(set));
+      }
+      this.deferredSets = [];
     }
     this.forwardAll(req.frames, req);
   }
@@ -1211,6 +1238,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     const commits = await set.exchange(() => Fe.Query('COMMIT'), 1);
     const badCommit = commits.filter((r) => r.error !== null);
     if (badCommit.length > 0) return this.shardError(badCommit, commits.length, badCommit.length < commits.length);
+    await this.ctx.afterDdl?.();
     return this.replyOf(replies[0]!);
   }
 

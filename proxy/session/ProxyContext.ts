@@ -51,6 +51,8 @@ export class ProxyContext {
   routing = false;
   /** key versions (only with the result cache): writes through this proxy are reported here */
   versions: VersionWrites | null = null;
+  /** run after DDL was applied on every shard, before the client is answered (installs version triggers) */
+  afterDdl: (() => Promise<void>) | null = null;
 
   constructor(
     public config: Config,

@@ -256,3 +256,27 @@ t.test("the README's plugin example is the file the test runs", async (t) => {
   const file = code(readFileSync(new URL('../../plugins/examples/route-vip.mjs', import.meta.url), 'utf8'));
   t.same(code(block ?? ''), file, 'same code, line by line (comments aside)');
 });
+
+t.test('temporary tables follow the session; SET right after BEGIN waits for the transaction shard', async (t) => {
+  const c = await connect(t);
+  for (let i = 1; i <= 6; i++) {
+    const a = `acct-tmp-${i}`;
+    await c.query('begin');
+    await c.query(`/* account='${a}' */ create temp table load_batch (like volumes including defaults) on commit drop`);
+    await c.query(`/* account='${a}' */ insert into load_batch (id, account_id, size_gib) values ('tmp-${i}', '${a}', 1)`);
+    await c.query(`/* account='${a}' */ insert into volumes select * from load_batch`);
+    await c.query('commit');
+    const home = await placement(t, a, 'CreateVolume');
+    const n = await direct(clusters[shardIndex(home)]!, 'select count(*)::int n from volumes where account_id = $1', [a]);
+    t.equal(n.rows[0].n, 1, `${a}: loaded through a temp table onto its shard`);
+  }
+  for (let i = 1; i <= 6; i++) {
+    const a = `acct-set-${i}`;
+    await c.query('begin');
+    await c.query(`set local lock_timeout = '5s'`);
+    await c.query('insert into volumes (id, account_id, size_gib) values ($1, $2, 1)', [`set-${i}`, a]);
+    const lt = await c.query('show lock_timeout');
+    t.equal(lt.rows[0].lock_timeout, '5s', `${a}: the SET LOCAL ran in the transaction on the account's shard`);
+    await c.query('commit');
+  }
+});
