@@ -481,7 +481,7 @@ async function pgbench(
   const ownAfter = ownTicks(ctx.proxyPids, ctx.postmasterPids);
   const foreignCpuPct =
     hostBefore !== null && hostAfter !== null
-      ? Math.max(0, (100 * (hostAfter - hostBefore - (ownAfter - ownBefore))) / (ctx.clkTck * wallS * os.cpus().length))
+      ? Math.min(100, Math.max(0, (100 * (hostAfter - hostBefore - (ownAfter - ownBefore))) / (ctx.clkTck * wallS * os.cpus().length)))
       : null;
   const parsed = parsePgbench(r.stdout);
   const samples = (await readLatencyLogs(prefix)).sort((a, b) => a - b);
@@ -492,7 +492,7 @@ async function pgbench(
   let error: string | undefined;
   if (r.timedOut) error = 'pgbench timed out';
   else if (r.code !== 0 || parsed.tps === null) {
-    const lines = (r.stderr + '\n' + r.stdout).split('\n').filter((l) => /error|abort|fatal|failed|could not/i.test(l));
+    const lines = [...new Set((r.stderr + '\n' + r.stdout).split('\n').filter((l) => /error|abort|fatal|failed|could not/i.test(l)))];
     error = `pgbench exit ${r.code ?? r.signal}: ${lines.slice(0, 3).join(' | ') || r.stderr.trim().slice(0, 300)}`;
   }
   const ms = (us: number | null): number | null => (us === null ? null : us / 1000);
