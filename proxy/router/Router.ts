@@ -150,7 +150,8 @@ export class Router {
     }
     const temp = input.session.tempTables;
     if (temp !== undefined && temp.size > 0 && st.tables.length > 0) {
-      const rest = st.tables.filter((t) => !temp.has(unqualified(t)) && !t.startsWith('pg_temp.'));
+      // an unqualified name finds a temporary table first (pg_temp leads the search path); `public.x` never does
+      const rest = st.tables.filter((t) => !(t.startsWith('pg_temp.') ? temp.has(t.slice(8)) : t.indexOf('.') < 0 && temp.has(t)));
       // only the session's temporary tables: run where the session (or its transaction) is
       if (rest.length === 0) return { kind: 'any', reason: 'temporary table' };
       if (rest.length < st.tables.length) return this.routeStatement({ ...st, tables: rest }, input, snapshot);

@@ -792,10 +792,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     for (const u of units) {
       for (const st of u.statements) {
         statements++;
-        if (st.kind === StatementKind.Ddl && TEMP_TABLE.test(st.shape) && st.tables.length > 0) {
-          const name = st.tables[0]!;
-          (this.tempTables ??= new Set()).add(name.slice(name.lastIndexOf('.') + 1));
-        }
+        if (st.kind === StatementKind.Ddl && st.tables.length > 0) this.noteTempTables(st);
         if (st.setting && st.setting.value?.startsWith('$') !== true) {
           settings++;
           this.applyRoutingSetting(st);
@@ -805,6 +802,23 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     req.routingSettingsOnly = statements > 0 && settings === statements;
     return req;
   }
+
+  /** CREATE TEMP TABLE adds a session temp table (until DROP, or the transaction's end with ON COMMIT DROP). */
+  private noteTempTables(st: StatementInfo): void {
+    const first = st.tables[0]!;
+    if (TEMP_TABLE.test(st.shape)) {
+      const name = first.startsWith('pg_temp.') ? first.slice(8) : first.slice(first.lastIndexOf('.') + 1);
+      (this.tempTables ??= new Set()).add(name);
+      if (/\bon\s+commit\s+drop\b/i.test(st.shape)) (this.txTempTables ??= []).push(name);
+    } else if (this.tempTables !== null && /^\s*drop\s+table\b/i.test(st.shape)) {
+      for (const t of st.tables) {
+        if (t.startsWith('pg_temp.')) this.tempTables.delete(t.slice(8));
+        else if (t.indexOf('.') < 0) this.tempTables.delete(t);
+      }
+    }
+  }
+  /** temp tables created ON COMMIT DROP in the open transaction */
+  private txTempTables: string[] | null = null;
 
   private applyRoutingSetting(st: StatementInfo): void {
     const s = st.setting!;
@@ -1561,7 +1575,13 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       }
     }
     this.emitSynthetic();
-    if (status === Be.TransactionStatus.Idle && this.localRouting !== null) this.localRouting = null;
+    if (status === Be.TransactionStatus.Idle) {
+      if (this.localRouting !== null) this.localRouting = null;
+      if (this.txTempTables !== null) {
+        for (const t of this.txTempTables) this.tempTables?.delete(t);
+        this.txTempTables = null;
+      }
+    }
     this.maybeRelease();
     if (this.heldRequest !== null && this.pending.length === 0) this.retryHeld();
   }
