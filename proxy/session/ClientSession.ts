@@ -663,6 +663,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private localRouting: { account?: string; action?: string } | null = null;
   /** the text of the unnamed statement (routing reads it at Bind) */
   private unnamedSql = '';
+  private unnamedAnalysis: StatementInfo[] | null = null;
   /** the shard this session last ran on: where a request that needs no particular shard goes */
   private lastShard: string | null = null;
   /** for SHOW POOLS: the shard this session waits for */
@@ -757,6 +758,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private assemble(frames: Frame[]): RoutedRequest {
     const analyzer = this.ctx.parts!.analyzer;
     const units: RoutingUnit[] = [];
+    let prepareOnly = false;
     const first = frames[0]!;
     const simple = first.code === FrontendCode.Query || first.code === FrontendCode.FunctionCall;
     let sql = '';
@@ -764,28 +766,44 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       sql = decodeQuery(first.payload);
       units.push({ sql, statements: analyzer.analyze(sql) });
     } else if (!simple) {
-      let parsed: Map<string, string> | null = null;
+      // analysed at Parse; a Bind only picks its parameters (a named statement keeps its analysis)
+      // (prepareOnly: a Parse without a Bind)
+      let parsed: Map<string, { sql: string; statements: StatementInfo[] }> | null = null;
       let lone: RoutingUnit | null = null;
       for (const f of frames) {
         if (f.code === FrontendCode.Parse) {
           const p = decodeParse(f.payload);
-          if (p.name === '') this.unnamedSql = p.query;
-          else (parsed ??= new Map()).set(p.name, p.query);
-          lone ??= { sql: p.query, statements: analyzer.analyze(p.query) };
+          const a = { sql: p.query, statements: analyzer.analyze(p.query) };
+          if (p.name === '') {
+            this.unnamedSql = p.query;
+            this.unnamedAnalysis = a.statements;
+          } else (parsed ??= new Map()).set(p.name, a);
+          lone ??= a;
         } else if (f.code === FrontendCode.Bind) {
           const b = decodeBind(f.payload);
-          const text = b.statement === '' ? this.unnamedSql : parsed?.get(b.statement) ?? this.statements.get(b.statement)?.query;
-          if (text === undefined) continue; // the server reports the unknown statement
+          let a: { sql: string; statements: StatementInfo[] } | undefined;
+          if (b.statement === '') a = { sql: this.unnamedSql, statements: this.unnamedAnalysis ?? analyzer.analyze(this.unnamedSql) };
+          else {
+            a = parsed?.get(b.statement);
+            if (a === undefined) {
+              const stmt = this.statements.get(b.statement);
+              if (stmt) a = { sql: stmt.query, statements: (stmt.analysis ??= analyzer.analyze(stmt.query)) as StatementInfo[] };
+            }
+          }
+          if (a === undefined) continue; // the server reports the unknown statement
           const { values, formats, resultFormats } = decodeBindParams(f.payload, b.restOffset);
-          units.push({ sql: text, statements: analyzer.analyze(text), params: values, formats, resultFormats });
+          units.push({ sql: a.sql, statements: a.statements, params: values, formats, resultFormats });
         }
       }
-      if (units.length === 0 && lone) units.push(lone);
+      if (units.length === 0 && lone) {
+        units.push(lone);
+        prepareOnly = true;
+      }
       sql = units[0]?.sql ?? '';
     }
     const last = frames[frames.length - 1]!;
     const req: RoutedRequest = {
-      frames, simple, endsWithSync: last.code === FrontendCode.Sync, units, txControl: txControlOf(units), routingSettingsOnly: false, sql,
+      frames, simple, endsWithSync: last.code === FrontendCode.Sync, units, txControl: prepareOnly ? TxControl.None : txControlOf(units), routingSettingsOnly: false, sql, prepareOnly,
     };
     let settings = 0;
     let statements = 0;
@@ -938,6 +956,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.refuse(req, SqlState.ConnectionFailure, (e as Error).message);
       return;
     }
+    if (req.prepareOnly && route.kind !== 'shard' && route.kind !== 'global') {
+      // Parse (and Describe) without Bind runs nothing: it goes where the session is (each shard prepares on demand)
+      route = { kind: 'any', reason: 'prepare only' };
+    }
     const plugins = this.plugins;
     if (plugins?.hasRouteHooks && (route.kind === 'shard' || route.kind === 'global' || route.kind === 'any')) {
       const shard = route.kind === 'any' ? (server?.shard.name ?? this.homeShard()) : route.shard;
@@ -1010,6 +1032,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.deferredBegin = req.simple ? req.sql : req.units[0]!.sql;
       this.txStatus = Be.TransactionStatus.InTransaction;
       this.synthesize(synthesizedResponse(req, ['BEGIN'], this.txStatus, this.registerStatement, decodeParse));
+      return;
+    }
+    if (this.deferredBegin !== null && req.prepareOnly && route.kind === 'any' && req.frames.every((f) => (f.code === FrontendCode.Parse && f.payload[0] !== 0) || f.code === FrontendCode.Sync || f.code === FrontendCode.Flush)) {
+      // PQprepare inside a transaction whose shard is not known yet: the statement is registered here and
+      // prepared on the transaction's server at its first Bind (a syntax error then surfaces at Bind)
+      this.synthesize(synthesizedResponse(req, [], this.txStatus, this.registerStatement, decodeParse));
       return;
     }
     if (this.deferredBegin !== null && req.simple && route.kind === 'any' && req.units.length === 1 && req.units[0]!.statements.every((st) => st.kind === StatementKind.Set && !st.parseError)) {

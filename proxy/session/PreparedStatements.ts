@@ -6,6 +6,8 @@ export interface PreparedStatement {
   serverNameBytes: Buffer;
   query: string;
   paramTypes: number[];
+  /** the analyzer's view of `query`, filled at the first Parse/Bind that routes it (routing only) */
+  analysis?: unknown;
 }
 
 /** Process-wide: the same statement text gets the same server-side name for every client. */

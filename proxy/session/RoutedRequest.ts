@@ -42,6 +42,8 @@ export interface RoutedRequest {
   sql: string;
   /** placement keys this request writes (for the version tracker) */
   writeKeys?: string[];
+  /** Parse (and Describe) without Bind: prepares, runs nothing */
+  prepareOnly?: boolean;
 }
 
 /** Whether a plugin's result answer can stand in for this request's response (see RequestContext.replay). */

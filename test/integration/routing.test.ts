@@ -3,7 +3,7 @@
 // refusal, keyless writes refused, fan-out reads merged, DDL broadcast, global tables, the admin console's placement.
 import t from 'tap';
 import pg from 'pg';
-import { connOf, hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { connOf, hasPostgres, pgbench, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 
 if (!hasPostgres()) {
@@ -279,4 +279,22 @@ t.test('temporary tables follow the session; SET right after BEGIN waits for the
     t.equal(lt.rows[0].lock_timeout, '5s', `${a}: the SET LOCAL ran in the transaction on the account's shard`);
     await c.query('commit');
   }
+});
+
+t.test('pgbench -M simple|extended|prepared: a keyed write transaction with the account as a variable', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const c = await connect(t);
+  await c.query('create table counters (account_id int not null, n int not null, primary key (account_id))');
+  for (let a = 1; a <= 20; a++) await c.query('insert into counters (account_id, n) values ($1, 0)', [a]);
+  const script = join(mkdtempSync(join(tmpdir(), 'prescient-pgb-')), 'upd.sql');
+  writeFileSync(script, '\\set a random(1, 20)\nBEGIN;\nUPDATE counters SET n = n + 1 WHERE account_id = :a;\nSELECT n FROM counters WHERE account_id = :a;\nEND;\n');
+  for (const mode of ['simple', 'extended', 'prepared']) {
+    const r = await pgbench(['-n', '-f', script, '-M', mode, '-t', '50', '-c', '3'], { host: proxy.host, port: proxy.port, user: APP_USER.name, password: APP_USER.password, database: 'app' });
+    t.equal(r.code, 0, `-M ${mode}: pgbench succeeds${r.code ? ': ' + r.stderr.slice(0, 400) : ''}`);
+  }
+  let total = 0;
+  for (const cl of clusters) total += Number((await direct(cl, 'select coalesce(sum(n), 0)::int s from counters')).rows[0].s);
+  t.equal(total, 450, 'every transaction counted once, on its account\'s shard');
 });
