@@ -52,6 +52,8 @@ export function cachePlugin(): PrescientPlugin {
     if (st.kind !== 'Select' || !st.cacheable || st.parseError !== undefined || st.tables.length === 0) return null;
     if (tables && !st.tables.every((t) => tables!.has(t) || tables!.has(t.slice(t.lastIndexOf('.') + 1)))) return null;
     if (ctx.transaction?.wrote) return null;
+    // a SET the proxy cannot see (search_path, bytea_output, a SET LOCAL …) could shape the result: not cached
+    if (ctx.settingsKnown === false) return null;
     if (ctx.protocol === 'extended' && !ctx.replay) return null;
     const account = ctx.shardKey?.account ?? ctx.settings.get('prescient.account');
     if (account === undefined) return null;

@@ -90,6 +90,11 @@ export interface RequestContext {
   readonly settings: ReadonlyMap<string, string>;
   /** extended protocol: the Bind's result format codes (as paramFormats) */
   readonly resultFormats?: readonly number[];
+  /**
+   * false when the session ran a SET Prescient cannot follow (a setting the server does not report, or any SET LOCAL
+   * in the open transaction): `settings` may not say everything that shapes a result
+   */
+  readonly settingsKnown?: boolean;
   /** the session's transaction: open (BEGIN seen), and whether it wrote */
   readonly transaction?: { readonly open: boolean; readonly wrote: boolean };
   /**

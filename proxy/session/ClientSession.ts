@@ -46,6 +46,8 @@ export const ADMIN_DATABASE = 'prescient';
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
 
 const UNNAMED = Buffer.from([0]);
+/** settings Postgres reports with ParameterStatus: a SET of one is followed (TIME ZONE is timezone) */
+const REPORTED_SETTINGS = new Set(['client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'application_name', 'standard_conforming_strings', 'default_transaction_read_only', 'in_hot_standby', 'is_superuser', 'session_authorization', 'integer_datetimes', 'server_encoding', 'server_version', 'names']);
 const TEMP_TABLE = /^\s*create\s+(?:(?:global|local)\s+)?temp(?:orary)?\s+(?:unlogged\s+)?table\b/i;
 
 /** The request kind plugins see, from the analysis. */
@@ -811,6 +813,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       for (const st of u.statements) {
         statements++;
         if (st.kind === StatementKind.Ddl && st.tables.length > 0) this.noteTempTables(st);
+        else if ((st.kind === StatementKind.Set || st.kind === StatementKind.Discard) && !st.setting) this.noteSetting(st);
         if (st.setting && st.setting.value?.startsWith('$') !== true) {
           settings++;
           this.applyRoutingSetting(st);
@@ -819,6 +822,20 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
     req.routingSettingsOnly = statements > 0 && settings === statements;
     return req;
+  }
+
+  /** a session-wide SET of a setting the server does not report (its value is unknown to Prescient) */
+  private opaqueSettings = false;
+  /** a SET LOCAL (or any SET) in the open transaction */
+  private txOpaqueSettings = false;
+
+  private noteSetting(st: StatementInfo): void {
+    if (st.kind === StatementKind.Discard) return;
+    const m = /^\s*(?:set|reset)\s+(local\s+|session\s+)?(?:time\s+zone\b|"?([a-z_][a-z0-9_.]*)"?)/i.exec(st.shape);
+    const local = m?.[1]?.trim().toLowerCase() === 'local';
+    if (local || this.txStatus !== Be.TransactionStatus.Idle || this.deferredBegin !== null) this.txOpaqueSettings = true;
+    const name = m?.[2]?.toLowerCase();
+    if (!local && (name === undefined ? m === null : !REPORTED_SETTINGS.has(name))) this.opaqueSettings = true;
   }
 
   /** CREATE TEMP TABLE adds a session temp table (until DROP, or the transaction's end with ON COMMIT DROP). */
@@ -873,12 +890,13 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       const session = this.sessionInfo();
       const open = this.txStatus !== Be.TransactionStatus.Idle;
       const transaction = { open, wrote: open && this.txWrites.size > 0 };
+      const settingsKnown = !this.opaqueSettings && !(open && this.txOpaqueSettings);
       const replay = req.units.length === 1 ? replayOf(req) : null;
       for (let i = from; i < req.units.length; i++) {
         const u = req.units[i]!;
         u.ctx ??= {
           session, sql: u.sql, protocol: req.simple ? 'simple' : 'extended', kind: requestKindOf(u.statements), analysis: u.statements,
-          params: u.params, paramFormats: u.formats, resultFormats: u.resultFormats, settings, transaction, replay,
+          params: u.params, paramFormats: u.formats, resultFormats: u.resultFormats, settings, transaction, replay, settingsKnown,
         };
         const out = plugins.decideRequest(u.ctx);
         if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') {
@@ -1605,6 +1623,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.emitSynthetic();
     if (status === Be.TransactionStatus.Idle) {
       if (this.localRouting !== null) this.localRouting = null;
+      this.txOpaqueSettings = false;
       if (this.txTempTables !== null) {
         for (const t of this.txTempTables) this.tempTables?.delete(t);
         this.txTempTables = null;

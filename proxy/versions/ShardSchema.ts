@@ -1,32 +1,44 @@
-// ShardSchema owns the `prescient` schema on a shard (DESIGN.md §5): per-key versions, their history, the version trigger, install/upgrade and reading versions.
+// ShardSchema owns the `prescient` schema on a shard (DESIGN.md §5): per-key versions, their history, the version triggers, install/upgrade and reading versions.
 //
-// What is on a shard after installShardSchema:
+// What is on a shard after installShardSchema (schema version 2):
 //   prescient.schema_version  one row: the number of install steps applied (STEPS below; append only)
 //   prescient.key_versions    shard_key → version (bigint, only grows), updated_at
-//   prescient.version_history one row per (statement, key) bump, with the writing transaction's id (xid8)
-//   prescient.on_write()      one plpgsql trigger function, SECURITY DEFINER (writers need no rights on the schema)
-//   per versioned table four statement-level AFTER triggers calling it with (account column, domain):
+//   prescient.version_history one row per (transaction, key) bump, with the writing transaction's id (xid8)
+//   prescient.pending_bumps   UNLOGGED, transient: the keys a running transaction has written so far (one row per
+//                             transaction, deleted at its commit)
+//   prescient.on_write()      the plpgsql trigger function of the versioned tables, SECURITY DEFINER (writers need no
+//                             rights on the schema)
+//   prescient.flush_bumps()   the commit-time half: a DEFERRABLE INITIALLY DEFERRED constraint trigger on pending_bumps
+//   per versioned table four statement-level AFTER triggers calling on_write with (account column, domain):
 //     prescient_versions_insert   AFTER INSERT   REFERENCING NEW TABLE
 //     prescient_versions_update   AFTER UPDATE   REFERENCING OLD TABLE, NEW TABLE (old and new account both count)
 //     prescient_versions_delete   AFTER DELETE   REFERENCING OLD TABLE
-//     prescient_versions_truncate AFTER TRUNCATE (no rows: bumps the key `*_<domain>`)
+//     prescient_versions_truncate AFTER TRUNCATE (no rows: the key `*_<domain>`)
 //   (Postgres allows transition tables only on a trigger with a single event, hence three row-event triggers.)
 //
-// The trigger computes the distinct keys `<account>::text || '_' || <domain>` of the rows the statement touched
-// (rows whose account column is NULL have no key and are ignored), sorts them (C collation), and in ONE statement
-// bumps each key once (`insert … on conflict (shard_key) do update set version = key_versions.version + 1 returning`),
-// appends to version_history and sends `pg_notify('prescient_versions', '<key> <version>')` per key. Sorting means
-// two multi-key statements lock key_versions rows in the same order, so they cannot deadlock on them. NOTIFY is
-// delivered at commit: a rolled-back write sends nothing (and its bump is rolled back with it).
+// Per statement, on_write computes the distinct keys `<account>::text || '_' || <domain>` of the rows the statement
+// touched (rows whose account column is NULL have no key) and adds them to the transaction's pending_bumps row — its
+// own row, so no lock another transaction waits for. At commit, flush_bumps takes the transaction's whole key set,
+// sorted (C collation), and in ONE statement bumps each key once (`insert … on conflict (shard_key) do update set
+// version = key_versions.version + 1 returning`), appends to version_history and sends
+// `pg_notify('prescient_versions', '<key> <version>')` per key. So a key is bumped once per writing transaction.
+//   Why at commit, not per statement (schema version 1 did it per statement): a key_versions row lock taken by a
+//   statement is held to commit, after the statement's own row locks; T1 (row 1, then key K) and T2 (row 2, waits for
+//   K) deadlock as soon as T1 goes on to row 2 — a deadlock the application does not have without the trigger. Taken
+//   at commit, when the transaction waits for nothing else, and in sorted order, key locks cannot close a cycle.
+//   Rolled back (or rolled back to a savepoint): the pending keys go with it — no bump, no notification. NOTIFY is
+//   delivered at commit. `SET CONSTRAINTS ALL IMMEDIATE` makes the flush run at the end of each statement instead
+//   (the version-1 behaviour, deadlock included).
 //
 // Key `*_<domain>` (TRUNCATE): every key of the domain is invalid at once — a cache must drop (or stop trusting)
 // every entry of that domain, whatever its account; VersionTracker turns it into a per-domain token.
 //
-// Known effects worth knowing: a key's key_versions row is locked from the write until commit, so concurrent
-// transactions writing the same key serialize at the trigger (different keys do not); INSERT … ON CONFLICT DO UPDATE
-// and MERGE fire the INSERT and the UPDATE statement triggers, so a key with both inserted and updated rows in one
-// such statement is bumped twice (versions only need to grow); version_history grows with every write (prune it by
-// `at` or `txid` as retention requires).
+// Costs worth knowing (scripts/bench-triggers.ts measures them): every writing transaction takes NOTIFY's
+// commit-time lock, which serializes the commits of all notifying transactions of the database (with
+// synchronous_commit on, across the WAL flush: no group commit between them); two transactions writing the same key
+// serialize at their commits; INSERT … ON CONFLICT DO UPDATE and MERGE fire the INSERT and UPDATE triggers (still
+// one bump per key per transaction); version_history grows with every write (prune it by `at` or `txid` as
+// retention requires); a transaction that wrote a versioned table cannot PREPARE TRANSACTION (it NOTIFYs).
 import type pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { VersionsError, VersionsErrorCode } from './VersionsError.js';
@@ -65,6 +77,8 @@ export interface InstallOptions {
   prune?: boolean;
   /** SET LOCAL lock_timeout for the install transaction (CREATE TRIGGER waits for writers), default 10 000 ms */
   lockTimeoutMs?: number;
+  /** apply install steps only up to this schema version (tests of the upgrade path); default SHARD_SCHEMA_VERSION */
+  upTo?: number;
 }
 
 const TRIGGER_FUNCTION = `${VERSIONS_SCHEMA}.on_write()`;
@@ -127,6 +141,62 @@ const STEPS: string[] = [
     return null;
   end $fn$;
   revoke all on function prescient.on_write() from public;
+  `,
+  // 2: keys collected per transaction, bumped at commit (see the header: no deadlock with the transaction's row locks)
+  `
+  create unlogged table prescient.pending_bumps (txid xid8 primary key, keys text[] not null);
+  create or replace function prescient.on_write() returns trigger
+  language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+  declare
+    col text := TG_ARGV[0];
+    suffix text := '_' || TG_ARGV[1];
+    touched text[];
+  begin
+    if TG_OP = 'TRUNCATE' then
+      touched := array['*' || suffix];
+    elsif TG_OP = 'INSERT' then
+      execute format('select array_agg(k) from (select distinct (%1$I::text || %2$L) collate "C" as k'
+                     ' from prescient_new where %1$I is not null) s', col, suffix) into touched;
+    elsif TG_OP = 'UPDATE' then
+      execute format('select array_agg(k) from (select (%1$I::text || %2$L) collate "C" as k from prescient_old where %1$I is not null'
+                     ' union select (%1$I::text || %2$L) collate "C" from prescient_new where %1$I is not null) s', col, suffix) into touched;
+    else
+      execute format('select array_agg(k) from (select distinct (%1$I::text || %2$L) collate "C" as k'
+                     ' from prescient_old where %1$I is not null) s', col, suffix) into touched;
+    end if;
+    if touched is null then
+      return null;
+    end if;
+    -- this transaction's own row: the first write inserts it (queueing the commit-time flush), later ones merge keys
+    insert into prescient.pending_bumps as p (txid, keys) values (pg_current_xact_id(), touched)
+    on conflict (txid) do update set keys = array(select distinct k from unnest(p.keys || excluded.keys) as u(k));
+    return null;
+  end $fn$;
+  create function prescient.flush_bumps() returns trigger
+  language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+  declare
+    touched text[];
+    n int;
+  begin
+    delete from prescient.pending_bumps where txid = NEW.txid returning pending_bumps.keys into touched;
+    if touched is null then
+      return null;
+    end if;
+    -- one bump per key, rows locked in sorted order (no deadlock between two committing transactions)
+    with bumped as (
+      insert into prescient.key_versions as kv (shard_key, version)
+      select k, 1 from unnest(touched) as u(k) order by k collate "C"
+      on conflict (shard_key) do update set version = kv.version + 1, updated_at = now()
+      returning kv.shard_key, kv.version
+    ), logged as (
+      insert into prescient.version_history (shard_key, version) select b.shard_key, b.version from bumped b
+    )
+    select count(pg_notify('${VERSIONS_CHANNEL}', b.shard_key || ' ' || b.version)) into n from bumped b;
+    return null;
+  end $fn$;
+  revoke all on function prescient.flush_bumps() from public;
+  create constraint trigger prescient_flush_bumps after insert on prescient.pending_bumps
+    deferrable initially deferred for each row execute function prescient.flush_bumps();
   `,
 ];
 export const SHARD_SCHEMA_VERSION = STEPS.length;
@@ -238,15 +308,16 @@ export async function installShardSchema(client: pg.ClientBase, tables: Versione
         `the ${VERSIONS_SCHEMA} schema on this shard is version ${v}, newer than this proxy supports (${STEPS.length})`,
       );
     }
-    for (; v < STEPS.length; v++) {
+    const target = Math.max(1, Math.min(STEPS.length, Math.floor(opts.upTo ?? STEPS.length)));
+    for (; v < target; v++) {
       await client.query(STEPS[v]!);
       result.installed = true;
     }
     await client.query(
       `insert into ${VERSIONS_SCHEMA}.schema_version (id, version) values (1, $1) on conflict (id) do update set version = excluded.version`,
-      [STEPS.length],
+      [v],
     );
-    result.schemaVersion = STEPS.length;
+    result.schemaVersion = v;
 
     const existingRows = (
       await client.query(

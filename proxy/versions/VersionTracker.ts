@@ -123,7 +123,7 @@ export class VersionTracker {
         const c = l.client;
         l.client = null;
         l.drop = null;
-        await c?.end().catch(() => {});
+        if (c) await endWithin(c, 1000);
       }),
     );
   }
@@ -326,6 +326,15 @@ export class VersionTracker {
       );
     }
   }
+}
+
+/** Ends a client cleanly, or destroys its socket if the server does not answer in time. */
+async function endWithin(client: pg.Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  const outcome = await Promise.race([client.end().then(() => 'ended' as const, () => 'ended' as const), timedOut]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') destroy(client);
 }
 
 /** Ends a client without waiting on a socket that may be dead. */
