@@ -1,0 +1,366 @@
+// bench-triggers owns the version-trigger benchmark: pgbench write throughput and Postgres CPU per write on one table without the prescient version triggers, with them, and with them minus NOTIFY (interleaved rounds).
+//
+// usage (after `npm run build`):
+//   npm run bench:triggers -- [options]
+//   node dist/scripts/bench-triggers.js [options]
+//
+// options:
+//   --duration S      seconds per pgbench run (default 10)
+//   --rounds N        interleaved rounds per (script, mode) cell (default 3)
+//   --clients N       pgbench -c (default 8)
+//   --jobs N          pgbench -j (default 2)
+//   --accounts N      accounts in the table (default 1000): fewer accounts = more writers on one key = more contention on key_versions
+//   --rows R          rows per account loaded before the runs (default 20)
+//   --scripts update,insert   which write scripts (default both)
+//   --modes off,on,no-notify  off = no version triggers (the baseline, required); on = as installed;
+//                     no-notify = the installed function with its pg_notify call removed (default all three)
+//   --durable         fsync and synchronous_commit on (the testbed default is off): shows NOTIFY's commit-time lock
+//                     defeating group commit
+//   --json FILE       also write the results as JSON
+// Default run: 2 scripts x 3 modes x 3 rounds x 10 s ≈ 3.5 min with setup.
+//
+// What it does: one throwaway Postgres cluster (scripts/testbed.ts: fsync and synchronous_commit off unless --durable), table
+// volumes(account_id bigint, id bigint, size_gib int, primary key (account_id, id)) with accounts × rows rows, the
+// prescient schema installed (proxy/versions/ShardSchema.ts) and one LISTEN connection on the version channel (as a
+// proxy would hold; it counts the notifications). Each round runs every script once per mode, the mode order rotating
+// per round; triggers are dropped (installShardSchema with an empty table list) and recreated (installing again)
+// between modes, and version_history is truncated before each run so every run starts from the same state.
+//   update: `update volumes set size_gib = size_gib + 1 where account_id = :a and id = :i` (random existing row)
+//   insert: `insert into volumes values (:a, :i, 1)` (random account, fresh random id)
+// Besides tps it reports the CPU time of all Postgres processes per transaction, which a busy host distorts far less.
+// Everything started is stopped by pid at the end, on SIGINT and on error. Progress goes to stderr, the table to stdout.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { readdirSync } from 'node:fs';
+import { clockTicksPerSecond, killPid, log, median, procs, procTimes, run, signalGroup, stopProc } from './bench-passthrough.js';
+import { findPgBin, startClusters, stopClusters, type Cluster } from './testbed.js';
+import { installShardSchema, VERSIONS_CHANNEL, type VersionedTable } from '../proxy/versions/ShardSchema.js';
+
+const SCRIPTS = {
+  update: `\\set a random(1, :accounts)
+\\set i random(1, :rows)
+update volumes set size_gib = size_gib + 1 where account_id = :a and id = :i;
+`,
+  insert: `\\set a random(1, :accounts)
+\\set i random(1000000, 9000000000000000)
+insert into volumes values (:a, :i, 1);
+`,
+} as const;
+type Script = keyof typeof SCRIPTS;
+
+interface Options {
+  durationS: number;
+  rounds: number;
+  clients: number;
+  jobs: number;
+  accounts: number;
+  rows: number;
+  scripts: Script[];
+  modes: Mode[];
+  durable: boolean;
+  json?: string;
+}
+
+const USAGE = `usage: node dist/scripts/bench-triggers.js [--duration S] [--rounds N] [--clients N] [--jobs N]
+       [--accounts N] [--rows R] [--scripts update,insert] [--modes off,on,no-notify] [--durable] [--json FILE]`;
+const KNOWN = new Set(['duration', 'rounds', 'clients', 'jobs', 'accounts', 'rows', 'scripts', 'modes', 'durable', 'json', 'help']);
+const BOOLEAN = new Set(['durable']);
+
+function parseArgs(argv: string[]): Options {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE + '\n');
+      process.exit(0);
+    }
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (!KNOWN.has(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
+    if (BOOLEAN.has(name) && eq < 0) {
+      flags.set(name, 'true');
+      continue;
+    }
+    const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (v === undefined) throw new Error(`missing value for ${a}\n${USAGE}`);
+    flags.set(name, v);
+  }
+  const int = (name: string, def: number, min: number): number => {
+    const v = flags.get(name);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
+    return n;
+  };
+  const scripts = (flags.get('scripts') ?? 'update,insert').split(',').filter(Boolean).map((s) => {
+    if (!(s in SCRIPTS)) throw new Error(`bad --scripts entry ${s} (${Object.keys(SCRIPTS).join('|')})`);
+    return s as Script;
+  });
+  if (scripts.length === 0) throw new Error('--scripts must not be empty');
+  const modes = (flags.get('modes') ?? MODES.join(',')).split(',').filter(Boolean).map((m) => {
+    if (!(MODES as readonly string[]).includes(m)) throw new Error(`bad --modes entry ${m} (${MODES.join('|')})`);
+    return m as Mode;
+  });
+  if (!modes.includes('off')) throw new Error('--modes must include off (the baseline)');
+  return {
+    durationS: int('duration', 10, 1),
+    rounds: int('rounds', 3, 1),
+    clients: int('clients', 8, 1),
+    jobs: int('jobs', 2, 1),
+    accounts: int('accounts', 1000, 1),
+    rows: int('rows', 20, 1),
+    scripts,
+    modes,
+    durable: flags.get('durable') === 'true',
+    json: flags.get('json'),
+  };
+}
+
+const MODES = ['off', 'on', 'no-notify'] as const;
+type Mode = (typeof MODES)[number];
+const MODE_LABEL: Record<Mode, string> = { off: 'off', on: 'on', 'no-notify': 'on, without NOTIFY' };
+
+interface RunResult {
+  script: Script;
+  mode: Mode;
+  round: number;
+  tps: number | null;
+  latencyMs: number | null;
+  transactions: number | null;
+  failed: number | null;
+  /** notifications the listener received during the run */
+  notifications: number;
+  /** CPU time of all Postgres processes (postmaster, backends, background workers) per transaction, µs */
+  pgCpuUsPerTxn: number | null;
+  error?: string;
+}
+
+function parsePgbench(out: string): Pick<RunResult, 'tps' | 'latencyMs' | 'transactions' | 'failed'> {
+  const num = (re: RegExp): number | null => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : null;
+  };
+  return {
+    tps: num(/^tps = ([\d.]+)/m),
+    latencyMs: num(/^latency average = ([\d.]+) ms/m),
+    transactions: num(/^number of transactions actually processed: (\d+)/m),
+    failed: num(/^number of failed transactions: (\d+)/m),
+  };
+}
+
+const TABLES: VersionedTable[] = [{ table: 'volumes', accountColumn: 'account_id', domain: 'volume' }];
+
+function pgEnv(pg: Cluster): NodeJS.ProcessEnv {
+  return { ...process.env, PGPASSWORD: pg.password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
+}
+
+const fmt = (x: number | null, digits = 0): string => (x === null ? 'n/a' : x.toFixed(digits));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** CPU clock ticks used so far by the postmaster, its reaped children and its live children (backends, workers). */
+function postgresTicks(postmasterPid: number): number {
+  let t = procTimes(postmasterPid, true)?.ticks ?? 0;
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const p = procTimes(Number(e), false);
+    if (p && p.ppid === postmasterPid) t += p.ticks;
+  }
+  return t;
+}
+
+let interrupted = false;
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  const pgbenchVersion = spawnSync(findPgBin('pgbench'), ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const total = opts.scripts.length * opts.modes.length * opts.rounds;
+  const clkTck = clockTicksPerSecond();
+  log(`${pgbenchVersion}; node ${process.version}; ${os.cpus().length} cores`);
+  log(`plan: ${opts.scripts.join(',')} x modes ${opts.modes.join(',')} x ${opts.rounds} round(s) x ${opts.durationS} s ≈ ${Math.ceil((total * (opts.durationS + 2)) / 60)} min (+ setup)`);
+
+  let clusters: Cluster[] = [];
+  let tmp: string | undefined;
+  let admin: pg.Client | undefined;
+  let listener: pg.Client | undefined;
+  let exitCode = 0;
+  const results: RunResult[] = [];
+  const onSignal = (): void => {
+    if (interrupted) {
+      for (const p of procs) signalGroup(p, 'SIGKILL');
+      for (const c of clusters) killPid(c.pid, 'SIGQUIT');
+      process.exit(130);
+    }
+    interrupted = true;
+    log('interrupted: stopping the current run and cleaning up (again to kill everything)');
+    for (const p of procs) signalGroup(p, 'SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const check = (): void => {
+    if (interrupted) throw new Error('interrupted');
+  };
+
+  try {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'prescient-bench-triggers-'));
+    const scriptFiles = new Map<Script, string>();
+    for (const s of opts.scripts) {
+      const file = path.join(tmp, `${s}.sql`);
+      await writeFile(file, SCRIPTS[s]);
+      scriptFiles.set(s, file);
+    }
+    log('starting Postgres (testbed)');
+    clusters = await startClusters(1, { auth: 'scram-sha-256', databases: ['app'], settings: { max_connections: Math.max(100, opts.clients + 20), ...(opts.durable ? { fsync: true, synchronous_commit: true } : {}) } });
+    const pgc = clusters[0]!;
+    log(`postgres on ${pgc.host}:${pgc.port} (pid ${pgc.pid})`);
+    const conn = { host: pgc.host, port: pgc.port, database: 'app', user: pgc.user, password: pgc.password };
+    admin = new pg.Client(conn);
+    admin.on('error', () => {});
+    await admin.connect();
+    await admin.query('create table volumes (account_id bigint, id bigint, size_gib int, primary key (account_id, id))');
+    await admin.query('insert into volumes select a, i, 1 from generate_series(1, $1::int) a, generate_series(1, $2::int) i', [opts.accounts, opts.rows]);
+    await admin.query('vacuum analyze volumes');
+    log(`loaded ${opts.accounts} accounts x ${opts.rows} rows`);
+    const installed = await installShardSchema(admin, TABLES);
+    log(`prescient schema v${installed.schemaVersion}: ${installed.triggers} triggers`);
+    check();
+
+    let notifications = 0;
+    listener = new pg.Client(conn);
+    listener.on('error', () => {});
+    listener.on('notification', (n) => {
+      if (n.channel === VERSIONS_CHANNEL) notifications++;
+    });
+    await listener.connect();
+    await listener.query(`listen ${VERSIONS_CHANNEL}`);
+
+    // the installed function, and the same function without its pg_notify (mode no-notify: what NOTIFY itself costs)
+    const notifying = (
+      await admin.query(
+        `select pg_get_functiondef(p.oid) as d from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = 'prescient' and p.prosrc like '%pg_notify%'`,
+      )
+    ).rows as { d: string }[];
+    const notifyCall = /pg_notify\('prescient_versions', b\.shard_key \|\| ' ' \|\| b\.version\)/;
+    if (notifying.length !== 1 || !notifyCall.test(notifying[0]!.d)) throw new Error('cannot find the one pg_notify call of the prescient schema (mode no-notify)');
+    const fullDef = notifying[0]!.d;
+    const noNotifyDef = fullDef.replace(notifyCall, 'b.version');
+    let current: Mode = 'on';
+    const setMode = async (mode: Mode): Promise<void> => {
+      if (mode === current) return;
+      const r = await installShardSchema(admin!, mode === 'off' ? [] : TABLES);
+      if (mode === 'off' ? r.removed !== 4 : r.triggers !== 4) throw new Error(`switching to mode ${mode} failed: ${JSON.stringify(r)}`);
+      if (mode !== 'off') await admin!.query(mode === 'on' ? fullDef : noNotifyDef);
+      current = mode;
+    };
+
+    let done = 0;
+    for (let round = 1; round <= opts.rounds; round++) {
+      // rotate which mode goes first, so a slow drift (table growth, autovacuum) does not favour one of them
+      const order = opts.modes.map((_, i) => opts.modes[(i + round - 1) % opts.modes.length]!);
+      for (const script of opts.scripts) {
+        for (const mode of order) {
+          check();
+          await setMode(mode);
+          await admin.query('truncate prescient.version_history');
+          await admin.query('checkpoint');
+          const n0 = notifications;
+          const ticks0 = postgresTicks(pgc.pid);
+          const args = [
+            '-n', '-T', String(opts.durationS), '-c', String(opts.clients), '-j', String(Math.min(opts.jobs, opts.clients)),
+            '-f', scriptFiles.get(script)!, '-D', `accounts=${opts.accounts}`, '-D', `rows=${opts.rows}`,
+            '-h', pgc.host, '-p', String(pgc.port), '-U', pgc.user, 'app',
+          ];
+          const r = await run('pgbench', findPgBin('pgbench'), args, pgEnv(pgc), (opts.durationS + 90) * 1000);
+          check();
+          await listener.query('select 1'); // notifications committed before this round trip are in
+          await sleep(300); // pgbench's backends exit and are reaped (their CPU moves to the postmaster's children)
+          const ticks = postgresTicks(pgc.pid) - ticks0;
+          const parsed = parsePgbench(r.stdout);
+          const pgCpuUsPerTxn = parsed.transactions ? ((ticks / clkTck) * 1e6) / parsed.transactions : null;
+          const res: RunResult = { script, mode, round, ...parsed, notifications: notifications - n0, pgCpuUsPerTxn };
+          if (r.timedOut) res.error = 'pgbench timed out';
+          else if (r.code !== 0 || parsed.tps === null) res.error = `pgbench exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+          results.push(res);
+          done++;
+          log(
+            `[${done}/${total}] round ${round} ${script.padEnd(6)} ${MODE_LABEL[mode].padEnd(22)} ` +
+              (res.error
+                ? `ERROR ${res.error}`
+                : `tps ${fmt(res.tps)} lat ${fmt(res.latencyMs, 3)} ms failed ${res.failed ?? '?'} notifications ${res.notifications} postgres CPU ${fmt(res.pgCpuUsPerTxn)} µs/txn`),
+          );
+        }
+      }
+    }
+
+    const rows = opts.scripts.flatMap((script) =>
+      opts.modes.map((mode) => {
+        const mine = results.filter((r) => r.script === script && r.mode === mode && !r.error);
+        const pick = (f: (r: RunResult) => number | null): number | null => median(mine.flatMap((r) => (f(r) === null ? [] : [f(r)!])));
+        const base = median(results.filter((r) => r.script === script && r.mode === 'off' && !r.error).flatMap((r) => (r.tps === null ? [] : [r.tps])));
+        const tps = pick((r) => r.tps);
+        const txns = mine.reduce((sum, r) => sum + (r.transactions ?? 0), 0);
+        return {
+          script,
+          mode,
+          tps,
+          vsOff: base && tps !== null ? tps / base : null,
+          latencyMs: pick((r) => r.latencyMs),
+          pgCpuUsPerTxn: pick((r) => r.pgCpuUsPerTxn),
+          notificationsPerTxn: txns > 0 ? mine.reduce((sum, r) => sum + r.notifications, 0) / txns : null,
+          tpsRounds: results.filter((r) => r.script === script && r.mode === mode).map((r) => r.tps),
+        };
+      }),
+    );
+    const lines = [
+      '| script | version triggers | tps | vs no triggers | latency (ms) | Postgres CPU µs/txn | notifications / txn | tps per round |',
+      '|---|---|---:|---:|---:|---:|---:|---|',
+      ...rows.map(
+        (r) =>
+          `| ${r.script} | ${MODE_LABEL[r.mode]} | ${fmt(r.tps)} | ${r.vsOff === null ? 'n/a' : r.vsOff.toFixed(3)} | ${fmt(r.latencyMs, 3)} | ${fmt(r.pgCpuUsPerTxn)} | ${fmt(r.notificationsPerTxn, 2)} | ${r.tpsRounds.map((x) => fmt(x)).join(', ')} |`,
+      ),
+      '',
+      `pgbench -c ${opts.clients} -j ${Math.min(opts.jobs, opts.clients)} -T ${opts.durationS} s, ${opts.rounds} interleaved round(s); table volumes with ${opts.accounts} accounts x ${opts.rows} rows; ` +
+        `medians over rounds. One Postgres (${opts.durable ? 'fsync on, synchronous_commit on' : 'testbed: fsync off, synchronous_commit off'}) on a ${os.cpus().length}-core host shared with pgbench; one LISTEN connection on ${VERSIONS_CHANNEL}.`,
+      'update: single-row UPDATE by (account_id, id); insert: single-row INSERT of a fresh id (autocommit). With triggers each write also records its key in prescient.pending_bumps, and its commit upserts prescient.key_versions and appends version_history;',
+      '"on" also sends one NOTIFY per key ("without NOTIFY" is the same function with its pg_notify call removed: the difference is what NOTIFY costs, mostly the commit-time lock all notifying transactions take in turn).',
+      'Postgres CPU µs/txn = utime+stime of the postmaster and all its children during the run / transactions (less sensitive to other load on the host than tps).',
+    ];
+    process.stdout.write('\n' + lines.join('\n') + '\n');
+    if (opts.json) {
+      await writeFile(opts.json, JSON.stringify({ meta: { date: new Date().toISOString(), pgbench: pgbenchVersion, cores: os.cpus().length, ...opts }, summary: rows, runs: results }, null, 2) + '\n');
+      log(`wrote ${opts.json}`);
+    }
+    if (results.some((r) => r.error)) exitCode = 1;
+  } catch (e) {
+    log(`error: ${(e as Error).message}`);
+    exitCode = interrupted ? 130 : 1;
+  } finally {
+    for (const p of [...procs]) await stopProc(p, 'SIGKILL', 5000);
+    await listener?.end().catch(() => {});
+    await admin?.end().catch(() => {});
+    if (clusters.length > 0) {
+      log('stopping Postgres');
+      await stopClusters(clusters).catch((e: unknown) => log(`stopClusters: ${(e as Error).message}`));
+    }
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exitCode;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      log(`fatal: ${(e as Error).stack ?? String(e)}`);
+      process.exit(1);
+    },
+  );
+}
