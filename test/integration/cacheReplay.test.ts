@@ -380,9 +380,12 @@ t.test('settings in the key: SET LOCAL in a transaction', async (t) => {
     const d = await RawClient.connect({ host: shard.host, port: shard.port, user: shard.user, password: shard.password, database: 'app', params: STARTUP });
     const proxied: Frame[] = [];
     const straight: Frame[] = [];
+    const s0 = await counters();
     for (const s of steps) proxied.push(...(await roundTrip(p, s)));
+    const s1 = await counters();
     for (const s of steps) straight.push(...(await roundTrip(d, s)));
     await Promise.all([p.close(), d.close()]);
+    t.equal(s1.hits - s0.hits, 0, `SET LOCAL ${name}: no hit in the transaction`);
     const rowsOf = (fs: Frame[]): Buffer => bytes(fs.filter((f) => f.code === BackendCode.DataRow || f.code === BackendCode.ErrorResponse));
     const same = rowsOf(proxied).equals(rowsOf(straight));
     const show = (fs: Frame[]): string => JSON.stringify(fs.filter((f) => f.code === BackendCode.DataRow).map((f) => f.payload.toString('latin1').replace(/[^\x20-\x7e]/g, '.')).slice(0, 1));
