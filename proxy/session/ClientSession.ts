@@ -1630,7 +1630,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       }
     }
     this.maybeRelease();
-    if (this.heldRequest !== null && this.pending.length === 0) this.retryHeld();
+    // the held request is routed again once this server chunk is fully handled (it may take another server)
+    if (this.heldRequest !== null && this.pending.length === 0) queueMicrotask(() => {
+      if (this.heldRequest !== null && this.pending.length === 0 && this.state === SessionState.Ready) this.retryHeld();
+    });
   }
 
   private hiddenError: Map<string, string> | null = null;
