@@ -1,4 +1,4 @@
-// bench-triggers owns the version-trigger benchmark: pgbench write throughput and Postgres CPU per write on one table without the prescient version triggers, with them, and with them minus NOTIFY (interleaved rounds).
+// bench-triggers owns the version-trigger benchmark: pgbench write throughput and Postgres CPU per write on one table without the prescient version triggers, with them, with them minus NOTIFY, and with an older schema version's triggers (interleaved rounds).
 //
 // usage (after `npm run build`):
 //   npm run bench:triggers -- [options]
@@ -13,7 +13,10 @@
 //   --rows R          rows per account loaded before the runs (default 20)
 //   --scripts update,insert   which write scripts (default both)
 //   --modes off,on,no-notify  off = no version triggers (the baseline, required); on = as installed;
-//                     no-notify = the installed function with its pg_notify call removed (default all three)
+//                     no-notify = the installed functions with their pg_notify calls removed (default all three);
+//                     prev = the triggers of an older schema version (--prev-version), in a second database app_prev
+//                     with the same table and its own LISTEN connection: before/after a trigger change, interleaved
+//   --prev-version N  the schema version of mode prev (default the current one minus 1)
 //   --durable         fsync and synchronous_commit on (the testbed default is off): shows NOTIFY's commit-time lock
 //                     defeating group commit
 //   --json FILE       also write the results as JSON
@@ -22,9 +25,10 @@
 // What it does: one throwaway Postgres cluster (scripts/testbed.ts: fsync and synchronous_commit off unless --durable), table
 // volumes(account_id bigint, id bigint, size_gib int, primary key (account_id, id)) with accounts × rows rows, the
 // prescient schema installed (proxy/versions/ShardSchema.ts) and one LISTEN connection on the version channel (as a
-// proxy would hold; it counts the notifications). Each round runs every script once per mode, the mode order rotating
-// per round; triggers are dropped (installShardSchema with an empty table list) and recreated (installing again)
-// between modes, and version_history is truncated before each run so every run starts from the same state.
+// proxy would hold; it counts the notifications; mode prev: the same in database app_prev, installed with upTo N).
+// Each round runs every script once per mode, the mode order rotating per round; triggers are dropped
+// (installShardSchema with an empty table list) and recreated (installing again) between modes, and version_history is
+// truncated before each run so every run starts from the same state.
 //   update: `update volumes set size_gib = size_gib + 1 where account_id = :a and id = :i` (random existing row)
 //   insert: `insert into volumes values (:a, :i, 1)` (random account, fresh random id)
 // Besides tps it reports the CPU time of all Postgres processes per transaction, which a busy host distorts far less.
@@ -39,7 +43,7 @@ import pg from 'pg';
 import { readdirSync } from 'node:fs';
 import { clockTicksPerSecond, killPid, log, median, procs, procTimes, run, signalGroup, stopProc } from './bench-passthrough.js';
 import { findPgBin, startClusters, stopClusters, type Cluster } from './testbed.js';
-import { installShardSchema, VERSIONS_CHANNEL, type VersionedTable } from '../proxy/versions/ShardSchema.js';
+import { installShardSchema, SHARD_SCHEMA_VERSION, VERSIONS_CHANNEL, type VersionedTable } from '../proxy/versions/ShardSchema.js';
 
 const SCRIPTS = {
   update: `\\set a random(1, :accounts)
@@ -62,13 +66,14 @@ interface Options {
   rows: number;
   scripts: Script[];
   modes: Mode[];
+  prevVersion: number;
   durable: boolean;
   json?: string;
 }
 
 const USAGE = `usage: node dist/scripts/bench-triggers.js [--duration S] [--rounds N] [--clients N] [--jobs N]
-       [--accounts N] [--rows R] [--scripts update,insert] [--modes off,on,no-notify] [--durable] [--json FILE]`;
-const KNOWN = new Set(['duration', 'rounds', 'clients', 'jobs', 'accounts', 'rows', 'scripts', 'modes', 'durable', 'json', 'help']);
+       [--accounts N] [--rows R] [--scripts update,insert] [--modes off,on,no-notify,prev] [--prev-version N] [--durable] [--json FILE]`;
+const KNOWN = new Set(['duration', 'rounds', 'clients', 'jobs', 'accounts', 'rows', 'scripts', 'modes', 'prev-version', 'durable', 'json', 'help']);
 const BOOLEAN = new Set(['durable']);
 
 function parseArgs(argv: string[]): Options {
@@ -103,7 +108,7 @@ function parseArgs(argv: string[]): Options {
     return s as Script;
   });
   if (scripts.length === 0) throw new Error('--scripts must not be empty');
-  const modes = (flags.get('modes') ?? MODES.join(',')).split(',').filter(Boolean).map((m) => {
+  const modes = (flags.get('modes') ?? DEFAULT_MODES.join(',')).split(',').filter(Boolean).map((m) => {
     if (!(MODES as readonly string[]).includes(m)) throw new Error(`bad --modes entry ${m} (${MODES.join('|')})`);
     return m as Mode;
   });
@@ -117,14 +122,18 @@ function parseArgs(argv: string[]): Options {
     rows: int('rows', 20, 1),
     scripts,
     modes,
+    prevVersion: int('prev-version', SHARD_SCHEMA_VERSION - 1, 1),
     durable: flags.get('durable') === 'true',
     json: flags.get('json'),
   };
 }
 
-const MODES = ['off', 'on', 'no-notify'] as const;
+const MODES = ['off', 'on', 'no-notify', 'prev'] as const;
+const DEFAULT_MODES: Mode[] = ['off', 'on', 'no-notify'];
 type Mode = (typeof MODES)[number];
-const MODE_LABEL: Record<Mode, string> = { off: 'off', on: 'on', 'no-notify': 'on, without NOTIFY' };
+const MODE_LABEL: Record<Exclude<Mode, 'prev'>, string> = { off: 'off', on: 'on', 'no-notify': 'on, without NOTIFY' };
+let prevVersionLabel = 'on, schema v?';
+const modeLabel = (m: Mode): string => (m === 'prev' ? prevVersionLabel : MODE_LABEL[m]);
 
 interface RunResult {
   script: Script;
@@ -188,6 +197,8 @@ async function main(): Promise<number> {
   let tmp: string | undefined;
   let admin: pg.Client | undefined;
   let listener: pg.Client | undefined;
+  let adminPrev: pg.Client | undefined;
+  let listenerPrev: pg.Client | undefined;
   let exitCode = 0;
   const results: RunResult[] = [];
   const onSignal = (): void => {
@@ -219,40 +230,62 @@ async function main(): Promise<number> {
     const pgc = clusters[0]!;
     log(`postgres on ${pgc.host}:${pgc.port} (pid ${pgc.pid})`);
     const conn = { host: pgc.host, port: pgc.port, database: 'app', user: pgc.user, password: pgc.password };
+    const load = async (client: pg.Client): Promise<void> => {
+      await client.query('create table volumes (account_id bigint, id bigint, size_gib int, primary key (account_id, id))');
+      await client.query('insert into volumes select a, i, 1 from generate_series(1, $1::int) a, generate_series(1, $2::int) i', [opts.accounts, opts.rows]);
+      await client.query('vacuum analyze volumes');
+    };
     admin = new pg.Client(conn);
     admin.on('error', () => {});
     await admin.connect();
-    await admin.query('create table volumes (account_id bigint, id bigint, size_gib int, primary key (account_id, id))');
-    await admin.query('insert into volumes select a, i, 1 from generate_series(1, $1::int) a, generate_series(1, $2::int) i', [opts.accounts, opts.rows]);
-    await admin.query('vacuum analyze volumes');
+    await load(admin);
     log(`loaded ${opts.accounts} accounts x ${opts.rows} rows`);
     const installed = await installShardSchema(admin, TABLES);
     log(`prescient schema v${installed.schemaVersion}: ${installed.triggers} triggers`);
     check();
 
     let notifications = 0;
-    listener = new pg.Client(conn);
-    listener.on('error', () => {});
-    listener.on('notification', (n) => {
-      if (n.channel === VERSIONS_CHANNEL) notifications++;
-    });
-    await listener.connect();
-    await listener.query(`listen ${VERSIONS_CHANNEL}`);
+    const listen = async (database: string): Promise<pg.Client> => {
+      const l = new pg.Client({ ...conn, database });
+      l.on('error', () => {});
+      l.on('notification', (n) => {
+        if (n.channel === VERSIONS_CHANNEL) notifications++;
+      });
+      await l.connect();
+      await l.query(`listen ${VERSIONS_CHANNEL}`);
+      return l;
+    };
+    listener = await listen('app');
 
-    // the installed function, and the same function without its pg_notify (mode no-notify: what NOTIFY itself costs)
+    // mode prev: the same table in a second database, with the triggers of an older schema version and its own listener
+    if (opts.modes.includes('prev')) {
+      if (opts.prevVersion >= installed.schemaVersion) throw new Error(`--prev-version must be below the current schema version ${installed.schemaVersion}`);
+      await admin.query('create database app_prev');
+      adminPrev = new pg.Client({ ...conn, database: 'app_prev' });
+      adminPrev.on('error', () => {});
+      await adminPrev.connect();
+      await load(adminPrev);
+      const prev = await installShardSchema(adminPrev, TABLES, { upTo: opts.prevVersion });
+      prevVersionLabel = `on, schema v${prev.schemaVersion}`;
+      log(`app_prev: prescient schema v${prev.schemaVersion}: ${prev.triggers} triggers`);
+      listenerPrev = await listen('app_prev');
+    }
+
+    // the installed function, and the same function without its pg_notify calls (mode no-notify: what NOTIFY itself costs)
     const notifying = (
       await admin.query(
         `select pg_get_functiondef(p.oid) as d from pg_proc p join pg_namespace n on n.oid = p.pronamespace
          where n.nspname = 'prescient' and p.prosrc like '%pg_notify%'`,
       )
     ).rows as { d: string }[];
-    const notifyCall = /pg_notify\('prescient_versions', b\.shard_key \|\| ' ' \|\| b\.version\)/;
-    if (notifying.length !== 1 || !notifyCall.test(notifying[0]!.d)) throw new Error('cannot find the one pg_notify call of the prescient schema (mode no-notify)');
+    // pg_notify(channel, payload) → concat(channel, payload): the same arguments computed, a text instead of a NOTIFY
+    const notifyCall = /\bpg_notify\('prescient_versions', /g;
+    if (notifying.length !== 1 || !notifyCall.test(notifying[0]!.d)) throw new Error('cannot find the one function with pg_notify calls of the prescient schema (mode no-notify)');
     const fullDef = notifying[0]!.d;
-    const noNotifyDef = fullDef.replace(notifyCall, 'b.version');
+    const noNotifyDef = fullDef.replace(notifyCall, "concat('prescient_versions', ");
     let current: Mode = 'on';
     const setMode = async (mode: Mode): Promise<void> => {
-      if (mode === current) return;
+      if (mode === current || mode === 'prev') return;
       const r = await installShardSchema(admin!, mode === 'off' ? [] : TABLES);
       if (mode === 'off' ? r.removed !== 4 : r.triggers !== 4) throw new Error(`switching to mode ${mode} failed: ${JSON.stringify(r)}`);
       if (mode !== 'off') await admin!.query(mode === 'on' ? fullDef : noNotifyDef);
@@ -267,18 +300,19 @@ async function main(): Promise<number> {
         for (const mode of order) {
           check();
           await setMode(mode);
-          await admin.query('truncate prescient.version_history');
-          await admin.query('checkpoint');
+          const db = mode === 'prev' ? adminPrev! : admin;
+          await db.query('truncate prescient.version_history');
+          await db.query('checkpoint');
           const n0 = notifications;
           const ticks0 = postgresTicks(pgc.pid);
           const args = [
             '-n', '-T', String(opts.durationS), '-c', String(opts.clients), '-j', String(Math.min(opts.jobs, opts.clients)),
             '-f', scriptFiles.get(script)!, '-D', `accounts=${opts.accounts}`, '-D', `rows=${opts.rows}`,
-            '-h', pgc.host, '-p', String(pgc.port), '-U', pgc.user, 'app',
+            '-h', pgc.host, '-p', String(pgc.port), '-U', pgc.user, mode === 'prev' ? 'app_prev' : 'app',
           ];
           const r = await run('pgbench', findPgBin('pgbench'), args, pgEnv(pgc), (opts.durationS + 90) * 1000);
           check();
-          await listener.query('select 1'); // notifications committed before this round trip are in
+          await (mode === 'prev' ? listenerPrev! : listener).query('select 1'); // notifications committed before this round trip are in
           await sleep(300); // pgbench's backends exit and are reaped (their CPU moves to the postmaster's children)
           const ticks = postgresTicks(pgc.pid) - ticks0;
           const parsed = parsePgbench(r.stdout);
@@ -289,7 +323,7 @@ async function main(): Promise<number> {
           results.push(res);
           done++;
           log(
-            `[${done}/${total}] round ${round} ${script.padEnd(6)} ${MODE_LABEL[mode].padEnd(22)} ` +
+            `[${done}/${total}] round ${round} ${script.padEnd(6)} ${modeLabel(mode).padEnd(22)} ` +
               (res.error
                 ? `ERROR ${res.error}`
                 : `tps ${fmt(res.tps)} lat ${fmt(res.latencyMs, 3)} ms failed ${res.failed ?? '?'} notifications ${res.notifications} postgres CPU ${fmt(res.pgCpuUsPerTxn)} µs/txn`),
@@ -322,13 +356,14 @@ async function main(): Promise<number> {
       '|---|---|---:|---:|---:|---:|---:|---|',
       ...rows.map(
         (r) =>
-          `| ${r.script} | ${MODE_LABEL[r.mode]} | ${fmt(r.tps)} | ${r.vsOff === null ? 'n/a' : r.vsOff.toFixed(3)} | ${fmt(r.latencyMs, 3)} | ${fmt(r.pgCpuUsPerTxn)} | ${fmt(r.notificationsPerTxn, 2)} | ${r.tpsRounds.map((x) => fmt(x)).join(', ')} |`,
+          `| ${r.script} | ${modeLabel(r.mode)} | ${fmt(r.tps)} | ${r.vsOff === null ? 'n/a' : r.vsOff.toFixed(3)} | ${fmt(r.latencyMs, 3)} | ${fmt(r.pgCpuUsPerTxn)} | ${fmt(r.notificationsPerTxn, 2)} | ${r.tpsRounds.map((x) => fmt(x)).join(', ')} |`,
       ),
       '',
       `pgbench -c ${opts.clients} -j ${Math.min(opts.jobs, opts.clients)} -T ${opts.durationS} s, ${opts.rounds} interleaved round(s); table volumes with ${opts.accounts} accounts x ${opts.rows} rows; ` +
         `medians over rounds. One Postgres (${opts.durable ? 'fsync on, synchronous_commit on' : 'testbed: fsync off, synchronous_commit off'}) on a ${os.cpus().length}-core host shared with pgbench; one LISTEN connection on ${VERSIONS_CHANNEL}.`,
-      'update: single-row UPDATE by (account_id, id); insert: single-row INSERT of a fresh id (autocommit). With triggers each write also records its key in prescient.pending_bumps, and its commit upserts prescient.key_versions and appends version_history;',
-      '"on" also sends one NOTIFY per key ("without NOTIFY" is the same function with its pg_notify call removed: the difference is what NOTIFY costs, mostly the commit-time lock all notifying transactions take in turn).',
+      `update: single-row UPDATE by (account_id, id); insert: single-row INSERT of a fresh id (autocommit). "on" = prescient schema v${installed.schemaVersion}: with triggers each write also records its key in prescient.pending_bumps, and its commit upserts prescient.key_versions and appends version_history;`,
+      '"on" also sends one NOTIFY per key ("without NOTIFY" is the same function with its pg_notify calls removed: the difference is what NOTIFY costs, mostly the commit-time lock all notifying transactions take in turn).',
+      ...(opts.modes.includes('prev') ? [`"${prevVersionLabel}": the triggers as schema version ${opts.prevVersion} installed them, on the same table in a second database (with its own LISTEN connection), run interleaved with the others.`] : []),
       'Postgres CPU µs/txn = utime+stime of the postmaster and all its children during the run / transactions (less sensitive to other load on the host than tps).',
     ];
     process.stdout.write('\n' + lines.join('\n') + '\n');
@@ -344,6 +379,8 @@ async function main(): Promise<number> {
     for (const p of [...procs]) await stopProc(p, 'SIGKILL', 5000);
     await listener?.end().catch(() => {});
     await admin?.end().catch(() => {});
+    await listenerPrev?.end().catch(() => {});
+    await adminPrev?.end().catch(() => {});
     if (clusters.length > 0) {
       log('stopping Postgres');
       await stopClusters(clusters).catch((e: unknown) => log(`stopClusters: ${(e as Error).message}`));

@@ -1,4 +1,4 @@
-// Owns: the prescient schema on a real shard — idempotent install/upgrade, tablesFromConfig, and what the version triggers do per statement (INSERT/UPDATE/DELETE/TRUNCATE, rollback, concurrency).
+// Owns: the prescient schema on a real shard — idempotent install/upgrade, the generated per-table trigger functions, tablesFromConfig, and what the version triggers do per statement (INSERT/UPDATE/DELETE/TRUNCATE, rollback, savepoints, concurrency, hostile search_path).
 import t from 'tap';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import {
   installShardSchema,
+  quoteIdent,
   readVersions,
   SHARD_SCHEMA_VERSION,
   shardSchemaVersion,
@@ -93,6 +94,22 @@ t.test('versioned shard', async (t) => {
       'volumes.prescient_versions_update',
     ]);
 
+    // each table's triggers call a function generated for that table (static SQL, no search_path of its own)
+    const functions = async () =>
+      (
+        await admin.query(
+          `select t.tgrelid::regclass::text as rel, count(*)::int as n, count(distinct t.tgfoid)::int as fns, min(p.proname) as fn,
+                  bool_and(p.prosecdef and p.proconfig is null) as secdef_no_config
+           from pg_trigger t join pg_proc p on p.oid = t.tgfoid where t.tgname like 'prescient_versions_%' group by 1 order by 1`,
+        )
+      ).rows;
+    const generated = async () =>
+      (await admin.query(`select count(*)::int as n from pg_proc where pronamespace = 'prescient'::regnamespace and proname ~ '^on_write_[0-9]+$'`)).rows[0].n;
+    const volumesOid = (await admin.query(`select 'volumes'::regclass::oid::text as oid`)).rows[0].oid;
+    const fns = await functions();
+    t.same(fns.map((r) => [r.rel, r.n, r.fns, r.secdef_no_config]), [['billing."Invoices"', 4, 1, true], ['volumes', 4, 1, true]], 'one function per table');
+    t.equal(fns[1].fn, `on_write_${volumesOid}`, 'named after the table oid');
+
     const again = await installShardSchema(admin, tables);
     t.same({ ...again, warnings: again.warnings.length }, { installed: false, schemaVersion: SHARD_SCHEMA_VERSION, triggers: 8, changed: 0, removed: 0, warnings: 2 }, 're-running is a no-op');
     t.equal(await shardSchemaVersion(admin), SHARD_SCHEMA_VERSION);
@@ -104,11 +121,19 @@ t.test('versioned shard', async (t) => {
     await Promise.all(others.map((o) => o.end()));
     t.same(rs.map((r) => r.changed), [0, 0]);
 
-    // a changed domain replaces that table's triggers; a table no longer listed loses them (prune)
+    // a changed domain replaces that table's function and triggers; a table no longer listed loses them (prune), and
+    // its generated function goes with them
     const changed = await installShardSchema(admin, [{ table: 'volumes', accountColumn: 'account_id', domain: 'vol' }]);
     t.same([changed.changed, changed.removed, changed.triggers], [4, 4, 4]);
+    t.equal(await generated(), 1, 'the pruned table\'s function is dropped');
+    t.match((await admin.query(`select prosrc from pg_proc where proname = $1`, [`on_write_${volumesOid}`])).rows[0].prosrc, /'_vol'/, 'the new domain is in the function');
     const restored = await installShardSchema(admin, tables);
     t.same([restored.changed, restored.removed, restored.triggers], [8, 0, 8]);
+    t.equal(await generated(), 2);
+    // a function edited behind the installer's back (or by another release) is put back, with its triggers
+    await admin.query(`create or replace function prescient.on_write_${volumesOid}() returns trigger language plpgsql security definer as $$begin return null; end$$`);
+    const repaired = await installShardSchema(admin, tables);
+    t.same([repaired.changed, repaired.removed, repaired.triggers], [4, 0, 8], 'a differing function body is replaced');
 
     // a schema newer than this code: refuse (and change nothing)
     await admin.query('update prescient.schema_version set version = version + 1');
@@ -203,6 +228,23 @@ t.test('versioned shard', async (t) => {
     await writer.query('commit');
     t.same(await settle(), [`2_volume ${Number(before['2_volume']) + 1}`, '5_volume 1'], 'three statements, two keys: two bumps, in key order');
     t.equal((await admin.query('select count(*)::int as n from prescient.pending_bumps')).rows[0].n, 0, 'no pending keys left behind');
+    // writes inside a released savepoint count (a key already pending, and a new one)
+    await writer.query('begin');
+    await writer.query('update volumes set size_gib = 9 where account_id = 1');
+    await writer.query('savepoint s');
+    await writer.query('update volumes set size_gib = 9 where account_id = 1');
+    await writer.query('insert into volumes values (5, 3, 1)');
+    await writer.query('release savepoint s');
+    await writer.query('commit');
+    t.same(await settle(), [`1_volume ${Number(before['1_volume']) + 2}`, '5_volume 2'], 'released savepoint: its keys count');
+    // SET CONSTRAINTS ALL IMMEDIATE: the flush runs at the end of each statement (one bump per statement)
+    await writer.query('begin');
+    await writer.query('set constraints all immediate');
+    await writer.query('update volumes set size_gib = 10 where account_id = 5');
+    await writer.query('update volumes set size_gib = 11 where account_id = 5');
+    await writer.query('commit');
+    t.same(await settle(), ['5_volume 3', '5_volume 4'], 'immediate: one bump per statement');
+    t.equal((await admin.query('select count(*)::int as n from prescient.pending_bumps')).rows[0].n, 0);
   });
 
   await t.test('a transaction that writes a key in two statements does not deadlock with a concurrent writer of the same key', async (t) => {
@@ -233,7 +275,7 @@ t.test('versioned shard', async (t) => {
     t.same(await settle(), ['20_volume 2', '20_volume 3'], 'T2, then T1: one bump each, in commit order');
   });
 
-  await t.test('an upgrade from schema version 1 appends the step and keeps versions and triggers', async (t) => {
+  await t.test('an upgrade from schema version 1 appends the steps, keeps versions and moves the triggers to a generated function', async (t) => {
     await admin.query('create database upgrade');
     const up = new pg.Client({ host: c!.host, port: c!.port, database: 'upgrade', user: c!.user, password: c!.password });
     await up.connect();
@@ -247,13 +289,24 @@ t.test('versioned shard', async (t) => {
     await up.query('insert into volumes values (1, 2)');
     await up.query('commit');
     t.same(Object.fromEntries(await readVersions(up)), { '1_volume': 2 }, 'version 1: one bump per statement');
-    const v2 = await installShardSchema(up, table);
-    t.same([v2.installed, v2.schemaVersion, v2.changed, v2.triggers], [true, SHARD_SCHEMA_VERSION, 0, 4], 'upgraded in place; the triggers stay');
+    const v2 = await installShardSchema(up, table, { upTo: 2 });
+    t.same([v2.installed, v2.schemaVersion, v2.changed, v2.triggers], [true, 2, 0, 4], 'version 2: upgraded in place; the triggers stay');
+    await up.query('begin');
+    await up.query('insert into volumes values (1, 10)');
+    await up.query('insert into volumes values (1, 11)');
+    await up.query('commit');
+    t.same(Object.fromEntries(await readVersions(up)), { '1_volume': 3 }, 'version 2: one bump per transaction');
+    await up.query('insert into volumes values (2, 1)');
+    const v3 = await installShardSchema(up, table);
+    t.same([v3.installed, v3.schemaVersion, v3.changed, v3.triggers], [true, SHARD_SCHEMA_VERSION, 4, 4], 'upgraded in place; the triggers now call the table\'s function');
+    const fn = (await up.query(`select distinct p.proname from pg_trigger t join pg_proc p on p.oid = t.tgfoid where t.tgname like 'prescient_versions_%'`)).rows;
+    t.same(fn.map((r) => r.proname), [`on_write_${(await up.query(`select 'volumes'::regclass::oid::text as oid`)).rows[0].oid}`]);
+    t.same(Object.fromEntries(await readVersions(up)), { '1_volume': 3, '2_volume': 1 });
     await up.query('begin');
     await up.query('insert into volumes values (1, 3)');
     await up.query('insert into volumes values (1, 4)');
     await up.query('commit');
-    t.same(Object.fromEntries(await readVersions(up)), { '1_volume': 3 }, `version ${SHARD_SCHEMA_VERSION}: one bump per transaction, counting on from the old version`);
+    t.same(Object.fromEntries(await readVersions(up)), { '1_volume': 4, '2_volume': 1 }, `version ${SHARD_SCHEMA_VERSION}: one bump per transaction, counting on from the old version`);
     t.equal(await shardSchemaVersion(up), SHARD_SCHEMA_VERSION);
     const again = await installShardSchema(up, table);
     t.same([again.installed, again.changed], [false, 0]);
@@ -267,7 +320,7 @@ t.test('versioned shard', async (t) => {
     await admin.query('truncate volumes');
     t.same(await settle(), ['*_volume 2']);
     const v = await readVersions(admin, ['*_volume', '1_volume', 'nope']);
-    t.same(Object.fromEntries(v), { '*_volume': 2, '1_volume': 4 }, 'readVersions(keys) returns only the keys that exist');
+    t.same(Object.fromEntries(v), { '*_volume': 2, '1_volume': 5 }, 'readVersions(keys) returns only the keys that exist');
   });
 
   await t.test('COPY and INSERT … ON CONFLICT also bump', async (t) => {
@@ -305,5 +358,50 @@ t.test('versioned shard', async (t) => {
     t.equal(Number(after['12_volume']) - Number(before['12_volume']), 4 * N);
     t.comment(`${4 * N} two-key statements from two clients in ${Date.now() - t0} ms`);
     notes.length = 0;
+  });
+
+  await t.test('generated functions: odd names are quoted; a writer\'s search_path cannot redirect them', async (t) => {
+    await admin.query('create database odd');
+    const oddAdmin = new pg.Client({ host: c!.host, port: c!.port, database: 'odd', user: c!.user, password: c!.password });
+    await oddAdmin.connect();
+    t.teardown(() => oddAdmin.end());
+    const column = `acc$prescient$'\\"`;
+    const domain = `d$prescient$'\\x`;
+    await oddAdmin.query(`create table "we""ird" (${quoteIdent(column)} text, id int)`);
+    await oddAdmin.query(`grant all on "we""ird" to writer; create schema evil authorization writer`);
+    const odd = [{ table: 'we"ird', accountColumn: column, domain }];
+    const first = await installShardSchema(oddAdmin, odd);
+    t.same([first.changed, first.warnings], [4, []]);
+    t.equal((await installShardSchema(oddAdmin, odd)).changed, 0, 'arguments and body read back equal: no change');
+
+    // the writer shadows, in a schema searched before pg_catalog, what the trigger functions use
+    const ow = new pg.Client({ host: c!.host, port: c!.port, database: 'odd', user: WRITER.name, password: WRITER.password });
+    await ow.connect();
+    t.teardown(() => ow.end());
+    await ow.query(`
+      create function evil.cardinality(anyarray) returns int language sql as 'select 0';
+      create function evil.pg_notify(text, text) returns void language plpgsql as $$begin raise exception 'hijacked pg_notify'; end$$;
+      create function evil.pg_current_xact_id() returns xid8 language plpgsql as $$begin raise exception 'hijacked pg_current_xact_id'; end$$;
+      create function evil.now() returns timestamptz language plpgsql as $$begin raise exception 'hijacked now'; end$$;
+      create function evil.never(text, text) returns boolean language sql as 'select false';
+      create operator evil.= (leftarg = text, rightarg = text, function = evil.never);
+      create function evil.forge(text, text) returns text language sql as $$select 'forged'$$;
+      create operator evil.|| (leftarg = text, rightarg = text, function = evil.forge);
+      set search_path = evil, pg_catalog, public;
+    `);
+    t.equal((await ow.query(`select 'a' || 'b' as x`)).rows[0].x, 'forged', 'the shadowing works for the writer\'s own SQL');
+    await ow.query(`insert into "we""ird" values ('a', 1), ('b', 2)`);
+    await ow.query('begin');
+    await ow.query(`insert into "we""ird" values ('c', 3)`);
+    await ow.query(`update "we""ird" set id = id + 1 where id = 3`);
+    await ow.query('commit');
+    await ow.query(`update "we""ird" set id = 5 where id = 1`);
+    await ow.query(`truncate "we""ird"`);
+    t.same(Object.fromEntries(await readVersions(oddAdmin)), {
+      [`a_${domain}`]: 2,
+      [`b_${domain}`]: 1,
+      [`c_${domain}`]: 1,
+      [`*_${domain}`]: 1,
+    }, 'keys with the odd domain, one bump per key per transaction, nothing hijacked');
   });
 });
