@@ -408,10 +408,11 @@ export interface Endpoint {
 const PG_USER = 'postgres';
 const PG_DB = 'app';
 
-async function startPgBouncer(
+/** PgBouncer on a free loopback port in front of `pg` (session mode resets server state between clients). */
+export async function startPgBouncer(
   dir: string,
   name: string,
-  pg: Cluster,
+  pg: { host: string; port: number; user: string; password: string },
   poolMode: 'transaction' | 'session',
   poolSize: number,
 ): Promise<Endpoint> {
@@ -438,7 +439,8 @@ async function startPgBouncer(
       'reserve_pool_size = 0',
       'max_client_conn = 200',
       'max_db_connections = 0',
-      'server_reset_query =',
+      // session mode: a second pgbench run must not find the first one's prepared statements on a reused connection
+      `server_reset_query = ${poolMode === 'session' ? 'DISCARD ALL' : ''}`,
       'ignore_startup_parameters = extra_float_digits',
       `pidfile = ${pidFile}`,
       `logfile = ${logFile}`,

@@ -58,6 +58,7 @@ import {
   signalGroup,
   spawnProc,
   spawnWatchdog,
+  startPgBouncer,
   stopProc,
   tail,
   waitForPort,
@@ -236,79 +237,6 @@ async function tableState(c: { host: string; port: number }): Promise<TableState
   } finally {
     await client.end();
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// PgBouncer
-// ---------------------------------------------------------------------------------------------
-
-/**
- * PgBouncer in front of `pg`, as bench-passthrough's startPgBouncer but with server_reset_query = DISCARD ALL in session
- * mode: a session-mode server connection outlives the pgbench run that used it, and the next -M prepared run (another
- * script) would otherwise find its P_0 already prepared there with a different statement.
- */
-async function startPgBouncer(
-  dir: string,
-  name: string,
-  pg: { host: string; port: number; user: string; password: string },
-  poolMode: 'transaction' | 'session',
-  poolSize: number,
-): Promise<Endpoint> {
-  const port = await freePort();
-  const ini = path.join(dir, `${name}.ini`);
-  const userlist = path.join(dir, `${name}-userlist.txt`);
-  const logFile = path.join(dir, `${name}.log`);
-  const pidFile = path.join(dir, `${name}.pid`);
-  await writeFile(
-    ini,
-    [
-      '[databases]',
-      `${DB} = host=${pg.host} port=${pg.port} dbname=${DB}`,
-      '',
-      '[pgbouncer]',
-      'listen_addr = 127.0.0.1',
-      `listen_port = ${port}`,
-      'unix_socket_dir =',
-      'auth_type = scram-sha-256',
-      `auth_file = ${userlist}`,
-      `pool_mode = ${poolMode}`,
-      `default_pool_size = ${poolSize}`,
-      'min_pool_size = 0',
-      'reserve_pool_size = 0',
-      'max_client_conn = 200',
-      'max_db_connections = 0',
-      `server_reset_query = ${poolMode === 'session' ? 'DISCARD ALL' : ''}`,
-      `pidfile = ${pidFile}`,
-      `logfile = ${logFile}`,
-      'log_connections = 0',
-      'log_disconnections = 0',
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  await writeFile(userlist, `"${pg.user}" "${pg.password}"\n`, { mode: 0o600 });
-  const args: string[] = [];
-  if (isRoot()) {
-    const u = osUser('postgres');
-    for (const f of [ini, userlist]) await chown(f, u.uid, u.gid);
-    args.push('-u', 'postgres'); // PgBouncer refuses to run as root; -u switches user, stays in the foreground
-  }
-  args.push(ini);
-  const proc = spawnProc(name, '/usr/sbin/pgbouncer', args, { logFile: path.join(dir, `${name}.stderr`) });
-  try {
-    await waitForPort('127.0.0.1', port, 15_000, proc);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- ${name} log ---\n${await tail(logFile)}\n${await tail(path.join(dir, `${name}.stderr`))}`);
-  }
-  let cpuPid = proc.pid;
-  try {
-    const fromFile = parseInt(readFileSync(pidFile, 'utf8'), 10);
-    if (Number.isFinite(fromFile) && fromFile > 0) cpuPid = fromFile;
-  } catch {
-    /* keep child pid */
-  }
-  log(`${name}: PgBouncer pool_mode=${poolMode} default_pool_size=${poolSize} on 127.0.0.1:${port} (pid ${cpuPid})`);
-  return { host: '127.0.0.1', port, proc, cpuPid, label: `PgBouncer (${poolMode})` };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -746,7 +746,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     // SET prescient.account / prescient.action: the session's routing state, answered here
     if (req.routingSettingsOnly) {
       const tags = req.units.flatMap((u) => u.statements.map((st) => (st.setting?.value === null ? 'RESET' : 'SET')));
-      this.synthesize(synthesizedResponse(req, tags, this.txStatus, this.registerStatement, decodeParse));
+      this.synthesize(synthesizedResponse(req, tags, this.txStatus, this.registerStatement));
       return;
     }
     this.decideUnits(req, 0);
@@ -865,11 +865,13 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (!s.local && this.localRouting) delete this.localRouting[field];
   }
 
+  /** what plugins see of this session: fixed once the client has logged in, so built once */
+  private info: SessionInfo | null = null;
   private sessionInfo(): SessionInfo {
-    return {
+    return (this.info ??= Object.freeze({
       pid: this.pid, user: this.user, database: this.database, applicationName: this.applicationName, remote: this.remote,
       startupParams: this.startupParams,
-    };
+    }));
   }
 
   private routingSettings(): ReadonlyMap<string, string> {
@@ -922,7 +924,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private requestDecided(req: RoutedRequest, o: { answer: Buffer[] } | { reject: { code: string; message: string } }): void {
     if ('answer' in o) {
       if (req.simple) this.synthesize(Buffer.concat([...o.answer, Be.ReadyForQuery(this.txStatus)]));
-      else this.synthesize(replayExtended(req, o.answer, this.txStatus, this.registerStatement, decodeParse));
+      else this.synthesize(replayExtended(req, o.answer, this.txStatus, this.registerStatement));
       if (this.plugins?.hasResponseHooks) this.plugins.observeResponse({ request: req.units[0]?.ctx, durationMs: 0 });
       return;
     }
@@ -1049,19 +1051,19 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       // the transaction's shard is known only at its first routed statement: answer BEGIN here, replay it there
       this.deferredBegin = req.simple ? req.sql : req.units[0]!.sql;
       this.txStatus = Be.TransactionStatus.InTransaction;
-      this.synthesize(synthesizedResponse(req, ['BEGIN'], this.txStatus, this.registerStatement, decodeParse));
+      this.synthesize(synthesizedResponse(req, ['BEGIN'], this.txStatus, this.registerStatement));
       return;
     }
     if (this.deferredBegin !== null && req.prepareOnly && route.kind === 'any' && req.frames.every((f) => (f.code === FrontendCode.Parse && f.payload[0] !== 0) || f.code === FrontendCode.Sync || f.code === FrontendCode.Flush)) {
       // PQprepare inside a transaction whose shard is not known yet: the statement is registered here and
       // prepared on the transaction's server at its first Bind (a syntax error then surfaces at Bind)
-      this.synthesize(synthesizedResponse(req, [], this.txStatus, this.registerStatement, decodeParse));
+      this.synthesize(synthesizedResponse(req, [], this.txStatus, this.registerStatement));
       return;
     }
     if (this.deferredBegin !== null && req.simple && route.kind === 'any' && req.units.length === 1 && req.units[0]!.statements.every((st) => st.kind === StatementKind.Set && !st.parseError)) {
       // SET LOCAL lock_timeout … right after BEGIN: it waits with the BEGIN for the transaction's shard
       this.deferredSets.push(req.sql);
-      this.synthesize(synthesizedResponse(req, req.units[0]!.statements.map(() => 'SET'), this.txStatus, this.registerStatement, decodeParse));
+      this.synthesize(synthesizedResponse(req, req.units[0]!.statements.map(() => 'SET'), this.txStatus, this.registerStatement));
       return;
     }
     if (this.deferredBegin !== null && (req.txControl === TxControl.Commit || req.txControl === TxControl.Rollback)) {
@@ -1070,7 +1072,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.deferredBegin = null;
       this.localRouting = null;
       this.txStatus = Be.TransactionStatus.Idle;
-      this.synthesize(synthesizedResponse(req, [req.txControl === TxControl.Commit ? 'COMMIT' : 'ROLLBACK'], this.txStatus, this.registerStatement, decodeParse));
+      this.synthesize(synthesizedResponse(req, [req.txControl === TxControl.Commit ? 'COMMIT' : 'ROLLBACK'], this.txStatus, this.registerStatement));
       return;
     }
     this.leaseOn(target, req);

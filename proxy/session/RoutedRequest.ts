@@ -1,7 +1,8 @@
 // RoutedRequest owns one client request as routing sees it: the frames of a simple Query or of an extended batch up to
 // Sync/Flush, cut into routing units (one per Bind), and the responses Prescient gives without a server.
 import type { Frame } from '../protocol/FrameReader.js';
-import { FrontendCode } from '../protocol/MessageCode.js';
+import { BackendCode, FrontendCode } from '../protocol/MessageCode.js';
+import { decodeParse } from '../protocol/FrontendMessage.js';
 import * as Be from '../protocol/BackendMessage.js';
 import { StatementKind, type StatementInfo } from '../analyzer/types.js';
 import type { RequestContext } from '../plugins/api.js';
@@ -71,46 +72,6 @@ export function replayOf(req: RoutedRequest): { describePortal: boolean; maxRows
   return executes === 1 ? { describePortal, maxRows: 0 } : null;
 }
 
-/**
- * A result answer (RowDescription?, DataRow…, CommandComplete) in the shape an extended request expects:
- * ParseComplete, BindComplete, RowDescription or NoData for Describe, the rows at Execute, ReadyForQuery at Sync.
- */
-export function replayExtended(
-  req: RoutedRequest,
-  answer: readonly Buffer[],
-  status: number,
-  register: (name: string, query: string, paramTypes: number[]) => void,
-  decodeParse: (payload: Buffer) => { name: string; query: string; paramTypes: number[] },
-): Buffer {
-  const hasRowDescription = answer.length > 0 && answer[0]![0] === 0x54;
-  const out: Buffer[] = [];
-  for (const f of req.frames) {
-    switch (f.code) {
-      case FrontendCode.Parse: {
-        const p = decodeParse(f.payload);
-        if (p.name !== '') register(p.name, p.query, p.paramTypes);
-        out.push(Be.ParseComplete);
-        break;
-      }
-      case FrontendCode.Bind:
-        out.push(Be.BindComplete);
-        break;
-      case FrontendCode.Describe:
-        out.push(hasRowDescription ? answer[0]! : Be.NoData);
-        break;
-      case FrontendCode.Execute:
-        for (let i = hasRowDescription ? 1 : 0; i < answer.length; i++) out.push(answer[i]!);
-        break;
-      case FrontendCode.Sync:
-        out.push(Be.ReadyForQuery(status));
-        break;
-      default:
-        break;
-    }
-  }
-  return Buffer.concat(out);
-}
-
 /** The request is one transaction-control statement and nothing else. */
 export function txControlOf(units: readonly RoutingUnit[]): TxControl {
   if (units.length !== 1 || units[0]!.statements.length !== 1) return TxControl.None;
@@ -128,18 +89,14 @@ export function txControlOf(units: readonly RoutingUnit[]): TxControl {
   }
 }
 
+type Register = (name: string, query: string, paramTypes: number[]) => void;
+
 /**
- * The response Postgres would give to a request that only runs `tag` (BEGIN, COMMIT, ROLLBACK, SET) when the proxy
- * answers it itself. `status` is the transaction status after it. Named Parses are handed to `register`.
+ * The response to an extended request Prescient answers itself: ParseComplete (named statements handed to
+ * `register`), BindComplete, the RowDescription (or NoData) of the first result for Describe, each Execute's
+ * result without its RowDescription, CloseComplete, ReadyForQuery(status) at Sync.
  */
-export function synthesizedResponse(
-  req: RoutedRequest,
-  tags: readonly string[],
-  status: number,
-  register: (name: string, query: string, paramTypes: number[]) => void,
-  decodeParse: (payload: Buffer) => { name: string; query: string; paramTypes: number[] },
-): Buffer {
-  if (req.simple) return Buffer.concat([...tags.map((t) => Be.CommandComplete(t)), Be.ReadyForQuery(status)]);
+function answerExtended(req: RoutedRequest, status: number, register: Register, resultOf: (execute: number) => readonly Buffer[]): Buffer {
   const out: Buffer[] = [];
   let executed = 0;
   for (const f of req.frames) {
@@ -153,13 +110,17 @@ export function synthesizedResponse(
       case FrontendCode.Bind:
         out.push(Be.BindComplete);
         break;
-      case FrontendCode.Describe:
+      case FrontendCode.Describe: {
         if (f.payload[0] === 0x53) out.push(Be.ParameterDescriptionNone);
-        out.push(Be.NoData);
+        const first = resultOf(executed)[0];
+        out.push(first !== undefined && first[0] === BackendCode.RowDescription ? first : Be.NoData);
         break;
-      case FrontendCode.Execute:
-        out.push(Be.CommandComplete(tags[Math.min(executed++, tags.length - 1)]!));
+      }
+      case FrontendCode.Execute: {
+        const result = resultOf(executed++);
+        for (let i = result[0]?.[0] === BackendCode.RowDescription ? 1 : 0; i < result.length; i++) out.push(result[i]!);
         break;
+      }
       case FrontendCode.Close:
         out.push(Be.CloseComplete);
         break;
@@ -171,4 +132,18 @@ export function synthesizedResponse(
     }
   }
   return Buffer.concat(out);
+}
+
+/** A plugin's result answer (RowDescription?, DataRow…, CommandComplete) in the shape an extended request expects. */
+export function replayExtended(req: RoutedRequest, answer: readonly Buffer[], status: number, register: Register): Buffer {
+  return answerExtended(req, status, register, () => answer);
+}
+
+/**
+ * The response Postgres would give to a request that only runs `tags` (BEGIN, COMMIT, ROLLBACK, SET) when the proxy
+ * answers it itself. `status` is the transaction status after it.
+ */
+export function synthesizedResponse(req: RoutedRequest, tags: readonly string[], status: number, register: Register): Buffer {
+  if (req.simple) return Buffer.concat([...tags.map((t) => Be.CommandComplete(t)), Be.ReadyForQuery(status)]);
+  return answerExtended(req, status, register, (i) => (tags.length === 0 ? [] : [Be.CommandComplete(tags[Math.min(i, tags.length - 1)]!)]));
 }
