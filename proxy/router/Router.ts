@@ -195,7 +195,9 @@ export class Router {
   private noKey(st: StatementInfo, snapshot: CatalogSnapshot): Route {
     const s = this.config.sharding;
     const tables = st.tables.join(', ');
-    const how = `add ${s.account_column} = … to the statement, a /* account='…' */ comment, or SET prescient.account`;
+    const how = st.kind === StatementKind.Insert
+      ? `name the columns so that ${s.account_column} is one of them (INSERT INTO ${st.tables[0]} (…, ${s.account_column}, …) VALUES …), or add a /* account='…' */ comment, or SET prescient.account`
+      : `add ${s.account_column} = … to the statement, a /* account='…' */ comment, or SET prescient.account`;
     if (s.strict) {
       return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `no shard key for ${st.kind} on ${tables} (strict mode): ${how}` };
     }
