@@ -148,6 +148,8 @@ export const ConfigSchema = z.strictObject({
       connect_timeout_ms: durationMs.default(5000),
       /** run on a server connection when a session-mode client leaves ('' for none) */
       reset_query: z.string().default('DISCARD ALL'),
+      /** a reset (reset_query) that has not finished after this long closes the server connection; the pool opens another */
+      reset_timeout_ms: durationMs.default(5000),
       /** run on the shared server connection when any client leaves (for single-session backends such as PGlite) */
       reset_on_every_client: z.boolean().default(false),
     })

@@ -36,6 +36,11 @@ export class ServerConnection {
   closed = false;
   /** last ReadyForQuery status: 'I' idle, 'T' in transaction, 'E' failed transaction */
   txStatus = 0x49;
+  /**
+   * extended-protocol messages were sent after the last Sync (or Query): txStatus is stale, the server may be inside an
+   * implicit or explicit transaction or skipping to Sync after an error. Such a connection never goes back to the pool.
+   */
+  unsynced = false;
   lastUsed = Date.now();
   private onIdleClose: ((conn: ServerConnection) => void) | null = null;
 

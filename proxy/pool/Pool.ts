@@ -128,6 +128,12 @@ export class Pool {
   release(conn: ServerConnection): void {
     conn.owner = null;
     if (conn.closed) return;
+    if (conn.unsynced || conn.txStatus !== 0x49) {
+      // only a connection seen idle after a Sync is clean: anything else could carry one client's transaction to another
+      logger.warn('a server connection in an unknown state was closed instead of pooled', { shard: this.shard.name, server: conn.id, unsynced: conn.unsynced, tx: String.fromCharCode(conn.txStatus) });
+      this.discard(conn);
+      return;
+    }
     if (conn.socket.isPaused()) conn.socket.resume();
     conn.lastUsed = Date.now();
     const w = this.nextWaiter();

@@ -45,6 +45,17 @@ export function Parse(name: string, query: string, paramTypes: readonly number[]
   return frame(FrontendCode.Parse, Buffer.concat([cstring(name), cstring(query), n]));
 }
 
+/** A Parse frame from a NUL-terminated name and the client's Parse bytes after its name (query and types, byte-exact). */
+export function ParseRaw(name: Buffer, rest: Buffer): Buffer {
+  const len = 4 + name.length + rest.length;
+  const out = Buffer.allocUnsafe(len + 1);
+  out[0] = FrontendCode.Parse;
+  out.writeInt32BE(len, 1);
+  name.copy(out, 5);
+  rest.copy(out, 5 + name.length);
+  return out;
+}
+
 /**
  * Rewrites the statement name of a Bind payload in one allocation, keeping its portal and the rest of its bytes.
  * `statement` is the new name as a NUL-terminated string (see `cstring`).

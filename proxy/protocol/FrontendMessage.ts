@@ -8,7 +8,11 @@ export type StartupPacket =
   | { kind: 'GSSENCRequest' }
   | { kind: 'CancelRequest'; pid: number; secret: number };
 
-export interface Parse { name: string; query: string; paramTypes: number[] }
+/**
+ * Names of statements and portals are decoded as latin1 (one char per byte, so any byte string round-trips); the query
+ * is decoded as UTF-8 for analysis only: `rest` (query bytes, NUL, parameter count and types) is what servers get.
+ */
+export interface Parse { name: string; query: string; paramTypes: number[]; rest: Buffer }
 export interface Bind { portal: string; statement: string; /** byte offset where the statement name ends (after its NUL) */ restOffset: number }
 export interface Describe { target: 'S' | 'P'; name: string }
 export interface Close { target: 'S' | 'P'; name: string }
@@ -23,6 +27,18 @@ export function readCString(buf: Buffer, at: number): [string, number] {
   const end = buf.indexOf(0, at);
   if (end < 0) throw bad('string without terminator');
   return [buf.toString('utf8', at, end), end + 1];
+}
+
+/** Reads a NUL-terminated name at `at` as latin1 (byte-exact); returns it and the offset after the NUL. */
+export function readName(buf: Buffer, at: number): [string, number] {
+  const end = buf.indexOf(0, at);
+  if (end < 0) throw bad('string without terminator');
+  return [buf.toString('latin1', at, end), end + 1];
+}
+
+/** A latin1-decoded name as the client wrote it (UTF-8 text), for messages. */
+export function displayName(name: string): string {
+  return Buffer.from(name, 'latin1').toString('utf8');
 }
 
 /** Counts are unsigned 16-bit on the wire: Postgres allows up to 65535 parameters. */
@@ -61,17 +77,19 @@ export function decodeStartupPacket(payload: Buffer): StartupPacket {
 }
 
 export function decodeParse(payload: Buffer): Parse {
-  const [name, a1] = readCString(payload, 0);
+  const [name, a1] = readName(payload, 0);
   const [query, a2] = readCString(payload, a1);
   const n = readUInt16(payload, a2);
   const paramTypes: number[] = new Array(n);
   for (let i = 0; i < n; i++) paramTypes[i] = readInt32(payload, a2 + 2 + i * 4) >>> 0;
-  return { name, query, paramTypes };
+  // as Postgres' pq_getmsgend: a Parse with bytes after its parameter types is malformed
+  if (a2 + 2 + n * 4 !== payload.length) throw bad('invalid message format: trailing bytes after Parse');
+  return { name, query, paramTypes, rest: payload.subarray(a1) };
 }
 
 export function decodeBind(payload: Buffer): Bind {
-  const [portal, a1] = readCString(payload, 0);
-  const [statement, a2] = readCString(payload, a1);
+  const [portal, a1] = readName(payload, 0);
+  const [statement, a2] = readName(payload, a1);
   // the rest is forwarded as is, so check its layout here: a malformed Bind must not reach a shared server connection
   let at = a2;
   const nFormats = readUInt16(payload, at);
@@ -123,13 +141,15 @@ function decodeTarget(payload: Buffer, what: string): { target: 'S' | 'P'; name:
   if (payload.length < 2) throw bad(`${what} message too short`);
   const t = payload[0];
   if (t !== 0x53 && t !== 0x50) throw bad(`invalid ${what} target '${String.fromCharCode(t!)}'`);
-  return { target: t === 0x53 ? 'S' : 'P', name: readCString(payload, 1)[0] };
+  const [name, end] = readName(payload, 1);
+  if (end !== payload.length) throw bad(`invalid message format: trailing bytes after ${what}`);
+  return { target: t === 0x53 ? 'S' : 'P', name };
 }
 export const decodeDescribe = (payload: Buffer): Describe => decodeTarget(payload, 'Describe');
 export const decodeClose = (payload: Buffer): Close => decodeTarget(payload, 'Close');
 
 export function decodeExecute(payload: Buffer): Execute {
-  const [portal, a1] = readCString(payload, 0);
+  const [portal, a1] = readName(payload, 0);
   return { portal, maxRows: readInt32(payload, a1) };
 }
 

@@ -20,6 +20,7 @@ export const SqlState = {
   ProgramLimitExceeded: '54000',
   SyntaxError: '42601',
   InsufficientPrivilege: '42501',
+  ReservedName: '42939',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];
 

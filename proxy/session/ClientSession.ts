@@ -8,12 +8,14 @@ import * as Fe from '../protocol/FrontendEncoder.js';
 import { FrameReader, type Frame } from '../protocol/FrameReader.js';
 import { FrameScanner, type FrameVisitor } from '../protocol/FrameScanner.js';
 import {
-  decodeBind, decodeClose, decodeDescribe, decodeParse, decodeQuery, decodeStartupPacket, readCString,
+  decodeBind, decodeClose, decodeDescribe, decodeParse, decodeQuery, decodeStartupPacket, displayName, readCString,
 } from '../protocol/FrontendMessage.js';
 import { BackendCode, FRONTEND_CODES, FrontendCode } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { Await, PENDING, PendingQueue, completes, type Pending } from './PendingResponses.js';
-import { PreparedStatements } from './PreparedStatements.js';
+import { PreparedStatements, type ServerStatement } from './PreparedStatements.js';
+import { Fifo } from './Fifo.js';
+import { PinEvent, SessionPins } from './SessionPins.js';
 import { sessionSettings, settingsDiffSql, settingsKeyOf } from './startupParams.js';
 import type { ProxyContext } from './ProxyContext.js';
 import { ClientAuth } from './ClientAuth.js';
@@ -40,11 +42,16 @@ export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 
 /** ParameterStatus names a client cannot SET: reported, never replayed on another server connection. */
 const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
-const LISTEN_STATEMENT = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|\*|[A-Za-z_][A-Za-z0-9_$]*)/gi;
 /** the database name of the admin console, as PgBouncer's `pgbouncer` */
 export const ADMIN_DATABASE = 'prescient';
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
-
+/** cheap first look (latin1 text of a Query) for SQL that could name a server-side statement of Prescient's */
+const RESERVED_HINT = /prescient_|u&["']/i;
+const STATEMENT_SQL = /\b(?:execute|prepare|deallocate)\b/i;
+/** DDL tags: a statement prepared before them may no longer parse, or may describe other columns */
+const DDL_TAG = /^(?:CREATE|ALTER|DROP) (?!INDEX|DATABASE|ROLE|USER|EXTENSION|PUBLICATION|SUBSCRIPTION|TABLESPACE)/;
+/** responses owed to one client beyond which Prescient stops reading it until they drain */
+const MAX_PENDING = 4096;
 const UNNAMED = Buffer.from([0]);
 /** settings Postgres reports with ParameterStatus: a SET of one is followed (TIME ZONE is timezone) */
 const REPORTED_SETTINGS = new Set(['client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'application_name', 'standard_conforming_strings', 'default_transaction_read_only', 'in_hot_standby', 'is_superuser', 'session_authorization', 'integer_datetimes', 'server_encoding', 'server_version', 'names']);
@@ -126,18 +133,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private txStatus: number = Be.TransactionStatus.Idle;
   /** after an error in an extended-protocol batch, the server skips messages until Sync */
   private skipUntilSync = false;
-  /** LISTEN keeps the session on its server connection */
-  /** channels this session listens on; any keeps the session on its server connection */
-  private readonly channels = new Set<string>();
-  /** LISTEN/UNLISTEN statements seen in queries not yet completed, in order */
-  private listenOps: string[] = [];
-  /** the query the current listenOps were read from */
-  private listenOpsFrom: Buffer | null = null;
-  /** texts of simple Queries in flight, oldest first (read only when a LISTEN/UNLISTEN completes) */
-  private readonly queries: Buffer[] = [];
-  private get listening(): boolean {
-    return this.channels.size > 0;
-  }
+  /** LISTEN channels, SQL PREPAREd statements and temp tables: any keeps the session on its server connection */
+  private readonly pins = new SessionPins();
+  /** texts of simple Queries in flight, oldest first (read only when a tag that pins or unpins completes) */
+  private readonly queries = new Fifo<Buffer>();
+  /** the client has more responses owed than MAX_PENDING: its socket is paused until they drain */
+  private pipelineFull = false;
+  /** the server sent a FATAL error: its close is not news to the client */
+  private serverFatal = false;
   private clientPaused = false;
   private serverPaused = false;
   private usedServer = false;
@@ -181,7 +184,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       pid: this.pid, user: this.user, state: this.state, server: this.server?.id ?? null,
       serverTx: this.server ? String.fromCharCode(this.server.txStatus) : null, pending: this.pending.length,
       waiting: this.waitingForServer, held: this.heldFrame !== null, toServer: this.toServer.length,
-      skipUntilSync: this.skipUntilSync, listening: this.listening, readerPending: this.reader.pending,
+      skipUntilSync: this.skipUntilSync, pinned: this.pins.reason, readerPending: this.reader.pending,
     };
   }
 
@@ -207,7 +210,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private processClientFrames(): void {
     let f: Frame | null;
-    while (this.state !== SessionState.Closed && this.state !== SessionState.Connecting && !this.waitingForServer && (f = this.reader.next())) {
+    while (this.state !== SessionState.Closed && this.state !== SessionState.Connecting && !this.waitingForServer && !this.pipelineFull && (f = this.reader.next())) {
       switch (this.state) {
         case SessionState.Startup:
           this.onStartupPacket(f.payload);
@@ -221,6 +224,11 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         case SessionState.Ready:
           if (this.admin) this.onAdminFrame(f);
           else this.onRequestFrame(f);
+          if (this.pending.length >= MAX_PENDING) {
+            // a client pipelining without reading: stop reading it until the server has answered half of what is owed
+            this.pipelineFull = true;
+            this.socket.pause();
+          }
           break;
       }
     }
@@ -443,9 +451,11 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       }
     } else if (code === FrontendCode.Query) {
       this.stats.queries++;
+      if (RESERVED_HINT.test(f.payload.toString('latin1')) && this.refuseReservedName(f.payload)) return;
       const first = f.payload[0];
       if ((first === 0x64 || first === 0x44 || first === 0x20 || first === 0x0a) && this.interceptQuery(decodeQuery(f.payload))) return;
     }
+    if (!this.server && this.answerWithoutServer(f)) return;
     if (!this.server) {
       if (!this.leaseServer()) {
         this.heldFrame = f;
@@ -457,15 +467,54 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private heldFrame: Frame | null = null;
 
+  /**
+   * With no server connection and nothing owed, outside a transaction: a Sync only needs its ReadyForQuery, and the
+   * Parse of a text some server already parsed only needs its ParseComplete (it is prepared where it is first bound).
+   * So a PQprepare never waits for a server connection, which other clients of a full pool may be holding while
+   * the client's own driver thread waits for this answer (pgbench -M prepared with more clients than connections).
+   */
+  private answerWithoutServer(f: Frame): boolean {
+    if (this.pending.length > 0 || this.txStatus !== Be.TransactionStatus.Idle || this.skipUntilSync) return false;
+    if (f.code === FrontendCode.Sync) {
+      this.writeClient(Be.ReadyForQuery(this.txStatus));
+      return true;
+    }
+    if (f.code !== FrontendCode.Parse || f.payload[0] === 0) return false;
+    const p = decodeParse(f.payload);
+    if (this.statements.has(p.name) || !this.ctx.statementNames.statementFor(p.rest).valid) return false;
+    this.statements.add(p.name, p.rest, p.query);
+    this.writeClient(Be.ParseComplete);
+    return true;
+  }
+
+  /** SQL that names a server-side statement of Prescient's (EXECUTE prescient_3, DEALLOCATE "prescient_3"): refused. */
+  private refuseReservedName(payload: Buffer): boolean {
+    const sql = decodeQuery(payload);
+    if (!STATEMENT_SQL.test(sql)) return false;
+    const prefix = this.ctx.statementNames.prefix;
+    // U& identifiers can spell any name: refused with these statements too
+    if (!sql.toLowerCase().includes(prefix) && !/u&["']/i.test(sql)) return false;
+    this.synthesize(Buffer.concat([
+      Be.ErrorResponse({ severity: 'ERROR', code: SqlState.ReservedName, message: `prepared statement names starting with "${prefix}" are reserved by Prescient (and U& identifiers cannot be used with EXECUTE, PREPARE or DEALLOCATE)` }),
+      Be.ReadyForQuery(this.txStatus === Be.TransactionStatus.Idle ? this.txStatus : Be.TransactionStatus.Failed),
+    ]));
+    if (this.txStatus !== Be.TransactionStatus.Idle) this.txStatus = Be.TransactionStatus.Failed;
+    return true;
+  }
+
   /** DEALLOCATE acts on the client's own statement names, which the server does not know. */
   private interceptQuery(sql: string): boolean {
     const m = DEALLOCATE.exec(sql);
     if (!m) return false;
     const name = m[1]!;
-    if (name.toLowerCase() === 'all') this.statements.clear();
-    else {
+    if (name.toLowerCase() === 'all') {
+      // SQL PREPAREd statements live on the server connection: the server deallocates them (and its tag clears both)
+      if (this.pins.prepared.size > 0) return false;
+      this.statements.clear();
+    } else {
       const n = name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();
-      if (!this.statements.delete(n)) {
+      if (this.pins.prepared.has(n)) return false;
+      if (!this.statements.delete(Buffer.from(n, 'utf8').toString('latin1'))) {
         this.synthesize(Buffer.concat([
           Be.ErrorResponse({ severity: 'ERROR', code: SqlState.InvalidSqlStatementName, message: `prepared statement "${n}" does not exist` }),
           Be.ReadyForQuery(this.txStatus === Be.TransactionStatus.Idle ? this.txStatus : Be.TransactionStatus.Failed),
@@ -495,16 +544,19 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       case FrontendCode.FunctionCall:
         this.queries.push(f.payload);
         this.skipUntilSync = false;
+        server.unsynced = false;
         this.expect(PENDING.Query);
         this.toServer.push(f.frame);
         return;
       case FrontendCode.Sync:
         this.skipUntilSync = false;
+        server.unsynced = false;
         this.expect(PENDING.Sync);
         this.toServer.push(f.frame);
         return;
       case FrontendCode.Parse: {
         const p = decodeParse(f.payload);
+        server.unsynced = true;
         if (p.name === '') {
           this.expect(PENDING.Parse);
           this.toServer.push(f.frame);
@@ -512,33 +564,40 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         if (this.skipUntilSync) return; // the server is skipping to Sync after an error: so does the registry
         if (this.statements.has(p.name)) {
-          this.errorUntilSync(SqlState.DuplicatePreparedStatement, `prepared statement "${p.name}" already exists`);
+          this.errorUntilSync(SqlState.DuplicatePreparedStatement, `prepared statement "${displayName(p.name)}" already exists`);
           return;
         }
-        const stmt = this.statements.add(p.name, p.query, p.paramTypes);
+        const stmt = this.statements.add(p.name, p.rest, p.query);
         if (server.prepared.has(stmt.serverName)) {
           this.synthesize(Be.ParseComplete);
           return;
         }
-        this.prepareOnServer(server, stmt.serverName, stmt.query, stmt.paramTypes, false, p.name);
+        this.prepareOnServer(server, stmt.server, false, p.name);
         return;
       }
       case FrontendCode.Bind: {
         const b = decodeBind(f.payload);
+        server.unsynced = true;
         const stmt = b.statement === '' ? undefined : this.statements.get(b.statement);
         if (!stmt) {
-          // unnamed, or unknown: the server answers (an unknown name gets Postgres' own 26000 error)
+          if (b.statement !== '' && !this.pins.prepared.has(b.statement)) {
+            // a name this client never prepared (never passed through: it could be another client's statement)
+            if (!this.skipUntilSync) this.errorUntilSync(SqlState.InvalidSqlStatementName, `prepared statement "${displayName(b.statement)}" does not exist`);
+            return;
+          }
+          // unnamed, or prepared with SQL PREPARE on this server connection: the server answers
           this.expect(PENDING.Bind);
           this.toServer.push(f.frame);
           return;
         }
-        this.ensurePrepared(server, stmt.serverName, stmt.query, stmt.paramTypes);
-        this.expect(PENDING.Bind);
+        this.ensurePrepared(server, stmt.server);
+        this.expect(PENDING.BindNamed);
         this.toServer.push(Fe.renameBind(f.payload, b.restOffset, stmt.serverNameBytes));
         return;
       }
       case FrontendCode.Describe: {
         const d = decodeDescribe(f.payload);
+        server.unsynced = true;
         if (d.target === 'P') {
           this.expect(PENDING.DescribePortal);
           this.toServer.push(f.frame);
@@ -546,37 +605,37 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         const stmt = d.name === '' ? undefined : this.statements.get(d.name);
         if (!stmt) {
+          if (d.name !== '' && !this.pins.prepared.has(d.name)) {
+            if (!this.skipUntilSync) this.errorUntilSync(SqlState.InvalidSqlStatementName, `prepared statement "${displayName(d.name)}" does not exist`);
+            return;
+          }
           this.expect(PENDING.DescribeStatement);
           this.toServer.push(f.frame);
           return;
         }
         // the injected Parse goes first, on the wire and in the queue
-        this.ensurePrepared(server, stmt.serverName, stmt.query, stmt.paramTypes);
+        this.ensurePrepared(server, stmt.server);
         this.expect(PENDING.DescribeStatement);
         this.toServer.push(Fe.targetFrame(FrontendCode.Describe, 'S', stmt.serverName));
         return;
       }
       case FrontendCode.Execute:
+        server.unsynced = true;
         this.expect(PENDING.Execute);
         this.toServer.push(f.frame);
         return;
       case FrontendCode.Close:
+        server.unsynced = true;
         this.expect(PENDING.Close);
         this.toServer.push(f.frame);
         return;
-      default:
-        // Flush, CopyData, CopyDone, CopyFail: no response of their own
+      case FrontendCode.Flush:
+        server.unsynced = true;
         this.toServer.push(f.frame);
-    }
-  }
-
-  /** Reads LISTEN/UNLISTEN channel names from a query's text, so that UNLISTEN of one channel keeps the others. */
-  private noteListenOps(payload: Buffer): void {
-    const sql = decodeQuery(payload);
-    for (const m of sql.matchAll(LISTEN_STATEMENT)) {
-      const name = m[2]!;
-      const channel = name === '*' ? '*' : name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();
-      this.listenOps.push((m[1] ? '-' : '+') + channel);
+        return;
+      default:
+        // CopyData, CopyDone, CopyFail: no response of their own (the COPY's Query or Execute is owed until then)
+        this.toServer.push(f.frame);
     }
   }
 
@@ -596,13 +655,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   }
 
   /** Injects a Parse for a statement this server connection lacks; its ParseComplete is hidden. */
-  private ensurePrepared(server: ServerConnection, serverName: string, query: string, paramTypes: number[]): void {
-    if (server.prepared.has(serverName) || this.skipUntilSync) return;
-    this.prepareOnServer(server, serverName, query, paramTypes, true, null);
+  private ensurePrepared(server: ServerConnection, st: ServerStatement): void {
+    if (server.prepared.has(st.name) || this.skipUntilSync) return;
+    this.prepareOnServer(server, st, true, null);
   }
 
-  private prepareOnServer(server: ServerConnection, serverName: string, query: string, paramTypes: number[], hide: boolean, clientName: string | null): void {
+  private prepareOnServer(server: ServerConnection, st: ServerStatement, hide: boolean, clientName: string | null): void {
     if (this.skipUntilSync) return; // the server ignores it until Sync anyway
+    const serverName = st.name;
     if (server.parsed.has(serverName)) {
       // an earlier Parse of this name is in flight or failed: whether it exists is unknown, so replace it
       this.pending.push(PENDING.HiddenClose);
@@ -616,6 +676,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       onDone: (ok) => {
         if (ok) {
           server.prepared.add(serverName);
+          st.valid = true;
           return;
         }
         server.prepared.delete(serverName);
@@ -623,7 +684,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         if (clientName !== null && this.statements.get(clientName)?.serverName === serverName) this.statements.delete(clientName);
       },
     });
-    this.toServer.push(Fe.Parse(serverName, query, paramTypes));
+    this.toServer.push(Fe.ParseRaw(st.nameBytes, st.rest));
   }
 
   private flushToServer(): void {
@@ -752,8 +813,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.decideUnits(req, 0);
   }
 
-  private readonly registerStatement = (name: string, query: string, paramTypes: number[]): void => {
-    this.statements.add(name, query, paramTypes);
+  private readonly registerStatement = (name: string, rest: Buffer, query: string): void => {
+    this.statements.add(name, rest, query);
   };
 
   /** Cuts a request into routing units and reads the routing settings it makes. */
@@ -1043,7 +1104,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         this.hold(req, route);
         return;
       }
-      const why = this.listening ? 'LISTEN keeps it there' : this.ctx.config.pool.mode === 'session' ? 'session pooling keeps it there' : 'the open transaction is there';
+      const why = this.pins.reason !== null ? this.pins.reason : this.ctx.config.pool.mode === 'session' ? 'session pooling keeps it there' : 'the open transaction is there';
       this.refuse(req, SqlState.FeatureNotSupported, `cross-shard request refused: this session is on shard "${server.shard.name}" (${why}), but the request goes to shard "${target}"`);
       return;
     }
@@ -1249,7 +1310,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       switch (f.code) {
         case FrontendCode.Parse: {
           const p = decodeParse(f.payload);
-          out.push(Fe.Parse('', p.query, p.paramTypes));
+          out.push(Fe.ParseRaw(UNNAMED, p.rest));
           break;
         }
         case FrontendCode.Bind: {
@@ -1257,7 +1318,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           if (b.statement !== '') {
             const stmt = this.statements.get(b.statement);
             if (!stmt) return null;
-            if (!req.frames.some((x) => x.code === FrontendCode.Parse)) out.push(Fe.Parse('', stmt.query, stmt.paramTypes));
+            if (!req.frames.some((x) => x.code === FrontendCode.Parse)) out.push(Fe.ParseRaw(UNNAMED, stmt.server.rest));
           }
           out.push(Fe.renameBind(f.payload, b.restOffset, UNNAMED));
           break;
@@ -1275,7 +1336,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     for (const f of req.frames) {
       if (f.code !== FrontendCode.Parse) continue;
       const p = decodeParse(f.payload);
-      if (p.name !== '') this.statements.add(p.name, p.query, p.paramTypes);
+      if (p.name !== '') this.statements.add(p.name, p.rest, p.query);
     }
     return Buffer.concat(out);
   }
@@ -1435,8 +1496,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   /** Gives the server connection back when nothing is owed and no transaction is open. */
   private maybeRelease(): void {
     const server = this.server;
-    if (!server || this.pending.length > 0 || server.txStatus !== Be.TransactionStatus.Idle) return;
-    if (this.listening || this.ctx.config.pool.mode === 'session' || this.state !== SessionState.Ready) return;
+    if (!server || this.pending.length > 0 || server.txStatus !== Be.TransactionStatus.Idle || server.unsynced) return;
+    if (this.pins.reason !== null || this.ctx.config.pool.mode === 'session' || this.state !== SessionState.Ready) return;
     if (this.toServer.length > 0 || this.heldFrame) return;
     this.detachServer();
     this.ctx.poolOf(server).release(server);
@@ -1469,6 +1530,19 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.flushRun();
     // released mid-chunk: whatever is left belonged to nobody (nothing is owed once released)
     if (!this.server) this.serverStream.reset();
+    if (this.pipelineFull && this.pending.length < MAX_PENDING / 2) this.resumePipeline();
+  }
+
+  /** The server has answered half of what a pipelining client was owed: read it again. */
+  private resumePipeline(): void {
+    this.pipelineFull = false;
+    if (this.state !== SessionState.Ready) return;
+    if (!this.waitingForServer && !this.clientPaused) this.socket.resume();
+    try {
+      this.processClientFrames();
+    } catch (e) {
+      this.fail(e);
+    }
   }
 
   /** FrameVisitor: rows and COPY data stream through untouched unless Prescient hides the response. */
@@ -1518,6 +1592,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         if (f.payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(f.payload));
         else this.emitCurrent();
+        this.noteServerError(f.payload, head);
         if (this.plugins !== null && this.plugins.hasErrorHooks) {
           const fields = Be.decodeErrorFields(f.payload);
           this.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });
@@ -1571,6 +1646,28 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
     if (head && head.hide) return;
     this.emitCurrent();
+  }
+
+  /** What an error says about the server connection: a FATAL ends it; a Bind's error may mean a shared statement is stale. */
+  private noteServerError(payload: Buffer, head: Pending | undefined): void {
+    const fatal = payload.indexOf('FATAL\0') >= 0 || payload.indexOf('PANIC\0') >= 0;
+    if (!fatal && head !== PENDING.BindNamed) return;
+    const fields = Be.decodeErrorFields(payload);
+    const severity = fields.get('V') ?? fields.get('S');
+    if (severity === 'FATAL' || severity === 'PANIC') {
+      this.serverFatal = true;
+      return;
+    }
+    if (head !== PENDING.BindNamed) return;
+    const code = fields.get('C') ?? '';
+    if (code === SqlState.InvalidSqlStatementName) {
+      // the server lost statements Prescient believed it had (DEALLOCATE or DISCARD run where Prescient cannot see)
+      this.server!.prepared.clear();
+      this.server!.parsed.clear();
+    } else if (code.startsWith('42') || (code === SqlState.FeatureNotSupported && /cached plan/.test(fields.get('M') ?? ''))) {
+      // the schema changed under the shared statement (DDL Prescient did not see): new Parses get new names
+      this.ctx.statementNames.retireAll();
+    }
   }
 
   /** onBackendMessage: what the client is about to see (never the responses to statements Prescient injected). */
@@ -1672,24 +1769,28 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
   }
 
+  /** A CommandComplete of the client's: session state that pins it to its server, DDL, statements the server dropped. */
   private noteCommand(payload: Buffer): void {
-    // "LISTEN" / "UNLISTEN" command tags
-    const isListen = payload.length === 7 && payload.toString('latin1', 0, 6) === 'LISTEN';
-    const isUnlisten = !isListen && payload.length === 9 && payload.toString('latin1', 0, 8) === 'UNLISTEN';
-    if (!isListen && !isUnlisten) return;
-    const query = this.queries[0];
-    if (query && this.listenOpsFrom !== query) {
-      this.listenOpsFrom = query;
-      this.listenOps.length = 0;
-      this.noteListenOps(query);
+    const c = payload[0];
+    if ((c === 0x43 || c === 0x41 || c === 0x44) && payload.length > 6 && DDL_TAG.test(payload.toString('latin1', 0, payload.length - 1))) {
+      // a statement prepared before this DDL may now parse differently: new Parses get new server-side names
+      this.ctx.statementNames.retireAll();
     }
-    if (isListen) {
-      const op = this.listenOps.shift();
-      this.channels.add(op && op !== '-*' ? op.slice(1) : '(unknown)');
-    } else {
-      const op = this.listenOps.shift();
-      if (!op || op === '-*') this.channels.clear();
-      else this.channels.delete(op.slice(1));
+    const head = this.pending.peek();
+    const event = this.pins.onCommand(payload, head !== undefined && head.kind === Await.Query ? (this.queries.peek() ?? null) : null);
+    if (event === PinEvent.None) return;
+    // DEALLOCATE ALL or DISCARD ALL ran on the server: every statement on it is gone, the client's own included
+    const server = this.server!;
+    server.prepared.clear();
+    server.parsed.clear();
+    this.statements.clear();
+    if (event === PinEvent.DiscardAll) {
+      // RESET ALL: the server is back to its defaults, the client to its start-up settings
+      server.setParams = new Map();
+      server.setParamsKey = '';
+      this.settings = sessionSettings(new Map(this.startupParams));
+      this.settingsKey = settingsKeyOf(this.settings);
+      this.opaqueSettings = false;
     }
   }
 
@@ -1742,6 +1843,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.serverStream.reset();
     this.ctx.poolOf(conn).discard(conn);
     this.pending.clear();
+    if (this.serverFatal) {
+      // the client has the server's own FATAL (57P01 …): a second error would only confuse its driver
+      logger.warn('server connection ended with a FATAL error while serving a client', { pid: this.pid, shard: conn.shard.name });
+      this.close();
+      return;
+    }
     logger.warn('server connection lost while serving a client', { pid: this.pid, shard: conn.shard.name });
     this.fail(new ProxyError('SERVER_LOST', `server connection to shard "${conn.shard.name}" was lost`, SqlState.ConnectionFailure, 'FATAL'));
   }
@@ -1779,9 +1886,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.detachServer();
       if (server.closed) {
         // nothing to give back
-      } else if (this.pending.length === 0 && server.txStatus === Be.TransactionStatus.Idle && wasReady) {
+      } else if (this.pending.length === 0 && server.txStatus === Be.TransactionStatus.Idle && !server.unsynced && wasReady) {
         this.resetAndRelease(server);
       } else {
+        // mid-request, mid-transaction, or extended messages sent since the last Sync: its state is unknown, so it is
+        // closed (Postgres rolls back whatever the client left open) and the pool opens a fresh one when needed
+        logger.debug('closing a server connection its client left mid-request', { pid: this.pid, server: server.id, pending: this.pending.length, unsynced: server.unsynced, tx: String.fromCharCode(server.txStatus) });
         this.ctx.poolOf(server).discard(server);
       }
     } else if (this.usedServer && this.ctx.config.pool.reset_on_every_client) {
@@ -1800,11 +1910,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private resetAndRelease(server: ServerConnection): void {
     const pool = this.ctx.poolOf(server);
     const cfg = this.ctx.config.pool;
-    const needsReset = (cfg.mode === 'session' || cfg.reset_on_every_client || this.listening) && cfg.reset_query;
+    const needsReset = (cfg.mode === 'session' || cfg.reset_on_every_client || this.pins.reason !== null) && cfg.reset_query;
     if (!needsReset) {
       pool.release(server);
       return;
     }
+    let timer: NodeJS.Timeout | null = null;
     const resetter: ServerOwner = {
       onServerData: (chunk) => {
         reader.push(chunk);
@@ -1815,6 +1926,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
             const [name, at] = readCString(f.payload, 0);
             server.params.set(name, readCString(f.payload, at)[0]);
           } else if (f.code === BackendCode.ReadyForQuery) {
+            if (timer !== null) clearTimeout(timer);
             server.prepared.clear();
             server.parsed.clear();
             server.setParams = new Map();
@@ -1826,10 +1938,20 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           }
         }
       },
-      onServerClose: () => pool.discard(server),
+      onServerClose: () => {
+        if (timer !== null) clearTimeout(timer);
+        pool.discard(server);
+      },
     };
     const reader = new FrameReader(1 << 30);
     server.owner = resetter;
     server.write(Fe.Query(cfg.reset_query));
+    // a reset that does not finish in time closes the connection; the pool opens a fresh one for whoever waits
+    timer = setTimeout(() => {
+      if (server.owner !== resetter) return;
+      logger.warn('server reset timed out: connection closed', { server: server.id, shard: server.shard.name, timeoutMs: cfg.reset_timeout_ms });
+      pool.discard(server);
+    }, cfg.reset_timeout_ms);
+    timer.unref();
   }
 }

@@ -1,5 +1,6 @@
 // PendingResponses owns the queue of responses a server connection still owes a client, in request order.
 import { BackendCode } from '../protocol/MessageCode.js';
+import { Fifo } from './Fifo.js';
 
 /** What a forwarded (or synthesized) request is waiting for. */
 export const Await = {
@@ -38,6 +39,8 @@ export const PENDING = {
   DescribePortal: shared(Await.DescribePortal),
   Execute: shared(Await.Execute),
   Close: shared(Await.Close),
+  /** a Bind of a client's named statement (its errors may say the shared server statement is stale) */
+  BindNamed: Object.freeze({ kind: Await.Bind, hide: false, synth: undefined, onDone: undefined }) as Pending,
   HiddenClose: Object.freeze({ kind: Await.Close, hide: true, synth: undefined, onDone: undefined }) as Pending,
 } as const;
 
@@ -63,31 +66,8 @@ export function completes(kind: Await, code: number): boolean {
   }
 }
 
-/** A FIFO with O(1) shift that reuses its array. */
-export class PendingQueue {
-  private items: Pending[] = [];
-  private head = 0;
-
-  get length(): number { return this.items.length - this.head; }
-  peek(): Pending | undefined { return this.items[this.head]; }
-  push(p: Pending): void { this.items.push(p); }
-  shift(): Pending | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const p = this.items[this.head++];
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      // a pipelining client may never let the queue drain: drop the consumed prefix now and then
-      this.items.splice(0, this.head);
-      this.head = 0;
-    }
-    return p;
-  }
-  clear(): void {
-    this.items.length = 0;
-    this.head = 0;
-  }
+/** The responses owed, oldest first. */
+export class PendingQueue extends Fifo<Pending> {
   /** counts entries of a kind (e.g. how many ReadyForQuery are still owed) */
   count(kind: Await): number {
     let n = 0;

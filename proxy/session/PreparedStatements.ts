@@ -1,39 +1,69 @@
 // PreparedStatements owns the mapping from a client's statement names to server-side names shared by all clients.
+
+/** One statement text (with its parameter types) as the server knows it under one name. */
+export interface ServerStatement {
+  /** the name on every server connection: one per distinct (query bytes, parameter types) and schema generation */
+  readonly name: string;
+  /** name as a NUL-terminated string, ready to copy into frames */
+  readonly nameBytes: Buffer;
+  /** the Parse payload after the statement name: query bytes, NUL, parameter count and types, exactly as the client sent them */
+  readonly rest: Buffer;
+  /** a server parsed it without error at least once (a Parse-only request may then be answered without a server) */
+  valid: boolean;
+  /** replaced by a newer generation (DDL seen, or a server reported the statement stale): new Parses get a new name */
+  retired: boolean;
+}
+
 export interface PreparedStatement {
-  /** the name on every server connection: one per distinct (query, parameter types) */
-  serverName: string;
-  /** serverName as a NUL-terminated string, ready to copy into frames */
-  serverNameBytes: Buffer;
-  query: string;
-  paramTypes: number[];
+  readonly server: ServerStatement;
+  /** server.name (kept for readers that only need the name) */
+  readonly serverName: string;
+  readonly serverNameBytes: Buffer;
+  /** the query text decoded as UTF-8, for analysis only (the bytes sent to servers are server.rest) */
+  readonly query: string;
   /** the analyzer's view of `query`, filled at the first Parse/Bind that routes it (routing only) */
   analysis?: unknown;
 }
 
-/** Process-wide: the same statement text gets the same server-side name for every client. */
+/** Process-wide: the same statement bytes get the same server-side name for every client, until DDL retires it. */
 export class StatementNames {
-  private readonly byText = new Map<string, string>();
+  private readonly byKey = new Map<string, ServerStatement>();
   private next = 1;
-  constructor(private readonly prefix = 'prescient_') {}
-  nameFor(query: string, paramTypes: readonly number[]): string {
-    const key = paramTypes.length ? `${query}\u0000${paramTypes.join(',')}` : query;
-    let name = this.byText.get(key);
-    if (!name) {
-      name = `${this.prefix}${this.next++}`;
-      this.byText.set(key, name);
+  constructor(readonly prefix = 'prescient_') {}
+
+  /** The current server statement for a Parse payload's `rest` (query bytes + parameter types). */
+  statementFor(rest: Buffer): ServerStatement {
+    const key = rest.toString('latin1');
+    let s = this.byKey.get(key);
+    if (s === undefined || s.retired) {
+      const name = `${this.prefix}${this.next++}`;
+      s = { name, nameBytes: Buffer.from(name + '\0', 'latin1'), rest: Buffer.from(rest), valid: false, retired: false };
+      this.byKey.set(key, s);
     }
-    return name;
+    return s;
   }
-  get size(): number { return this.byText.size; }
+
+  /** Schema changed (DDL through the proxy, or a server said a cached plan is stale): every text gets a new name at its next Parse. */
+  retireAll(): void {
+    for (const s of this.byKey.values()) s.retired = true;
+    this.byKey.clear();
+  }
+
+  /** Is `name` one of ours (a client must never reach it by SQL)? */
+  owns(name: string): boolean {
+    return name.startsWith(this.prefix);
+  }
+
+  get size(): number { return this.byKey.size; }
 }
 
-/** One client's named statements. */
+/** One client's named statements (names are the client's bytes, decoded as latin1 so that any byte string round-trips). */
 export class PreparedStatements {
   private readonly byName = new Map<string, PreparedStatement>();
   constructor(private readonly names: StatementNames) {}
-  add(name: string, query: string, paramTypes: number[]): PreparedStatement {
-    const serverName = this.names.nameFor(query, paramTypes);
-    const s = { serverName, serverNameBytes: Buffer.from(serverName + '\0', 'latin1'), query, paramTypes };
+  add(name: string, rest: Buffer, query: string): PreparedStatement {
+    const server = this.names.statementFor(rest);
+    const s: PreparedStatement = { server, serverName: server.name, serverNameBytes: server.nameBytes, query };
     this.byName.set(name, s);
     return s;
   }

@@ -89,7 +89,7 @@ export function txControlOf(units: readonly RoutingUnit[]): TxControl {
   }
 }
 
-type Register = (name: string, query: string, paramTypes: number[]) => void;
+type Register = (name: string, rest: Buffer, query: string) => void;
 
 /**
  * The response to an extended request Prescient answers itself: ParseComplete (named statements handed to
@@ -103,7 +103,7 @@ function answerExtended(req: RoutedRequest, status: number, register: Register, 
     switch (f.code) {
       case FrontendCode.Parse: {
         const p = decodeParse(f.payload);
-        if (p.name !== '') register(p.name, p.query, p.paramTypes);
+        if (p.name !== '') register(p.name, p.rest, p.query);
         out.push(Be.ParseComplete);
         break;
       }

@@ -73,6 +73,7 @@ export class ShardSet {
               reply.txStatus = f.payload[0]!;
               conn.txStatus = reply.txStatus;
               if (++seen === readies) {
+                conn.unsynced = false;
                 conn.owner = null;
                 resolve(reply);
                 return;
@@ -83,6 +84,8 @@ export class ShardSet {
         onServerClose: () => reject(new ProxyError('SERVER_LOST', `server connection to shard "${conn.shard.name}" was lost`, SqlState.ConnectionFailure)),
       };
       conn.owner = owner;
+      // until its last ReadyForQuery the connection is mid-request: a failure elsewhere must not pool it
+      conn.unsynced = true;
       conn.write(out);
     })));
   }
@@ -92,7 +95,7 @@ export class ShardSet {
     this.conns.forEach((c, i) => {
       c.owner = null;
       const pool = this.pools[i]!;
-      if (!c.closed && c.txStatus === Be.TransactionStatus.Idle) pool.release(c);
+      if (!c.closed && c.txStatus === Be.TransactionStatus.Idle && !c.unsynced) pool.release(c);
       else pool.discard(c);
     });
     this.conns.length = 0;
