@@ -1,0 +1,287 @@
+// Owns: the pool's safety rules, each a defect found by fuzzing (issue 9), as the exact message sequences that showed
+// it: a server connection goes back to the pool only when Prescient saw it idle after a Sync it sent; resets time
+// out; one client's DISCARD ALL / DEALLOCATE ALL / Bind of a name it never prepared costs nobody else anything;
+// statement text passes as bytes; pipelining is bounded; more clients than server connections with pgbench -M prepared.
+import t from 'tap';
+import pg from 'pg';
+import { hasPostgres, findPgBin, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
+import { runCommand } from '../../scripts/testbed.js';
+import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
+import {
+  RawClient, bind, commandTag, dataRowText, errorFields, execute, flush, parse, query, sync, describe, type Frame,
+} from '../helpers/rawClient.js';
+import { BackendCode } from '../../proxy/protocol/MessageCode.js';
+import { PoolMode } from '../../config/schema.js';
+
+if (!hasPostgres()) {
+  t.plan(0, 'Postgres binaries not found');
+  process.exit(0);
+}
+
+const [cluster] = (await withClusters(t, 1)) as [Cluster];
+const ADMIN = { name: 'admin', password: 'admin-secret' };
+
+function direct(): pg.Client {
+  const c = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'app' });
+  c.on('error', () => {});
+  return c;
+}
+
+async function sql(text: string): Promise<pg.QueryResult> {
+  const c = direct();
+  await c.connect();
+  try {
+    return await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+function raw(proxy: ProxyHandle, user = APP_USER, database = 'app'): Promise<RawClient> {
+  return RawClient.connect({ host: proxy.host, port: proxy.port, user: user.name, password: user.password, database });
+}
+
+const codes = (frames: Frame[]): string => frames.map((f) => String.fromCharCode(f.code)).join('');
+const errorCode = (frames: Frame[]): string | undefined => {
+  const e = frames.find((f) => f.code === BackendCode.ErrorResponse);
+  return e ? errorFields(e).get('C') : undefined;
+};
+
+/** SHOW POOLS on the admin console: the first pool's row as name → value. */
+async function pools(proxy: ProxyHandle): Promise<Map<string, string>> {
+  const admin = await raw(proxy, ADMIN, 'prescient');
+  try {
+    const frames = await admin.query('SHOW POOLS');
+    const desc = frames.find((f) => f.code === BackendCode.RowDescription)!;
+    const names: string[] = [];
+    let at = 2;
+    for (let i = 0; i < desc.payload.readInt16BE(0); i++) {
+      const end = desc.payload.indexOf(0, at);
+      names.push(desc.payload.toString('utf8', at, end));
+      at = end + 1 + 18;
+    }
+    const row = dataRowText(frames.find((f) => f.code === BackendCode.DataRow)!);
+    return new Map(names.map((n, i) => [n, row[i] ?? '']));
+  } finally {
+    await admin.close();
+  }
+}
+
+/** One server connection: the next client always gets the connection the previous one left. */
+async function onePool(t: TeardownCapable, extra: Record<string, unknown> = {}): Promise<ProxyHandle> {
+  return startProxy(t, [cluster], { pool: { mode: PoolMode.Transaction, size: 1, queue_timeout_ms: 4000, ...extra }, admin: { users: [ADMIN] } });
+}
+
+await sql('create table if not exists safety (id int primary key, note text)');
+
+t.test('a client that leaves mid-request never hands its server state to the next client', async (t) => {
+  const proxy = await onePool(t);
+  const cases: { name: string; left: Buffer[]; owe: string; check: () => Promise<void> }[] = [
+    {
+      name: 'Parse/Bind/Execute of begin + Flush, then gone: the next autocommit insert is committed',
+      left: [parse('', 'begin'), bind(), execute(), flush()],
+      owe: '12C',
+      check: async () => {
+        const next = await raw(proxy);
+        const frames = await next.query('insert into safety values (1, \'after begin\')');
+        t.equal(errorCode(frames), undefined, 'insert answered');
+        t.equal(frames.at(-1)!.payload[0], 0x49, 'ReadyForQuery says idle');
+        await next.close();
+        t.equal((await sql('select count(*)::int as n from safety where id = 1')).rows[0].n, 1, 'the row is there');
+      },
+    },
+    {
+      name: 'an INSERT with Flush and no Sync, then gone: rolled back, as against Postgres',
+      left: [parse('', "insert into safety values (2, 'abandoned')"), bind(), execute(), flush()],
+      owe: '12C',
+      check: async () => {
+        const next = await raw(proxy);
+        t.equal(errorCode(await next.query('select 1')), undefined);
+        await next.close();
+        t.equal((await sql('select count(*)::int as n from safety where id = 2')).rows[0].n, 0, 'the abandoned insert is not committed');
+      },
+    },
+    {
+      name: 'a failing Parse + Flush, then gone: the next login is answered',
+      left: [parse('', 'selec 1'), flush()],
+      owe: 'E',
+      check: async () => {
+        const next = await raw(proxy);
+        t.same(dataRowText((await next.query('select 7')).find((f) => f.code === BackendCode.DataRow)!), ['7']);
+        await next.close();
+      },
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async (t) => {
+      const gone = await raw(proxy);
+      gone.send(...c.left);
+      const got = await gone.readUntil((f) => codes([f]) === c.owe.at(-1));
+      t.equal(codes(got), c.owe, 'the server answered up to the Flush');
+      gone.destroy();
+      await c.check();
+    });
+  }
+});
+
+t.test('twenty clients that LISTEN, fail a Parse and Flush, then leave: no server connection leaks', async (t) => {
+  const proxy = await startProxy(t, [cluster], { pool: { mode: PoolMode.Transaction, size: 4, queue_timeout_ms: 4000 }, admin: { users: [ADMIN] } });
+  for (let i = 0; i < 20; i++) {
+    const c = await raw(proxy);
+    await c.query('listen leak');
+    c.send(parse('', 'selec 1'), flush());
+    await c.readUntil((f) => f.code === BackendCode.ErrorResponse);
+    c.destroy();
+  }
+  const ok = await raw(proxy);
+  t.same(dataRowText((await ok.query('select 1')).find((f) => f.code === BackendCode.DataRow)!), ['1'], 'a new client is served');
+  await ok.close();
+  const p = await pools(proxy);
+  t.ok(Number(p.get('server_active') ?? p.get('active') ?? '0') === 0, `no server connection active with no client (${JSON.stringify([...p])})`);
+});
+
+t.test('a reset that does not finish in time closes the server connection and the pool goes on', async (t) => {
+  const proxy = await startProxy(t, [cluster], {
+    pool: { mode: PoolMode.Session, size: 1, queue_timeout_ms: 8000, reset_query: 'select pg_sleep(30)', reset_timeout_ms: 300 },
+  });
+  const a = await raw(proxy);
+  await a.query('select 1');
+  await a.close();
+  const b = await raw(proxy);
+  t.same(dataRowText((await b.query('select 2')).find((f) => f.code === BackendCode.DataRow)!), ['2'], 'the next client gets a fresh connection');
+  await b.close();
+  t.match(proxy.logs(), /server reset timed out/);
+});
+
+t.test('one client cannot break or read another client\'s prepared statements', async (t) => {
+  const proxy = await onePool(t);
+  const owner = await raw(proxy);
+  owner.send(parse('mine', "select 'owner secret'::text"), sync());
+  t.equal(codes(await owner.readUntilReady()), '1Z');
+
+  await t.test('DISCARD ALL and "select 1; deallocate all" from another client', async (t) => {
+    for (const text of ['discard all', 'select 1; deallocate all']) {
+      const other = await raw(proxy);
+      t.equal(errorCode(await other.query(text)), undefined, `${text} runs`);
+      await other.close();
+      owner.send(bind({ statement: 'mine' }), execute(), sync());
+      const frames = await owner.readUntilReady();
+      t.equal(errorCode(frames), undefined, `the owner's statement still works after another client's ${text}`);
+      t.same(dataRowText(frames.find((f) => f.code === BackendCode.DataRow)!), ['owner secret']);
+    }
+  });
+
+  await t.test('a Bind of a server-side name the client never prepared is refused', async (t) => {
+    const thief = await raw(proxy);
+    for (const name of ['prescient_1', 'prescient_2', 'mine']) {
+      thief.send(bind({ statement: name }), execute(), sync());
+      const frames = await thief.readUntilReady();
+      t.equal(errorCode(frames), '26000', `Bind of ${name}: 26000`);
+      t.notOk(frames.some((f) => f.code === BackendCode.DataRow), 'no rows');
+    }
+    thief.send(describe('S', 'prescient_1'), sync());
+    t.equal(errorCode(await thief.readUntilReady()), '26000', 'Describe too');
+    for (const text of ['execute prescient_1', 'EXECUTE "prescient_1"', 'deallocate prescient_1', 'execute U&"\\0070rescient_1"']) {
+      t.equal(errorCode(await thief.query(text)), '42939', `${text}: refused`);
+    }
+    await thief.close();
+  });
+
+  await t.test('DISCARD ALL from the owner resets its own statements', async (t) => {
+    t.equal(errorCode(await owner.query('discard all')), undefined);
+    owner.send(bind({ statement: 'mine' }), execute(), sync());
+    t.equal(errorCode(await owner.readUntilReady()), '26000', 'gone for the client that discarded');
+    owner.send(parse('mine', 'select 2'), bind({ statement: 'mine' }), execute(), sync());
+    t.equal(codes(await owner.readUntilReady()), '12DCZ', 'and it can prepare the name again');
+  });
+  await owner.close();
+});
+
+t.test('SQL PREPARE / EXECUTE / DEALLOCATE act on the server connection, which the session keeps meanwhile', async (t) => {
+  const proxy = await startProxy(t, [cluster], { pool: { mode: PoolMode.Transaction, size: 2 }, admin: { users: [ADMIN] } });
+  const c = await raw(proxy);
+  t.equal(commandTag((await c.query('prepare p (int) as select $1 + 1')).find((f) => f.code === BackendCode.CommandComplete)!), 'PREPARE');
+  const other = await raw(proxy);
+  await other.query('begin');
+  await other.query('select 1'); // holds the other server connection, so a release would hand c a different one
+  t.same(dataRowText((await c.query('execute p(41)')).find((f) => f.code === BackendCode.DataRow)!), ['42']);
+  t.equal(commandTag((await c.query('deallocate p')).find((f) => f.code === BackendCode.CommandComplete)!), 'DEALLOCATE');
+  await other.query('commit');
+  await other.close();
+  await c.close();
+  // p is gone from every server connection
+  const check = await raw(proxy);
+  for (let i = 0; i < 2; i++) t.equal(errorCode(await check.query('execute p(1)')), '26000');
+  await check.close();
+});
+
+t.test('a temporary table keeps its session on its server connection until it is dropped', async (t) => {
+  const proxy = await startProxy(t, [cluster], { pool: { mode: PoolMode.Transaction, size: 2 }, admin: { users: [ADMIN] } });
+  const a = await raw(proxy);
+  await a.query('create temp table person (id int)');
+  const b = await raw(proxy);
+  t.equal(errorCode(await b.query('create temp table person (id int)')), undefined, 'another client creates its own');
+  t.equal(errorCode(await a.query('insert into person values (1)')), undefined, 'the first still sees its table');
+  await a.query('drop table person');
+  await b.query('drop table person');
+  await a.close();
+  await b.close();
+});
+
+t.test('statement text passes as bytes: LATIN1 client, invalid UTF-8', async (t) => {
+  const proxy = await onePool(t);
+  const c = await RawClient.connect({ host: proxy.host, port: proxy.port, user: APP_USER.name, password: APP_USER.password, database: 'app', params: { client_encoding: 'LATIN1' } });
+  const latin1 = Buffer.from("insert into safety values (10, 'caf\xe9')", 'latin1');
+  const named = Buffer.concat([Buffer.from('P'), Buffer.alloc(4), Buffer.from('ins\0'), latin1, Buffer.from([0, 0, 0])]);
+  named.writeInt32BE(named.length - 1, 1);
+  c.send(named, bind({ statement: 'ins' }), execute(), sync());
+  t.equal(errorCode(await c.readUntilReady()), undefined);
+  t.equal((await sql('select note from safety where id = 10')).rows[0].note, 'café', 'é arrives as é');
+  await c.close();
+
+  const u = await raw(proxy);
+  const bad = Buffer.concat([Buffer.from('P'), Buffer.alloc(4), Buffer.from('bad\0'), Buffer.from("select '"), Buffer.from([0xc3, 0x28]), Buffer.from("'\0"), Buffer.from([0, 0])]);
+  bad.writeInt32BE(bad.length - 1, 1);
+  u.send(bad, sync());
+  t.equal(errorCode(await u.readUntilReady()), '22021', 'invalid UTF-8 is refused by Postgres, not replaced');
+  const trailing = Buffer.concat([parse('t', 'select 1'), Buffer.from([0x41])]);
+  trailing.writeInt32BE(trailing.length - 1, 1);
+  u.send(trailing, sync());
+  const frames = await u.readUntil((f) => f.code === BackendCode.ErrorResponse);
+  t.equal(errorCode(frames), '08P01', 'a Parse with trailing bytes is malformed');
+  u.destroy();
+});
+
+t.test('a client pipelining thousands of queries without reading costs bounded time and memory', async (t) => {
+  const proxy = await onePool(t, { size: 2 });
+  const greedy = await raw(proxy);
+  const n = 50_000;
+  const one = query('select 1');
+  greedy.send(Buffer.concat(Array.from({ length: n }, () => one)));
+  const start = Date.now();
+  const honest = await raw(proxy);
+  t.same(dataRowText((await honest.query('select 5')).find((f) => f.code === BackendCode.DataRow)!), ['5'], 'an honest client is served meanwhile');
+  await honest.close();
+  // every one of the greedy client's queries is answered, in order
+  let ready = 0;
+  while (ready < n) {
+    const f = await greedy.next(30000);
+    if (f.code === BackendCode.ReadyForQuery) ready++;
+  }
+  t.equal(ready, n, `${n} answers in ${Date.now() - start} ms`);
+  await greedy.close();
+});
+
+t.test('pgbench -M prepared with more clients than server connections', { skip: !findPgBin('pgbench') && 'pgbench not found' }, async (t) => {
+  const proxy = await startProxy(t, [cluster], { pool: { mode: PoolMode.Transaction, size: 4, queue_timeout_ms: 5000 } });
+  const env = { ...process.env, PGPASSWORD: cluster.password };
+  const init = await runCommand(findPgBin('pgbench'), ['-i', '-q', '-s', '1', '-h', cluster.host, '-p', String(cluster.port), '-U', cluster.user, 'app'], { env });
+  t.equal(init.code, 0, init.stderr);
+  for (const builtin of ['tpcb-like', 'simple-update']) {
+    const r = await runCommand(findPgBin('pgbench'), ['-n', '-T', '3', '-c', '6', '-b', builtin, '-M', 'prepared', '-h', proxy.host, '-p', String(proxy.port), '-U', APP_USER.name, 'app'], {
+      env: { ...process.env, PGPASSWORD: APP_USER.password },
+    });
+    t.equal(r.code, 0, `${builtin}: ${r.stderr.slice(-800)}`);
+    t.match(r.stdout, /number of failed transactions: 0/);
+  }
+});
