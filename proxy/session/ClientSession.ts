@@ -53,6 +53,9 @@ const DDL_TAG = /^(?:CREATE|ALTER|DROP) (?!INDEX|DATABASE|ROLE|USER|EXTENSION|PU
 /** responses owed to one client beyond which Prescient stops reading it until they drain */
 const MAX_PENDING = 4096;
 const UNNAMED = Buffer.from([0]);
+/** a server-side statement name no statement ever has (names are numbered from 1; SQL cannot create it: 42939) */
+const NO_STATEMENT_NAME = 'prescient_0';
+const NO_STATEMENT = Buffer.from(NO_STATEMENT_NAME + '\0', 'latin1');
 /** settings Postgres reports with ParameterStatus: a SET of one is followed (TIME ZONE is timezone) */
 const REPORTED_SETTINGS = new Set(['client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'application_name', 'standard_conforming_strings', 'default_transaction_read_only', 'in_hot_standby', 'is_superuser', 'session_authorization', 'integer_datetimes', 'server_encoding', 'server_version', 'names']);
 const TEMP_TABLE = /^\s*create\s+(?:(?:global|local)\s+)?temp(?:orary)?\s+(?:unlogged\s+)?table\b/i;
@@ -581,8 +584,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         const stmt = b.statement === '' ? undefined : this.statements.get(b.statement);
         if (!stmt) {
           if (b.statement !== '' && !this.pins.prepared.has(b.statement)) {
-            // a name this client never prepared (never passed through: it could be another client's statement)
-            if (!this.skipUntilSync) this.errorUntilSync(SqlState.InvalidSqlStatementName, `prepared statement "${displayName(b.statement)}" does not exist`);
+            // a name this client never prepared never passes through (it could be another client's statement): the
+            // server is asked for a name no statement has, and its own 26000 error gets the client's name back
+            this.expect({ kind: Await.Bind, hide: false, synth: Buffer.from(b.statement, 'latin1'), onDone: undefined });
+            this.toServer.push(Fe.renameBind(f.payload, b.restOffset, NO_STATEMENT));
             return;
           }
           // unnamed, or prepared with SQL PREPARE on this server connection: the server answers
@@ -606,7 +611,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         const stmt = d.name === '' ? undefined : this.statements.get(d.name);
         if (!stmt) {
           if (d.name !== '' && !this.pins.prepared.has(d.name)) {
-            if (!this.skipUntilSync) this.errorUntilSync(SqlState.InvalidSqlStatementName, `prepared statement "${displayName(d.name)}" does not exist`);
+            this.expect({ kind: Await.DescribeStatement, hide: false, synth: Buffer.from(d.name, 'latin1'), onDone: undefined });
+            this.toServer.push(Fe.targetFrame(FrontendCode.Describe, 'S', NO_STATEMENT_NAME));
             return;
           }
           this.expect(PENDING.DescribeStatement);
@@ -1590,7 +1596,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           logger.warn('error in an injected statement', { pid: this.pid, message: this.hiddenError.get('M') });
           return;
         }
-        if (f.payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(f.payload));
+        if (f.payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(f.payload, head));
         else this.emitCurrent();
         this.noteServerError(f.payload, head);
         if (this.plugins !== null && this.plugins.hasErrorHooks) {
@@ -1738,10 +1744,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private hiddenError: Map<string, string> | null = null;
 
   /** An error that names a server-side statement name gets the client's own name back. */
-  private clientNamesIn(payload: Buffer): Buffer {
+  private clientNamesIn(payload: Buffer, head: Pending | undefined): Buffer {
     const fields = Be.decodeErrorFields(payload);
+    // a Bind/Describe sent as NO_STATEMENT carries the client's name
+    const unknown = head !== undefined && head.kind !== Await.Synthetic && head.synth !== undefined ? head.synth.toString('latin1') : undefined;
     for (const [k, v] of fields) {
-      fields.set(k, v.replace(/prescient_\d+/g, (serverName) => this.statements.clientNameOf(serverName) ?? serverName));
+      fields.set(k, v.replace(/prescient_\d+/g, (serverName) => (serverName === NO_STATEMENT_NAME ? (unknown !== undefined ? displayName(unknown) : serverName) : this.statements.clientNameOf(serverName) ?? serverName)));
     }
     return Be.ErrorResponseFromFields(fields);
   }

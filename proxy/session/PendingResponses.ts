@@ -22,7 +22,7 @@ export interface Pending {
   kind: Await;
   /** swallow this request's responses: it was injected by Prescient, the client never sent it */
   hide: boolean;
-  /** bytes to emit when this entry reaches the head (Synthetic) */
+  /** bytes to emit when this entry reaches the head (Synthetic); for a Bind/Describe of a name the client never prepared, that name */
   synth?: Buffer;
   /** called when the entry completes (ok) or is skipped by an error (not ok) */
   onDone?: (ok: boolean, error?: Map<string, string> | null) => void;

@@ -285,3 +285,27 @@ t.test('pgbench -M prepared with more clients than server connections', { skip: 
     t.match(r.stdout, /number of failed transactions: 0/);
   }
 });
+
+t.test('a re-Parse after a schema change reaches the server (shared statements are not reused stale)', async (t) => {
+  const proxy = await onePool(t);
+  await sql('drop table if exists rp; create table rp (name text); drop table if exists rq; create table rq (a int); insert into rq values (1)');
+  const a = await raw(proxy);
+  a.send(parse('ins', 'insert into rp (name) values ($1)'), bind({ statement: 'ins', params: ['x'] }), execute(), sync());
+  t.equal(errorCode(await a.readUntilReady()), undefined, 'prepared while name is text');
+  t.equal(errorCode(await a.query('drop table rp; create table rp (name integer)')), undefined, 'DDL through Prescient');
+  const b = await raw(proxy);
+  b.send(parse('ins', 'insert into rp (name) values ($1)'), bind({ statement: 'ins', params: ['5'] }), execute(), sync());
+  t.equal(errorCode(await b.readUntilReady()), undefined, 'a new client\'s Parse of the same text is planned against the new table (no 42804)');
+
+  const c = await raw(proxy);
+  c.send(parse('s', 'select * from rq'), describe('S', 's'), bind({ statement: 's' }), execute(), sync());
+  t.equal(errorCode(await c.readUntilReady()), undefined);
+  await sql('alter table rq add column b int'); // DDL Prescient does not see
+  c.send(bind({ statement: 's' }), execute(), sync());
+  t.equal(errorCode(await c.readUntilReady()), '0A000', 'the old statement is stale, as Postgres says');
+  c.send(Buffer.from([0x43, 0, 0, 0, 7, 0x53, 0x73, 0]), parse('s', 'select * from rq'), describe('S', 's'), bind({ statement: 's' }), execute(), sync());
+  const frames = await c.readUntilReady();
+  t.equal(errorCode(frames), undefined, 'the re-Parse reached the server');
+  t.same(dataRowText(frames.find((f) => f.code === BackendCode.DataRow)!), ['1', null], 'rows of the new shape');
+  for (const x of [a, b, c]) await x.close();
+});

@@ -95,13 +95,13 @@ const cases: Case[] = [
     name: 'Parse with param types',
     bytes: Fe.Parse('s1', 'SELECT $1::int4, $2, $3', [23, 0, 0xfffffffe]),
     pgBytes: pg(serialize.parse({ name: 's1', text: 'SELECT $1::int4, $2, $3', types: [23, 0, 0xfffffffe] })),
-    expected: { type: 'Parse', msg: { name: 's1', query: 'SELECT $1::int4, $2, $3', paramTypes: [23, 0, 0xfffffffe] } },
+    expected: { type: 'Parse', msg: { name: 's1', query: 'SELECT $1::int4, $2, $3', paramTypes: [23, 0, 0xfffffffe], rest: Fe.Parse('s1', 'SELECT $1::int4, $2, $3', [23, 0, 0xfffffffe]).subarray(5 + 3) } },
   },
   {
     name: 'Parse unnamed, no param types',
     bytes: Fe.Parse('', 'SELECT 1', []),
     pgBytes: pg(serialize.parse({ text: 'SELECT 1' })),
-    expected: { type: 'Parse', msg: { name: '', query: 'SELECT 1', paramTypes: [] } },
+    expected: { type: 'Parse', msg: { name: '', query: 'SELECT 1', paramTypes: [], rest: Fe.Parse('', 'SELECT 1', []).subarray(5 + 1) } },
   },
   {
     name: 'Bind with params and formats',
