@@ -324,8 +324,17 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private beginLogin(): void {
     this.socket.write(Be.AuthenticationOk);
+    const known = this.ctx.loginReports.get(this.loginKey());
+    if (known !== undefined) {
+      // a login with the same user and settings was answered by a server before: its ParameterStatus values are
+      // known, so this one needs no server connection (a storm of logins does not queue for the pool)
+      this.writeClient(Buffer.concat([known, Be.BackendKeyData(this.pid, this.secret), Be.ReadyForQuery(Be.TransactionStatus.Idle)]));
+      this.state = SessionState.Ready;
+      if (this.reader.pending > 0) queueMicrotask(() => this.resumeAfterLogin());
+      return;
+    }
     this.state = SessionState.Connecting;
-    // a login always reaches a server: it applies the client's settings and reports the values the server took
+    // the first login of its kind reaches a server: it applies the client's settings and reports the values the server took
     this.leaseServer();
   }
 
@@ -334,20 +343,26 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     const server = this.server!;
     const out: Buffer[] = [];
     for (const [name, value] of server.params) out.push(Be.ParameterStatus(name, value));
-    out.push(Be.BackendKeyData(this.pid, this.secret), Be.ReadyForQuery(Be.TransactionStatus.Idle));
+    const report = Buffer.concat(out);
+    this.ctx.rememberLogin(this.loginKey(), report);
     this.flushRun();
-    this.writeClient(Buffer.concat(out));
+    this.writeClient(Buffer.concat([report, Be.BackendKeyData(this.pid, this.secret), Be.ReadyForQuery(Be.TransactionStatus.Idle)]));
     this.state = SessionState.Ready;
     // frames the client sent before it saw ReadyForQuery wait in the reader
-    if (this.reader.pending > 0) {
-      queueMicrotask(() => {
-        if (this.state !== SessionState.Ready || this.waitingForServer) return;
-        try {
-          this.processClientFrames();
-        } catch (e) {
-          this.fail(e);
-        }
-      });
+    if (this.reader.pending > 0) queueMicrotask(() => this.resumeAfterLogin());
+  }
+
+  /** The server identity and settings that decide what a login reports. */
+  private loginKey(): string {
+    return `${this.user}\u0000${this.settingsKey}`;
+  }
+
+  private resumeAfterLogin(): void {
+    if (this.state !== SessionState.Ready || this.waitingForServer) return;
+    try {
+      this.processClientFrames();
+    } catch (e) {
+      this.fail(e);
     }
   }
 

@@ -54,6 +54,14 @@ export class ProxyContext {
   /** run after DDL was applied on every shard, before the client is answered (installs version triggers) */
   afterDdl: (() => Promise<void>) | null = null;
 
+  /** ParameterStatus frames a server reported for a login, by user and settings (a later such login needs no server) */
+  readonly loginReports = new Map<string, Buffer>();
+
+  rememberLogin(key: string, report: Buffer): void {
+    if (this.loginReports.size >= 1000) this.loginReports.clear();
+    this.loginReports.set(key, report);
+  }
+
   constructor(
     public config: Config,
     readonly pools: Map<string, Pool>,
