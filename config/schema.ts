@@ -152,7 +152,7 @@ export const ConfigSchema = z.strictObject({
   pool: z
     .strictObject({
       mode: z.enum(['transaction', 'session']).default('transaction'),
-      /** server connections per shard */
+      /** server connections per (shard, server user) pool, as PgBouncer's default_pool_size (docs/server-identity.md) */
       size: z.number().int().min(1).default(20),
       /** how long a request may wait for a server connection before it gets an error */
       queue_timeout_ms: durationMs.default(5000),
