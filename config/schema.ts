@@ -9,7 +9,12 @@ export const ShardSchema = z.strictObject({
   host: z.string().min(1),
   port: port.default(5432),
   database: z.string().min(1),
-  user: z.string().min(1),
+  /**
+   * a forced server user: every client logs in to this shard as this user (PgBouncer's forced user). Omitted: each client
+   * logs in as its own user name (or its users[].server_user). Precedence: docs/server-identity.md.
+   */
+  user: z.string().min(1).optional(),
+  /** the password of `user` */
   password: z.string().default(''),
 });
 
@@ -20,6 +25,10 @@ export const UserSchema = z.strictObject({
   password: z.string().optional(),
   /** how this user authenticates to Prescient; default from `auth.method` */
   auth: z.enum(['scram-sha-256', 'md5', 'trust']).optional(),
+  /** the user this client logs in to every shard as, over a shard's forced `user` (docs/server-identity.md) */
+  server_user: z.string().min(1).optional(),
+  /** the password Prescient logs in to the servers with for this client: for server_user, else for its own name */
+  server_password: z.string().optional(),
 });
 
 /** An admin-console user (connects to the database `prescient`); never a data-path user. */
@@ -30,6 +39,11 @@ export const AdminUserSchema = z.strictObject({
   /** how this admin authenticates; default from `auth.method` */
   auth: z.enum(['scram-sha-256', 'md5', 'trust']).optional(),
 });
+
+/** A stored password verifier (SCRAM-SHA-256$… or md5 + 32 hex digits) rather than a plaintext password. */
+export function isPasswordVerifier(password: string): boolean {
+  return password.startsWith('SCRAM-SHA-256$') || /^md5[0-9a-f]{32}$/.test(password);
+}
 
 /** What a statement with no derivable shard key does (DESIGN.md §3). */
 export const NoKeyReads = { Fanout: 'fanout', Global: 'global', Reject: 'reject' } as const;
@@ -138,7 +152,7 @@ export const ConfigSchema = z.strictObject({
   pool: z
     .strictObject({
       mode: z.enum(['transaction', 'session']).default('transaction'),
-      /** server connections per shard */
+      /** server connections per (shard, server user) pool, as PgBouncer's default_pool_size (docs/server-identity.md) */
       size: z.number().int().min(1).default(20),
       /** how long a request may wait for a server connection before it gets an error */
       queue_timeout_ms: durationMs.default(5000),
@@ -167,6 +181,26 @@ export const ConfigSchema = z.strictObject({
       ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['users', i, 'password'] });
     }
   });
+  // a shard without a forced user: clients log in to it as themselves, so Prescient needs a password it can send
+  const unforced = c.shards.filter((sh) => sh.user === undefined).map((sh) => sh.name);
+  if (unforced.length > 0) {
+    c.users.forEach((u, i) => {
+      if (u.server_user === undefined && u.server_password === undefined && u.password !== undefined && isPasswordVerifier(u.password)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `user "${u.name}" logs in to shard(s) ${unforced.join(', ')} (no shards[].user) as itself, but its password is a verifier, which cannot log in to a server: give users[].server_password (plaintext), a plaintext password, or shards[].user`,
+          path: ['users', i, 'password'],
+        });
+      }
+    });
+    if (c.cache.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `the result cache (cache.enabled) installs triggers and listens for versions on every shard as the shard's own user: shards[].user is required (missing on ${unforced.join(', ')})`,
+        path: ['shards', c.shards.findIndex((sh) => sh.user === undefined), 'user'],
+      });
+    }
+  }
   c.admin.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
       ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['admin', 'users', i, 'password'] });

@@ -3,7 +3,6 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
-import { Pool } from './pool/Pool.js';
 import { ClientSession } from './session/ClientSession.js';
 import { ProxyContext } from './session/ProxyContext.js';
 import { logger } from './logger.js';
@@ -36,13 +35,11 @@ export class Server {
     readonly config: Config,
     private readonly options: ServerOptions = {},
   ) {
-    const pools = new Map<string, Pool>();
-    for (const shard of config.shards) pools.set(shard.name, Server.poolFor(shard, config));
     const t = config.listen.tls;
     const secure = t
       ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key), ca: t.ca ? readFileSync(t.ca) : undefined })
       : null;
-    this.ctx = new ProxyContext(config, pools, secure, () => this.checkDrained());
+    this.ctx = new ProxyContext(config, secure, () => this.checkDrained());
     this.ctx.adminSource = proxyAdminSource(this.ctx);
     this.listener = net.createServer((socket) => this.accept(socket));
   }
@@ -67,15 +64,6 @@ export class Server {
   /** Requests are analysed and routed with several shards, plugins of the user's, or the cache; else pass-through. */
   static needsRouting(config: Config): boolean {
     return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled;
-  }
-
-  static poolFor(shard: Config['shards'][number], config: Config): Pool {
-    return new Pool(shard, {
-      size: config.pool.size,
-      queueTimeoutMs: config.pool.queue_timeout_ms,
-      idleTimeoutMs: config.pool.idle_timeout_ms,
-      connectTimeoutMs: config.pool.connect_timeout_ms,
-    });
   }
 
   /** Opens the catalog (schema migrated, shards synced from config), loads the SQL parser and the plugins. */
@@ -136,9 +124,7 @@ export class Server {
     if (!read) throw new Error('RELOAD needs a config file (the proxy was started without --config)');
     const next = read();
     const parts = this.ctx.parts;
-    for (const shard of next.shards) {
-      if (!this.ctx.pools.has(shard.name)) this.ctx.pools.set(shard.name, Server.poolFor(shard, next));
-    }
+    // pools are per (shard, server user) and made on first use: new shards and users get theirs when a client needs one
     if (parts) {
       await parts.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
       parts.router = new Router(next);
@@ -184,7 +170,7 @@ export class Server {
     await Promise.race([drained, timedOut]);
     clearTimeout(timer);
     for (const s of this.sockets) s.destroy();
-    for (const pool of this.ctx.pools.values()) pool.close();
+    for (const pool of this.ctx.allPools()) pool.close();
     await this.versions?.stop();
     const parts = this.ctx.parts;
     if (parts) {

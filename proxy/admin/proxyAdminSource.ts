@@ -8,10 +8,12 @@ export function proxyAdminSource(ctx: ProxyContext, startedAt = Date.now()): Adm
       const clients = [...ctx.clients.values()];
       return {
         columns: ['shard', 'database', 'user', 'pool_mode', 'size', 'server_total', 'server_active', 'server_idle', 'cl_active', 'cl_waiting', 'acquired', 'waited', 'queue_timeouts', 'connect_failures'],
-        rows: [...ctx.pools.values()].map((p) => [
-          p.shard.name, p.shard.database, p.shard.user, ctx.config.pool.mode, p.size, p.totalCount, p.activeCount, p.idleCount,
-          clients.filter((c) => c.server !== null && c.server.shard.name === p.shard.name).length,
-          clients.filter((c) => c.describe().waiting && c.waitingFor === p.shard.name).length,
+        // one row per (shard, server user) pool: user is the server user its connections log in as
+        rows: ctx.allPools().map((p) => [
+          p.shard.name, p.shard.database, p.user, ctx.config.pool.mode, p.size, p.totalCount, p.activeCount, p.idleCount,
+          clients.filter((c) => c.server !== null && c.server.poolKey === p.key).length,
+          clients.filter((c) => c.describe().waiting && c.waitingFor !== null && c.waitingFor.split(',').includes(p.shard.name)
+            && c.serverIdentityOn(p.shard.name)?.user === p.user && c.serverIdentityOn(p.shard.name)?.password === p.identity.password).length,
           p.stats.acquired, p.stats.waited, p.stats.timeouts, p.stats.connectFailures,
         ]),
       };
@@ -34,10 +36,10 @@ export function proxyAdminSource(ctx: ProxyContext, startedAt = Date.now()): Adm
         rows: names.map((name) => {
           const s = snapshot?.shard(name);
           const c = configured.get(name);
-          const pool = ctx.pools.get(name);
+          const pools = ctx.allPools().filter((p) => p.shard.name === name);
           const explicit = snapshot ? snapshot.explicitPlacements().filter(([, p]) => p.shardId === s?.id).length : 0;
           return [name, s?.host ?? c?.host ?? null, s?.port ?? c?.port ?? null, s?.database ?? c?.database ?? null, c?.user ?? null,
-            s?.status ?? 'configured', s?.version ?? null, pool ? pool.size : 0, pool ? pool.totalCount : 0, explicit, snapshot?.epoch ?? null];
+            s?.status ?? 'configured', s?.version ?? null, c ? ctx.config.pool.size : 0, pools.reduce((n, p) => n + p.totalCount, 0), explicit, snapshot?.epoch ?? null];
         }),
       };
     },

@@ -16,6 +16,12 @@ export interface ServerOwner {
   onServerClose(conn: ServerConnection, error: Error | null): void;
 }
 
+/** The user and password Prescient logs in to a server with (docs/server-identity.md says which). */
+export interface ServerIdentity {
+  user: string;
+  password: string;
+}
+
 let nextId = 1;
 
 export class ServerConnection {
@@ -33,6 +39,8 @@ export class ServerConnection {
   /** names a Parse was sent for: one still in flight may yet be skipped or fail, so its existence is unknown */
   readonly parsed = new Set<string>();
   owner: ServerOwner | null = null;
+  /** the key of the pool this connection belongs to (set by the pool) */
+  poolKey = '';
   closed = false;
   /** last ReadyForQuery status: 'I' idle, 'T' in transaction, 'E' failed transaction */
   txStatus = 0x49;
@@ -47,14 +55,16 @@ export class ServerConnection {
   private constructor(
     readonly socket: net.Socket,
     readonly shard: ShardConfig,
+    /** the server user this connection is logged in as */
+    readonly user: string,
   ) {}
 
-  /** Opens, authenticates and waits for the first ReadyForQuery. */
-  static connect(shard: ShardConfig, timeoutMs: number, applicationName = 'prescient'): Promise<ServerConnection> {
+  /** Opens, authenticates as `identity` and waits for the first ReadyForQuery. */
+  static connect(shard: ShardConfig, identity: ServerIdentity, timeoutMs: number, applicationName = 'prescient'): Promise<ServerConnection> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: shard.host, port: shard.port });
       socket.setNoDelay(true);
-      const conn = new ServerConnection(socket, shard);
+      const conn = new ServerConnection(socket, shard, identity.user);
       const reader = new FrameReader(1 << 30);
       let scram: ScramClientSession | null = null;
       let done = false;
@@ -76,8 +86,8 @@ export class ServerConnection {
               case BackendCode.Authentication: {
                 const kind = p.readInt32BE(0);
                 if (kind === AuthCode.Ok) break;
-                if (kind === AuthCode.CleartextPassword) socket.write(Fe.PasswordMessage(shard.password));
-                else if (kind === AuthCode.MD5Password) socket.write(Fe.PasswordMessage(md5PasswordHash(shard.user, shard.password, p.subarray(4, 8))));
+                if (kind === AuthCode.CleartextPassword) socket.write(Fe.PasswordMessage(identity.password));
+                else if (kind === AuthCode.MD5Password) socket.write(Fe.PasswordMessage(md5PasswordHash(identity.user, identity.password, p.subarray(4, 8))));
                 else if (kind === AuthCode.SASL) {
                   const mechs: string[] = [];
                   let at = 4;
@@ -87,7 +97,7 @@ export class ServerConnection {
                     at = next;
                   }
                   if (!mechs.includes('SCRAM-SHA-256')) throw new ProxyError('SERVER_AUTH_UNSUPPORTED', `shard "${shard.name}" offers only ${mechs.join(', ')}`, SqlState.FeatureNotSupported);
-                  scram = new ScramClientSession(shard.password);
+                  scram = new ScramClientSession(identity.password);
                   socket.write(Fe.SASLInitialResponse('SCRAM-SHA-256', scram.clientFirst()));
                 } else if (kind === AuthCode.SASLContinue) {
                   if (!scram) throw new Error('SASLContinue before SASL');
@@ -111,7 +121,7 @@ export class ServerConnection {
                 break;
               case BackendCode.ErrorResponse: {
                 const fields = decodeErrorFields(p);
-                throw new ProxyError('SERVER_STARTUP_ERROR', `shard "${shard.name}": ${fields.get('M') ?? 'error'}`, (fields.get('C') ?? SqlState.ConnectionFailure) as SqlStateT, 'FATAL');
+                throw new ProxyError('SERVER_STARTUP_ERROR', `shard "${shard.name}" (server user "${identity.user}"): ${fields.get('M') ?? 'error'}`, (fields.get('C') ?? SqlState.ConnectionFailure) as SqlStateT, 'FATAL');
               }
               case BackendCode.ReadyForQuery:
                 done = true;
@@ -135,7 +145,7 @@ export class ServerConnection {
       socket.on('error', (e) => fail(new ProxyError('SERVER_CONNECT_FAILED', `cannot connect to shard "${shard.name}" at ${shard.host}:${shard.port}: ${e.message}`, SqlState.SqlclientUnableToEstablishSqlconnection)));
       socket.on('close', onClose);
       socket.on('connect', () => {
-        socket.write(Fe.StartupMessage({ user: shard.user, database: shard.database, application_name: applicationName }));
+        socket.write(Fe.StartupMessage({ user: identity.user, database: shard.database, application_name: applicationName }));
       });
     });
   }

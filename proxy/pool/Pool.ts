@@ -1,6 +1,6 @@
-// Pool owns the server connections of one shard: idle list, waiting queue with timeout, growth, idle expiry.
+// Pool owns the server connections of one shard and server user: idle list, waiting queue with timeout, growth, idle expiry.
 import type { ShardConfig } from '../../config/schema.js';
-import { ServerConnection } from '../connection/ServerConnection.js';
+import { ServerConnection, type ServerIdentity } from '../connection/ServerConnection.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { logger } from '../logger.js';
 
@@ -33,7 +33,11 @@ export class Pool {
   readonly stats = { acquired: 0, waited: 0, timeouts: 0, connectFailures: 0, opened: 0, closedConns: 0 };
 
   constructor(
+    /** the context's key of this pool (its connections carry it as poolKey) */
+    readonly key: string,
     readonly shard: ShardConfig,
+    /** the server user (and password) every connection of this pool logs in with */
+    readonly identity: ServerIdentity,
     readonly options: PoolOptions,
   ) {
     this.sweeper = setInterval(() => this.sweepIdle(Date.now()), Math.max(250, Math.min(5000, options.idleTimeoutMs / 2 || 1000)));
@@ -41,6 +45,8 @@ export class Pool {
   }
 
   get size(): number { return this.options.size; }
+  /** the server user of this pool's connections */
+  get user(): string { return this.identity.user; }
   get idleCount(): number { return this.idle.length; }
   get activeCount(): number { return this.total - this.idle.length - this.opening; }
   get waitingCount(): number { return this.waiters.length - this.waitHead; }
@@ -70,7 +76,7 @@ export class Pool {
         if (waiter.done) return;
         waiter.done = true;
         this.stats.timeouts++;
-        cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: no server connection to shard "${this.shard.name}" became free within ${this.options.queueTimeoutMs} ms (pool size ${this.options.size})`, SqlState.TooManyConnections), null);
+        cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: no server connection to shard "${this.shard.name}" as user "${this.identity.user}" became free within ${this.options.queueTimeoutMs} ms (pool size ${this.options.size})`, SqlState.TooManyConnections), null);
       }, this.options.queueTimeoutMs);
     }
     this.waiters.push(waiter);
@@ -96,11 +102,12 @@ export class Pool {
     if (this.total >= this.options.size || this.opening >= this.waitingCount) return;
     this.total++;
     this.opening++;
-    ServerConnection.connect(this.shard, this.options.connectTimeoutMs).then(
+    ServerConnection.connect(this.shard, this.identity, this.options.connectTimeoutMs).then(
       (conn) => {
         this.opening--;
         this.stats.opened++;
         this.all.add(conn);
+        conn.poolKey = this.key;
         conn.setCloseHandler((c) => this.forget(c));
         if (this.closed) {
           conn.terminate();
@@ -112,7 +119,7 @@ export class Pool {
         this.opening--;
         this.total--;
         this.stats.connectFailures++;
-        logger.warn('server connection failed', { shard: this.shard.name, error: err.message });
+        logger.warn('server connection failed', { shard: this.shard.name, user: this.identity.user, error: err.message });
         // every waiter would meet the same failure: tell them now rather than at their timeout
         let w;
         while ((w = this.nextWaiter())) {

@@ -2,7 +2,8 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import type { ServerConnection, ServerOwner } from '../connection/ServerConnection.js';
+import type { ServerConnection, ServerIdentity, ServerOwner } from '../connection/ServerConnection.js';
+import type { Pool } from '../pool/Pool.js';
 import * as Be from '../protocol/BackendMessage.js';
 import * as Fe from '../protocol/FrontendEncoder.js';
 import { FrameReader, type Frame } from '../protocol/FrameReader.js';
@@ -305,6 +306,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (!this.ctx.admitClient(this)) {
       throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
     }
+    for (const shard of this.ctx.config.shards) this.serverIdentityOn(shard.name);
     const host = this.ctx.parts?.plugins;
     if (host) {
       // a plugin whose createSessionHooks throws refuses the connection, naming the plugin
@@ -752,6 +754,26 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private lastShard: string | null = null;
   /** for SHOW POOLS: the shard this session waits for */
   waitingFor: string | null = null;
+  /** who this client logs in to each shard as: computed at login for every shard, on first use for shards added by RELOAD */
+  private readonly serverIdentities = new Map<string, ServerIdentity>();
+
+  /** The server user and password this client uses on `shardName` (undefined: not a configured shard). */
+  serverIdentityOn(shardName: string): ServerIdentity | undefined {
+    let identity = this.serverIdentities.get(shardName);
+    if (identity === undefined) {
+      const shard = this.ctx.shard(shardName);
+      if (shard === undefined) return undefined;
+      identity = this.ctx.serverIdentity(this.ctx.findUser(this.user), this.user, shard);
+      this.serverIdentities.set(shardName, identity);
+    }
+    return identity;
+  }
+
+  /** This client's pool on `shardName`: the (shard, server user) pool of its server identity there. */
+  private poolOn(shardName: string): Pool | undefined {
+    const identity = this.serverIdentityOn(shardName);
+    return identity === undefined ? undefined : this.ctx.poolFor(shardName, identity);
+  }
 
   /** Gathers request frames; COPY data goes straight to the server that asked for it. */
   private collect(f: Frame): void {
@@ -1181,9 +1203,9 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   }
 
   private leaseOn(target: string, req: RoutedRequest): void {
-    const pool = this.ctx.pools.get(target);
+    const pool = this.poolOn(target);
     if (!pool) {
-      this.refuse(req, SqlState.ConnectionFailure, `shard "${target}" is in the catalog but not configured in this proxy (shards: ${[...this.ctx.pools.keys()].join(', ')})`);
+      this.refuse(req, SqlState.ConnectionFailure, `shard "${target}" is in the catalog but not configured in this proxy (shards: ${this.ctx.config.shards.map((s) => s.name).join(', ')})`);
       return;
     }
     const conn = pool.tryAcquire();
@@ -1270,7 +1292,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         return;
       }
     }
-    const pools = route.shards.map((name) => this.ctx.pools.get(name));
+    const pools = route.shards.map((name) => this.poolOn(name));
     const missing = route.shards.find((_n, i) => pools[i] === undefined);
     if (missing !== undefined) {
       this.refuse(req, SqlState.ConnectionFailure, `shard "${missing}" is in the catalog but not configured in this proxy`);
@@ -1437,7 +1459,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   /** Takes a server connection now (true) or queues for one and resumes later (false). */
   private leaseServer(): boolean {
-    const pool = this.ctx.pool;
+    const pool = this.poolOn(this.ctx.firstShard)!;
     const conn = pool.tryAcquire();
     if (conn) {
       this.attachServer(conn);
@@ -1918,10 +1940,11 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         this.ctx.poolOf(server).discard(server);
       }
     } else if (this.usedServer && this.ctx.config.pool.reset_on_every_client) {
-      const conn = this.ctx.pool.tryAcquire();
+      const pool = this.poolOn(this.ctx.firstShard)!;
+      const conn = pool.tryAcquire();
       if (conn) this.resetAndRelease(conn);
       // the shared connection is busy with another client: reset it when it comes back, or this client's state leaks
-      else this.ctx.pool.wait((_err, c) => {
+      else pool.wait((_err, c) => {
         if (c) this.resetAndRelease(c);
       });
     }

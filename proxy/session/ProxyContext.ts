@@ -1,17 +1,18 @@
-// ProxyContext owns what every session shares: config, a pool per shard, the routing parts (catalog, analyzer, router,
+// ProxyContext owns what every session shares: config, a pool per (shard, server user), the routing parts (catalog, analyzer, router,
 // plugins), statement names, the client registry, cancel routing.
 import type tls from 'node:tls';
-import type { Config, UserConfig } from '../../config/schema.js';
-import type { Pool } from '../pool/Pool.js';
+import type { Config, ShardConfig, UserConfig } from '../../config/schema.js';
+import { Pool } from '../pool/Pool.js';
 import { StatementNames } from './PreparedStatements.js';
 import type { ClientSession } from './ClientSession.js';
 import { logger } from '../logger.js';
+import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import type { AdminSource } from '../admin/AdminConsole.js';
 import type { Catalog } from '../catalog/Catalog.js';
 import type { Analyzer } from '../analyzer/Analyzer.js';
 import type { Router } from '../router/Router.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
-import type { ServerConnection } from '../connection/ServerConnection.js';
+import type { ServerConnection, ServerIdentity } from '../connection/ServerConnection.js';
 
 /** The version tracker as the session uses it: writes through the proxy bump a key's token. */
 export interface VersionWrites {
@@ -28,6 +29,11 @@ export interface RoutingParts {
   plugins: PluginHost;
 }
 
+/** Pools are told apart by shard, server user and password: a client never rides on credentials it was not given. */
+function poolKey(shard: string, identity: ServerIdentity): string {
+  return `${shard}\u0000${identity.user}\u0000${identity.password}`;
+}
+
 export class ProxyContext {
   readonly statementNames = new StatementNames();
   readonly clients = new Map<number, ClientSession>();
@@ -40,8 +46,8 @@ export class ProxyContext {
   /** totals of clients that have left (live clients are added on read) */
   readonly closedTotals = { queries: 0, bytesIn: 0, bytesOut: 0 };
 
-  /** the first shard's pool (the only one in single-shard mode) */
-  readonly pool: Pool;
+  /** pools by poolKey(shard, server user, password), created on first use; each has up to pool.size connections */
+  readonly pools = new Map<string, Pool>();
   /** catalog, analyzer, router and plugins, once the server has opened them */
   parts: RoutingParts | null = null;
   /**
@@ -64,17 +70,61 @@ export class ProxyContext {
 
   constructor(
     public config: Config,
-    readonly pools: Map<string, Pool>,
     readonly secureContext: tls.SecureContext | null,
     private readonly onClientGone: () => void = () => {},
   ) {
-    this.pool = pools.values().next().value!;
     this.users = new Map(config.users.map((u) => [u.name, u]));
+  }
+
+  /** The configured shard of that name (after RELOAD: the reloaded one). */
+  shard(name: string): ShardConfig | undefined {
+    return this.config.shards.find((s) => s.name === name);
+  }
+
+  /** The name of the first configured shard (the only one in single-shard mode). */
+  get firstShard(): string {
+    return this.config.shards[0]!.name;
+  }
+
+  /**
+   * Who a client logs in to a shard as (docs/server-identity.md): its users[].server_user, else the shard's forced
+   * shards[].user, else its own name (with users[].server_password, else its own plaintext password).
+   */
+  serverIdentity(user: UserConfig | undefined, userName: string, shard: ShardConfig): ServerIdentity {
+    if (user?.server_user !== undefined) return { user: user.server_user, password: user.server_password ?? '' };
+    if (shard.user !== undefined) return { user: shard.user, password: shard.password };
+    return { user: userName, password: user?.server_password ?? user?.password ?? '' };
+  }
+
+  /** The pool of connections to `shardName` logged in as `identity`, created on first use; undefined for an unknown shard. */
+  poolFor(shardName: string, identity: ServerIdentity): Pool | undefined {
+    const key = poolKey(shardName, identity);
+    let pool = this.pools.get(key);
+    if (pool) return pool;
+    const shard = this.shard(shardName);
+    if (!shard) return undefined;
+    const cfg = this.config.pool;
+    pool = new Pool(key, shard, identity, {
+      size: cfg.size,
+      queueTimeoutMs: cfg.queue_timeout_ms,
+      idleTimeoutMs: cfg.idle_timeout_ms,
+      connectTimeoutMs: cfg.connect_timeout_ms,
+    });
+    if (this.shuttingDown) pool.close();
+    this.pools.set(key, pool);
+    return pool;
   }
 
   /** The pool a server connection belongs to. */
   poolOf(conn: ServerConnection): Pool {
-    return this.pools.get(conn.shard.name) ?? this.pool;
+    const pool = this.pools.get(conn.poolKey);
+    if (pool) return pool;
+    throw new ProxyError('NO_POOL', `server connection ${conn.id} to shard "${conn.shard.name}" belongs to no pool`, SqlState.InternalError);
+  }
+
+  /** Every pool, in creation order. */
+  allPools(): Pool[] {
+    return [...this.pools.values()];
   }
 
   /** Replaces the config after RELOAD (users and settings; pools follow the shard list). */

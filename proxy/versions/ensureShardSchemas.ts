@@ -2,6 +2,7 @@
 import pg from 'pg';
 import type { Config, ShardConfig } from '../../config/schema.js';
 import { logger as rootLogger, type Logger } from '../logger.js';
+import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { installShardSchema, tablesFromConfig, type InstallOptions, type InstallResult } from './ShardSchema.js';
 
 export interface ShardInstallReport {
@@ -31,6 +32,10 @@ export async function ensureShardSchemas(config: Pick<Config, 'shards' | 'shardi
 }
 
 async function ensureOne(shard: ShardConfig, tables: ReturnType<typeof tablesFromConfig>, opts: EnsureOptions, log: Logger): Promise<ShardInstallReport> {
+  if (shard.user === undefined) {
+    // background work is nobody's client: it logs in as the shard's own user (docs/server-identity.md)
+    throw new ProxyError('NO_SHARD_USER', `shard "${shard.name}" has no user (shards[].user): the version schema is installed as the shard's own user`, SqlState.InvalidAuthorizationSpecification);
+  }
   const client = new pg.Client({
     host: shard.host,
     port: shard.port,
