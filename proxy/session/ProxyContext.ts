@@ -129,6 +129,8 @@ export class ProxyContext {
 
   /** Replaces the config after RELOAD (users and settings; pools follow the shard list). */
   setConfig(config: Config): void {
+    // server identities or settings may differ now: the next login of each kind asks a server again
+    this.loginReports.clear();
     this.config = config;
     this.users.clear();
     for (const u of config.users) this.users.set(u.name, u);
