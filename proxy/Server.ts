@@ -16,6 +16,10 @@ import type { AdminResult } from './admin/AdminConsole.js';
 import type { PluginServices } from './plugins/api.js';
 import { VersionTracker } from './versions/VersionTracker.js';
 import { ensureShardSchemas } from './versions/ensureShardSchemas.js';
+import { ProxyError, SqlState } from './protocol/SqlState.js';
+
+/** At the shutdown timeout: how long clients get to read their 57P01 before their sockets are destroyed. */
+const SHUTDOWN_GOODBYE_MS = 1000;
 
 /** Options the composition root passes in besides the config. */
 export interface ServerOptions {
@@ -169,6 +173,14 @@ export class Server {
     });
     await Promise.race([drained, timedOut]);
     clearTimeout(timer);
+    if (this.ctx.clients.size > 0) {
+      // as Postgres at a fast shutdown: every client still there is told FATAL 57P01 before its connection closes
+      // (its server connection is closed too, so an open transaction is rolled back)
+      for (const s of [...this.ctx.clients.values()]) {
+        s.fail(new ProxyError('ADMIN_SHUTDOWN', 'terminating connection due to administrator command', SqlState.AdminShutdown, 'FATAL'));
+      }
+      await this.socketsClosed(SHUTDOWN_GOODBYE_MS);
+    }
     for (const s of this.sockets) s.destroy();
     for (const pool of this.ctx.allPools()) pool.close();
     await this.versions?.stop();
@@ -177,6 +189,24 @@ export class Server {
       await parts.plugins.close();
       await parts.catalog.close().catch((e: unknown) => logger.warn('closing the catalog failed', { error: (e as Error).message }));
     }
+  }
+
+  /** Resolves once every client socket has closed, or after `ms` (a client that does not read its error). */
+  private socketsClosed(ms: number): Promise<void> {
+    const open = [...this.sockets].filter((s) => !s.destroyed);
+    if (open.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let left = open.length;
+      const timer = setTimeout(resolve, ms);
+      for (const s of open) {
+        s.once('close', () => {
+          if (--left === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      }
+    });
   }
 
   private checkDrained(): void {

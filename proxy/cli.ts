@@ -44,8 +44,8 @@ async function start(args: string[]): Promise<void> {
   }
   logger.setLevel(config.log.level);
   // last line of defence: a bug reached by one client's input must not take every other client down
-  process.on('uncaughtException', (e) => logger.error('uncaught exception (the proxy keeps running)', { error: e.stack ?? String(e) }));
-  process.on('unhandledRejection', (e) => logger.error('unhandled rejection', { error: (e as Error)?.stack ?? String(e) }));
+  process.on('uncaughtException', lastResort('uncaught exception (the proxy keeps running)'));
+  process.on('unhandledRejection', lastResort('unhandled rejection'));
   const configDir = path ? dirname(resolvePath(path)) : process.cwd();
   // the catalog file sits next to the config (or in the embedded data dir), not wherever the proxy was started
   if (config.catalog.path !== undefined && !isAbsolute(config.catalog.path)) {
@@ -62,7 +62,30 @@ async function start(args: string[]): Promise<void> {
         }
       : undefined,
   });
+  // SIGHUP = the admin console's RELOAD (as PgBouncer and Postgres do); a bad file keeps the running config
+  let listening = false;
+  let reloadAsked = false;
+  const reload = (): void => {
+    if (!path) {
+      logger.info('SIGHUP: nothing to reload (started without --config, in front of the embedded database)');
+      return;
+    }
+    if (!listening) {
+      reloadAsked = true;
+      return;
+    }
+    // success is logged by Server.reload ('configuration reloaded')
+    server.reload().catch(
+      (e: unknown) => logger.error('SIGHUP: reload failed, the previous configuration stays in effect', { error: (e as Error)?.message ?? String(e) }),
+    );
+  };
+  process.on('SIGHUP', () => {
+    logger.info('signal received', { signal: 'SIGHUP' });
+    reload();
+  });
   await server.listen();
+  listening = true;
+  if (reloadAsked) reload();
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -81,6 +104,25 @@ async function start(args: string[]): Promise<void> {
   process.on('SIGUSR2', () => {
     for (const c of server.ctx.clients.values()) logger.info('client', c.describe());
   });
+}
+
+/**
+ * Reports an error that reached the top of the event loop. An error raised while reporting (the log stream died) is
+ * not reported again: that would loop forever.
+ */
+let reporting = false;
+function lastResort(what: string): (e: unknown) => void {
+  return (e) => {
+    if (reporting) return;
+    reporting = true;
+    try {
+      logger.error(what, { error: (e as Error)?.stack ?? String(e) });
+    } catch {
+      // nowhere left to report it
+    } finally {
+      reporting = false;
+    }
+  };
 }
 
 async function main(): Promise<void> {

@@ -192,10 +192,73 @@ export class ServerConnection {
     this.closed = true;
   }
 
-  /** Sends a CancelRequest for whatever this connection is running, on a new connection to the same server. */
-  cancel(): void {
+  /** CancelRequests for this connection whose connection Postgres has not closed yet */
+  private readonly cancels = new Set<CancelInFlight>();
+  private afterCancels: (() => void)[] = [];
+  /** a CancelRequest was sent and Postgres never closed its connection: it may yet land on whatever runs here */
+  private cancelUnsettled = false;
+
+  /** true while a CancelRequest for this connection may still reach the server */
+  get cancelling(): boolean {
+    return this.cancels.size > 0;
+  }
+
+  /**
+   * Sends a CancelRequest for whatever this connection is running, on a new connection to the same server; `done`
+   * runs once Postgres has closed that connection (it has signalled the backend by then), or it failed or timed out.
+   * The caller must only cancel while a request is in flight: a cancel lands on whatever the backend runs when it
+   * arrives, so a connection with one in flight must not serve anyone else (see afterCancel).
+   */
+  cancel(done: () => void = () => {}, waitMs = CANCEL_WAIT_MS): void {
     const s = net.connect({ host: this.shard.host, port: this.shard.port });
+    const c: CancelInFlight = { socket: s, sent: false };
+    this.cancels.add(c);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      s.destroy();
+    }, waitMs);
     s.on('error', () => s.destroy());
-    s.on('connect', () => s.end(Fe.CancelRequest(this.pid, this.secret)));
+    s.on('connect', () => {
+      c.sent = true;
+      s.end(Fe.CancelRequest(this.pid, this.secret));
+    });
+    s.resume(); // Postgres answers nothing: read to its FIN, so 'close' comes when it has processed the request
+    s.on('close', () => {
+      clearTimeout(timer);
+      this.cancels.delete(c);
+      if (timedOut && c.sent) this.cancelUnsettled = true;
+      done();
+      if (this.cancels.size > 0) return;
+      const waiters = this.afterCancels;
+      this.afterCancels = [];
+      // nobody can know when (or whether) that cancel lands: the connection is not handed to anyone else
+      if (this.cancelUnsettled && waiters.length > 0) this.destroy();
+      for (const w of waiters) w();
+    });
+  }
+
+  /**
+   * Runs `fn` once no CancelRequest for this connection can reach the server any more (at once when none is in
+   * flight). For a connection going back to the pool: its request is over, so a cancel not sent yet is dropped (as
+   * PgBouncer does), and one already sent is waited for — else it could cancel the next client's query.
+   */
+  afterCancel(fn: () => void): void {
+    if (this.cancels.size === 0) {
+      if (this.cancelUnsettled) this.destroy();
+      fn();
+      return;
+    }
+    this.afterCancels.push(fn);
+    for (const c of this.cancels) if (!c.sent) c.socket.destroy();
   }
 }
+
+interface CancelInFlight {
+  socket: net.Socket;
+  /** the CancelRequest was written (it may reach the server); false while still connecting */
+  sent: boolean;
+}
+
+/** How long a CancelRequest connection may take before it is given up (PgBouncer's cancel_wait_timeout is 10 s). */
+const CANCEL_WAIT_MS = 10_000;

@@ -141,6 +141,11 @@ export class Pool {
       this.discard(conn);
       return;
     }
+    // a CancelRequest for the request just finished may still reach the server: nobody gets the connection before
+    if (conn.cancelling) {
+      conn.afterCancel(() => this.release(conn));
+      return;
+    }
     if (conn.socket.isPaused()) conn.socket.resume();
     conn.lastUsed = Date.now();
     const w = this.nextWaiter();

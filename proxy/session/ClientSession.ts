@@ -198,6 +198,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   get inTransaction(): boolean {
     return this.server !== null;
   }
+  /** the server connection running a request of this client now (a CancelRequest goes there), else null */
+  get cancelTarget(): ServerConnection | null {
+    return this.server !== null && this.pending.length > 0 ? this.server : null;
+  }
 
   // ---------------------------------------------------------------- client bytes
 
@@ -266,11 +270,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       case 'GSSENCRequest':
         this.socket.write('N');
         return;
-      case 'CancelRequest':
-        this.ctx.cancel(pkt.pid, pkt.secret);
-        this.socket.end();
+      case 'CancelRequest': {
+        // closed once the server has the cancel (as Postgres does), even if the client half-closed after sending it
+        const socket = this.socket;
+        socket.allowHalfOpen = true;
+        this.ctx.cancel(pkt.pid, pkt.secret, () => socket.end());
         this.state = SessionState.Closed;
         return;
+      }
       case 'StartupMessage': {
         this.startupParams = pkt.params;
         this.user = pkt.params.get('user') ?? '';
@@ -1954,6 +1961,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   /** Session mode (or a shared single-session backend): reset the server's session state before reuse. */
   private resetAndRelease(server: ServerConnection): void {
+    // a late CancelRequest must not cancel the reset (then nothing would be reset)
+    if (server.cancelling) return server.afterCancel(() => void (server.closed || this.resetAndRelease(server)));
     const pool = this.ctx.poolOf(server);
     const cfg = this.ctx.config.pool;
     const needsReset = (cfg.mode === 'session' || cfg.reset_on_every_client || this.pins.reason !== null) && cfg.reset_query;

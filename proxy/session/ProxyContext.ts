@@ -171,14 +171,26 @@ export class ProxyContext {
     this.onClientGone();
   }
 
-  /** A CancelRequest goes to the server connection running that client's query, or nowhere. */
-  cancel(pid: number, secret: number): void {
+  /**
+   * A CancelRequest goes to the server connection running that client's request, or nowhere: a client with no
+   * request in flight has nothing to cancel, and a cancel sent anyway would land on whatever that server connection
+   * runs next. `done` runs once the server has taken it (Postgres closes the cancel connection then), so the client's
+   * CancelRequest connection is closed when the cancel has reached the server, as with Postgres itself.
+   */
+  cancel(pid: number, secret: number, done: () => void = () => {}): void {
     const session = this.clients.get(pid);
     if (!session || session.secret !== secret) {
       logger.debug('cancel request for unknown client', { pid });
+      done();
       return;
     }
     this.counters.cancels++;
-    session.server?.cancel();
+    const server = session.cancelTarget;
+    if (!server) {
+      logger.debug('cancel request for a client with no request in flight', { pid });
+      done();
+      return;
+    }
+    server.cancel(done);
   }
 }

@@ -245,6 +245,18 @@ t.test('embedded PGlite behind prescient', async (t) => {
     t.comment(`pgbench -c 4 -j 4 -T 5 -S: ${tps} tps; proxy RSS ${rssMb(proxy.proc.pid!)} MB`);
   });
 
+  await t.test('SIGHUP without --config: logged as nothing to reload, the proxy keeps serving', async (t) => {
+    const from = proxy.logs().length;
+    proxy.proc.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (!/nothing to reload/.test(proxy.logs().slice(from)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    t.match(proxy.logs().slice(from), /"msg":"SIGHUP: nothing to reload/, 'logged');
+    t.equal(proxy.proc.exitCode, null, 'still running');
+    const c = await connect(port);
+    t.equal((await c.query('select 1 as one')).rows[0].one, 1, 'still serving');
+    await c.end();
+  });
+
   await t.test('SIGTERM stops the proxy and PGlite; the data persists', async (t) => {
     t.equal(await proxy.stop(), 0, 'exit code 0');
     t.match(proxy.logs(), /embedded postgres stopped/, 'PGlite closed');
