@@ -7,6 +7,8 @@ import { Pool } from './pool/Pool.js';
 import { ClientSession } from './session/ClientSession.js';
 import { ProxyContext } from './session/ProxyContext.js';
 import { logger } from './logger.js';
+import * as Be from './protocol/BackendMessage.js';
+import { SqlState } from './protocol/SqlState.js';
 import { proxyAdminSource } from './admin/proxyAdminSource.js';
 import { createCatalog } from './catalog/createCatalog.js';
 import { Analyzer } from './analyzer/Analyzer.js';
@@ -25,6 +27,8 @@ export interface ServerOptions {
   /** re-reads the config file for RELOAD */
   reloadConfig?: () => Config;
 }
+
+const TOO_MANY_CLIENTS = Be.ErrorResponse({ severity: 'FATAL', code: SqlState.TooManyConnections, message: 'sorry, too many clients already' });
 
 export class Server {
   readonly ctx: ProxyContext;
@@ -48,6 +52,13 @@ export class Server {
   }
 
   private accept(socket: net.Socket): void {
+    if (!this.ctx.openSession()) {
+      // beyond listen.max_client_connections, authenticated or not: told at once and closed, before any work
+      socket.on('error', () => socket.destroy());
+      socket.end(TOO_MANY_CLIENTS, () => socket.destroy());
+      logger.debug('connection refused: too many clients', { remote: socket.remoteAddress });
+      return;
+    }
     this.sockets.add(socket);
     socket.on('close', () => {
       this.sockets.delete(socket);
@@ -56,6 +67,7 @@ export class Server {
     try {
       new ClientSession(socket, this.ctx);
     } catch (e) {
+      this.ctx.openSessions--;
       logger.error('cannot start session', { error: (e as Error).message });
       socket.destroy();
     }
