@@ -3,6 +3,7 @@
 // unknown users, throttling of repeated failures per address, SASLprep on both sides, replication refused, a
 // Terminate before the start-up packet, application_name, and SASLInitialResponse length checks. Raw wire clients.
 import t from 'tap';
+import net from 'node:net';
 import { ScramClientSession } from '../../proxy/auth/scram.js';
 import { freePort } from '../../scripts/testbed.js';
 import { hasPostgres, psql, connOf, withClusters, type Cluster } from '../helpers/pg.js';
@@ -93,9 +94,26 @@ t.test('unauthenticated sockets count against max_client_connections: one more g
   const silent = await Promise.all([0, 1, 2].map(() => RawClient.connect(proxy.host, proxy.port)));
   const extra = await RawClient.connect(proxy.host, proxy.port);
   const m = await extra.read(5000);
-  t.equal(m?.code, 'E', 'the fourth socket gets an ErrorResponse before sending anything');
+  t.equal(m?.code, 'E', 'a fourth socket that sends nothing gets an ErrorResponse (after a grace of 1 s for its first bytes)');
   t.same([fields(m).S, fields(m).C, fields(m).M], ['FATAL', '53300', 'sorry, too many clients already']);
   t.ok(await extra.waitClosed(5000), 'and is closed');
+
+  // libpq opens with SSLRequest (sslmode=prefer): it is told 'N', then 53300 for its start-up packet, so psql can show it
+  const sslRequest = Buffer.alloc(8);
+  sslRequest.writeInt32BE(8);
+  sslRequest.writeInt32BE(80877103, 4);
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = net.connect({ host: proxy.host, port: proxy.port }, () => s.write(sslRequest));
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (Buffer.concat(chunks).toString('latin1') === 'N') s.write(startupPacket({ user: APP_USER.name, database: 'app' }));
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+  t.equal(bytes.toString('latin1', 0, 2), 'NE', "SSLRequest: 'N', then an ErrorResponse");
+  t.match(bytes.toString('latin1'), /C53300\0Msorry, too many clients already/, '53300');
 
   const refusedLogin = await RawClient.connect(proxy.host, proxy.port);
   await t.rejects(refusedLogin.login({ user: APP_USER.name, database: 'app' }, APP_USER.password), /too many clients/, 'an honest login is refused while 3 silent sockets hold every slot');
