@@ -136,7 +136,12 @@ export const ConfigSchema = z.strictObject({
       max_message_size: z.number().int().min(1024).default(64 * 1024 * 1024),
       /** largest startup packet accepted, in bytes (Postgres uses 10000) */
       max_startup_packet: z.number().int().min(64).max(1 << 20).default(10000),
+      /** client connections, authenticated or not (one more gets FATAL 53300 and is closed at once) */
       max_client_connections: z.number().int().min(1).default(1000),
+      /** from accept until the StartupMessage is complete; then the connection is closed (Postgres: authentication_timeout) */
+      startup_timeout_ms: z.number().int().min(1).default(60000),
+      /** from the StartupMessage until authentication finished; then the connection is closed (Postgres: authentication_timeout) */
+      auth_timeout_ms: z.number().int().min(1).default(60000),
       tls: z
         .strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().optional() })
         .optional(),
@@ -146,7 +151,14 @@ export const ConfigSchema = z.strictObject({
   database: z.string().min(1),
   users: z.array(UserSchema).min(1),
   auth: z
-    .strictObject({ method: z.enum(['scram-sha-256', 'md5', 'trust']).default('scram-sha-256') })
+    .strictObject({
+      method: z.enum(['scram-sha-256', 'md5', 'trust']).default('scram-sha-256'),
+      /** failed logins from one address within failure_window_ms before its further failures are answered late */
+      failure_limit: z.number().int().min(0).default(10),
+      failure_window_ms: z.number().int().min(1).default(60000),
+      /** how late a throttled address hears of a failed login (0: not at all); a right password is never delayed */
+      failure_delay_ms: durationMs.default(1000),
+    })
     .prefault({}),
   shards: z.array(ShardSchema).min(1),
   pool: z

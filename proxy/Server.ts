@@ -6,6 +6,8 @@ import type { Config } from '../config/schema.js';
 import { ClientSession } from './session/ClientSession.js';
 import { ProxyContext } from './session/ProxyContext.js';
 import { logger } from './logger.js';
+import * as Be from './protocol/BackendMessage.js';
+import { StartupCode } from './protocol/MessageCode.js';
 import { proxyAdminSource } from './admin/proxyAdminSource.js';
 import { createCatalog } from './catalog/createCatalog.js';
 import { Analyzer } from './analyzer/Analyzer.js';
@@ -29,6 +31,54 @@ export interface ServerOptions {
   reloadConfig?: () => Config;
 }
 
+const TOO_MANY_CLIENTS = Be.ErrorResponse({ severity: 'FATAL', code: SqlState.TooManyConnections, message: 'sorry, too many clients already' });
+
+/** at most this many refused sockets wait for their first bytes at once; the rest are refused before reading */
+const MAX_REFUSING = 64;
+const REFUSE_GRACE_MS = 1000;
+let refusing = 0;
+
+/**
+ * A connection beyond listen.max_client_connections gets FATAL 53300 and is closed. One that opens with SSLRequest or
+ * GSSENCRequest is answered 'N' first, so that libpq shows the message (Postgres too refuses after the start-up
+ * packet); it gets REFUSE_GRACE_MS for that, and only MAX_REFUSING such sockets wait at once: beyond, or for any other
+ * first bytes, the error goes out at once. Nothing beyond an 8-byte header is read or kept.
+ */
+function refuseTooMany(socket: net.Socket): void {
+  socket.on('error', () => socket.destroy());
+  const bye = (): void => {
+    socket.removeAllListeners('data');
+    socket.end(TOO_MANY_CLIENTS, () => socket.destroy());
+  };
+  if (refusing >= MAX_REFUSING) return bye();
+  refusing++;
+  let finished = false;
+  const finish = (send: boolean): void => {
+    if (finished) return;
+    finished = true;
+    refusing--;
+    clearTimeout(timer);
+    if (send) bye();
+    else socket.destroy();
+  };
+  const timer = setTimeout(() => finish(true), REFUSE_GRACE_MS);
+  let head = Buffer.alloc(0);
+  let negotiated = false;
+  socket.on('data', (chunk: Buffer) => {
+    head = Buffer.concat([head, chunk]).subarray(0, 8);
+    if (head.length < 8) return;
+    const code = head.readInt32BE(4);
+    if (!negotiated && head.readInt32BE(0) === 8 && (code === StartupCode.SSLRequest || code === StartupCode.GSSENCRequest)) {
+      negotiated = true;
+      head = Buffer.alloc(0);
+      socket.write('N');
+      return;
+    }
+    finish(true);
+  });
+  socket.on('close', () => finish(false));
+}
+
 export class Server {
   readonly ctx: ProxyContext;
   private readonly listener: net.Server;
@@ -49,6 +99,11 @@ export class Server {
   }
 
   private accept(socket: net.Socket): void {
+    if (!this.ctx.openSession()) {
+      logger.debug('connection refused: too many clients', { remote: socket.remoteAddress });
+      refuseTooMany(socket);
+      return;
+    }
     this.sockets.add(socket);
     socket.on('close', () => {
       this.sockets.delete(socket);
@@ -57,6 +112,7 @@ export class Server {
     try {
       new ClientSession(socket, this.ctx);
     } catch (e) {
+      this.ctx.openSessions--;
       logger.error('cannot start session', { error: (e as Error).message });
       socket.destroy();
     }

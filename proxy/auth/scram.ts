@@ -1,11 +1,10 @@
 // scram owns SCRAM-SHA-256 (RFC 5802/7677 as Postgres speaks it): stored verifiers and the server and client sides of the exchange.
 //
-// Passwords are used as raw UTF-8; SASLprep is not applied. For ASCII passwords SASLprep is the
-// identity (and Postgres itself falls back to the raw bytes when SASLprep rejects a password), so
-// this only matters for non-ASCII passwords that SASLprep would rewrite (e.g. non-ASCII spaces,
-// compatibility characters): a verifier Postgres made for such a password will not match.
+// Passwords are SASLprep'd (saslprep.ts) before hashing, on both sides, as libpq and the Postgres server do: a
+// password SASLprep refuses is used raw.
 // Channel binding (SCRAM-SHA-256-PLUS) is not supported.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { saslprepPassword } from './saslprep.js';
 
 export interface ScramVerifier {
   iterations: number;
@@ -55,7 +54,7 @@ function decodeBase64(s: string): Buffer | null {
 }
 
 function saltedPassword(password: string, salt: Buffer, iterations: number): Buffer {
-  return pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, KEY_LEN, 'sha256');
+  return pbkdf2Sync(saslprepPassword(password), salt, iterations, KEY_LEN, 'sha256');
 }
 
 function newNonce(): string {

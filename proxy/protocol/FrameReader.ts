@@ -10,6 +10,8 @@ export interface Frame {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** 'X': a startup-phase reader recognises a Terminate (its length word as an Int32 would be 0x58000000) */
+const TERMINATE = 0x58;
 
 /**
  * Accumulates chunks and hands out whole frames. A frame that sits inside one chunk is a slice of it (no
@@ -68,6 +70,16 @@ export class FrameReader {
     let code = 0;
     let total: number;
     if (this.untyped) {
+      // a Terminate where a startup packet belongs (a client giving up before it started): handed out as a typed frame
+      if (this.buf[this.off] === TERMINATE && avail < 5) {
+        this.need = 5;
+        return null;
+      }
+      if (this.buf[this.off] === TERMINATE && this.buf.readInt32BE(this.off + 1) === 4) {
+        const frame = this.buf.subarray(this.off, this.off + 5);
+        this.off += 5;
+        return { code: TERMINATE, frame, payload: frame.subarray(5) };
+      }
       const len = this.buf.readInt32BE(this.off);
       if (len < 8 || len > this.maxMessageSize) {
         throw new ProxyError('BAD_STARTUP_LENGTH', `invalid startup packet length ${len}`, SqlState.ProtocolViolation, 'FATAL');

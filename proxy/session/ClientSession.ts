@@ -41,6 +41,28 @@ export const SessionState = {
 } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 
+const LoginPhase = { Startup: 'startup', Authentication: 'authentication' } as const;
+type LoginPhase = (typeof LoginPhase)[keyof typeof LoginPhase];
+
+/** Postgres' parse_bool (a unique prefix of true/false/yes/no, on/off, 1/0); null when not a boolean. */
+function parseBool(v: string): boolean | null {
+  const s = v.trim().toLowerCase();
+  if (!s) return null;
+  if ('true'.startsWith(s) || 'yes'.startsWith(s) || (s.length >= 2 && 'on'.startsWith(s)) || s === '1') return true;
+  if ('false'.startsWith(s) || 'no'.startsWith(s) || (s.length >= 2 && 'off'.startsWith(s)) || s === '0') return false;
+  return null;
+}
+
+/** The startup parameter `replication`: `database` or true asks for a walsender, which Prescient is not. */
+function refuseReplication(value: string | undefined): void {
+  if (value === undefined) return;
+  const b = value === 'database' ? true : parseBool(value);
+  if (b === null) {
+    throw new ProxyError('BAD_PARAMETER', `invalid value for parameter "replication": "${value}"`, SqlState.InvalidParameterValue, 'FATAL');
+  }
+  if (b) throw new ProxyError('REPLICATION', 'Prescient does not support replication connections', SqlState.FeatureNotSupported, 'FATAL');
+}
+
 /** ParameterStatus names a client cannot SET: reported, never replayed on another server connection. */
 const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
 /** the database name of the admin console, as PgBouncer's `pgbouncer` */
@@ -166,6 +188,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.statements = new PreparedStatements(ctx.statementNames);
     this.reader = new FrameReader(ctx.config.listen.max_startup_packet, true);
     this.bindSocket(socket);
+    this.armLoginTimer(LoginPhase.Startup);
   }
 
   private readonly onData = (chunk: Buffer): void => this.onClientData(chunk);
@@ -221,6 +244,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     while (this.state !== SessionState.Closed && this.state !== SessionState.Connecting && !this.waitingForServer && !this.pipelineFull && (f = this.reader.next())) {
       switch (this.state) {
         case SessionState.Startup:
+          // a Terminate before any startup packet: closed silently, as Postgres
+          if (f.code === FrontendCode.Terminate) return this.close();
           this.onStartupPacket(f.payload);
           break;
         case SessionState.Authenticating:
@@ -284,6 +309,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         this.database = pkt.params.get('database') || this.user;
         this.applicationName = pkt.params.get('application_name') ?? '';
         if (!this.user) throw new ProxyError('NO_USER', 'no PostgreSQL user name specified in startup packet', SqlState.InvalidAuthorizationSpecification, 'FATAL');
+        refuseReplication(pkt.params.get('replication'));
         this.settings = sessionSettings(pkt.params);
         this.settingsKey = settingsKeyOf(this.settings);
         // the same reader: bytes the client sent right behind the StartupMessage are kept
@@ -294,9 +320,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           throw new ProxyError('UNKNOWN_DATABASE', `database "${this.database}" does not exist`, SqlState.InvalidCatalogName, 'FATAL');
         }
         this.state = SessionState.Authenticating;
+        this.armLoginTimer(LoginPhase.Authentication);
         // the admin console takes admin users; a known ordinary user authenticates, then is refused with 42501
         const account = this.admin ? (this.ctx.findAdmin(this.user) ?? this.ctx.findUser(this.user)) : this.ctx.findUser(this.user);
-        this.auth = new ClientAuth(this.ctx, this.user, account, (buf) => this.socket.write(buf), () => this.onAuthenticated());
+        this.auth = new ClientAuth(this.ctx, this.user, account, (buf) => this.socket.write(buf), () => this.onAuthenticated(), (e) => this.fail(e), this.socket.remoteAddress ?? '');
         this.auth.start();
         return;
       }
@@ -305,6 +332,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private onAuthenticated(): void {
     this.auth = null;
+    this.clearLoginTimer();
     if (this.admin) {
       this.startAdmin();
       return;
@@ -329,6 +357,32 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       }
     }
     this.beginLogin();
+  }
+
+  /** listen.startup_timeout_ms, then listen.auth_timeout_ms (Postgres: authentication_timeout for both) */
+  private loginTimer: NodeJS.Timeout | null = null;
+
+  private armLoginTimer(phase: LoginPhase): void {
+    this.clearLoginTimer();
+    const listen = this.ctx.config.listen;
+    const ms = phase === LoginPhase.Startup ? listen.startup_timeout_ms : listen.auth_timeout_ms;
+    if (!ms) return;
+    this.loginTimer = setTimeout(() => {
+      this.loginTimer = null;
+      if (this.state === SessionState.Closed) return;
+      // as Postgres: the client is told nothing (it may not even be speaking the protocol), the connection is closed
+      logger.info(phase === LoginPhase.Startup ? 'incomplete startup packet: timeout' : 'canceling authentication due to timeout', {
+        pid: this.pid, remote: this.remote, user: this.user || undefined, timeoutMs: ms,
+      });
+      this.socket.destroy();
+      this.close();
+    }, ms);
+    this.loginTimer.unref();
+  }
+
+  private clearLoginTimer(): void {
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = null;
   }
 
   private beginLogin(): void {
@@ -1932,6 +1986,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (this.state === SessionState.Closed) return;
     const wasReady = this.state === SessionState.Ready;
     this.state = SessionState.Closed;
+    this.clearLoginTimer();
     if (!this.socket.destroyed) this.socket.end();
     const server = this.server;
     if (server) {

@@ -13,6 +13,8 @@ import type { Analyzer } from '../analyzer/Analyzer.js';
 import type { Router } from '../router/Router.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import type { ServerConnection, ServerIdentity } from '../connection/ServerConnection.js';
+import { FailureThrottle } from '../auth/FailureThrottle.js';
+import { warmVerifiers } from './ClientAuth.js';
 
 /** The version tracker as the session uses it: writes through the proxy bump a key's token. */
 export interface VersionWrites {
@@ -43,6 +45,12 @@ export class ProxyContext {
   private pidCounter = Math.floor(Math.random() * 1_000_000) + 1000;
   private readonly users: Map<string, UserConfig>;
   readonly counters = { connections: 0, refused: 0, cancels: 0 };
+  /** failed logins per source address (auth.failure_*) */
+  readonly authFailures = new FailureThrottle(() => ({
+    limit: this.config.auth.failure_limit,
+    windowMs: this.config.auth.failure_window_ms,
+    delayMs: this.config.auth.failure_delay_ms,
+  }));
   /** totals of clients that have left (live clients are added on read) */
   readonly closedTotals = { queries: 0, bytesIn: 0, bytesOut: 0 };
 
@@ -74,6 +82,7 @@ export class ProxyContext {
     private readonly onClientGone: () => void = () => {},
   ) {
     this.users = new Map(config.users.map((u) => [u.name, u]));
+    warmVerifiers(config);
   }
 
   /** The configured shard of that name (after RELOAD: the reloaded one). */
@@ -134,6 +143,7 @@ export class ProxyContext {
     this.config = config;
     this.users.clear();
     for (const u of config.users) this.users.set(u.name, u);
+    warmVerifiers(config);
   }
 
   findUser(name: string): UserConfig | undefined {
@@ -161,7 +171,21 @@ export class ProxyContext {
     return true;
   }
 
+  /** client connections with a session not closed yet, authenticated or not (counted against listen.max_client_connections) */
+  openSessions = 0;
+
+  /** A new connection: false when listen.max_client_connections are open already (it is refused before any work). */
+  openSession(): boolean {
+    if (this.openSessions >= this.config.listen.max_client_connections) {
+      this.counters.refused++;
+      return false;
+    }
+    this.openSessions++;
+    return true;
+  }
+
   forgetClient(session: ClientSession): void {
+    this.openSessions = Math.max(0, this.openSessions - 1);
     if (this.clients.get(session.pid) === session) {
       this.clients.delete(session.pid);
       this.closedTotals.queries += session.stats.queries;

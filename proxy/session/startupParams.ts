@@ -54,6 +54,8 @@ export function sessionSettings(params: Map<string, string>): Map<string, string
     if (NOT_SETTINGS.has(k) || k.startsWith('_pq_.')) continue;
     out.set(k.toLowerCase(), v);
   }
+  // server connections log in as application_name 'prescient': a client that names no application has Postgres' default, ''
+  if (!out.has('application_name')) out.set('application_name', '');
   for (const k of out.keys()) {
     if (!NAME.test(k)) throw new ProxyError('BAD_PARAMETER', `invalid parameter name "${k}"`, SqlState.InvalidParameterValue, 'FATAL');
   }

@@ -135,10 +135,10 @@ t.test('invalid YAML and unreadable files throw ConfigError', async (t) => {
 t.test('the minimal config parses, with defaults filled in', async (t) => {
   const c = loadConfig(file(MINIMAL));
   t.same(c, {
-    listen: { host: '127.0.0.1', port: 6432, max_message_size: 64 * 1024 * 1024, max_startup_packet: 10000, max_client_connections: 1000 },
+    listen: { host: '127.0.0.1', port: 6432, max_message_size: 64 * 1024 * 1024, max_startup_packet: 10000, max_client_connections: 1000, startup_timeout_ms: 60000, auth_timeout_ms: 60000 },
     database: 'app',
     users: [{ name: 'app', password: 'app-secret' }],
-    auth: { method: 'scram-sha-256' },
+    auth: { method: 'scram-sha-256', failure_limit: 10, failure_window_ms: 60000, failure_delay_ms: 1000 },
     shards: [{ name: 's0', host: '127.0.0.1', port: 5432, database: 'app', user: 'postgres', password: '' }],
     pool: {
       mode: 'transaction', size: 20, queue_timeout_ms: 5000, idle_timeout_ms: 60000, connect_timeout_ms: 5000,

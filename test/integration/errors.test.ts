@@ -239,12 +239,13 @@ t.test('a server that dies mid-query: the client gets 57P01/08xxx, new clients g
     t.not(again.rows[0]!.pid, killedPid, 'the dead server connection is never handed out again');
   }
 
-  // server connections that die while idle in the pool are dropped, not handed out
+  // server connections that die while idle in the pool are dropped, not handed out (a server connection logs in as
+  // 'prescient'; one that served a client who set no application_name has that client's '')
   const idle = await su.query<{ pid: number }>(
-    `select pid from pg_stat_activity where application_name = 'prescient' and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+    `select pid from pg_stat_activity where application_name in ('prescient', '') and pid <> pg_backend_pid() and backend_type = 'client backend'`,
   );
   t.ok(idle.rows.length >= 1, `${idle.rows.length} idle server connection(s) in the pool`);
-  await su.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'prescient' and pid <> pg_backend_pid() and backend_type = 'client backend'`);
+  await su.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name in ('prescient', '') and pid <> pg_backend_pid() and backend_type = 'client backend'`);
   for (let i = 0; i < 100; i++) {
     const left = await su.query(`select 1 from pg_stat_activity where pid = any($1)`, [idle.rows.map((r) => r.pid)]);
     if (left.rows.length === 0) break;

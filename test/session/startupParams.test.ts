@@ -46,13 +46,14 @@ t.test('parseOptions', async (t) => {
 t.test('sessionSettings', async (t) => {
   const cases: { name: string; params: Record<string, string>; want: [string, string][] }[] = [
     { name: 'drops user, database, options, replication and _pq_.*', params: { user: 'u', database: 'd', options: '', replication: 'database', '_pq_.x': '1', application_name: 'app' }, want: [['application_name', 'app']] },
-    { name: 'lower-cases names', params: { user: 'u', DateStyle: 'ISO', TimeZone: 'UTC' }, want: [['datestyle', 'ISO'], ['timezone', 'UTC']] },
+    { name: 'lower-cases names', params: { user: 'u', DateStyle: 'ISO', TimeZone: 'UTC' }, want: [['datestyle', 'ISO'], ['timezone', 'UTC'], ['application_name', '']] },
     { name: 'merges options', params: { user: 'u', application_name: 'app', options: '-c search_path=a,\\ b --statement-timeout=5s' }, want: [['application_name', 'app'], ['search_path', 'a, b'], ['statement_timeout', '5s']] },
     { name: 'a plain parameter wins over the same one in options (as in Postgres)', params: { user: 'u', options: '-c application_name=from_options', application_name: 'plain' }, want: [['application_name', 'plain']] },
-    { name: 'an option named in another case overrides nothing but is lower-cased', params: { user: 'u', options: '-c DateStyle=SQL' }, want: [['datestyle', 'SQL']] },
-    { name: 'only user', params: { user: 'u' }, want: [] },
-    { name: 'customized option', params: { user: 'u', 'myapp.tenant_id': '42' }, want: [['myapp.tenant_id', '42']] },
-    { name: 'valid search_path lists', params: { user: 'u', search_path: '"$user", public, "Mixed Case"' }, want: [['search_path', '"$user", public, "Mixed Case"']] },
+    { name: 'an option named in another case overrides nothing but is lower-cased', params: { user: 'u', options: '-c DateStyle=SQL' }, want: [['datestyle', 'SQL'], ['application_name', '']] },
+    { name: 'only user: application_name is Postgres\' default, not the server connection\'s "prescient"', params: { user: 'u' }, want: [['application_name', '']] },
+    { name: 'application_name from options counts as given', params: { user: 'u', options: '-c application_name=o' }, want: [['application_name', 'o']] },
+    { name: 'customized option', params: { user: 'u', 'myapp.tenant_id': '42' }, want: [['myapp.tenant_id', '42'], ['application_name', '']] },
+    { name: 'valid search_path lists', params: { user: 'u', search_path: '"$user", public, "Mixed Case"' }, want: [['search_path', '"$user", public, "Mixed Case"'], ['application_name', '']] },
   ];
   for (const c of cases) t.same(sessionSettings(new Map(Object.entries(c.params))), new Map(c.want), c.name);
 
