@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// main owns `npm run fuzz`: start the target, record the corpus, run the honest client and the fuzz lanes, check and print the report.
+import { writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { recordCorpus } from './corpus.js';
+import { HonestClient } from './honestClient.js';
+import { parseOptions, USAGE, type FuzzOptions } from './options.js';
+import { poolCheck } from './poolCheck.js';
+import { ProxyMonitor } from './proxyMonitor.js';
+import { failures, formatReport, HANG_DEFINITION } from './report.js';
+import { runLanes } from './runLanes.js';
+import { Tally } from './tally.js';
+import { startTarget, type Target } from './target.js';
+import type { FuzzReport } from './types.js';
+
+function log(opts: FuzzOptions, msg: string): void {
+  if (!opts.quiet) process.stderr.write(`fuzz: ${msg}\n`);
+}
+
+async function finalCheck(t: Target): Promise<string> {
+  const c = new pg.Client({ ...t.proxy, ...t.login, connectionTimeoutMillis: 10_000, query_timeout: 10_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const r = await c.query('select 1 as one');
+    return r.rows[0]?.one === 1 ? 'ok' : 'wrong answer';
+  } catch (e) {
+    return `${(e as { code?: string }).code ?? ''} ${(e as Error).message}`.trim();
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** Runs the whole fuzz campaign; returns the report (never throws for findings, only for set-up failures). */
+export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
+  log(opts, 'starting Postgres and Prescient…');
+  const target = await startTarget(opts);
+  try {
+    log(opts, `proxy on ${target.proxy.host}:${target.proxy.port} (pid ${target.pid ?? '?'}); recording psql, pgbench and node-postgres sessions…`);
+    const corpus = await recordCorpus(target.pg);
+    for (const s of corpus.skipped) log(opts, `not recorded: ${s}`);
+    const honest = new HonestClient(target.proxy, target.login, target.pg, opts.seed);
+    await honest.prepare();
+    const monitor = new ProxyMonitor(target.proxy, target.pid, target.proc);
+    monitor.start();
+    honest.start();
+    const tally = new Tally();
+    const started = Date.now();
+    const lanes = runLanes(
+      { seed: opts.seed, login: target.login, corpus, mix: opts.mix, maxMessageSize: target.maxMessageSize, maxStartupPacket: target.maxStartupPacket },
+      {
+        endpoint: target.proxy,
+        login: target.login,
+        concurrency: opts.only ? 1 : opts.concurrency,
+        hangMs: opts.hangMs,
+        inputsPerConnection: opts.only ? Number.MAX_SAFE_INTEGER : opts.inputsPerConnection,
+        indices: opts.only ?? opts.inputs,
+        deadline: opts.seconds > 0 ? started + opts.seconds * 1000 : Number.POSITIVE_INFINITY,
+      },
+      tally,
+    );
+    const onSigint = (): void => {
+      log(opts, 'SIGINT: finishing the inputs in flight, then reporting');
+      lanes.stop();
+    };
+    process.once('SIGINT', onSigint);
+    const progress = setInterval(() => {
+      const s = (Date.now() - started) / 1000;
+      log(opts, `${tally.inputs} inputs, ${Math.round(tally.inputs / s)}/s, hangs ${tally.hangCount}, crashes ${monitor.crashes.length}, RSS max ${Math.round(monitor.maxRssKb / 1024)} MB`);
+    }, 5000);
+    await lanes.done;
+    const seconds = (Date.now() - started) / 1000;
+    clearInterval(progress);
+    process.off('SIGINT', onSigint);
+    log(opts, `${tally.inputs} inputs in ${seconds.toFixed(1)} s; stopping the honest client and checking…`);
+    await honest.stop();
+    const final = await finalCheck(target);
+    const pools = target.admin ? await poolCheck(target.proxy, target.admin, 5000) : null;
+    monitor.stop();
+    const honestSummary = await honest.check();
+    const base: Omit<FuzzReport, 'failures'> = {
+      seed: opts.seed,
+      inputs: tally.inputs,
+      seconds,
+      inputsPerSecond: tally.inputs / Math.max(seconds, 0.001),
+      perCategory: Object.fromEntries(tally.perCategory),
+      perKind: Object.fromEntries(tally.perKind),
+      outcomes: Object.fromEntries(tally.outcomes),
+      sqlstates: Object.fromEntries(tally.sqlstates),
+      hangs: tally.hangs,
+      loginFailures: tally.loginFailures,
+      crashes: monitor.crashes,
+      maxRssMb: Math.round(monitor.maxRssKb / 1024),
+      rssLimitMb: opts.maxRssMb,
+      honest: honestSummary,
+      pools: pools?.pools ?? null,
+      poolError: pools?.error ?? null,
+      leakedServerConnections: pools?.leaked ?? 0,
+      leftoverClients: pools?.clients ?? 0,
+      finalCheck: final,
+      corpus: { sessions: Object.fromEntries(corpus.sessions.map((s) => [s.name, s.frames.length])), hash: corpus.hash },
+      hangDefinition: HANG_DEFINITION,
+    };
+    return { ...base, failures: failures(base) };
+  } finally {
+    await target.stop();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const opts = parseOptions(argv);
+  if (opts === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const report = await fuzz(opts);
+  process.stdout.write(formatReport(report) + '\n');
+  if (opts.json) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');
+  return report.failures.length ? 1 : 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`fuzz: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,41 @@
+// poolCheck owns the end-of-run leak check on the admin console: SHOW POOLS / SHOW CLIENTS once every fuzz connection is closed.
+import pg from 'pg';
+import type { PoolRow } from './types.js';
+
+export interface PoolCheck {
+  pools: PoolRow[] | null;
+  /** server connections still active with no client on them */
+  leaked: number;
+  /** client sessions the proxy still lists (every fuzz and honest connection is closed) */
+  clients: number;
+  error: string | null;
+}
+
+/** Polls SHOW POOLS until no server connection is active without a client, or `waitMs` passes (resets may take a moment). */
+export async function poolCheck(proxy: { host: string; port: number }, admin: { user: string; password: string }, waitMs: number): Promise<PoolCheck> {
+  const c = new pg.Client({ ...proxy, user: admin.user, password: admin.password, database: 'prescient', connectionTimeoutMillis: 10_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const rows = (await c.query('SHOW POOLS')).rows as Record<string, unknown>[];
+      const pools: PoolRow[] = rows.map((r) => ({
+        shard: String(r.shard),
+        server_total: Number(r.server_total),
+        server_active: Number(r.server_active),
+        server_idle: Number(r.server_idle),
+        cl_active: Number(r.cl_active),
+        cl_waiting: Number(r.cl_waiting),
+      }));
+      const leaked = pools.reduce((n, p) => n + (p.cl_active === 0 ? p.server_active : 0), 0);
+      const clients = (await c.query('SHOW CLIENTS')).rows.length;
+      if ((leaked === 0 && clients === 0) || Date.now() > deadline) return { pools, leaked, clients, error: null };
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (e) {
+    return { pools: null, leaked: 0, clients: 0, error: (e as Error).message };
+  } finally {
+    await c.end().catch(() => {});
+  }
+}

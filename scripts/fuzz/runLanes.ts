@@ -1,0 +1,91 @@
+// runLanes owns driving the inputs over many concurrent connections: fresh ones for start-up inputs, logged-in ones reused for message inputs.
+import { Terminate } from './frames.js';
+import { executeMessageInput, executeStartupInput, type Executed } from './executeInput.js';
+import { generateInput, type GenerateContext } from './generateInput.js';
+import type { Tally } from './tally.js';
+import { WireConn } from './wireConn.js';
+
+export interface LaneOptions {
+  endpoint: { host: string; port: number };
+  login: { user: string; password: string; database: string };
+  concurrency: number;
+  hangMs: number;
+  inputsPerConnection: number;
+  /** the indices to run (in order), or a count from 0 */
+  indices: number[] | number;
+  /** ms since the epoch after which no new input starts */
+  deadline: number;
+}
+
+export interface LaneControl {
+  /** stop handing out inputs (e.g. on SIGINT) */
+  stop(): void;
+  done: Promise<void>;
+}
+
+export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): LaneControl {
+  let next = 0;
+  let stopped = false;
+  const total = typeof o.indices === 'number' ? o.indices : o.indices.length;
+  const take = (): number | null => {
+    if (stopped || next >= total || Date.now() >= o.deadline) return null;
+    const i = next++;
+    return typeof o.indices === 'number' ? i : o.indices[i]!;
+  };
+
+  const lane = async (): Promise<void> => {
+    let conn: WireConn | null = null;
+    let history: number[] = [];
+    let used = 0;
+    for (;;) {
+      const k = take();
+      if (k === null) break;
+      const input = generateInput(gen, k);
+      if (input.category === 'startup') {
+        let c: WireConn;
+        try {
+          c = await WireConn.connect(o.endpoint.host, o.endpoint.port, o.hangMs);
+        } catch (e) {
+          tally.add(input, { outcome: 'login-failed', sqlstates: [], detail: `connect: ${(e as Error).message}` }, []);
+          continue;
+        }
+        tally.add(input, await executeStartupInput(c, input, o.hangMs), []);
+        continue;
+      }
+      if (conn && (conn.closed || conn.socket.destroyed || used >= o.inputsPerConnection)) {
+        if (!conn.closed && !conn.socket.destroyed) conn.socket.end(Terminate);
+        conn = null;
+      }
+      if (!conn) {
+        history = [];
+        used = 0;
+        try {
+          conn = await WireConn.connect(o.endpoint.host, o.endpoint.port, o.hangMs);
+          await conn.login(o.login.user, o.login.password, o.login.database, o.hangMs);
+        } catch (e) {
+          const code = String((e as { code?: unknown }).code ?? 'error');
+          conn?.destroy();
+          conn = null;
+          const r: Executed = code === 'hang'
+            ? { outcome: 'hang', sqlstates: [], detail: `a correct login got no answer for ${o.hangMs} ms (before this input was sent; likely caused by an earlier input on a shared server connection)` }
+            : { outcome: 'login-failed', sqlstates: [code], detail: (e as Error).message };
+          tally.add(input, r, []);
+          continue;
+        }
+      }
+      const r = await executeMessageInput(conn, input, o.hangMs);
+      tally.add(input, r, history);
+      history.push(k);
+      used++;
+      if (r.outcome === 'hang') {
+        conn.destroy();
+        conn = null;
+      }
+    }
+    if (conn && !conn.closed) conn.socket.end(Terminate);
+  };
+
+  const lanes = Math.max(1, Math.min(o.concurrency, total));
+  const done = Promise.all(Array.from({ length: lanes }, () => lane())).then(() => undefined);
+  return { stop: () => { stopped = true; }, done };
+}
