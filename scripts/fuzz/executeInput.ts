@@ -32,7 +32,10 @@ function classify(conn: WireConn): Outcome {
   return conn.bytesIn > 0 ? 'answered' : 'silent';
 }
 
-/** Sends the probe for `marker` and waits for its answer; resends it while the server sits silent. */
+/**
+ * Sends the probe for `marker` and waits for its answer. It is sent again (up to PROBE_RESENDS times) when the server
+ * sits silent (COPY IN ignores Sync) or reports a failed transaction (then after a ROLLBACK, as any client would).
+ */
 async function probe(conn: WireConn, marker: string, hangMs: number): Promise<'ok' | 'closed' | 'hang'> {
   const frames = Buffer.concat([Sync, Query(`select '${marker}'`)]);
   conn.expectMarker(marker);
@@ -40,13 +43,14 @@ async function probe(conn: WireConn, marker: string, hangMs: number): Promise<'o
   await conn.write(frames);
   let resends = 0;
   for (;;) {
-    const r = await conn.waitUntil(() => conn.probeDone, resends < PROBE_RESENDS ? PROBE_RESEND_MS : hangMs);
-    if (r !== 'hang') return r;
-    const silent = Date.now() - Math.max(sentAt, conn.lastByteAt);
-    if (silent >= hangMs) return 'hang';
+    const seenReady = conn.readyCount;
+    const failedTx = (): boolean => conn.readyCount > seenReady && conn.lastStatus === 0x45; /* E */
+    const r = await conn.waitUntil(() => conn.probeDone || (resends < PROBE_RESENDS && failedTx()), resends < PROBE_RESENDS ? PROBE_RESEND_MS : hangMs);
+    if (r === 'closed' || conn.probeDone) return r === 'closed' ? 'closed' : 'ok';
+    if (r === 'hang' && Date.now() - Math.max(sentAt, conn.lastByteAt) >= hangMs) return 'hang';
     if (resends < PROBE_RESENDS) {
       resends++;
-      if (!conn.markerSeen) await conn.write(frames);
+      if (!conn.markerSeen) await conn.write(conn.lastStatus === 0x45 ? Buffer.concat([Query('rollback'), frames]) : frames);
     }
   }
 }
