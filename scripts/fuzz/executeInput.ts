@@ -21,7 +21,7 @@ export interface Executed {
 }
 
 /** How long the probe waits in silence before it is sent again (the server may sit in COPY IN, which ignores Sync). */
-const PROBE_RESEND_MS = 250;
+const PROBE_RESEND_MS = 100;
 const PROBE_RESENDS = 4;
 /** Bytes written at most by a client that stops reading. */
 const NO_READ_BYTES = 4 * 1024 * 1024;
