@@ -57,7 +57,6 @@ async function prepareDatabase(t: PgTarget): Promise<void> {
   try {
     await c.query('create table if not exists fuzz_t (id int, v text)');
     await c.query('grant all on fuzz_t to public');
-    await c.query('grant all on schema public to public');
   } finally {
     await c.end();
   }
