@@ -21,7 +21,7 @@ export interface Executed {
 }
 
 /** How long the probe waits in silence before it is sent again (the server may sit in COPY IN, which ignores Sync). */
-const PROBE_RESEND_MS = 250;
+const PROBE_RESEND_MS = 100;
 const PROBE_RESENDS = 4;
 /** Bytes written at most by a client that stops reading. */
 const NO_READ_BYTES = 4 * 1024 * 1024;
@@ -32,7 +32,10 @@ function classify(conn: WireConn): Outcome {
   return conn.bytesIn > 0 ? 'answered' : 'silent';
 }
 
-/** Sends the probe for `marker` and waits for its answer; resends it while the server sits silent. */
+/**
+ * Sends the probe for `marker` and waits for its answer. It is sent again (up to PROBE_RESENDS times) when the server
+ * sits silent (COPY IN ignores Sync) or reports a failed transaction (then after a ROLLBACK, as any client would).
+ */
 async function probe(conn: WireConn, marker: string, hangMs: number): Promise<'ok' | 'closed' | 'hang'> {
   const frames = Buffer.concat([Sync, Query(`select '${marker}'`)]);
   conn.expectMarker(marker);
@@ -40,13 +43,14 @@ async function probe(conn: WireConn, marker: string, hangMs: number): Promise<'o
   await conn.write(frames);
   let resends = 0;
   for (;;) {
-    const r = await conn.waitUntil(() => conn.probeDone, resends < PROBE_RESENDS ? PROBE_RESEND_MS : hangMs);
-    if (r !== 'hang') return r;
-    const silent = Date.now() - Math.max(sentAt, conn.lastByteAt);
-    if (silent >= hangMs) return 'hang';
+    const seenReady = conn.readyCount;
+    const failedTx = (): boolean => conn.readyCount > seenReady && conn.lastStatus === 0x45; /* E */
+    const r = await conn.waitUntil(() => conn.probeDone || (resends < PROBE_RESENDS && failedTx()), resends < PROBE_RESENDS ? PROBE_RESEND_MS : hangMs);
+    if (r === 'closed' || conn.probeDone) return r === 'closed' ? 'closed' : 'ok';
+    if (r === 'hang' && Date.now() - Math.max(sentAt, conn.lastByteAt) >= hangMs) return 'hang';
     if (resends < PROBE_RESENDS) {
       resends++;
-      if (!conn.markerSeen) await conn.write(frames);
+      if (!conn.markerSeen) await conn.write(conn.lastStatus === 0x45 ? Buffer.concat([Query('rollback'), frames]) : frames);
     }
   }
 }

@@ -13,7 +13,8 @@ export function framing(b: Buffer, maxMessageSize: number): Framing {
     if (b.length - off < 5) return 'truncated';
     const len = b.readInt32BE(off + 1);
     if (len < 4 || len > maxMessageSize) return 'bad-length';
-    if (b[off] === 0x58 /* X */) return 'framed'; // the proxy closes at Terminate; later bytes are never read
+    if (off + 1 + len > b.length) return 'truncated';
+    if (b[off] === 0x58 /* X */) return 'framed'; // a whole Terminate: the proxy closes; later bytes are never read
     off += 1 + len;
   }
   return off === b.length ? 'framed' : 'truncated';

@@ -36,7 +36,7 @@ export function generateInput(ctx: GenerateContext, index: number): FuzzInput {
     const f = framing(bytes, ctx.maxMessageSize);
     if (f === 'bad-length') ending = 'await-close';
     else if (f === 'truncated') ending = rng.int(2) ? 'disconnect' : 'linger';
-    else ending = weighted<Ending>(rng, [['probe', 70], ['disconnect', 12], ['linger', 8], ['no-read', 4], ['half-close', 6]]);
+    else ending = weighted<Ending>(rng, [['probe', 86], ['disconnect', 6], ['linger', 3], ['no-read', 2], ['half-close', 3]]);
   }
   const cuts: number[] = [];
   if (bytes.length > 1 && rng.int(4) === 0) {

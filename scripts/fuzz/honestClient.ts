@@ -25,6 +25,8 @@ export class HonestClient {
   private ops = 0;
   private maxLatencyMs = 0;
   private next = 1;
+  /** when the last operation succeeded (the run stops early when the proxy stops serving) */
+  lastSuccessAt = Date.now();
   private stopping = false;
   private loop: Promise<void> | null = null;
 
@@ -112,6 +114,7 @@ export class HonestClient {
             break;
         }
         for (const v of values) this.acked.add(v);
+        this.lastSuccessAt = Date.now();
       } catch (e) {
         const code = codeOf(e);
         this.record(code, mode, values);

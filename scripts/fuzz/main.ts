@@ -56,6 +56,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
         hangMs: opts.hangMs,
         inputsPerConnection: opts.only ? Number.MAX_SAFE_INTEGER : opts.inputsPerConnection,
         indices: opts.only ?? opts.inputs,
+        trace: opts.trace,
         deadline: opts.seconds > 0 ? started + opts.seconds * 1000 : Number.POSITIVE_INFINITY,
       },
       tally,
@@ -65,6 +66,15 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       lanes.stop();
     };
     process.once('SIGINT', onSigint);
+    let stalled: string | null = null;
+    const stallCheck = setInterval(() => {
+      const quiet = (Date.now() - honest.lastSuccessAt) / 1000;
+      if (opts.stallS > 0 && quiet >= opts.stallS && !stalled) {
+        stalled = `the honest client had no successful operation for ${Math.round(quiet)} s: the run was stopped early after ${tally.inputs} inputs`;
+        log(opts, stalled);
+        lanes.stop();
+      }
+    }, 1000);
     const progress = setInterval(() => {
       const s = (Date.now() - started) / 1000;
       log(opts, `${tally.inputs} inputs, ${Math.round(tally.inputs / s)}/s, hangs ${tally.hangCount}, crashes ${monitor.crashes.length}, RSS max ${Math.round(monitor.maxRssKb / 1024)} MB`);
@@ -72,6 +82,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
     await lanes.done;
     const seconds = (Date.now() - started) / 1000;
     clearInterval(progress);
+    clearInterval(stallCheck);
     process.off('SIGINT', onSigint);
     log(opts, `${tally.inputs} inputs in ${seconds.toFixed(1)} s; stopping the honest client and checking…`);
     await honest.stop();
@@ -87,6 +98,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       perCategory: Object.fromEntries(tally.perCategory),
       perKind: Object.fromEntries(tally.perKind),
       outcomes: Object.fromEntries(tally.outcomes),
+      endings: Object.fromEntries([...tally.perEnding].map(([k, n]) => [k, { inputs: n, meanMs: Math.round((10 * (tally.msPerEnding.get(k) ?? 0)) / n) / 10 }])),
       sqlstates: Object.fromEntries(tally.sqlstates),
       hangs: tally.hangs,
       loginFailures: tally.loginFailures,
@@ -101,6 +113,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       finalCheck: final,
       corpus: { sessions: Object.fromEntries(corpus.sessions.map((s) => [s.name, s.frames.length])), hash: corpus.hash },
       hangDefinition: HANG_DEFINITION,
+      stalled,
     };
     return { ...base, failures: failures(base) };
   } finally {

@@ -20,6 +20,11 @@ export interface FuzzOptions {
   json?: string;
   keep: boolean;
   quiet: boolean;
+  trace: boolean;
+  /** stop early when the honest client has not succeeded for this many seconds (0 = never) */
+  stallS: number;
+  /** control run: fuzz Postgres itself, no proxy */
+  direct: boolean;
   // an already-running proxy
   host?: string;
   port?: number;
@@ -43,9 +48,12 @@ export const USAGE = `usage: npm run fuzz -- [--inputs N] [--seed S] [options]
   --only K[,K2,...]     run only these inputs, in order, on one connection (reproduce a finding)
   --per-connection N    inputs one logged-in connection carries at most (default 50)
   --mix a,b,c           weights of startup,message,session inputs (default 25,40,35)
+  --stall-s S           stop early when the honest client has had no success for S s (default 30, 0 = never)
   --json FILE           also write the report as JSON
   --keep                keep the generated config directory
   --quiet               no progress lines on stderr
+  --direct              control run: fuzz the Postgres cluster itself (no proxy); must report no hang and no lost write
+  --trace               print each input's frames and the frames received (use with --only)
  against a proxy that is already running (otherwise a Postgres cluster and a Prescient process are started):
   --host H --port P     the proxy
   --pg-url URL          a direct Postgres URL (superuser or owner) for the tables and the honest-write check
@@ -53,7 +61,7 @@ export const USAGE = `usage: npm run fuzz -- [--inputs N] [--seed S] [options]
   --admin-user U --admin-password W    an admin-console user for SHOW POOLS (leak check skipped without)
   --proxy-pid PID       the proxy's pid for RSS and crash checks`;
 
-const BOOLEAN = new Set(['keep', 'quiet', 'help']);
+const BOOLEAN = new Set(['keep', 'quiet', 'trace', 'direct', 'help']);
 
 export function parseOptions(argv: string[]): FuzzOptions | 'help' {
   const flags = new Map<string, string>();
@@ -71,7 +79,7 @@ export function parseOptions(argv: string[]): FuzzOptions | 'help' {
       flags.set(name, v);
     }
   }
-  const known = new Set(['inputs', 'seed', 'seconds', 'concurrency', 'hang-ms', 'max-rss-mb', 'pool-size', 'only', 'per-connection', 'mix', 'json', 'keep', 'quiet',
+  const known = new Set(['inputs', 'seed', 'seconds', 'concurrency', 'hang-ms', 'max-rss-mb', 'pool-size', 'only', 'per-connection', 'mix', 'json', 'stall-s', 'keep', 'quiet', 'trace', 'direct',
     'host', 'port', 'pg-url', 'user', 'password', 'database', 'admin-user', 'admin-password', 'proxy-pid']);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const num = (k: string, d: number): number => {
@@ -102,6 +110,9 @@ export function parseOptions(argv: string[]): FuzzOptions | 'help' {
     json: flags.get('json'),
     keep: flags.has('keep'),
     quiet: flags.has('quiet'),
+    trace: flags.has('trace'),
+    direct: flags.has('direct'),
+    stallS: num('stall-s', 30),
     host: flags.get('host'),
     port: flags.has('port') ? num('port', 6432) : undefined,
     pgUrl: flags.get('pg-url'),

@@ -11,6 +11,7 @@ export const HANG_DEFINITION =
 /** The reasons the run fails (empty = pass). */
 export function failures(r: Omit<FuzzReport, 'failures'>): string[] {
   const f: string[] = [];
+  if (r.stalled) f.push(r.stalled);
   if (r.crashes.length) f.push(`${r.crashes.length} crash(es)`);
   if (r.hangs.length || (r.outcomes.hang ?? 0) > 0) f.push(`${r.outcomes.hang ?? r.hangs.length} hang(s)`);
   if (r.honest.lost.length) f.push(`${r.honest.lost.length} lost acknowledged write(s)`);
@@ -44,6 +45,7 @@ export function formatReport(r: FuzzReport): string {
   out.push(`inputs: ${r.inputs} in ${r.seconds.toFixed(1)} s = ${Math.round(r.inputsPerSecond)} inputs/s`);
   out.push(`per category:\n${hist(r.perCategory)}`);
   out.push(`outcomes:\n${hist(r.outcomes)}`);
+  out.push(`endings (inputs, mean ms from first write to outcome, login included):\n${Object.entries(r.endings).map(([k, v]) => `    ${k.padEnd(40)} ${v.inputs}  ${v.meanMs} ms`).join('\n')}`);
   out.push(`SQLSTATEs seen by fuzz inputs:\n${hist(r.sqlstates, 30)}`);
   out.push(`kinds:\n${hist(r.perKind, 60)}`);
   out.push(`recorded sessions: ${Object.entries(r.corpus.sessions).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}`);

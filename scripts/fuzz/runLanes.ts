@@ -4,6 +4,8 @@ import { executeMessageInput, executeStartupInput, type Executed } from './execu
 import { generateInput, type GenerateContext } from './generateInput.js';
 import type { Tally } from './tally.js';
 import { WireConn } from './wireConn.js';
+import { describeBytes } from './describeBytes.js';
+import type { FuzzInput } from './types.js';
 
 export interface LaneOptions {
   endpoint: { host: string; port: number };
@@ -15,6 +17,18 @@ export interface LaneOptions {
   indices: number[] | number;
   /** ms since the epoch after which no new input starts */
   deadline: number;
+  /** print each input's frames and every frame received to stderr */
+  trace: boolean;
+}
+
+function traceInput(input: FuzzInput, r: Executed, received: string[]): void {
+  const lines = [
+    `--- input ${input.index} ${input.kind} ending=${input.ending}${input.cuts.length ? ` cuts=${input.cuts.join(',')}` : ''}`,
+    ...describeBytes(input.bytes, input.category === 'startup').map((l) => `  > ${l}`),
+    ...received.map((l) => `  < ${l}`),
+    `  = ${r.outcome} ${r.sqlstates.join(',')} ${r.detail ?? ''}`,
+  ];
+  process.stderr.write(lines.join('\n') + '\n');
 }
 
 export interface LaneControl {
@@ -41,6 +55,7 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
       const k = take();
       if (k === null) break;
       const input = generateInput(gen, k);
+      const t0 = Date.now();
       if (input.category === 'startup') {
         let c: WireConn;
         try {
@@ -49,7 +64,10 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
           tally.add(input, { outcome: 'login-failed', sqlstates: [], detail: `connect: ${(e as Error).message}` }, []);
           continue;
         }
-        tally.add(input, await executeStartupInput(c, input, o.hangMs), []);
+        if (o.trace) c.trace = [];
+        const rs = await executeStartupInput(c, input, o.hangMs);
+        if (o.trace) traceInput(input, rs, c.trace ?? []);
+        tally.add(input, rs, [], Date.now() - t0);
         continue;
       }
       if (conn && (conn.closed || conn.socket.destroyed || used >= o.inputsPerConnection)) {
@@ -73,8 +91,10 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
           continue;
         }
       }
+      if (o.trace) conn.trace = [];
       const r = await executeMessageInput(conn, input, o.hangMs);
-      tally.add(input, r, history);
+      if (o.trace) traceInput(input, r, conn.trace ?? []);
+      tally.add(input, r, history, Date.now() - t0);
       history.push(k);
       used++;
       if (r.outcome === 'hang') {

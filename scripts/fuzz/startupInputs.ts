@@ -99,10 +99,14 @@ export function startupInput(rng: Rng, login: Login): { kind: string; bytes: Buf
   }
 }
 
-/** Whether a start-up input is owed an answer or a close: its first packet is complete or has an impossible length. */
+/**
+ * Whether a start-up input is owed an answer or a close: its first packet is complete or has an impossible length.
+ * Postgres limits the packet to 10000 bytes *after* the length word (10004 in all), Prescient's max_startup_packet
+ * counts the whole packet: a cut-short packet whose length lies between the two is not owed anything.
+ */
 export function startupOwed(b: Buffer, maxStartupPacket: number): boolean {
   if (b.length < 4) return false;
   const len = b.readInt32BE(0);
-  if (len < 8 || len > maxStartupPacket) return true;
+  if (len < 8 || len > maxStartupPacket + 4) return true;
   return b.length >= len;
 }

@@ -17,10 +17,15 @@ export class Tally {
   readonly hangs: InputResult[] = [];
   hangCount = 0;
   readonly loginFailures: InputResult[] = [];
+  /** wall time spent per ending (ms) and inputs per ending, to see where a run's time goes */
+  readonly msPerEnding = new Map<string, number>();
+  readonly perEnding = new Map<string, number>();
   loginFailureCount = 0;
 
-  add(input: FuzzInput, r: Executed, history: number[]): void {
+  add(input: FuzzInput, r: Executed, history: number[], ms = 0): void {
     this.inputs++;
+    bump(this.perEnding, input.ending);
+    bump(this.msPerEnding, input.ending, ms);
     bump(this.perCategory, input.category);
     bump(this.perKind, input.kind.replace(/#\d+/, ''));
     bump(this.outcomes, r.outcome);

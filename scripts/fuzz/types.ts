@@ -85,6 +85,8 @@ export interface FuzzReport {
   perCategory: Record<string, number>;
   perKind: Record<string, number>;
   outcomes: Record<string, number>;
+  /** inputs and mean wall ms per ending */
+  endings: Record<string, { inputs: number; meanMs: number }>;
   sqlstates: Record<string, number>;
   hangs: InputResult[];
   loginFailures: InputResult[];
@@ -99,5 +101,7 @@ export interface FuzzReport {
   finalCheck: string;
   corpus: { sessions: Record<string, number>; hash: string };
   hangDefinition: string;
+  /** set when the run stopped early because the proxy stopped serving the honest client */
+  stalled: string | null;
   failures: string[];
 }

@@ -25,6 +25,8 @@ export class WireConn {
   private singleBytes = 0;
   private broken = false;
   private waiter: (() => void) | null = null;
+  /** every frame received, when tracing */
+  trace: string[] | null = null;
   /** frames kept for login */
   private kept: { code: number; payload: Buffer }[] | null = null;
 
@@ -33,6 +35,7 @@ export class WireConn {
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', () => {});
     socket.on('close', () => {
+      this.trace?.push('<closed by the proxy or the client>');
       this.closed = true;
       this.wake();
     });
@@ -81,6 +84,7 @@ export class WireConn {
   }
 
   private onData(d: Buffer): void {
+    if (this.trace && this.singleBytes > 0) this.trace.push(`<single byte ${String.fromCharCode(d[0]!)}>`);
     this.bytesIn += d.length;
     this.lastByteAt = Date.now();
     if (!this.broken) this.parse(d);
@@ -113,6 +117,7 @@ export class WireConn {
   }
 
   private onFrame(code: number, payload: Buffer): void {
+    if (this.trace) this.trace.push(`${String.fromCharCode(code)} ${payload.toString('latin1', 0, 60).replace(/[^\x20-\x7e]/g, '.')}`);
     if (this.kept) this.kept.push({ code, payload: Buffer.from(payload) });
     if (code === 0x45 /* E */) {
       let code5 = 'no-sqlstate';
