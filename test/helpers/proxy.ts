@@ -45,7 +45,9 @@ export async function startProxy(t: TeardownCapable, clusters: Cluster[], overri
   const dir = mkdtempSync(join(tmpdir(), 'prescient-cfg-'));
   const configPath = join(dir, 'prescient.yaml');
   writeFileSync(configPath, stringify(config));
-  const proc = spawn(process.execPath, [...extraArgs, CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // the proxy runs as users run it: `env -u` (which execs node, same pid) drops the NODE_OPTIONS the test runner puts
+  // into every child it spawns (tap's processinfo loader: a loader thread and ~50 MB more RSS in the proxy)
+  const proc = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', process.execPath, ...extraArgs, CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let exited: number | null | undefined;
   const exitP = new Promise<number | null>((resolve) => proc.on('exit', (code) => { exited = code; resolve(code); }));
