@@ -134,7 +134,7 @@ export const ConfigSchema = z.strictObject({
       port: port.default(6432),
       /** largest frontend message accepted, in bytes (Postgres' own limit is 1 GiB) */
       max_message_size: z.number().int().min(1024).default(64 * 1024 * 1024),
-      /** largest startup packet accepted, in bytes (Postgres uses 10000) */
+      /** largest startup packet accepted, in bytes after its length word (Postgres' MAX_STARTUP_PACKET_LENGTH, 10000) */
       max_startup_packet: z.number().int().min(64).max(1 << 20).default(10000),
       /** client connections, authenticated or not (one more gets FATAL 53300 and is closed at once) */
       max_client_connections: z.number().int().min(1).default(1000),

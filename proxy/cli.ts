@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // cli owns the `prescient` command line: `prescient start [--config FILE]`.
 import { loadConfig, ConfigError } from '../config/loadConfig.js';
 import { Server } from './Server.js';

@@ -36,6 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findPgBin, freePort, spawnDetachedShell, startClusters, stopClusters, type Cluster } from './testbed.js';
+import { NODE_FLAGS } from '../proxy/nodeFlags.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -502,7 +503,7 @@ async function startPrescient(
   const nodeArgs: string[] = [];
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
   const logFile = path.join(dir, 'prescient.log');
-  const proc = spawnProc('prescient', process.execPath, [...nodeArgs, cli, 'start', '--config', configFile], { logFile });
+  const proc = spawnProc('prescient', process.execPath, [...NODE_FLAGS, ...nodeArgs, cli, 'start', '--config', configFile], { logFile });
   try {
     await waitForPort('127.0.0.1', port, 20_000, proc);
   } catch (e) {

@@ -65,6 +65,7 @@ import {
   type Endpoint,
 } from './bench-passthrough.js';
 import { findPgBin, freePort, startClusters, stopClusters, type Cluster } from './testbed.js';
+import { NODE_FLAGS } from '../proxy/nodeFlags.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -272,7 +273,7 @@ async function startPrescient(
   const nodeArgs: string[] = [];
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
   const logFile = path.join(dir, 'prescient.log');
-  const proc = spawnProc('prescient', process.execPath, [...nodeArgs, cli, 'start', '--config', configFile], { logFile });
+  const proc = spawnProc('prescient', process.execPath, [...NODE_FLAGS, ...nodeArgs, cli, 'start', '--config', configFile], { logFile });
   try {
     await waitForPort('127.0.0.1', port, 20_000, proc);
   } catch (e) {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { freePort, startClusters, stopClusters } from './testbed.js';
+import { NODE_FLAGS } from '../proxy/nodeFlags.js';
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -66,7 +67,7 @@ export async function storm(clients: number, poolSize: number): Promise<StormRes
     pool: { mode: 'transaction', size: poolSize, queue_timeout_ms: 5000 },
     log: { level: 'warn' },
   }));
-  const proxy = spawn(process.execPath, [path.join(root, 'dist', 'proxy', 'cli.js'), 'start', '--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proxy = spawn(process.execPath, [...NODE_FLAGS, path.join(root, 'dist', 'proxy', 'cli.js'), 'start', '--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   proxy.stderr!.on('data', (d) => (logs += d.toString()));
   try {

@@ -81,7 +81,8 @@ export class FrameReader {
         return { code: TERMINATE, frame, payload: frame.subarray(5) };
       }
       const len = this.buf.readInt32BE(this.off);
-      if (len < 8 || len > this.maxMessageSize) {
+      // as Postgres' ProcessStartupPacket: the limit counts the packet after its length word
+      if (len < 8 || len - 4 > this.maxMessageSize) {
         throw new ProxyError('BAD_STARTUP_LENGTH', `invalid startup packet length ${len}`, SqlState.ProtocolViolation, 'FATAL');
       }
       total = len;

@@ -101,8 +101,7 @@ export function startupInput(rng: Rng, login: Login): { kind: string; bytes: Buf
 
 /**
  * Whether a start-up input is owed an answer or a close: its first packet is complete or has an impossible length.
- * Postgres limits the packet to 10000 bytes *after* the length word (10004 in all), Prescient's max_startup_packet
- * counts the whole packet: a cut-short packet whose length lies between the two is not owed anything.
+ * Postgres and Prescient (max_startup_packet) limit the packet to 10000 bytes *after* the length word (10004 in all).
  */
 export function startupOwed(b: Buffer, maxStartupPacket: number): boolean {
   if (b.length < 4) return false;

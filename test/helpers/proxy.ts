@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import pg from 'pg';
 import { freePort, type Cluster } from '../../scripts/testbed.js';
 import type { TeardownCapable } from './pg.js';
+import { NODE_FLAGS } from '../../proxy/nodeFlags.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(root, 'dist', 'proxy', 'cli.js');
@@ -47,7 +48,7 @@ export async function startProxy(t: TeardownCapable, clusters: Cluster[], overri
   writeFileSync(configPath, stringify(config));
   // the proxy runs as users run it: `env -u` (which execs node, same pid) drops the NODE_OPTIONS the test runner puts
   // into every child it spawns (tap's processinfo loader: a loader thread and ~50 MB more RSS in the proxy)
-  const proc = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', process.execPath, ...extraArgs, CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', process.execPath, ...NODE_FLAGS, ...extraArgs, CLI, 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let exited: number | null | undefined;
   const exitP = new Promise<number | null>((resolve) => proc.on('exit', (code) => { exited = code; resolve(code); }));

@@ -1,0 +1,7 @@
+// nodeFlags owns the Node/V8 flags Prescient runs with, wherever it is launched (bin, npm start, Docker, tests, benches).
+/**
+ * `--max-semi-space-size=4`: V8's young generation defaults to 16 MB semi-spaces (32 MB committed). A proxy's garbage
+ * is short-lived frames, so a 4 MB nursery holds it just as well and keeps the process ~12 MB smaller under load
+ * (fuzz run, seed 7, 30 s: max RSS 144 → 132 MB, proxy CPU within 5 %; see docs/operations.md).
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
