@@ -40,7 +40,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
     log(opts, `proxy on ${target.proxy.host}:${target.proxy.port} (pid ${target.pid ?? '?'}); recording psql, pgbench and node-postgres sessions…`);
     const corpus = await recordCorpus(target.pg);
     for (const s of corpus.skipped) log(opts, `not recorded: ${s}`);
-    const honest = new HonestClient(target.proxy, target.login, target.pg, opts.seed);
+    const honest = new HonestClient(target.proxy, target.honest, target.pg, opts.seed);
     await honest.prepare();
     const monitor = new ProxyMonitor(target.proxy, target.pid, target.proc);
     monitor.start();

@@ -31,6 +31,8 @@ export interface FuzzOptions {
   pgUrl?: string;
   user?: string;
   password?: string;
+  honestUser?: string;
+  honestPassword?: string;
   database?: string;
   adminUser?: string;
   adminPassword?: string;
@@ -58,6 +60,9 @@ export const USAGE = `usage: npm run fuzz -- [--inputs N] [--seed S] [options]
   --host H --port P     the proxy
   --pg-url URL          a direct Postgres URL (superuser or owner) for the tables and the honest-write check
   --user U --password W --database D   the data-path login (default app / app-secret / the URL's database)
+  --honest-user U --honest-password W  the honest client's login (default: the data-path login); give it its own
+                        server identity (users[].server_user) so that fuzz sessions pinning their server
+                        connections cannot starve it
   --admin-user U --admin-password W    an admin-console user for SHOW POOLS (leak check skipped without)
   --proxy-pid PID       the proxy's pid for RSS and crash checks`;
 
@@ -80,7 +85,7 @@ export function parseOptions(argv: string[]): FuzzOptions | 'help' {
     }
   }
   const known = new Set(['inputs', 'seed', 'seconds', 'concurrency', 'hang-ms', 'max-rss-mb', 'pool-size', 'only', 'per-connection', 'mix', 'json', 'stall-s', 'keep', 'quiet', 'trace', 'direct',
-    'host', 'port', 'pg-url', 'user', 'password', 'database', 'admin-user', 'admin-password', 'proxy-pid']);
+    'host', 'port', 'pg-url', 'user', 'password', 'honest-user', 'honest-password', 'database', 'admin-user', 'admin-password', 'proxy-pid']);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const num = (k: string, d: number): number => {
     const v = flags.get(k);
@@ -118,6 +123,8 @@ export function parseOptions(argv: string[]): FuzzOptions | 'help' {
     pgUrl: flags.get('pg-url'),
     user: flags.get('user'),
     password: flags.get('password'),
+    honestUser: flags.get('honest-user'),
+    honestPassword: flags.get('honest-password'),
     database: flags.get('database'),
     adminUser: flags.get('admin-user'),
     adminPassword: flags.get('admin-password'),

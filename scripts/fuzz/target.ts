@@ -27,8 +27,10 @@ export interface Target {
   /** the proxy process, when the fuzzer started it */
   proc: ChildProcess | null;
   pg: PgTarget;
-  /** the data-path user fuzz inputs and the honest client log in as */
+  /** the data-path user fuzz inputs log in as */
   login: { user: string; password: string; database: string };
+  /** the honest client's login: its own server identity (a pool of its own), so pinned fuzz sessions cannot starve it */
+  honest: { user: string; password: string; database: string };
   admin: { user: string; password: string } | null;
   maxMessageSize: number;
   maxStartupPacket: number;
@@ -39,6 +41,9 @@ export interface Target {
 
 const APP = { user: 'app', password: 'app-secret', database: 'app' };
 const ADMIN = { user: 'admin', password: 'admin-secret' };
+/** the honest client logs in as HONEST and runs on the server as HONEST_ROLE (users[].server_user) */
+const HONEST = { user: 'honest', password: 'honest-secret', database: 'app' };
+const HONEST_ROLE = 'fuzz_honest';
 
 function pgTargetFromUrl(url: string): PgTarget {
   const u = new URL(url);
@@ -49,6 +54,17 @@ function pgTargetFromUrl(url: string): PgTarget {
     password: decodeURIComponent(u.password),
     database: decodeURIComponent(u.pathname.slice(1) || 'postgres'),
   };
+}
+
+/** A login role for a server identity of its own (the honest client's tables are granted to public). */
+async function createRole(t: PgTarget, name: string, password: string): Promise<void> {
+  const c = new pg.Client({ ...t });
+  await c.connect();
+  try {
+    await c.query(`create role ${name} login password '${password.replace(/'/g, "''")}'`);
+  } finally {
+    await c.end();
+  }
 }
 
 /** Creates fuzz_t and the pgbench tables (pgbench -i -s 1 drops and recreates pgbench_*). */
@@ -76,7 +92,10 @@ async function startOwnProxy(cluster: Cluster, opts: FuzzOptions, dir: string): 
   const config = {
     listen: { host: '127.0.0.1', port, max_client_connections: 10_000 },
     database: APP.database,
-    users: [{ name: APP.user, password: APP.password }],
+    users: [
+      { name: APP.user, password: APP.password },
+      { name: HONEST.user, password: HONEST.password, server_user: HONEST_ROLE, server_password: HONEST.password },
+    ],
     auth: { method: 'scram-sha-256' },
     shards: [{ name: 's0', host: cluster.host, port: cluster.port, database: 'app', user: cluster.user, password: cluster.password }],
     // a small pool so that a leaked or poisoned server connection shows; a queue timeout below the hang timeout so a starved
@@ -129,6 +148,11 @@ export async function startTarget(opts: FuzzOptions): Promise<Target> {
       proc: null,
       pg: pgT,
       login: { user: opts.user ?? APP.user, password: opts.password ?? APP.password, database: opts.database ?? pgT.database },
+      honest: {
+        user: opts.honestUser ?? opts.user ?? APP.user,
+        password: opts.honestPassword ?? opts.password ?? APP.password,
+        database: opts.database ?? pgT.database,
+      },
       admin: opts.adminUser ? { user: opts.adminUser, password: opts.adminPassword ?? '' } : null,
       maxMessageSize: 64 * 1024 * 1024,
       maxStartupPacket: 10000,
@@ -150,6 +174,7 @@ export async function startTarget(opts: FuzzOptions): Promise<Target> {
         proc: null,
         pg: pgT,
         login: APP,
+        honest: APP,
         admin: null,
         maxMessageSize: 0x3fffffff,
         maxStartupPacket: 10000,
@@ -160,6 +185,7 @@ export async function startTarget(opts: FuzzOptions): Promise<Target> {
         },
       };
     }
+    await createRole(pgT, HONEST_ROLE, HONEST.password);
     const p = await startOwnProxy(cluster, opts, dir);
     return {
       proxy: { host: '127.0.0.1', port: p.port },
@@ -167,6 +193,7 @@ export async function startTarget(opts: FuzzOptions): Promise<Target> {
       proc: p.proc,
       pg: pgT,
       login: APP,
+      honest: HONEST,
       admin: ADMIN,
       maxMessageSize: 64 * 1024 * 1024,
       maxStartupPacket: 10000,

@@ -6,6 +6,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../scripts/testbed.js';
 import type { FuzzReport } from '../../scripts/fuzz/types.js';
+import pg from 'pg';
 import { withClusters } from '../helpers/pg.js';
 import { startProxy, APP_USER } from '../helpers/proxy.js';
 
@@ -13,14 +14,21 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FUZZ = join(root, 'dist', 'scripts', 'fuzz', 'main.js');
 const ADMIN = { name: 'admin', password: 'admin-secret' };
 const SEED = '7';
+/** the honest client runs on the server as a role of its own: a pool of its own that pinned fuzz sessions cannot take */
+const HONEST = { name: 'honest', password: 'honest-secret', role: 'fuzz_honest' };
 
 t.test('30 s of fuzzing: no crash, no hang, no lost or phantom write, the honest client never refused, no leak', async (t) => {
   const clusters = await withClusters(t, 1, { users: [] });
   const c = clusters[0]!;
+  const direct = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: 'app' });
+  await direct.connect();
+  await direct.query(`create role ${HONEST.role} login password '${HONEST.password}'`);
+  await direct.end();
   // a small pool so that one leaked or poisoned server connection shows; a queue timeout below the 5 s hang timeout
   const proxy = await startProxy(t, clusters, {
     pool: { mode: 'transaction', size: 4, queue_timeout_ms: 3000 },
     admin: { users: [ADMIN] },
+    users: [APP_USER, { name: HONEST.name, password: HONEST.password, server_user: HONEST.role, server_password: HONEST.password }],
   });
   const json = join(mkdtempSync(join(tmpdir(), 'prescient-fuzz-test-')), 'report.json');
   const args = [
@@ -28,6 +36,7 @@ t.test('30 s of fuzzing: no crash, no hang, no lost or phantom write, the honest
     '--host', proxy.host, '--port', String(proxy.port), '--proxy-pid', String(proxy.proc.pid),
     '--pg-url', `postgres://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/app`,
     '--user', APP_USER.name, '--password', APP_USER.password, '--database', 'app',
+    '--honest-user', HONEST.name, '--honest-password', HONEST.password,
     '--admin-user', ADMIN.name, '--admin-password', ADMIN.password,
   ];
   const run = await runCommand(process.execPath, args, { timeoutMs: 240_000 });
