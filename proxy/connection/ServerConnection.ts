@@ -38,6 +38,14 @@ export class ServerConnection {
   readonly prepared = new Set<string>();
   /** names a Parse was sent for: one still in flight may yet be skipped or fail, so its existence is unknown */
   readonly parsed = new Set<string>();
+  /** resultShapeOf each prepared statement on this connection, when a Describe of it was seen here */
+  readonly shapes = new Map<string, string>();
+  /** The server dropped every prepared statement (DISCARD ALL, DEALLOCATE ALL, a reset). */
+  forgetStatements(): void {
+    this.prepared.clear();
+    this.parsed.clear();
+    this.shapes.clear();
+  }
   owner: ServerOwner | null = null;
   /** the key of the pool this connection belongs to (set by the pool) */
   poolKey = '';

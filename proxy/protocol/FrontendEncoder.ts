@@ -36,6 +36,7 @@ export function Query(sql: string): Buffer {
 }
 export const Sync = frame(FrontendCode.Sync);
 export const Terminate = frame(FrontendCode.Terminate);
+export const Flush = frame(FrontendCode.Flush);
 
 /** A Parse frame for `query` under statement name `name`, with the parameter type oids given. */
 export function Parse(name: string, query: string, paramTypes: readonly number[]): Buffer {

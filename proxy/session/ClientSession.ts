@@ -14,7 +14,8 @@ import {
 import { BackendCode, FRONTEND_CODES, FrontendCode } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { Await, PENDING, PendingQueue, completes, type Pending } from './PendingResponses.js';
-import { PreparedStatements, type ServerStatement } from './PreparedStatements.js';
+import { resultShapeOf } from './ResultShape.js';
+import { PreparedStatements, type PreparedStatement, type ServerStatement } from './PreparedStatements.js';
 import { Fifo } from './Fifo.js';
 import { PinEvent, SessionPins } from './SessionPins.js';
 import { sessionSettings, settingsDiffSql, settingsKeyOf } from './startupParams.js';
@@ -674,6 +675,20 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           return;
         }
         this.ensurePrepared(server, stmt.server);
+        if (stmt.shape !== undefined && !this.skipUntilSync && !this.shapeChecked) {
+          const seen = server.shapes.get(stmt.serverName);
+          if (seen === undefined) {
+            this.verifyShape(server, stmt, f);
+            return;
+          }
+          if (seen !== stmt.shape) {
+            // the statement was prepared again on this server connection after a schema change: its rows no longer
+            // fit the description the client decodes them with. Postgres' answer on one connection:
+            this.errorUntilSync(SqlState.FeatureNotSupported, 'cached plan must not change result type');
+            return;
+          }
+        }
+        this.shapeChecked = false;
         this.expect(PENDING.BindNamed);
         this.toServer.push(Fe.renameBind(f.payload, b.restOffset, stmt.serverNameBytes));
         return;
@@ -699,8 +714,17 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         // the injected Parse goes first, on the wire and in the queue
         this.ensurePrepared(server, stmt.server);
-        this.expect(PENDING.DescribeStatement);
-        this.toServer.push(Fe.targetFrame(FrontendCode.Describe, 'S', stmt.serverName));
+        const serverName = stmt.serverName;
+        this.expect({
+          kind: Await.DescribeStatement, hide: false, synth: undefined, onDone: undefined,
+          onShape: (rd) => {
+            // what the client will decode this statement's rows with, and what this server connection returns
+            const shape = resultShapeOf(rd);
+            stmt.shape = shape;
+            if (server.prepared.has(serverName)) server.shapes.set(serverName, shape);
+          },
+        });
+        this.toServer.push(Fe.targetFrame(FrontendCode.Describe, 'S', serverName));
         return;
       }
       case FrontendCode.Execute:
@@ -727,6 +751,41 @@ export class ClientSession implements ServerOwner, FrameVisitor {
    * An error Prescient raises itself inside an extended-protocol batch: it takes its place among the responses,
    * and, as Postgres does after an error, the rest of the batch is dropped until Sync.
    */
+  /**
+   * A Bind of a statement the client described, on a server connection where its shape is unknown (prepared again
+   * here, perhaps after a schema change): a hidden Describe and a Flush go first, the Bind waits for their answer,
+   * and then goes on or gets 0A000 (a client never gets rows of a shape other than the one it was described).
+   */
+  private verifyShape(server: ServerConnection, stmt: PreparedStatement, bind: Frame): void {
+    const serverName = stmt.serverName;
+    this.pending.push({
+      kind: Await.DescribeStatement, hide: true, synth: undefined,
+      onShape: (rd) => {
+        if (server.prepared.has(serverName)) server.shapes.set(serverName, resultShapeOf(rd));
+      },
+      onDone: (ok) => {
+        queueMicrotask(() => {
+          if (this.heldFrame !== bind) return;
+          this.heldFrame = null;
+          // a failed Describe (the server is skipping to Sync) is not asked again: the Bind follows it into the skip
+          this.shapeChecked = !ok;
+          try {
+            if (this.server === server && this.state !== SessionState.Closed) this.forwardFrame(bind);
+          } catch (e) {
+            this.fail(e);
+            return;
+          }
+          this.resume();
+        });
+      },
+    });
+    this.toServer.push(Fe.targetFrame(FrontendCode.Describe, 'S', serverName), Fe.Flush);
+    this.heldFrame = bind;
+    this.block();
+  }
+  /** the next Bind skips the shape check (its statement's Describe failed: the server is skipping to Sync) */
+  private shapeChecked = false;
+
   private errorUntilSync(code: SqlState, message: string): void {
     this.synthesize(Be.ErrorResponse({ severity: 'ERROR', code, message }));
     this.dropUntilSync = true;
@@ -1743,6 +1802,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
     if (head && head.kind !== Await.Query && completes(head.kind, code)) {
       this.pending.shift();
+      if (head.onShape !== undefined) head.onShape(code === BackendCode.RowDescription ? f.payload : null);
       if (!head.hide) this.emitCurrent();
       this.settle(head, true);
       this.emitSynthetic();
@@ -1766,8 +1826,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     const code = fields.get('C') ?? '';
     if (code === SqlState.InvalidSqlStatementName) {
       // the server lost statements Prescient believed it had (DEALLOCATE or DISCARD run where Prescient cannot see)
-      this.server!.prepared.clear();
-      this.server!.parsed.clear();
+      this.server!.forgetStatements();
     } else if (code.startsWith('42') || (code === SqlState.FeatureNotSupported && /cached plan/.test(fields.get('M') ?? ''))) {
       // the schema changed under the shared statement (DDL Prescient did not see): new Parses get new names
       this.ctx.statementNames.retireAll();
@@ -1887,8 +1946,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (event === PinEvent.None) return;
     // DEALLOCATE ALL or DISCARD ALL ran on the server: every statement on it is gone, the client's own included
     const server = this.server!;
-    server.prepared.clear();
-    server.parsed.clear();
+    server.forgetStatements();
     this.statements.clear();
     if (event === PinEvent.DiscardAll) {
       // RESET ALL: the server is back to its defaults, the client to its start-up settings
@@ -2037,8 +2095,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
             server.params.set(name, readCString(f.payload, at)[0]);
           } else if (f.code === BackendCode.ReadyForQuery) {
             if (timer !== null) clearTimeout(timer);
-            server.prepared.clear();
-            server.parsed.clear();
+            server.forgetStatements();
             server.setParams = new Map();
             server.setParamsKey = '';
             server.txStatus = f.payload[0]!;

@@ -26,6 +26,8 @@ export interface Pending {
   synth?: Buffer;
   /** called when the entry completes (ok) or is skipped by an error (not ok) */
   onDone?: (ok: boolean, error?: Map<string, string> | null) => void;
+  /** a Describe of a statement: called with the RowDescription payload (null for NoData) before onDone */
+  onShape?: (rowDescription: Buffer | null) => void;
 }
 
 // every entry has the same shape (kind, hide, synth, onDone), so property reads on the hot path stay monomorphic

@@ -23,6 +23,9 @@ export interface PreparedStatement {
   readonly query: string;
   /** the analyzer's view of `query`, filled at the first Parse/Bind that routes it (routing only) */
   analysis?: unknown;
+  /** resultShapeOf the RowDescription the client was given when it described this statement (drivers such as
+   * postgres.js and Npgsql decode later rows with it); undefined until it does */
+  shape?: string;
 }
 
 /** Process-wide: the same statement bytes get the same server-side name for every client, until DDL retires it. */
@@ -63,7 +66,7 @@ export class PreparedStatements {
   constructor(private readonly names: StatementNames) {}
   add(name: string, rest: Buffer, query: string): PreparedStatement {
     const server = this.names.statementFor(rest);
-    const s: PreparedStatement = { server, serverName: server.name, serverNameBytes: server.nameBytes, query };
+    const s: PreparedStatement = { server, serverName: server.name, serverNameBytes: server.nameBytes, query, shape: undefined };
     this.byName.set(name, s);
     return s;
   }

@@ -309,3 +309,30 @@ t.test('a re-Parse after a schema change reaches the server (shared statements a
   t.same(dataRowText(frames.find((f) => f.code === BackendCode.DataRow)!), ['1', null], 'rows of the new shape');
   for (const x of [a, b, c]) await x.close();
 });
+
+t.test('a statement prepared again on another server connection never returns rows of a shape the client was not described', async (t) => {
+  // the postgres.js case: Parse + Describe once, then Bind/Execute only; transaction pooling moves it to another server
+  // connection, where the same text (re-prepared by Prescient) has a new shape after DDL that Prescient did not see
+  const proxy = await onePool(t, { size: 2 });
+  await sql('drop table if exists shp; create table shp (a int); insert into shp values (1)');
+  const a = await raw(proxy);
+  a.send(parse('all', 'select * from shp'), describe('S', 'all'), parse('one', 'select a from shp'), describe('S', 'one'), sync());
+  const described = await a.readUntilReady();
+  t.equal(errorCode(described), undefined, 'prepared and described on the first server connection');
+  await sql('alter table shp add column b int'); // DDL Prescient does not see
+  // another client holds the first server connection, so the next transaction of `a` runs on a second one
+  const holder = await raw(proxy);
+  t.equal(errorCode(await holder.query('begin; select 1')), undefined, 'the holder keeps a server connection');
+  a.send(bind({ statement: 'all' }), execute(), sync());
+  const stale = await a.readUntilReady();
+  t.equal(codes(stale).includes('D'), false, 'no row of the new shape reaches the client');
+  t.equal(errorCode(stale), '0A000', 'the Bind gets Postgres\' own answer: cached plan must not change result type');
+  a.send(bind({ statement: 'one' }), execute(), sync());
+  const same = await a.readUntilReady();
+  t.equal(errorCode(same), undefined, 'a statement whose shape did not change runs on the other server connection');
+  t.same(dataRowText(same.find((f) => f.code === BackendCode.DataRow)!), ['1'], 'its row');
+  a.send(bind({ statement: 'one' }), execute(), sync());
+  t.equal(codes(await a.readUntilReady()), '2DCZ', 'and again, with no second check (BindComplete, DataRow, CommandComplete)');
+  t.equal(errorCode(await holder.query('commit')), undefined);
+  for (const x of [a, holder]) await x.close();
+});
