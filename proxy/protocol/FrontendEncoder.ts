@@ -1,4 +1,4 @@
-// FrontendEncoder owns building the messages Prescient sends to a Postgres server as a client.
+// FrontendEncoder owns building frontend messages (what Prescient, the tests and the fuzzer send as a client).
 import { frame, cstring } from './BackendMessage.js';
 import { FrontendCode, StartupCode } from './MessageCode.js';
 
@@ -75,4 +75,68 @@ export function renameBind(payload: Buffer, restOffset: number, statement: Buffe
 /** A Describe or Close frame for a statement ('S') or portal ('P'). */
 export function targetFrame(code: number, target: 'S' | 'P', name: string): Buffer {
   return frame(code, Buffer.concat([Buffer.from(target), cstring(name)]));
+}
+
+function int16(n: number): Buffer {
+  const b = Buffer.allocUnsafe(2);
+  b.writeInt16BE(n);
+  return b;
+}
+function int32(n: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeInt32BE(n | 0);
+  return b;
+}
+
+export interface BindOptions {
+  portal?: string;
+  statement?: string;
+  /** parameter values: string → UTF-8 text, Buffer → as given (binary with paramFormats [1]), null → NULL */
+  params?: readonly (string | Buffer | null)[];
+  /** 0 text / 1 binary; [] = all text, [f] = f for all, else one per parameter */
+  paramFormats?: readonly number[];
+  /** 0 text / 1 binary; [] = all text, [f] = f for all, else one per result column */
+  resultFormats?: readonly number[];
+}
+
+export function Bind(o: BindOptions = {}): Buffer {
+  const params = o.params ?? [];
+  const paramFormats = o.paramFormats ?? [];
+  const resultFormats = o.resultFormats ?? [];
+  const parts: Buffer[] = [cstring(o.portal ?? ''), cstring(o.statement ?? ''), int16(paramFormats.length)];
+  for (const f of paramFormats) parts.push(int16(f));
+  parts.push(int16(params.length));
+  for (const p of params) {
+    if (p === null) parts.push(int32(-1));
+    else {
+      const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+      parts.push(int32(b.length), b);
+    }
+  }
+  parts.push(int16(resultFormats.length));
+  for (const f of resultFormats) parts.push(int16(f));
+  return frame(FrontendCode.Bind, Buffer.concat(parts));
+}
+
+export function Execute(portal = '', maxRows = 0): Buffer {
+  return frame(FrontendCode.Execute, Buffer.concat([cstring(portal), int32(maxRows)]));
+}
+
+/** FunctionCall of `oid` with text arguments and a text result. */
+export function FunctionCall(oid: number, args: readonly string[]): Buffer {
+  const parts: Buffer[] = [int32(oid), int16(1), int16(0), int16(args.length)];
+  for (const a of args) {
+    const v = Buffer.from(a, 'utf8');
+    parts.push(int32(v.length), v);
+  }
+  parts.push(int16(0));
+  return frame(FrontendCode.FunctionCall, Buffer.concat(parts));
+}
+
+export function CopyData(data: Buffer | string): Buffer {
+  return frame(FrontendCode.CopyData, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+}
+export const CopyDone = frame(FrontendCode.CopyDone);
+export function CopyFail(message: string): Buffer {
+  return frame(FrontendCode.CopyFail, cstring(message));
 }

@@ -255,16 +255,7 @@ export async function sendCancel(host: string, port: number, pid: number, secret
 
 // ---------------------------------------------------------------- frontend builders
 
-function int16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-}
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-}
+export type BindOptions = Fe.BindOptions;
 
 export function query(sql: string): Buffer {
   return Fe.Query(sql);
@@ -272,39 +263,11 @@ export function query(sql: string): Buffer {
 export function parse(name: string, sql: string, paramTypes: readonly number[] = []): Buffer {
   return Fe.Parse(name, sql, paramTypes);
 }
-
-export interface BindOptions {
-  portal?: string;
-  statement?: string;
-  /** parameter values: string → text, Buffer → as given (use with paramFormats 1 for binary), null → NULL */
-  params?: readonly (string | Buffer | null)[];
-  /** 0 text / 1 binary; [] = all text, [f] = f for all, else one per parameter */
-  paramFormats?: readonly number[];
-  /** 0 text / 1 binary; [] = all text, [f] = f for all, else one per result column */
-  resultFormats?: readonly number[];
-}
-
 export function bind(o: BindOptions = {}): Buffer {
-  const params = o.params ?? [];
-  const paramFormats = o.paramFormats ?? [];
-  const resultFormats = o.resultFormats ?? [];
-  const parts: Buffer[] = [cstring(o.portal ?? ''), cstring(o.statement ?? ''), int16(paramFormats.length)];
-  for (const f of paramFormats) parts.push(int16(f));
-  parts.push(int16(params.length));
-  for (const p of params) {
-    if (p === null) parts.push(int32(-1));
-    else {
-      const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
-      parts.push(int32(b.length), b);
-    }
-  }
-  parts.push(int16(resultFormats.length));
-  for (const f of resultFormats) parts.push(int16(f));
-  return frame(FrontendCode.Bind, Buffer.concat(parts));
+  return Fe.Bind(o);
 }
-
 export function execute(portal = '', maxRows = 0): Buffer {
-  return frame(FrontendCode.Execute, Buffer.concat([cstring(portal), int32(maxRows)]));
+  return Fe.Execute(portal, maxRows);
 }
 export function describe(target: 'S' | 'P', name = ''): Buffer {
   return Fe.targetFrame(FrontendCode.Describe, target, name);
@@ -313,19 +276,19 @@ export function close(target: 'S' | 'P', name = ''): Buffer {
   return Fe.targetFrame(FrontendCode.Close, target, name);
 }
 export function sync(): Buffer {
-  return frame(FrontendCode.Sync);
+  return Fe.Sync;
 }
 export function flush(): Buffer {
-  return frame(FrontendCode.Flush);
+  return Fe.Flush;
 }
 export function copyData(data: string | Buffer): Buffer {
-  return frame(FrontendCode.CopyData, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+  return Fe.CopyData(data);
 }
 export function copyDone(): Buffer {
-  return frame(FrontendCode.CopyDone);
+  return Fe.CopyDone;
 }
 export function copyFail(message: string): Buffer {
-  return frame(FrontendCode.CopyFail, cstring(message));
+  return Fe.CopyFail(message);
 }
 
 // ---------------------------------------------------------------- backend decoding

@@ -302,7 +302,7 @@ const bad: Bad[] = [
   { name: 'startup length 7 (< 8)', startup: true, bytes: Buffer.concat([i32(7), i32(StartupCode.Protocol3)]), message: /startup/ },
   { name: 'startup length 0', startup: true, bytes: i32(0), message: /startup/ },
   { name: 'startup negative length', startup: true, bytes: i32(-8), message: /startup/ },
-  { name: 'startup length over the startup cap', startup: true, bytes: Buffer.concat([i32(MAX_STARTUP + 1), i32(StartupCode.Protocol3)]), message: /startup/ },
+  { name: 'startup length over the startup cap (which counts after the length word)', startup: true, bytes: Buffer.concat([i32(MAX_STARTUP + 5), i32(StartupCode.Protocol3)]), message: /startup/ },
   // message types
   { name: 'unknown message type z', bytes: typed('z', cstr('x')), message: /invalid frontend message type/ },
   { name: 'unknown message type NUL', bytes: typed('\u0000'), message: /invalid frontend message type/ },
