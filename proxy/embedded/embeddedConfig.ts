@@ -172,6 +172,8 @@ function buildConfig(host: string, port: number, pglitePort: number): Config {
         // keep the one connection: reconnecting gains nothing
         idle_timeout_ms: 0,
       },
+      // the admin console for the tour (SHOW POOLS …), with a well-known password like the data users
+      admin: { users: [{ name: 'admin', password: 'admin' }] },
       log: { level: process.env.PRESCIENT_LOG_LEVEL || 'info' },
     },
     'embedded config',
@@ -252,7 +254,7 @@ export async function embeddedConfig(dataDir: string): Promise<{ config: Config;
     connect: `psql postgres://app:app@${shownHost}:${shownPort}/${CLIENT_DATABASE}`,
   });
   if (host !== LOOPBACK && host !== 'localhost' && host !== '::1') {
-    logger.warn('the embedded database listens beyond loopback with the well-known users app/app and postgres/postgres', { host });
+    logger.warn('the embedded database listens beyond loopback with the well-known users app/app, postgres/postgres and admin/admin', { host });
   }
 
   return { config, stop };

@@ -531,6 +531,8 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         });
         return;
       }
+    } else if ((code === FrontendCode.Query || code === FrontendCode.FunctionCall) && this.skipUntilSync) {
+      return; // after an extended-protocol error the server ignores it until Sync (Postgres' ignore_till_sync)
     } else if (code === FrontendCode.Query) {
       this.stats.queries++;
       if (RESERVED_HINT.test(f.payload.toString('latin1')) && this.refuseReservedName(f.payload)) return;
@@ -625,7 +627,6 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       case FrontendCode.Query:
       case FrontendCode.FunctionCall:
         this.queries.push(f.payload);
-        this.skipUntilSync = false;
         server.unsynced = false;
         this.expect(PENDING.Query);
         this.toServer.push(f.frame);
@@ -958,6 +959,9 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (frames.length === 1 && (first.code === FrontendCode.CopyData || first.code === FrontendCode.CopyDone || first.code === FrontendCode.CopyFail)) {
       if (this.server) this.handleFrame(first);
       return;
+    }
+    if (this.skipUntilSync && frames.length === 1 && (first.code === FrontendCode.Query || first.code === FrontendCode.FunctionCall)) {
+      return; // a server error in an extended batch: Postgres ignores everything, simple Queries too, until Sync
     }
     if (this.dropUntilSync) {
       // an error the proxy raised ended this batch: skip to Sync, as Postgres does
@@ -1761,9 +1765,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           this.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });
         }
         if (!head || head.kind === Await.Query || head.kind === Await.Sync) return;
-        // extended protocol: the server skips everything up to the next Sync
-        while (this.pending.length > 0 && this.pending.peek()!.kind !== Await.Sync && this.pending.peek()!.kind !== Await.Query) {
-          this.settle(this.pending.shift()!, false);
+        // extended protocol: the server skips everything up to the next Sync, simple Queries included (Postgres'
+        // ignore_till_sync: only a Sync ends it), so nothing sent before that Sync will be answered
+        while (this.pending.length > 0 && this.pending.peek()!.kind !== Await.Sync) {
+          const p = this.pending.shift()!;
+          if (p.kind === Await.Query && !p.hide) this.queries.shift();
+          this.settle(p, false);
         }
         if (this.pending.length === 0) this.skipUntilSync = true;
         return;

@@ -336,3 +336,18 @@ t.test('a statement prepared again on another server connection never returns ro
   t.equal(errorCode(await holder.query('commit')), undefined);
   for (const x of [a, holder]) await x.close();
 });
+
+t.test('simple Queries sent after an extended-protocol error are owed nothing: the session keeps count and lets its server go', async (t) => {
+  // found by the fuzzer: Postgres ignores every message until Sync after an error in an extended batch, simple Queries
+  // too; Prescient waited for their answers, kept its server connection forever and later starved a probe
+  const proxy = await onePool(t);
+  const a = await raw(proxy);
+  a.send(parse('', 'selec 1'), query('select 2'), query('select 3'), sync());
+  const first = await a.readUntilReady();
+  t.equal(errorCode(first), '42601', 'the Parse error');
+  t.equal(codes(first).includes('T'), false, 'the Queries after it are not answered');
+  const b = await raw(proxy);
+  t.same(await b.rows('select 42'), [['42']], 'the only server connection went back to the pool');
+  t.same(await a.rows('select 43'), [['43']], 'the first client is answered in order');
+  for (const x of [a, b]) await x.close();
+});
