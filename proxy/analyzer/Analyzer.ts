@@ -3,8 +3,9 @@ import { loadModule, parseSync } from 'libpg-query';
 import { scanStatements, type ScannedStatement } from './Shape.js';
 import { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type MergeTemplate, type StatementInfo, type Template, type ValueRef } from './types.js';
 import { Walker } from './Walk.js';
+import { systemScope } from './SystemCatalog.js';
 
-export { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting } from './types.js';
+export { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting, type SystemScope } from './types.js';
 
 export interface AnalyzerOptions {
   /** the account column, e.g. `account_id` (as the parser sees it: lower-case unless quoted) */
@@ -103,6 +104,8 @@ export class Analyzer {
     try {
       const t = this.walker.template(stmt);
       Object.freeze(t.tables);
+      const system = systemScope(stmt, t.tables);
+      if (system !== null) t.system = system;
       if (t.merge && !dependsOnLiterals(t.merge)) t.merge.fixed = bindMerge(t.merge, []);
       if ((tree.stmts?.length ?? 0) > 1) t.parseError = 'several statements in one (the splitter missed a `;` boundary)';
       return t;
@@ -152,6 +155,7 @@ function bind(t: Template, s: ScannedStatement): StatementInfo {
     const v = t.setting.value;
     info.setting = { name: t.setting.name, value: v === null ? null : 'param' in v ? `$${v.param}` : text(v, s.literals), local: t.setting.local };
   }
+  if (t.system !== undefined) info.system = t.system;
   if (t.parseError !== undefined) info.parseError = t.parseError;
   return info;
 }

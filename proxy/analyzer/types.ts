@@ -59,6 +59,13 @@ export interface MergeSpec {
   unmergeable: string | null;
 }
 
+/**
+ * A statement that reads only Postgres' own catalogs (pg_catalog, information_schema): 'catalog' when every shard
+ * answers it alike, 'server' when it reads the state of the server that answers (pg_stat_activity, pg_locks,
+ * pg_settings, pg_backend_pid(), …).
+ */
+export type SystemScope = 'catalog' | 'server';
+
 export interface StatementInfo {
   kind: StatementKind;
   /** relations read or written, in order of appearance, deduplicated; CTE names excluded */
@@ -77,6 +84,8 @@ export interface StatementInfo {
   shape: string;
   /** how to merge this SELECT's rows when it goes to every shard; null for anything that is not a SELECT */
   merge: MergeSpec | null;
+  /** set when every table the statement names is a system catalog (see SystemScope) */
+  system?: SystemScope;
   parseError?: string;
 }
 
@@ -114,5 +123,6 @@ export interface Template {
   setting?: { name: string; value: ValueRef | null; local: boolean };
   /** SELECT only */
   merge: MergeTemplate | null;
+  system?: SystemScope;
   parseError?: string;
 }

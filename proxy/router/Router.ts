@@ -24,8 +24,9 @@ export type Route =
   | { kind: 'broadcast'; shards: string[]; reason: string }
   /** a read without a key: every active shard, rows merged */
   | { kind: 'fanout'; shards: string[]; reason: string }
-  /** needs no particular shard (BEGIN, SET, SHOW, `select 1`): the transaction's shard, or any */
-  | { kind: 'any'; reason: string }
+  /** needs no particular shard (BEGIN, SET, SHOW, `select 1`): the transaction's shard, or any; `prefer`: the shard to
+      use when the session is on none (a system catalog read: the global shard, so every session sees the same one) */
+  | { kind: 'any'; reason: string; prefer?: string }
   | { kind: 'reject'; code: SqlState; message: string };
 
 /** The session state the key derivation reads. */
@@ -122,7 +123,10 @@ export class Router {
 
   /** Two parts of one request must agree on where they run; `any` goes along with the other. */
   private join(chosen: Route | null, r: Route): Route {
-    if (r.kind === 'reject' || !chosen || chosen.kind === 'any') return chosen && r.kind === 'any' ? chosen : r;
+    if (r.kind === 'reject' || !chosen || chosen.kind === 'any') {
+      if (!chosen || r.kind !== 'any') return r;
+      return chosen.kind === 'any' && chosen.prefer === undefined && r.prefer !== undefined ? r : chosen;
+    }
     if (r.kind === 'any') return chosen;
     if (target(chosen) !== target(r)) {
       return { kind: 'reject', code: SqlState.FeatureNotSupported, message: `one request names several shards (${target(chosen)} and ${target(r)}): send the statements separately` };
@@ -145,6 +149,12 @@ export class Router {
       return { kind: 'any', reason: 'unparsed statement' };
     }
     if (SESSION_KINDS.has(st.kind)) return { kind: 'any', reason: `${st.kind} statement` };
+    if (st.system !== undefined && st.kind !== StatementKind.Ddl) {
+      // only Postgres' own catalogs: every shard has the same ones. Per-server state (pg_stat_activity, pg_locks,
+      // pg_backend_pid(), …) is the session's shard's; the rest goes where the session is, else to the global shard.
+      if (st.system === 'server') return { kind: 'any', reason: 'server state (system view or function)' };
+      if (st.readOnly) return { kind: 'any', reason: `system catalog ${st.tables.join(', ')}`, prefer: this.globalShard };
+    }
     if (st.tables.length > 0 && this.tableFacts(st.tables).global) {
       return { kind: 'global', shard: this.globalShard, reason: `global table ${st.tables.join(', ')}` };
     }

@@ -1210,7 +1210,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     }
     const plugins = this.plugins;
     if (plugins?.hasRouteHooks && (route.kind === 'shard' || route.kind === 'global' || route.kind === 'any')) {
-      const shard = route.kind === 'any' ? (server?.shard.name ?? this.homeShard()) : route.shard;
+      const shard = route.kind === 'any' ? (server?.shard.name ?? route.prefer ?? this.homeShard()) : route.shard;
       const u = req.units[0];
       const out = plugins.decideRoute({
         request: u?.ctx ?? { session: this.sessionInfo(), sql: req.sql, protocol: req.simple ? 'simple' : 'extended', kind: RequestKind.Other, settings: this.settings },
@@ -1261,7 +1261,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.runOnShards(req, route);
       return;
     }
-    const target = route.kind === 'any' ? (server?.shard.name ?? this.homeShard()) : route.shard;
+    const target = route.kind === 'any' ? (server?.shard.name ?? route.prefer ?? this.homeShard()) : route.shard;
     if (server) {
       if (server.shard.name === target) {
         this.forwardAll(req.frames, req);

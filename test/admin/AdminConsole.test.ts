@@ -1,8 +1,10 @@
 // Owns: the admin console (database `prescient`) through real clients: SHOW commands, refusals, protocol limits.
 import t from 'tap';
 import pg from 'pg';
-import { withClusters, psql } from '../helpers/pg.js';
+import { requirePostgres, withClusters, psql } from '../helpers/pg.js';
 import { startProxy, APP_USER, connectError, newClient } from '../helpers/proxy.js';
+
+requirePostgres(t);
 
 const ADMIN = { name: 'admin', password: 'admin-secret' };
 

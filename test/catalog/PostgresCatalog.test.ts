@@ -1,10 +1,12 @@
 // Owns: PostgresCatalog against a real cluster — schema at open, two instances seeing each other's changes (NOTIFY), reopen, LISTEN reconnect.
 import t from 'tap';
 import pg from 'pg';
-import { withClusters } from '../helpers/pg.js';
+import { requirePostgres, withClusters } from '../helpers/pg.js';
 import { PostgresCatalog, POSTGRES_SCHEMA_VERSION } from '../../proxy/catalog/PostgresCatalog.js';
 import { CatalogErrorCode } from '../../proxy/catalog/Catalog.js';
 import { createCatalog } from '../../proxy/catalog/createCatalog.js';
+
+requirePostgres(t);
 
 // the catalog's timers are unref'd (they must not keep a proxy alive); keep the test process alive meanwhile
 const keepAlive = setInterval(() => {}, 1000);

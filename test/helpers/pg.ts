@@ -12,6 +12,31 @@ import {
 
 export { findPgBin, hasPostgres, startClusters, stopClusters, type Cluster, type StartOptions };
 
+/** The environment variable that lets a run without Postgres binaries skip the integration tests (see docs/testing.md). */
+export const SKIP_PG_ENV = 'PRESCIENT_TEST_SKIP_PG';
+
+/** The subset of a tap Test that requirePostgres needs. */
+export interface PlanCapable {
+  plan(n: number, comment?: string): void;
+}
+
+/**
+ * Call at the top of every test file that needs real Postgres. When initdb/pg_ctl/psql cannot be found the file
+ * FAILS (throws) — a machine without Postgres must not report a green suite. Only an explicit
+ * PRESCIENT_TEST_SKIP_PG=1 turns that into a skip (plan 0 and exit 0), for local unit-only runs.
+ */
+export function requirePostgres(t: PlanCapable): void {
+  if (hasPostgres()) return;
+  if (process.env[SKIP_PG_ENV] === '1') {
+    t.plan(0, `Postgres binaries not found; skipped because ${SKIP_PG_ENV}=1`);
+    process.exit(0);
+  }
+  throw new Error(
+    `Postgres binaries (initdb, pg_ctl, psql) not found, so this integration test cannot run. ` +
+      `Install Postgres or set $PG_BINDIR; to skip integration tests on purpose set ${SKIP_PG_ENV}=1.`,
+  );
+}
+
 /** The subset of a tap Test this module needs (keeps the helper independent of tap's generated types). */
 export interface TeardownCapable {
   teardown(fn: () => unknown): void;

@@ -6,14 +6,11 @@ import t from 'tap';
 import net from 'node:net';
 import { ScramClientSession } from '../../proxy/auth/scram.js';
 import { freePort } from '../../scripts/testbed.js';
-import { hasPostgres, psql, connOf, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, psql, connOf, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { RawClient, cstr, errorFields, startupPacket, typedFrame, type BackendMsg } from '../helpers/wire.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const [cluster] = (await withClusters(t, 1)) as [Cluster];
 

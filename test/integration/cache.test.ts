@@ -3,13 +3,10 @@
 // notification, and what must not be cached is not.
 import t from 'tap';
 import pg from 'pg';
-import { connOf, hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, connOf, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const clusters = await withClusters(t, 2);
 const ADMIN = { name: 'admin', password: 'admin-secret' };

@@ -1,15 +1,12 @@
 // Integration test: the result cache's replay is byte-exact — each cacheable request sent twice through Prescient by a raw protocol client gets the same bytes (up to ReadyForQuery) the second time, from the cache, as the first time and as Postgres gives directly; row-limited Executes and what must not be cached never come from the cache.
 import t from 'tap';
 import pg from 'pg';
-import { connOf, hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, connOf, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, startProxy } from '../helpers/proxy.js';
 import { RawClient, bind, describe, execute, flush, parse, query, renderFrames, sync, type Frame } from '../helpers/rawClient.js';
 import { BackendCode, FrontendCode } from '../../proxy/protocol/MessageCode.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const clusters = await withClusters(t, 2);
 const ADMIN = { name: 'admin', password: 'admin-secret' };

@@ -1,16 +1,13 @@
 // Integration test: the result cache's staleness tester (scripts/cache-staleness.ts) for ~10 s — two Prescient processes on the same two shards and catalog, clients reading and writing the same rows through both plus writers straight to the shards: no read older than the client's own last write, hits, staleness across proxies and for bypassing writes.
 import t from 'tap';
 import pg from 'pg';
-import { connOf, hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, connOf, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { RawClient, dataRowText, query } from '../helpers/rawClient.js';
 import { BackendCode } from '../../proxy/protocol/MessageCode.js';
 import { STALENESS_CONFIG, formatStaleness, prepareStaleness, runStaleness, type PgEndpoint } from '../../scripts/cache-staleness.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const SECONDS = Number(process.env.STALENESS_SECONDS ?? 10);
 const clusters = await withClusters(t, 2, { databases: ['app', 'catalog'] });

@@ -6,16 +6,13 @@
 // postmaster, TLS, a remote server) does. The pool's one server connection was opened before, so it is not slowed.
 import t from 'tap';
 import net from 'node:net';
-import { hasPostgres, withClusters } from '../helpers/pg.js';
+import { requirePostgres, withClusters } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { RawClient, errorFields, query as queryMsg, renderFrames, sendCancel, type Frame } from '../helpers/rawClient.js';
 import { BackendCode } from '../../proxy/protocol/MessageCode.js';
 import { freePort } from '../../scripts/testbed.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const DELAY_MS = 400;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

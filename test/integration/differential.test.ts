@@ -3,17 +3,14 @@
 // simple protocol, the extended protocol (unnamed statement), the extended protocol with binary results, and
 // hand-written extended-protocol batches with named statements and portals.
 import t from 'tap';
-import { connOf, hasPostgres, psql, withClusters } from '../helpers/pg.js';
+import { requirePostgres, connOf, psql, withClusters } from '../helpers/pg.js';
 import { APP_USER, startProxy } from '../helpers/proxy.js';
 import {
   RawClient, bind, close, copyData, copyDone, copyFail, describe, execute, parse, query, renderFrames, sync, type Frame,
 } from '../helpers/rawClient.js';
 import { BackendCode, FrontendCode } from '../../proxy/protocol/MessageCode.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 // ---------------------------------------------------------------- the cases
 

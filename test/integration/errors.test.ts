@@ -4,15 +4,12 @@
 import t from 'tap';
 import pg from 'pg';
 import { freePort, isPidAlive } from '../../scripts/testbed.js';
-import { hasPostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
+import { requirePostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { APP_USER, connectError, connected, newClient, startProxy, type PgError, type ProxyHandle } from '../helpers/proxy.js';
 import { RawClient, errorFields, queryFrame, startupPacket, typedFrame } from '../helpers/wire.js';
 
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const [cluster] = (await withClusters(t, 1)) as [Cluster];
 const TRUST_USER = { name: 'raw', auth: 'trust' };

@@ -3,11 +3,13 @@ import t from 'tap';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { withClusters } from '../helpers/pg.js';
+import { requirePostgres, withClusters } from '../helpers/pg.js';
 import { startProxy, APP_USER } from '../helpers/proxy.js';
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
 import { ScramClientSession } from '../../proxy/auth/scram.js';
 import { FrameReader } from '../../proxy/protocol/FrameReader.js';
+
+requirePostgres(t);
 
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 

@@ -8,15 +8,12 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import pg from 'pg';
 import { freePort } from '../../scripts/testbed.js';
-import { hasPostgres, withClusters } from '../helpers/pg.js';
+import { requirePostgres, withClusters } from '../helpers/pg.js';
 import { APP_USER, CLI, connectError, newClient, proxyConfig, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { RawClient, errorFields, frameName, sendCancel, type Frame } from '../helpers/rawClient.js';
 import { BackendCode } from '../../proxy/protocol/MessageCode.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -3,7 +3,7 @@
 // cancel, LISTEN/NOTIFY, errors in transactions and in extended-protocol batches.
 import t from 'tap';
 import pg from 'pg';
-import { connOf, hasPostgres, psql, withClusters } from '../helpers/pg.js';
+import { requirePostgres, connOf, psql, withClusters } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import {
   RawClient, bind, commandTag, dataRowText, errorFields, execute, flush, frameName, parse, renderFrames, sendCancel, sync,
@@ -11,10 +11,7 @@ import {
 } from '../helpers/rawClient.js';
 import { BackendCode } from '../../proxy/protocol/MessageCode.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const codes = (frames: Frame[]): string => frames.map((f) => frameName(f.code)).join(',');

@@ -1,7 +1,9 @@
 // Owns: pgbench through Prescient in transaction mode — tpcb-like, simple-update, select-only × simple/extended/prepared.
 import t from 'tap';
-import { withClusters, pgbench } from '../helpers/pg.js';
+import { requirePostgres, withClusters, pgbench } from '../helpers/pg.js';
 import { startProxy, APP_USER } from '../helpers/proxy.js';
+
+requirePostgres(t);
 
 const SCRIPTS = [
   { name: 'tpcb-like', args: [] as string[] },

@@ -4,7 +4,7 @@
 // statement text passes as bytes; pipelining is bounded; more clients than server connections with pgbench -M prepared.
 import t from 'tap';
 import pg from 'pg';
-import { hasPostgres, findPgBin, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
+import { requirePostgres, findPgBin, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { runCommand } from '../../scripts/testbed.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import {
@@ -13,10 +13,7 @@ import {
 import { BackendCode } from '../../proxy/protocol/MessageCode.js';
 import { PoolMode } from '../../config/schema.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const [cluster] = (await withClusters(t, 1)) as [Cluster];
 const ADMIN = { name: 'admin', password: 'admin-secret' };

@@ -3,8 +3,10 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { withClusters, psql } from '../helpers/pg.js';
+import { requirePostgres, withClusters, psql } from '../helpers/pg.js';
 import { startProxy, APP_USER } from '../helpers/proxy.js';
+
+requirePostgres(t);
 
 t.test('psql through Prescient (transaction pooling)', async (t) => {
   const clusters = await withClusters(t, 1, { users: [] });

@@ -3,13 +3,10 @@
 // refusal, keyless writes refused, fan-out reads merged, DDL broadcast, global tables, the admin console's placement.
 import t from 'tap';
 import pg from 'pg';
-import { connOf, hasPostgres, pgbench, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, connOf, pgbench, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const clusters = await withClusters(t, 3);
 const ADMIN = { name: 'admin', password: 'admin-secret' };

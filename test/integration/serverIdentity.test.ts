@@ -3,13 +3,10 @@
 // and a wrong server password failing only its own client.
 import t from 'tap';
 import pg from 'pg';
-import { hasPostgres, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
+import { requirePostgres, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { connectError, connected, startProxy, type PgError, type ProxyHandle } from '../helpers/proxy.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 // the first role owns the database's public schema; `app` is granted the database but owns nothing
 const OWNER = { name: 'owner', password: 'owner-secret' };

@@ -2,14 +2,11 @@
 // catalog is seen by both (admin console and routing) within a second; the catalog survives a proxy restart.
 import t from 'tap';
 import pg from 'pg';
-import { connOf, hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, connOf, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { PostgresCatalog } from '../../proxy/catalog/PostgresCatalog.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const clusters = await withClusters(t, 2);
 const ADMIN = { name: 'admin', password: 'admin-secret' };

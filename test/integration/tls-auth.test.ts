@@ -6,16 +6,13 @@ import tls from 'node:tls';
 import type net from 'node:net';
 import { formatScramVerifier, makeScramVerifier } from '../../proxy/auth/scram.js';
 import { freePort } from '../../scripts/testbed.js';
-import { hasPostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
+import { requirePostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { APP_USER, connectError, connected, newClient, startProxy } from '../helpers/proxy.js';
 import { hasOpenssl, selfSignedCert } from '../helpers/tls.js';
 import { RawClient, errorFields, startupPacket } from '../helpers/wire.js';
 
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 interface Endpoint {
   host: string;

@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../scripts/testbed.js';
 import type { FuzzReport } from '../../scripts/fuzz/types.js';
 import pg from 'pg';
-import { withClusters } from '../helpers/pg.js';
+import { requirePostgres, withClusters } from '../helpers/pg.js';
 import { startProxy, APP_USER } from '../helpers/proxy.js';
+
+requirePostgres(t);
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FUZZ = join(root, 'dist', 'scripts', 'fuzz', 'main.js');

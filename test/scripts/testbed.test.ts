@@ -6,7 +6,9 @@ import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isPidAlive } from '../../scripts/testbed.js';
-import { connOf, pgbench, psql, startClusters, stopClusters, withClusters } from '../helpers/pg.js';
+import { requirePostgres, connOf, pgbench, psql, startClusters, stopClusters, withClusters } from '../helpers/pg.js';
+
+requirePostgres(t);
 
 const alice = { name: 'alice', password: "al'ice pw" };
 

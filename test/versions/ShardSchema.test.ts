@@ -4,7 +4,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import {
   installShardSchema,
   quoteIdent,
@@ -18,10 +18,7 @@ import {
 import { VersionsError, VersionsErrorCode } from '../../proxy/versions/VersionsError.js';
 import { parseConfig } from '../../config/loadConfig.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const WRITER = { name: 'writer', password: 'writer-secret' };

@@ -2,17 +2,14 @@
 import t from 'tap';
 import net from 'node:net';
 import pg from 'pg';
-import { hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import { installShardSchema, readVersions } from '../../proxy/versions/ShardSchema.js';
 import { VersionTracker } from '../../proxy/versions/VersionTracker.js';
 import { Logger } from '../../proxy/logger.js';
 import type { ShardConfig } from '../../config/schema.js';
 import { freePort } from '../../scripts/testbed.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 // the tracker's timers are unref'd (they must not keep a proxy alive); keep the test process alive meanwhile
 const keepAlive = setInterval(() => {}, 1000);

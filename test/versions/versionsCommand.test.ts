@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import pg from 'pg';
-import { hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import { CLI } from '../helpers/proxy.js';
 import { runCommand, freePort } from '../../scripts/testbed.js';
 import { ensureShardSchemas } from '../../proxy/versions/ensureShardSchemas.js';
@@ -13,10 +13,7 @@ import { parseConfig } from '../../config/loadConfig.js';
 import { Logger } from '../../proxy/logger.js';
 import { SHARD_SCHEMA_VERSION } from '../../proxy/versions/ShardSchema.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const quiet = new Logger('error');
 

@@ -6,7 +6,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { replay } from '../../scripts/workload/replay.js';
-import { hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, CLI, startProxy } from '../helpers/proxy.js';
 import { runCommand } from '../../scripts/testbed.js';
 import { readCloudTrail } from '../../scripts/workload/cloudtrail.js';
@@ -15,10 +15,7 @@ import type { ReplaySummary } from '../../scripts/workload/replay.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataset = join(root, '..', 'shared', 'datasets', 'cloudtrail');
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 if (!existsSync(dataset)) {
   t.plan(0, `CloudTrail dataset not found at ${dataset} (expects shared/ beside the repo)`);
   process.exit(0);

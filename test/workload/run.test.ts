@@ -4,14 +4,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { hasPostgres, withClusters } from '../helpers/pg.js';
+import { requirePostgres, withClusters } from '../helpers/pg.js';
 import { APP_USER, CLI, startProxy } from '../helpers/proxy.js';
 import { runCommand } from '../../scripts/testbed.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const workload = (args: string[]) => runCommand(process.execPath, [CLI, 'workload', ...args], { timeoutMs: 120_000 });
 const lines = (file: string): unknown[] => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));

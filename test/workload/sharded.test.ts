@@ -4,17 +4,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, CLI, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { runCommand } from '../../scripts/testbed.js';
 import { ACTIONS, RESOURCE_TABLES } from '../../scripts/workload/actions.js';
 import { runWorkload, type RunReport } from '../../scripts/workload/run.js';
 import { verify } from '../../scripts/workload/verify.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 type Tap = Test;
 const TABLES = ['accounts', ...RESOURCE_TABLES, 'write_log'];

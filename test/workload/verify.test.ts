@@ -5,17 +5,14 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { hasPostgres, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import { check, main, verify } from '../../scripts/workload/verify.js';
 import type { LedgerEntry } from '../../scripts/workload/types.js';
 import { actionByName } from '../../scripts/workload/actions.js';
 import { ensureAccount } from '../../scripts/workload/replaySeed.js';
 import { makeRng } from '../../scripts/workload/rng.js';
 
-if (!hasPostgres()) {
-  t.plan(0, 'Postgres binaries not found');
-  process.exit(0);
-}
+requirePostgres(t);
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const schema = readFileSync(join(root, 'scripts', 'workload', 'schema.sql'), 'utf8');
