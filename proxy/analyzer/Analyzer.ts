@@ -4,7 +4,8 @@ import { scanStatements, type ScannedStatement } from './Shape.js';
 import { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type MergeTemplate, type StatementInfo, type Template, type ValueRef } from './types.js';
 import { Walker } from './Walk.js';
 
-export { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting } from './types.js';
+export { StatementKind, type KeyLocation, type MergeAggregate, type MergeAggregateColumn, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting } from './types.js';
+export { shardText } from './Rewrite.js';
 
 export interface AnalyzerOptions {
   /** the account column, e.g. `account_id` (as the parser sees it: lower-case unless quoted) */
@@ -103,6 +104,7 @@ export class Analyzer {
     try {
       const t = this.walker.template(stmt);
       Object.freeze(t.tables);
+      if (t.merge?.aggregate) deepFreeze(t.merge.aggregate);
       if (t.merge && !dependsOnLiterals(t.merge)) t.merge.fixed = bindMerge(t.merge, []);
       if ((tree.stmts?.length ?? 0) > 1) t.parseError = 'several statements in one (the splitter missed a `;` boundary)';
       return t;
@@ -110,6 +112,11 @@ export class Analyzer {
       return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, merge: null, parseError: `walk: ${(e as Error).message}` };
     }
   }
+}
+
+function deepFreeze(o: object): void {
+  for (const v of Object.values(o)) if (v !== null && typeof v === 'object') deepFreeze(v as object);
+  Object.freeze(o);
 }
 
 /** The text of a non-parameter value. */
@@ -205,7 +212,9 @@ function bindMerge(m: MergeTemplate, literals: string[]): MergeSpec {
     }
     orderBy[k] = Object.freeze({ column: o.column, position, desc: o.desc, nullsFirst: o.nullsFirst });
   }
-  const spec: MergeSpec = Object.freeze({ orderBy: Object.freeze(orderBy) as MergeSortKey[], limit, unmergeable: null });
+  const spec: MergeSpec = { orderBy: Object.freeze(orderBy) as MergeSortKey[], limit, unmergeable: null };
+  if (m.aggregate) spec.aggregate = m.aggregate;
+  Object.freeze(spec);
   m.lastKey = key;
   m.last = spec;
   return spec;
