@@ -5,7 +5,8 @@ import { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, typ
 import { Walker } from './Walk.js';
 import { systemScope } from './SystemCatalog.js';
 
-export { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting, type SystemScope } from './types.js';
+export { StatementKind, type KeyLocation, type MergeAggregate, type MergeAggregateColumn, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting, type SystemScope } from './types.js';
+export { shardText } from './Rewrite.js';
 
 export interface AnalyzerOptions {
   /** the account column, e.g. `account_id` (as the parser sees it: lower-case unless quoted) */
@@ -106,6 +107,7 @@ export class Analyzer {
       Object.freeze(t.tables);
       const system = systemScope(stmt, t.tables);
       if (system !== null) t.system = system;
+      if (t.merge?.aggregate) deepFreeze(t.merge.aggregate);
       if (t.merge && !dependsOnLiterals(t.merge)) t.merge.fixed = bindMerge(t.merge, []);
       if ((tree.stmts?.length ?? 0) > 1) t.parseError = 'several statements in one (the splitter missed a `;` boundary)';
       return t;
@@ -113,6 +115,11 @@ export class Analyzer {
       return { kind: StatementKind.Other, tables: [], readOnly: false, cacheable: false, keys: [], multiple: false, merge: null, parseError: `walk: ${(e as Error).message}` };
     }
   }
+}
+
+function deepFreeze(o: object): void {
+  for (const v of Object.values(o)) if (v !== null && typeof v === 'object') deepFreeze(v as object);
+  Object.freeze(o);
 }
 
 /** The text of a non-parameter value. */
@@ -209,7 +216,9 @@ function bindMerge(m: MergeTemplate, literals: string[]): MergeSpec {
     }
     orderBy[k] = Object.freeze({ column: o.column, position, desc: o.desc, nullsFirst: o.nullsFirst });
   }
-  const spec: MergeSpec = Object.freeze({ orderBy: Object.freeze(orderBy) as MergeSortKey[], limit, unmergeable: null });
+  const spec: MergeSpec = { orderBy: Object.freeze(orderBy) as MergeSortKey[], limit, unmergeable: null };
+  if (m.aggregate) spec.aggregate = m.aggregate;
+  Object.freeze(spec);
   m.lastKey = key;
   m.last = spec;
   return spec;

@@ -1,5 +1,5 @@
 // Walk owns the libpg-query AST walk of one statement: kind, tables, read-only/cacheable flags, account-key and setting locations, the fan-out merge template.
-import { StatementKind, type MergeSortKeyTemplate, type MergeTemplate, type Template, type ValueRef } from './types.js';
+import { StatementKind, type MergeAggregate, type MergeAggregateColumn, type MergeAggregateFunction, type MergeSortKeyTemplate, type MergeTemplate, type Template, type ValueRef } from './types.js';
 
 // libpg-query's JSON tree, walked loosely
 type Node = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -188,12 +188,15 @@ export class Walker {
     if (s.op && s.op !== 'SETOP_NONE') return no('UNION/INTERSECT/EXCEPT');
     const distinct = s.distinctClause as Node[] | undefined;
     if (distinct?.length) return no(distinct.length === 1 && Object.keys(distinct[0]!).length === 0 ? 'DISTINCT' : 'DISTINCT ON');
-    if ((s.groupClause as Node[] | undefined)?.length) return no('GROUP BY');
-    if (s.havingClause) return no('HAVING');
     const targets = (s.targetList ?? []) as Node[];
     const sorts = (s.sortClause ?? []) as Node[];
-    const agg = aggregateIn(targets) ?? aggregateIn(sorts);
-    if (agg) return no(agg);
+    const groups = (s.groupClause ?? []) as Node[];
+    let aggregate: MergeAggregate | undefined;
+    if (groups.length || s.havingClause || aggregateIn(targets) || aggregateIn(sorts)) {
+      const a = this.aggregateColumns(s);
+      if ('why' in a) return no(a.why);
+      aggregate = a;
+    }
     if (s.limitOffset) return no('OFFSET');
     if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') return no('FETCH … WITH TIES');
     let limit: ValueRef | null = null;
@@ -202,7 +205,10 @@ export class Walker {
     if (count && !count.A_Const?.isnull) {
       limit = this.valueRef(count);
       if (!limit) return no('FETCH/LIMIT expression');
+      // a GROUP BY's LIMIT is removed from the shard text (each shard must return every group): a $n would be left unused
+      if (aggregate?.grouped && 'param' in limit) return no('LIMIT $n with GROUP BY');
     }
+    if (aggregate?.grouped && count) aggregate.rewrite = true;
     const orderBy: MergeSortKeyTemplate[] = [];
     const from = (s.fromClause ?? []) as Node[];
     const singleFrom = from.length === 1 && !from[0]!.JoinExpr;
@@ -212,6 +218,14 @@ export class Walker {
       if (by.sortby_dir === 'SORTBY_USING' || by.node?.CollateClause) return no('ORDER BY with COLLATE or USING');
       const nullsFirst = by.sortby_nulls === 'SORTBY_NULLS_FIRST' ? true : by.sortby_nulls === 'SORTBY_NULLS_LAST' ? false : desc;
       const e = by.node as Node;
+      if (aggregate && !e.ColumnRef && !e.A_Const) {
+        // ORDER BY count(*): the select-list entry computing the same expression
+        const want = this.normalized(e);
+        const at = targets.findIndex((t) => t.ResTarget && this.normalized(t.ResTarget.val) === want);
+        if (at < 0) return no(aggregateIn(e) ? 'ORDER BY an aggregate that is not in the select list' : 'ORDER BY expression');
+        orderBy.push({ column: null, position: at + 1, desc, nullsFirst, positionRef: null });
+        continue;
+      }
       if (e.A_Const && !e.A_Const.isnull) {
         // ORDER BY 2: the number is one of the shape's literals, bound per statement
         const ref = this.valueRef(e);
@@ -225,7 +239,62 @@ export class Walker {
       if (typeof column !== 'string') return no(column.why);
       orderBy.push({ column, position: null, desc, nullsFirst, positionRef: null });
     }
-    return { orderBy, limit, unmergeable: null, fixed: null, lastKey: null, last: null };
+    const t: MergeTemplate = { orderBy, limit, unmergeable: null, fixed: null, lastKey: null, last: null };
+    if (aggregate) t.aggregate = aggregate;
+    return t;
+  }
+
+  /**
+   * The output columns of a top-level aggregate SELECT, or why its shards' groups cannot be merged exactly. Every
+   * GROUP BY item must be in the select list (a position, an output name, or the same expression), so that the
+   * non-aggregate output columns identify a group.
+   */
+  private aggregateColumns(s: Node): MergeAggregate | { why: string } {
+    if (s.havingClause) return { why: 'HAVING' };
+    const targets = ((s.targetList ?? []) as Node[]).map((t) => t.ResTarget as Node);
+    const sortAgg = aggregateIn(s.sortClause ?? []);
+    if (sortAgg === 'window function') return { why: sortAgg };
+    const columns: MergeAggregateColumn[] = [];
+    let hidden = 0;
+    for (const rt of targets) {
+      if (!rt || isStar(rt)) return { why: 'SELECT * with an aggregate' };
+      const fc = rt.val?.FuncCall as Node | undefined;
+      const fn = fc ? mergeableAggregate(fc) : null;
+      if (fc && fn) {
+        if (fc.agg_distinct) return { why: `aggregate function ${fn}(DISTINCT …)` };
+        if (fc.agg_order || fc.agg_within_group) return { why: `aggregate function ${fn} with ORDER BY` };
+        if (aggregateIn(fc.args ?? []) || aggregateIn(fc.agg_filter ?? null)) return { why: 'nested aggregate function' };
+        if (fn === 'avg') columns.push({ kind: 'aggregate', fn, name: typeof rt.name === 'string' ? rt.name : 'avg', count: targets.length + hidden++ });
+        else columns.push({ kind: 'aggregate', fn, name: null, count: null });
+        continue;
+      }
+      const inner = aggregateIn(rt.val);
+      if (inner) return { why: inner === 'window function' || (fc && !fn) ? inner : `an expression over ${inner}` };
+      columns.push({ kind: 'group' });
+    }
+    const groups = (s.groupClause ?? []) as Node[];
+    const shapes = targets.map((rt, k) => (columns[k]!.kind === 'group' ? this.normalized(rt.val) : null));
+    for (const g of groups) {
+      if (g.GroupingSet) return { why: 'GROUPING SETS, ROLLUP or CUBE' };
+      if (g.A_Const) continue; // GROUP BY 2: an output column
+      const fields = g.ColumnRef?.fields as Node[] | undefined;
+      if (fields?.length === 1 && targets.some((rt) => rt.name === fields[0]?.String?.sval)) continue; // an output name
+      const want = this.normalized(g);
+      if (!shapes.includes(want)) return { why: 'GROUP BY an expression that is not in the select list' };
+    }
+    return { columns, hidden, grouped: groups.length > 0, rewrite: hidden > 0 };
+  }
+
+  /** An expression as comparable text: locations dropped, each literal by its index in the shape (two literals never match). */
+  private normalized(e: unknown): string {
+    return JSON.stringify(e, (key, v: unknown) => {
+      if (key === 'location') return undefined;
+      if (key === 'A_Const' && v !== null && typeof v === 'object') {
+        const at = this.opts.literalAt((v as Node).location ?? -1);
+        if (at) return { lit: at.index, neg: at.neg };
+      }
+      return v;
+    });
   }
 
   private columnFor(table: string): string {
@@ -362,6 +431,17 @@ export class Walker {
     // INSERT … SELECT account_id … WHERE account_id = …: the key of the SELECT
     return this.selectKeys(sel);
   }
+}
+
+const MERGEABLE: ReadonlySet<string> = new Set<MergeAggregateFunction>(['count', 'sum', 'min', 'max', 'avg']);
+
+/** The aggregate function a fan-out merges exactly that this call is (count, sum, min, max, avg; window calls excluded), or null. */
+export function mergeableAggregate(fc: Node): MergeAggregateFunction | null {
+  if (fc.over) return null;
+  const names = (fc.funcname ?? []) as Node[];
+  if (names.length > 2 || (names.length === 2 && names[0]?.String?.sval !== 'pg_catalog')) return null;
+  const fn = names[names.length - 1]?.String?.sval as string | undefined;
+  return fn !== undefined && MERGEABLE.has(fn) ? (fn as MergeAggregateFunction) : null;
 }
 
 /** The first aggregate or window function call at this query level (not inside a subquery), as an unmergeable reason. */

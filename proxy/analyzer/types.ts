@@ -57,6 +57,28 @@ export interface MergeSpec {
   /** why rows from several shards cannot be merged into the answer Postgres would give; null = mergeable.
       e.g. 'aggregate function count', 'GROUP BY', 'DISTINCT', 'window function', 'OFFSET', 'UNION/INTERSECT/EXCEPT', 'ORDER BY expression' , 'FETCH/LIMIT expression', 'ORDER BY with COLLATE or USING' */
   unmergeable: string | null;
+  /** set when the SELECT aggregates at its top level (aggregate functions or GROUP BY): how each shard's groups merge */
+  aggregate?: MergeAggregate;
+}
+
+/** The aggregate functions a fan-out merges exactly (avg as sum and count per shard). */
+export type MergeAggregateFunction = 'count' | 'sum' | 'min' | 'max' | 'avg';
+
+/** One output column of an aggregate SELECT: a grouping column (any non-aggregate expression) or an aggregate function. */
+export type MergeAggregateColumn =
+  | { kind: 'group' }
+  /** for avg: `name` is the output name the client sees, `count` the 0-based shard column holding count(args) (the shard computes sum(args) in place) */
+  | { kind: 'aggregate'; fn: MergeAggregateFunction; name: string | null; count: number | null };
+
+export interface MergeAggregate {
+  /** one entry per output column the client sees, in order; shards return these plus `hidden` trailing columns */
+  columns: readonly MergeAggregateColumn[];
+  /** trailing shard columns the client does not see (count(args) of each avg) */
+  hidden: number;
+  /** GROUP BY present: zero rows merge to zero rows; without it, all shard rows merge to one */
+  grouped: boolean;
+  /** the shard text differs from the client's (avg → sum + count, a GROUP BY's LIMIT removed): see Rewrite.shardText */
+  rewrite: boolean;
 }
 
 /**
@@ -103,6 +125,7 @@ export interface MergeTemplate {
   /** LIMIT / FETCH FIRST count; null = none (or LIMIT ALL / NULL) */
   limit: ValueRef | null;
   unmergeable: string | null;
+  aggregate?: MergeAggregate;
   /** the bound spec shared by every statement of the shape, when no literal of it matters (set by the Analyzer) */
   fixed: MergeSpec | null;
   /** one-entry memo of the last binding: the literal texts it depended on, and the spec */

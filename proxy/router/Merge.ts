@@ -13,6 +13,7 @@
 //   types and uuid by bytes; any other binary type is refused.
 // The RowDescription must carry the real format codes (Describe of a portal, or the simple protocol: text).
 import type { MergeSortKey, MergeSpec } from '../analyzer/types.js';
+import { AggregateError, mergeAggregateRows, rowFields } from './MergeAggregate.js';
 
 export interface ShardResult {
   /** RowDescription payload (after the 5-byte header) or null when the statement returned no rows description */
@@ -21,7 +22,8 @@ export interface ShardResult {
   rows: Buffer[];
 }
 
-export type MergeOutcome = { rows: Buffer[] } | { error: string };
+/** the merged rows; for an aggregate, also the RowDescription payload the client must see (avg's type, no hidden columns) */
+export type MergeOutcome = { rows: Buffer[]; rowDescription?: Buffer } | { error: string };
 
 /** Type OIDs the merge decodes (pg_type.oid). */
 const Oid = {
@@ -88,6 +90,29 @@ class MergeError extends Error {}
 export function mergeRows(spec: MergeSpec, results: ShardResult[], params?: readonly (Buffer | null)[]): MergeOutcome {
   try {
     if (spec.unmergeable !== null) throw new MergeError(`cannot merge the rows of a fan-out read: ${spec.unmergeable}`);
+    if (spec.aggregate) {
+      // each shard's groups → the groups one database would return; ORDER BY and LIMIT then run on those
+      const first = results.find((r) => r.rowDescription !== null);
+      if (first === undefined) {
+        if (results.some((r) => r.rows.length)) throw new MergeError('cannot merge aggregate rows without a RowDescription (Describe the portal)');
+        return { rows: [] };
+      }
+      const shardFields = rowFields(first.rowDescription!);
+      for (const r of results) {
+        if (r.rowDescription === null || r.rowDescription === first.rowDescription) continue;
+        const f = rowFields(r.rowDescription);
+        if (f.length !== shardFields.length || f.some((x, k) => x.type !== shardFields[k]!.type || x.format !== shardFields[k]!.format)) throw new MergeError('shards returned different row descriptions');
+      }
+      const rows: Buffer[] = [];
+      for (const r of results) rows.push(...r.rows);
+      const merged = mergeAggregateRows(spec.aggregate, shardFields, rows, (c) => {
+        const [kind, decode] = decoder(shardFields[c]!.type, shardFields[c]!.format);
+        return (a, b) => compare(kind, decode(a), decode(b));
+      });
+      const rowDescription = clientRowDescriptionOf(merged.fields);
+      const out = mergeRows({ orderBy: spec.orderBy, limit: spec.limit, unmergeable: null }, [{ rowDescription, rows: merged.rows }], params);
+      return 'error' in out ? out : { rows: out.rows, rowDescription };
+    }
     let fields: Field[] | null = null;
     const perShard: (Field[] | null)[] = results.map((r) => (r.rowDescription ? parseRowDescription(r.rowDescription) : null));
     for (const f of perShard) {
@@ -155,8 +180,15 @@ export function mergeRows(spec: MergeSpec, results: ShardResult[], params?: read
     return { rows };
   } catch (e) {
     // MergeError, or a value that does not decode (BigInt('x') …)
-    return { error: e instanceof MergeError ? e.message : `cannot merge fan-out rows: ${(e as Error).message}` };
+    return { error: e instanceof MergeError || e instanceof AggregateError ? e.message : `cannot merge fan-out rows: ${(e as Error).message}` };
   }
+}
+
+function clientRowDescriptionOf(fields: { name: string; attrs: Buffer }[]): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(2)];
+  parts[0]!.writeInt16BE(fields.length);
+  for (const f of fields) parts.push(Buffer.from(f.name + '\0', 'utf8'), f.attrs);
+  return Buffer.concat(parts);
 }
 
 /** The LIMIT of this execution: a number, or null for none. */

@@ -32,6 +32,8 @@ import type { Route } from '../router/Router.js';
 import { TxControl, replayExtended, replayOf, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
 import { ShardSet, type ShardReply } from './ShardSet.js';
 import { mergeRows } from '../router/Merge.js';
+import { clientRowDescription } from '../router/MergeAggregate.js';
+import { shardText } from '../analyzer/Rewrite.js';
 
 export const SessionState = {
   Startup: 'startup',
@@ -1422,7 +1424,13 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.refuse(req, SqlState.ConnectionFailure, `shard "${missing}" is in the catalog but not configured in this proxy`);
       return;
     }
-    const bytes = this.shardBytes(req);
+    let bytes: Buffer | null;
+    try {
+      bytes = this.shardBytes(req, route.kind === 'fanout' && statements.some((st) => st.merge?.aggregate?.rewrite));
+    } catch (e) {
+      this.refuse(req, SqlState.FeatureNotSupported, `cannot rewrite an aggregate for every shard: ${(e as Error).message}`);
+      return;
+    }
     if (bytes === null) {
       this.refuse(req, SqlState.FeatureNotSupported, 'a request for every shard must be one statement (simple query, or one Parse/Bind/Execute)');
       return;
@@ -1470,14 +1478,23 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   }
 
   /** The request's bytes for a shard: named statements become unnamed ones (no server-side state is left behind). */
-  private shardBytes(req: RoutedRequest): Buffer | null {
-    if (req.simple) return Buffer.from(req.frames[0]!.frame);
+  private shardBytes(req: RoutedRequest, rewrite = false): Buffer | null {
+    if (req.simple) {
+      const f = req.frames[0]!;
+      // avg → sum and count, a GROUP BY's LIMIT removed (the analyzer's shardText)
+      return rewrite ? Fe.Query(shardText(f.payload.toString('utf8', 0, f.payload.length - 1))) : Buffer.from(f.frame);
+    }
+    const shardRest = (rest: Buffer): Buffer => {
+      if (!rewrite) return rest;
+      const end = rest.indexOf(0);
+      return Buffer.concat([Buffer.from(shardText(rest.toString('utf8', 0, end)), 'utf8'), rest.subarray(end)]);
+    };
     const out: Buffer[] = [];
     for (const f of req.frames) {
       switch (f.code) {
         case FrontendCode.Parse: {
           const p = decodeParse(f.payload);
-          out.push(Fe.ParseRaw(UNNAMED, p.rest));
+          out.push(Fe.ParseRaw(UNNAMED, shardRest(p.rest)));
           break;
         }
         case FrontendCode.Bind: {
@@ -1485,7 +1502,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           if (b.statement !== '') {
             const stmt = this.statements.get(b.statement);
             if (!stmt) return null;
-            if (!req.frames.some((x) => x.code === FrontendCode.Parse)) out.push(Fe.ParseRaw(UNNAMED, stmt.server.rest));
+            if (!req.frames.some((x) => x.code === FrontendCode.Parse)) out.push(Fe.ParseRaw(UNNAMED, shardRest(stmt.server.rest)));
           }
           out.push(Fe.renameBind(f.payload, b.restOffset, UNNAMED));
           break;
@@ -1562,6 +1579,18 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       if (code === BackendCode.ReadyForQuery) {
         out.push(Be.ReadyForQuery(this.txStatus));
         continue;
+      }
+      if (code === BackendCode.RowDescription) {
+        // an aggregate's shards return avg as sum plus hidden counts: the client sees avg's own columns
+        const agg = statements[Math.min(set, statements.length - 1)]?.merge?.aggregate;
+        if (agg) {
+          try {
+            out.push(Be.frame(BackendCode.RowDescription, clientRowDescription(agg, f.subarray(5))));
+          } catch (e) {
+            return Buffer.concat([Be.ErrorResponse({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: (e as Error).message }), Be.ReadyForQuery(this.txStatus)]);
+          }
+          continue;
+        }
       }
       if (code === BackendCode.CommandComplete && sets[0]![set]) {
         const spec = statements[Math.min(set, statements.length - 1)]?.merge ?? { orderBy: [], limit: null, unmergeable: null };

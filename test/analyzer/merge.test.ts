@@ -1,6 +1,6 @@
 // Tests for the analyzer's merge spec (StatementInfo.merge): a table of SELECTs → ORDER BY keys, LIMIT, unmergeable reason; per-statement binding of LIMIT / ORDER BY position literals sharing one shape; frozen shared specs.
 import t from 'tap';
-import { Analyzer, type MergeSortKey, type MergeSpec } from '../../proxy/analyzer/Analyzer.js';
+import { Analyzer, shardText, type MergeAggregate, type MergeSortKey, type MergeSpec } from '../../proxy/analyzer/Analyzer.js';
 
 await Analyzer.init();
 
@@ -13,7 +13,19 @@ function key(s: string): MergeSortKey {
   return { column: m[1] ? null : m[2]!, position: m[1] ? Number(m[2]) : null, desc, nullsFirst: m[5] ? m[5] === 'first' : desc };
 }
 
-interface Case { sql: string; orderBy?: string[]; limit?: MergeSpec['limit']; unmergeable?: string }
+interface Case { sql: string; orderBy?: string[]; limit?: MergeSpec['limit']; unmergeable?: string; aggregate?: MergeAggregate }
+
+/** an aggregate spec: `g` a grouping column, `count`/`sum`/`min`/`max`, `avg` or `avg:name` (its count columns follow the output) */
+function agg(cols: string[], grouped: boolean, rewriteLimit = false): MergeAggregate {
+  let hidden = 0;
+  const columns = cols.map((c) => {
+    if (c === 'g') return { kind: 'group' as const };
+    const [fn, name] = c.split(':') as ['count' | 'sum' | 'min' | 'max' | 'avg', string | undefined];
+    if (fn === 'avg') return { kind: 'aggregate' as const, fn, name: name ?? 'avg', count: cols.length + hidden++ };
+    return { kind: 'aggregate' as const, fn, name: null, count: null };
+  });
+  return { columns, hidden, grouped, rewrite: hidden > 0 || rewriteLimit };
+}
 
 const rows: Case[] = [
   // mergeable: plain columns, aliases, positions, quoted identifiers
@@ -44,15 +56,35 @@ const rows: Case[] = [
   { sql: 'SELECT id FROM volumes WHERE id IN (SELECT volume_id FROM snapshots UNION SELECT volume_id FROM volume_attachments)' },
   { sql: 'SELECT lower(name) FROM volumes' },
   // unmergeable at the top level
-  { sql: 'SELECT count(*) FROM volumes', unmergeable: 'aggregate function count' },
-  { sql: 'SELECT max(size_gib) + 1 FROM volumes WHERE state = $1', unmergeable: 'aggregate function max' },
+  // aggregates: merged by group
+  { sql: 'SELECT count(*) FROM volumes', aggregate: agg(['count'], false) },
+  { sql: 'SELECT count(size_gib), sum(size_gib), min(name), max(created_at), avg(size_gib) FROM volumes WHERE state = $1', aggregate: agg(['count', 'sum', 'min', 'max', 'avg'], false) },
+  { sql: 'SELECT avg(size_gib) AS mean, pg_catalog.avg(x) FROM volumes', aggregate: agg(['avg:mean', 'avg'], false) },
+  { sql: 'SELECT state, count(*) FILTER (WHERE size_gib > 1) FROM volumes GROUP BY state', aggregate: agg(['g', 'count'], true) },
+  { sql: 'SELECT state AS s, count(*) FROM volumes GROUP BY s ORDER BY s', orderBy: ['s'], aggregate: agg(['g', 'count'], true) },
+  { sql: 'SELECT lower(name), count(*) FROM volumes GROUP BY lower(name)', aggregate: agg(['g', 'count'], true) },
+  { sql: 'SELECT state, count(*) AS n FROM volumes GROUP BY state ORDER BY count(*) DESC, state LIMIT 3', orderBy: ['#2 desc', 'state'], limit: { value: 3 }, aggregate: agg(['g', 'count'], true, true) },
+  { sql: 'SELECT state, avg(size_gib) FROM volumes GROUP BY 1 ORDER BY avg(size_gib)', orderBy: ['#2'], aggregate: agg(['g', 'avg'], true) },
+  { sql: 'SELECT count(*) FROM volumes LIMIT $1', limit: { param: 1 }, aggregate: agg(['count'], false) },
+  // aggregates that cannot be merged exactly
+  { sql: 'SELECT max(size_gib) + 1 FROM volumes WHERE state = $1', unmergeable: 'an expression over aggregate function max' },
+  { sql: 'SELECT count(DISTINCT state) FROM volumes', unmergeable: 'aggregate function count(DISTINCT …)' },
+  { sql: 'SELECT array_agg(id ORDER BY id) FROM volumes', unmergeable: 'aggregate function array_agg' },
+  { sql: 'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY size_gib) FROM volumes', unmergeable: 'aggregate function percentile_cont' },
+  { sql: 'SELECT count(*) FROM volumes GROUP BY state', unmergeable: 'GROUP BY an expression that is not in the select list' },
+  { sql: 'SELECT state, count(*) FROM volumes GROUP BY ROLLUP (state)', unmergeable: 'GROUPING SETS, ROLLUP or CUBE' },
+  { sql: 'SELECT state FROM volumes GROUP BY state ORDER BY count(*)', unmergeable: 'ORDER BY an aggregate that is not in the select list' },
+  { sql: 'SELECT state, count(*) FROM volumes GROUP BY state LIMIT $1', unmergeable: 'LIMIT $n with GROUP BY' },
+  { sql: 'SELECT state, count(*) FROM volumes GROUP BY state OFFSET 2', unmergeable: 'OFFSET' },
+  { sql: 'SELECT *, count(*) FROM volumes GROUP BY id', unmergeable: 'SELECT * with an aggregate' },
+  { sql: 'SELECT state, sum(count(*)) OVER () FROM volumes GROUP BY state', unmergeable: 'window function' },
   { sql: 'SELECT id FROM volumes ORDER BY count(*) OVER ()', unmergeable: 'window function' },
   { sql: 'SELECT id, row_number() OVER (ORDER BY created_at) FROM volumes', unmergeable: 'window function' },
   { sql: 'SELECT json_agg(v) FROM volumes v', unmergeable: 'aggregate function json_agg' },
   { sql: 'SELECT DISTINCT state FROM volumes', unmergeable: 'DISTINCT' },
   { sql: 'SELECT DISTINCT ON (state) state, id FROM volumes ORDER BY state, id', unmergeable: 'DISTINCT ON' },
-  { sql: 'SELECT state FROM volumes GROUP BY state', unmergeable: 'GROUP BY' },
-  { sql: 'SELECT state, count(*) FROM volumes GROUP BY 1 ORDER BY 2 DESC', unmergeable: 'GROUP BY' },
+  { sql: 'SELECT state FROM volumes GROUP BY state', aggregate: agg(['g'], true) },
+  { sql: 'SELECT state, count(*) FROM volumes GROUP BY 1 ORDER BY 2 DESC', orderBy: ['#2 desc'], aggregate: agg(['g', 'count'], true) },
   { sql: 'SELECT 1 FROM volumes HAVING true', unmergeable: 'HAVING' },
   { sql: 'SELECT id FROM volumes UNION SELECT id FROM snapshots', unmergeable: 'UNION/INTERSECT/EXCEPT' },
   { sql: 'SELECT id FROM volumes UNION ALL SELECT id FROM snapshots ORDER BY 1 LIMIT 5', unmergeable: 'UNION/INTERSECT/EXCEPT' },
@@ -81,6 +113,7 @@ t.test(`${rows.length} statements → merge spec`, async (t) => {
     const [i] = analyzer.analyze(c.sql);
     t.equal(i!.parseError, undefined, `parses: ${c.sql}`);
     const want: MergeSpec = { orderBy: (c.orderBy ?? []).map(key), limit: c.limit ?? null, unmergeable: c.unmergeable ?? null };
+    if (c.aggregate) want.aggregate = c.aggregate;
     t.strictSame(i!.merge, want, c.sql);
   }
 });
@@ -133,4 +166,20 @@ t.test('merge is null for anything that is not a SELECT', async (t) => {
     'CREATE TABLE x (id int)',
     'SELEC broken',
   ]) t.equal(a.analyze(sql)[0]!.merge, null, sql);
+});
+
+t.test('shardText: avg becomes sum with count appended, a GROUP BY loses its LIMIT', async (t) => {
+  const cases: [string, string][] = [
+    ['select count(*) from volumes', 'select count(*) from volumes'],
+    ['select avg(size_gib) from volumes', 'select sum(size_gib) AS avg, count(size_gib) AS __prescient_avg_count_1 from volumes'],
+    [
+      'select state, avg(size_gib * 2) filter (where x > 1) as m, count(*) from volumes where id > $1 group by 1 order by 2',
+      'select state, sum(size_gib * 2) filter (where x > 1) as m, count(*), count(size_gib * 2) filter (where x > 1) AS __prescient_avg_count_1 from volumes where id > $1 group by 1 order by 2',
+    ],
+    ['SELECT state, count(*) FROM volumes GROUP BY state ORDER BY 2 DESC LIMIT 3', 'SELECT state, count(*) FROM volumes GROUP BY state ORDER BY 2 DESC  '],
+    ['select state, count(*) from volumes group by state fetch first 2 rows only; select 1', 'select state, count(*) from volumes group by state  ; select 1'],
+    ['select pg_catalog.avg("Größe"), avg(b) from "Bände"', 'select pg_catalog.sum("Größe") AS avg, sum(b) AS avg, count("Größe") AS __prescient_avg_count_1, count(b) AS __prescient_avg_count_2 from "Bände"'],
+    ['select avg(x) as from from t limit 1', 'select sum(x) as from, count(x) AS __prescient_avg_count_1 from t limit 1'],
+  ];
+  for (const [sql, want] of cases) t.equal(shardText(sql), want, sql);
 });
