@@ -844,7 +844,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       const server = this.server;
       server.socket.once('drain', () => {
         this.clientPaused = false;
-        if (this.state !== SessionState.Closed) this.socket.resume();
+        this.resumeReading();
       });
     }
   }
@@ -946,7 +946,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private resume(): void {
     this.waitingForServer = false;
     if (this.state === SessionState.Closed) return;
-    this.socket.resume();
+    this.resumeReading();
     try {
       this.drainRequests();
       this.processClientFrames();
@@ -1630,7 +1630,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         this.onLeaseFailed(err ?? new ProxyError('POOL_ERROR', 'no server connection', SqlState.ConnectionFailure));
         return;
       }
-      this.socket.resume();
+      this.resumeReading();
       this.attachServer(c);
       try {
         const held = this.heldFrame;
@@ -1653,7 +1653,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     // the request that wanted a server gets the error; the session survives (as PgBouncer's query_wait_timeout does not)
     this.heldFrame = null;
     this.reader.drain();
-    this.socket.resume();
+    this.resumeReading();
     this.writeClient(Buffer.concat([
       Be.ErrorResponse({ severity: 'ERROR', code: err.sqlState, message: err.message }),
       Be.ReadyForQuery(this.txStatus),
@@ -1733,7 +1733,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private resumePipeline(): void {
     this.pipelineFull = false;
     if (this.state !== SessionState.Ready) return;
-    if (!this.waitingForServer && !this.clientPaused) this.socket.resume();
+    this.resumeReading();
     try {
       this.processClientFrames();
     } catch (e) {
@@ -2021,19 +2021,30 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private writeClient(buf: Buffer): void {
     this.stats.bytesOut += buf.length;
     if (this.socket.write(buf) || this.writeBlocked) return;
-    // backpressure: stop reading the server until the client drains
-    const server = this.server;
-    if (!server) return;
+    // backpressure: stop reading the server, and the client itself, until the client drains. A client that does not
+    // read its answers is not read either (as Postgres, blocked on send, stops reading): answers Prescient makes
+    // itself (a Sync with nothing in flight, errors) would otherwise queue without bound.
     this.writeBlocked = true;
-    this.serverPaused = true;
-    server.socket.pause();
+    this.socket.pause();
+    const server = this.server;
+    if (server) {
+      this.serverPaused = true;
+      server.socket.pause();
+    }
     this.socket.once('drain', () => {
       this.writeBlocked = false;
-      if (this.serverPaused && this.server === server) {
+      if (server && this.serverPaused && this.server === server) {
         this.serverPaused = false;
         server.socket.resume();
       }
+      this.resumeReading();
     });
+  }
+
+  /** Reads the client again, unless something still holds it: a lease, a full pipeline, a server or a client not draining. */
+  private resumeReading(): void {
+    if (this.state === SessionState.Closed || this.waitingForServer || this.pipelineFull || this.clientPaused || this.writeBlocked) return;
+    this.socket.resume();
   }
 
   onServerClose(conn: ServerConnection): void {

@@ -4,6 +4,7 @@
 // statement text passes as bytes; pipelining is bounded; more clients than server connections with pgbench -M prepared.
 import t from 'tap';
 import pg from 'pg';
+import { readFileSync } from 'node:fs';
 import { requirePostgres, findPgBin, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { runCommand } from '../../scripts/testbed.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
@@ -347,4 +348,35 @@ t.test('simple Queries sent after an extended-protocol error are owed nothing: t
   t.same(await b.rows('select 42'), [['42']], 'the only server connection went back to the pool');
   t.same(await a.rows('select 43'), [['43']], 'the first client is answered in order');
   for (const x of [a, b]) await x.close();
+});
+
+/** the proxy's resident set, from /proc (Linux) */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+t.test('a client that never reads its answers is not read either: answers Prescient makes itself stay bounded', async (t) => {
+  // found by the fuzzer (RSS 169 MB): Syncs with nothing in flight are answered without a server; a client sending
+  // megabytes of them and reading nothing made Prescient queue one small write per answer, without limit
+  const proxy = await onePool(t);
+  const pid = proxy.proc.pid!;
+  const greedy = await raw(proxy);
+  greedy.socket.pause(); // never reads again
+  const before = rssMb(pid);
+  const chunk = Buffer.concat(Array.from({ length: 20_000 }, () => sync())); // 100 kB of Syncs
+  let sent = 0;
+  const deadline = Date.now() + 8000;
+  // write 16 MB, or as much as the proxy accepts in 8 s (a proxy that stops reading makes this client's writes back up)
+  while (sent < 16 * 1024 * 1024 && Date.now() < deadline) {
+    if (!greedy.socket.write(chunk)) await new Promise((r) => { greedy.socket.once('drain', r); setTimeout(r, 200); });
+    sent += chunk.length;
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const grew = rssMb(pid) - before;
+  t.ok(grew < 40, `the proxy grew ${grew.toFixed(1)} MB while a client that reads nothing sent ${(sent / 1048576).toFixed(1)} MB of Syncs`);
+  const honest = await raw(proxy);
+  t.same(await honest.rows('select 6'), [['6']], 'an honest client is served meanwhile');
+  await honest.close();
+  greedy.socket.destroy();
 });
