@@ -176,6 +176,9 @@ export const ConfigSchema = z.strictObject({
       reset_query: z.string().default('DISCARD ALL'),
       /** a reset (reset_query) that has not finished after this long closes the server connection; the pool opens another */
       reset_timeout_ms: durationMs.default(5000),
+      /** prepared statements Prescient keeps on one server connection (PgBouncer's max_prepared_statements); beyond
+       * it the least recently used is closed there (prepared again where next used). 0: no limit */
+      max_prepared_statements: z.number().int().min(0).default(200),
       /** run on the shared server connection when any client leaves (for single-session backends such as PGlite) */
       reset_on_every_client: z.boolean().default(false),
     })

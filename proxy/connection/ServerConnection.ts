@@ -40,11 +40,47 @@ export class ServerConnection {
   readonly parsed = new Set<string>();
   /** resultShapeOf each prepared statement on this connection, when a Describe of it was seen here */
   readonly shapes = new Map<string, string>();
+  /** statements used since the last Sync or Query: never closed for room (a portal of the batch may come from one) */
+  private readonly inBatch = new Set<string>();
+
   /** The server dropped every prepared statement (DISCARD ALL, DEALLOCATE ALL, a reset). */
   forgetStatements(): void {
     this.prepared.clear();
     this.parsed.clear();
     this.shapes.clear();
+    this.inBatch.clear();
+  }
+
+  /** A request uses (or is about to Parse) statement `name`: it becomes the most recently used. */
+  useStatement(name: string): void {
+    this.parsed.delete(name);
+    this.parsed.add(name);
+    this.inBatch.add(name);
+  }
+
+  /** A Sync or a simple Query went out: the batch that used statements is over. */
+  endBatch(): void {
+    if (this.inBatch.size > 0) this.inBatch.clear();
+  }
+
+  /**
+   * Makes room for one more statement when `max` (> 0) are there: forgets the least recently used ones not used by
+   * the current batch and returns their names, for the caller to Close on the server.
+   */
+  evictStatements(max: number): string[] {
+    if (max <= 0 || this.parsed.size < max) return [];
+    const out: string[] = [];
+    for (const name of this.parsed) {
+      if (this.parsed.size - out.length < max) break;
+      if (this.inBatch.has(name)) continue;
+      out.push(name);
+    }
+    for (const name of out) {
+      this.parsed.delete(name);
+      this.prepared.delete(name);
+      this.shapes.delete(name);
+    }
+    return out;
   }
   owner: ServerOwner | null = null;
   /** the key of the pool this connection belongs to (set by the pool) */

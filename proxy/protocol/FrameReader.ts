@@ -27,12 +27,21 @@ export class FrameReader {
   private need = 0;
   /** startup frames have no type byte: Int32 length includes itself */
   untyped: boolean;
+  /** typed frames of these types may be at most `smallLimit` bytes long (Postgres' PQ_SMALL_MESSAGE_LIMIT) */
+  private smallTypes: ReadonlySet<number> | null = null;
+  private smallLimit = 0;
 
   constructor(
     public maxMessageSize: number,
     untyped = false,
   ) {
     this.untyped = untyped;
+  }
+
+  /** From now on, frames of `types` whose body (after the length word) is longer than `limit` are refused like any bad length. */
+  limitSmall(types: ReadonlySet<number>, limit: number): void {
+    this.smallTypes = types;
+    this.smallLimit = limit;
   }
 
   push(chunk: Buffer): void {
@@ -89,10 +98,10 @@ export class FrameReader {
     } else {
       code = this.buf[this.off]!;
       const len = this.buf.readInt32BE(this.off + 1);
-      if (len < 4 || len > this.maxMessageSize) {
+      if (len < 4 || len > this.maxMessageSize || (this.smallTypes !== null && len - 4 > this.smallLimit && this.smallTypes.has(code))) {
         throw new ProxyError(
           'BAD_MESSAGE_LENGTH',
-          `invalid message length ${len} for message type '${String.fromCharCode(code)}' (limit ${this.maxMessageSize})`,
+          `invalid message length ${len} for message type '${String.fromCharCode(code)}' (limit ${this.smallTypes?.has(code) ? this.smallLimit : this.maxMessageSize})`,
           SqlState.ProtocolViolation,
           'FATAL',
         );

@@ -17,6 +17,13 @@ export const FrontendCode = {
 } as const;
 export type FrontendCode = (typeof FrontendCode)[keyof typeof FrontendCode];
 
+/** Messages Postgres reads with PQ_SMALL_MESSAGE_LIMIT (postgres.c SocketBackend): a longer one is a protocol violation. */
+export const SMALL_MESSAGE_LIMIT = 10000;
+export const FRONTEND_SMALL_MESSAGES: ReadonlySet<number> = new Set([
+  FrontendCode.Terminate, FrontendCode.Close, FrontendCode.Describe, FrontendCode.Execute, FrontendCode.Flush,
+  FrontendCode.Sync, FrontendCode.CopyDone, FrontendCode.CopyFail,
+]);
+
 export const BackendCode = {
   Authentication: 0x52, // R
   BackendKeyData: 0x4b, // K

@@ -11,7 +11,7 @@ import { FrameScanner, type FrameVisitor } from '../protocol/FrameScanner.js';
 import {
   decodeBind, decodeClose, decodeDescribe, decodeParse, decodeQuery, decodeStartupPacket, displayName, readCString,
 } from '../protocol/FrontendMessage.js';
-import { BackendCode, FRONTEND_CODES, FrontendCode } from '../protocol/MessageCode.js';
+import { BackendCode, FRONTEND_CODES, FRONTEND_SMALL_MESSAGES, FrontendCode, SMALL_MESSAGE_LIMIT } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { Await, PENDING, PendingQueue, completes, type Pending } from './PendingResponses.js';
 import { resultShapeOf } from './ResultShape.js';
@@ -318,6 +318,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         // the same reader: bytes the client sent right behind the StartupMessage are kept
         this.reader.untyped = false;
         this.reader.maxMessageSize = this.ctx.config.listen.max_message_size;
+        this.reader.limitSmall(FRONTEND_SMALL_MESSAGES, Math.min(SMALL_MESSAGE_LIMIT, this.ctx.config.listen.max_message_size));
         this.admin = this.database === ADMIN_DATABASE;
         if (!this.admin && this.database !== this.ctx.config.database) {
           throw new ProxyError('UNKNOWN_DATABASE', `database "${this.database}" does not exist`, SqlState.InvalidCatalogName, 'FATAL');
@@ -630,12 +631,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       case FrontendCode.FunctionCall:
         this.queries.push(f.payload);
         server.unsynced = false;
+        server.endBatch();
         this.expect(PENDING.Query);
         this.toServer.push(f.frame);
         return;
       case FrontendCode.Sync:
         this.skipUntilSync = false;
         server.unsynced = false;
+        server.endBatch();
         this.expect(PENDING.Sync);
         this.toServer.push(f.frame);
         return;
@@ -654,6 +657,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         }
         const stmt = this.statements.add(p.name, p.rest, p.query);
         if (server.prepared.has(stmt.serverName)) {
+          server.useStatement(stmt.serverName);
           this.synthesize(Be.ParseComplete);
           return;
         }
@@ -802,7 +806,11 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   /** Injects a Parse for a statement this server connection lacks; its ParseComplete is hidden. */
   private ensurePrepared(server: ServerConnection, st: ServerStatement): void {
-    if (server.prepared.has(st.name) || this.skipUntilSync) return;
+    if (this.skipUntilSync) return;
+    if (server.prepared.has(st.name)) {
+      server.useStatement(st.name);
+      return;
+    }
     this.prepareOnServer(server, st, true, null);
   }
 
@@ -813,15 +821,22 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       // an earlier Parse of this name is in flight or failed: whether it exists is unknown, so replace it
       this.pending.push(PENDING.HiddenClose);
       this.toServer.push(Fe.targetFrame(FrontendCode.Close, 'S', serverName));
+    } else {
+      // bounded per server connection (pool.max_prepared_statements): the least recently used ones are closed there
+      for (const old of server.evictStatements(this.ctx.config.pool.max_prepared_statements)) {
+        this.pending.push(PENDING.HiddenClose);
+        this.toServer.push(Fe.targetFrame(FrontendCode.Close, 'S', old));
+      }
     }
-    server.parsed.add(serverName);
+    server.useStatement(serverName);
     this.pending.push({
       kind: Await.Parse,
       hide,
       synth: undefined,
       onDone: (ok) => {
         if (ok) {
-          server.prepared.add(serverName);
+          // (unless closed for room meanwhile: then it is prepared again where next used)
+          if (server.parsed.has(serverName)) server.prepared.add(serverName);
           st.valid = true;
           return;
         }

@@ -32,13 +32,18 @@ export interface PreparedStatement {
 export class StatementNames {
   private readonly byKey = new Map<string, ServerStatement>();
   private next = 1;
-  constructor(readonly prefix = 'prescient_') {}
+  /** distinct texts remembered (least recently parsed forgotten first: clients keep theirs, a new Parse gets a new name) */
+  constructor(readonly prefix = 'prescient_', private readonly maxTexts = 10_000) {}
 
   /** The current server statement for a Parse payload's `rest` (query bytes + parameter types). */
   statementFor(rest: Buffer): ServerStatement {
     const key = rest.toString('latin1');
     let s = this.byKey.get(key);
-    if (s === undefined || s.retired) {
+    if (s !== undefined && !s.retired) {
+      this.byKey.delete(key);
+      this.byKey.set(key, s);
+    } else {
+      if (this.byKey.size >= this.maxTexts) this.byKey.delete(this.byKey.keys().next().value!);
       const name = `${this.prefix}${this.next++}`;
       s = { name, nameBytes: Buffer.from(name + '\0', 'latin1'), rest: Buffer.from(rest), valid: false, retired: false };
       this.byKey.set(key, s);

@@ -380,3 +380,31 @@ t.test('a client that never reads its answers is not read either: answers Presci
   await honest.close();
   greedy.socket.destroy();
 });
+
+t.test('prepared statements on one server connection are bounded (pool.max_prepared_statements), least recently used closed first', async (t) => {
+  const proxy = await onePool(t, { max_prepared_statements: 3 });
+  const a = await raw(proxy);
+  const value = (frames: Frame[]): string | null | undefined => {
+    const row = frames.find((f) => f.code === BackendCode.DataRow);
+    return row ? dataRowText(row)[0] : undefined;
+  };
+  for (let i = 1; i <= 8; i++) {
+    a.send(parse(`s${i}`, `select ${i} as v`), bind({ statement: `s${i}` }), execute(), sync());
+    t.equal(value(await a.readUntilReady()), String(i), `statement ${i} prepared and run`);
+  }
+  const count = await a.rows("select count(*) from pg_prepared_statements where name like 'prescient_%'");
+  t.same(count, [['3']], 'the server connection holds 3 of the 8 (pool size 1: it is the same connection)');
+  a.send(bind({ statement: 's1' }), execute(), sync());
+  t.equal(value(await a.readUntilReady()), '1', 'a statement closed for room is prepared again where it is next used');
+  // statements a batch uses are never closed for room inside it, even when the batch needs more than the bound
+  a.send(
+    bind({ portal: 'p2', statement: 's2' }), bind({ portal: 'p3', statement: 's3' }), bind({ portal: 'p4', statement: 's4' }),
+    bind({ portal: 'p5', statement: 's5' }), execute('p2'), execute('p3'), execute('p4'), execute('p5'), sync(),
+  );
+  const batch = await a.readUntilReady();
+  t.equal(errorCode(batch), undefined, 'four portals of four statements in one batch over a bound of 3');
+  t.same(batch.filter((f) => f.code === BackendCode.DataRow).map((f) => dataRowText(f)[0]), ['2', '3', '4', '5'], 'each portal ran');
+  const after = await a.rows("select count(*) from pg_prepared_statements where name like 'prescient_%'");
+  t.ok(Number(after[0]![0]) <= 5, `and the bound holds again at the next statement (${after[0]![0]})`);
+  await a.close();
+});

@@ -257,3 +257,17 @@ t.test('bad lengths throw ProxyError 08P01: whole, byte by byte, after good fram
     throwsProxyError(t, () => r.next(), `${b.name}, after a good frame`);
   }
 });
+
+t.test('small message types: a body over the small limit is refused at once, as Postgres (PQ_SMALL_MESSAGE_LIMIT)', async (t) => {
+  const small = new Set([0x53]); // Sync
+  const r = new FrameReader(MAX);
+  r.limitSmall(small, 100);
+  r.push(typed('S', Buffer.alloc(100)));
+  t.equal(r.next()?.payload.length, 100, 'a body of exactly the limit is a frame');
+  r.push(typed('Q', Buffer.alloc(200)));
+  t.equal(r.next()?.payload.length, 200, 'other types keep the large limit');
+  const cut = new FrameReader(MAX);
+  cut.limitSmall(small, 100);
+  cut.push(typed('S', Buffer.alloc(0), 105).subarray(0, 5)); // only the header of a Sync claiming 101 bytes of body
+  throwsProxyError(t, () => cut.next(), 'refused from its header, without waiting for the body');
+});
