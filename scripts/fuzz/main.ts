@@ -61,6 +61,11 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       },
       tally,
     );
+    const rssRises: { rssMb: number; atInput: number; inFlight: string[] }[] = [];
+    monitor.onRssRise = (kb) => {
+      rssRises.push({ rssMb: Math.round(kb / 1024), atInput: tally.inputs, inFlight: lanes.inFlight() });
+      if (rssRises.length > 40) rssRises.splice(0, rssRises.length - 40);
+    };
     const onSigint = (): void => {
       log(opts, 'SIGINT: finishing the inputs in flight, then reporting');
       lanes.stop();
@@ -105,6 +110,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       crashes: monitor.crashes,
       maxRssMb: Math.round(monitor.maxRssKb / 1024),
       rssLimitMb: opts.maxRssMb,
+      rssRises,
       honest: honestSummary,
       pools: pools?.pools ?? null,
       poolError: pools?.error ?? null,

@@ -9,6 +9,9 @@ const ACCEPT_FAILURES = 3;
 export class ProxyMonitor {
   readonly crashes: string[] = [];
   maxRssKb = 0;
+  /** called when the RSS reaches a new maximum at least 2 MB above the last one reported (what ran then is the suspect) */
+  onRssRise: ((rssKb: number) => void) | null = null;
+  private reportedKb = 0;
   private timers: NodeJS.Timeout[] = [];
   private acceptFailures = 0;
   private acceptInFlight = false;
@@ -34,7 +37,12 @@ export class ProxyMonitor {
     if (!this.pid) return;
     try {
       const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-      if (m) this.maxRssKb = Math.max(this.maxRssKb, Number(m[1]));
+      if (!m) return;
+      this.maxRssKb = Math.max(this.maxRssKb, Number(m[1]));
+      if (this.maxRssKb >= this.reportedKb + 2048) {
+        this.reportedKb = this.maxRssKb;
+        this.onRssRise?.(this.maxRssKb);
+      }
     } catch {
       /* gone: the exit handler or the accept check reports it */
     }

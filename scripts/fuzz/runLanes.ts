@@ -35,11 +35,16 @@ export interface LaneControl {
   /** stop handing out inputs (e.g. on SIGINT) */
   stop(): void;
   done: Promise<void>;
+  /** the inputs running now and those finished in the last second, as `index kind ending bytes` */
+  inFlight(): string[];
 }
 
 export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): LaneControl {
   let next = 0;
   let stopped = false;
+  const running = new Map<number, string>();
+  /** inputs finished lately (their memory may still be held when RSS is sampled) */
+  const recent: { at: number; what: string }[] = [];
   const total = typeof o.indices === 'number' ? o.indices : o.indices.length;
   const take = (): number | null => {
     if (stopped || next >= total || Date.now() >= o.deadline) return null;
@@ -51,11 +56,19 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
     let conn: WireConn | null = null;
     let history: number[] = [];
     let used = 0;
+    let current: number | null = null;
     for (;;) {
+      if (current !== null) {
+        recent.push({ at: Date.now(), what: running.get(current) ?? String(current) });
+        if (recent.length > 200) recent.splice(0, 100);
+        running.delete(current);
+      }
       const k = take();
+      current = k;
       if (k === null) break;
       const input = generateInput(gen, k);
       const t0 = Date.now();
+      running.set(k, `${k} ${input.kind} ${input.ending} ${input.bytes.length}B`);
       if (input.category === 'startup') {
         let c: WireConn;
         try {
@@ -107,5 +120,5 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
 
   const lanes = Math.max(1, Math.min(o.concurrency, total));
   const done = Promise.all(Array.from({ length: lanes }, () => lane())).then(() => undefined);
-  return { stop: () => { stopped = true; }, done };
+  return { stop: () => { stopped = true; }, done, inFlight: () => [...running.values(), ...recent.filter((r) => r.at > Date.now() - 1000).map((r) => `(done) ${r.what}`)] };
 }

@@ -93,6 +93,8 @@ export interface FuzzReport {
   crashes: string[];
   maxRssMb: number;
   rssLimitMb: number;
+  /** the last RSS maxima (each ≥ 2 MB above the one before) and the inputs running when each was sampled */
+  rssRises: { rssMb: number; atInput: number; inFlight: string[] }[];
   honest: HonestSummary;
   pools: PoolRow[] | null;
   poolError: string | null;

@@ -177,7 +177,7 @@ t.test('fan-out reads merge; unmergeable ones are refused', async (t) => {
   t.match((err as Error).message, /cannot be merged/);
 });
 
-t.test("the README's example plugin reroutes VIP accounts end to end", async (t) => {
+t.test("the example plugin of docs/plugins.md reroutes VIP accounts end to end", async (t) => {
   const { fileURLToPath } = await import('node:url');
   const module = fileURLToPath(new URL('../../plugins/examples/route-vip.mjs', import.meta.url));
   const vip = await startProxy(t, clusters, {
@@ -247,11 +247,11 @@ t.test('observer hooks see what the client sees; a throwing observer is disabled
   t.match(p.logs(), /plugin observer failed; disabled for this session/, 'the throwing observer was disabled and logged');
 });
 
-t.test("the README's plugin example is the file the test runs", async (t) => {
+t.test("the plugin example of docs/plugins.md is the file the test runs", async (t) => {
   const { readFileSync } = await import('node:fs');
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../docs/plugins.md', import.meta.url), 'utf8');
   const block = /```js\n(export default function routeVip[\s\S]*?)```/.exec(readme)?.[1];
-  t.ok(block, 'README has the example');
+  t.ok(block, 'docs/plugins.md has the example');
   const code = (text: string): string[] => text.split('\n').map((l) => l.replace(/\s+\/\/.*$/, '').trim()).filter((l) => l && !l.startsWith('//'));
   const file = code(readFileSync(new URL('../../plugins/examples/route-vip.mjs', import.meta.url), 'utf8'));
   t.same(code(block ?? ''), file, 'same code, line by line (comments aside)');
