@@ -303,7 +303,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         const socket = this.socket;
         socket.allowHalfOpen = true;
         this.ctx.cancel(pkt.pid, pkt.secret, () => socket.end());
-        this.state = SessionState.Closed;
+        this.close(false);
         return;
       }
       case 'StartupMessage': {
@@ -2102,12 +2102,14 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.fail(new ProxyError('ADMIN_SHUTDOWN', 'terminating connection due to administrator command', SqlState.AdminShutdown, 'FATAL'));
   }
 
-  close(): void {
+  /** Ends the session (once): its server connection goes back or is closed, and it stops counting against
+   * max_client_connections. `endSocket` false: the caller ends the socket itself later (a CancelRequest's). */
+  close(endSocket = true): void {
     if (this.state === SessionState.Closed) return;
     const wasReady = this.state === SessionState.Ready;
     this.state = SessionState.Closed;
     this.clearLoginTimer();
-    if (!this.socket.destroyed) this.socket.end();
+    if (endSocket && !this.socket.destroyed) this.socket.end();
     const server = this.server;
     if (server) {
       this.detachServer();

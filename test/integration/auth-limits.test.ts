@@ -129,6 +129,28 @@ t.test('unauthenticated sockets count against max_client_connections: one more g
   ok!.socket.destroy();
 });
 
+t.test('CancelRequests free their slot: ten of them with max_client_connections 3, then an honest login works', async (t) => {
+  // found chasing the fuzzer's RSS: a CancelRequest's session was marked closed without being forgotten, so each one
+  // held a max_client_connections slot for good (after 1,000, every login got 53300)
+  const proxy = await startProxy(t, [cluster], { listen: await listenWith({ max_client_connections: 3 }) });
+  const cancel = Buffer.alloc(16);
+  cancel.writeInt32BE(16);
+  cancel.writeInt32BE(80877102, 4);
+  cancel.writeInt32BE(12345, 8);
+  cancel.writeInt32BE(678, 12);
+  for (let i = 0; i < 10; i++) {
+    await new Promise<void>((resolve) => {
+      const s = net.connect({ host: proxy.host, port: proxy.port }, () => s.write(cancel));
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+      s.resume();
+    });
+  }
+  const ok = await login(proxy, { user: APP_USER.name }, APP_USER.password);
+  t.same((await ok.simpleQuery('select 1')).rows, ['1'], 'a login after ten CancelRequests is served');
+  ok.socket.destroy();
+});
+
 // ------------------------------------------------------------------------------------------------ item 6
 
 t.test('an unknown user gets the same salt every time, shaped like a known user\'s', async (t) => {
