@@ -11,6 +11,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY proxy ./proxy
 COPY plugins ./plugins
 COPY config ./config
+COPY workload ./workload
 COPY scripts ./scripts
 # npm ci runs the `prepare` script (tsc), so the sources are copied first
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
@@ -23,6 +24,7 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/package.json ./package.json
 COPY --chown=node:node config ./config
+COPY --chown=node:node workload/schema.sql ./workload/schema.sql
 RUN mkdir -p /var/lib/prescient /etc/prescient && chown node:node /var/lib/prescient /etc/prescient
 USER node
 EXPOSE 6432

@@ -137,7 +137,7 @@ async function main(): Promise<void> {
         process.stderr.write(`prescient workload: unknown subcommand "${sub ?? ''}" (one of ${WORKLOAD_COMMANDS.join(', ')})\n`);
         process.exit(2);
       }
-      const mod = (await import(`../scripts/workload/${sub}.js`)) as { main(args: string[]): Promise<number> };
+      const mod = (await import(`../workload/${sub}.js`)) as { main(args: string[]): Promise<number> };
       process.exitCode = await mod.main(args);
       return;
     }

@@ -5,7 +5,7 @@
 import { parseSync } from 'libpg-query';
 import { Analyzer } from '../proxy/analyzer/Analyzer.js';
 import { scanStatements } from '../proxy/analyzer/Shape.js';
-import { tag } from './workload/actionTx.js';
+import { tag } from '../workload/actionTx.js';
 import { parseConfig } from '../config/loadConfig.js';
 import { CatalogSnapshot } from '../proxy/catalog/Catalog.js';
 import { Router } from '../proxy/router/Router.js';
@@ -13,7 +13,7 @@ import { PluginHost } from '../proxy/plugins/PluginHost.js';
 import type { RequestContext, SessionInfo } from '../proxy/plugins/api.js';
 import { Logger } from '../proxy/logger.js';
 
-/** The workload's statements (scripts/workload/actions.ts, actionTx.ts), as the driver sends them ($n parameters). */
+/** The workload's statements (workload/actions.ts, actionTx.ts), as the driver sends them ($n parameters). */
 const TABLES: [string, string][] = [['volumes', 'state'], ['snapshots', 'state'], ['instances', 'state'], ['images', 'state'], ['security_groups', 'vpc_id'], ['key_pairs', 'key_type'], ['network_interfaces', 'status']];
 const WORKLOAD: string[] = [
   ...TABLES.flatMap(([t, c]) => [

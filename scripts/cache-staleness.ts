@@ -42,7 +42,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { makeRng } from './workload/rng.js';
+import { makeRng } from '../workload/rng.js';
 import { startClusters, stopClusters, freePort, type Cluster } from './testbed.js';
 import { procs, spawnProc, spawnWatchdog, stopProc, signalGroup, killPid, tail, waitForPort, type Proc } from './bench-passthrough.js';
 import { NODE_FLAGS } from '../proxy/nodeFlags.js';

@@ -1,5 +1,5 @@
 // generateInput owns turning (seed, index) into one input: its category, its bytes, its write cuts and how the client ends it.
-import { makeRng, weighted } from '../workload/rng.js';
+import { makeRng, weighted } from '../../workload/rng.js';
 import type { Corpus } from './corpus.js';
 import { framing } from './framing.js';
 import { messageInput } from './messageInputs.js';

@@ -1,7 +1,7 @@
 // honestClient owns the honest client: a node-postgres client through the proxy inserting a counter all run long, and the direct check of its writes.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { makeRng } from '../workload/rng.js';
+import { makeRng } from '../../workload/rng.js';
 import type { PgTarget } from './target.js';
 import type { HonestSummary } from './types.js';
 

@@ -1,6 +1,6 @@
 // messageInputs owns generating category (b): frontend messages of every type after a correct login, valid sequences and mutations.
-import type { Rng } from '../workload/types.js';
-import { pick } from '../workload/rng.js';
+import type { Rng } from '../../workload/types.js';
+import { pick } from '../../workload/rng.js';
 import {
   Bind, Close, CopyData, CopyDone, CopyFail, Describe, Execute, Flush, FunctionCall, Parse, PasswordFrame, Query, RawFrame, Sync, Terminate,
   cstring, extendedStatement,

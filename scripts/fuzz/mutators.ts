@@ -1,5 +1,5 @@
 // mutators owns the fuzzer's mutations: message-level (drop, duplicate, swap, truncate, flip, insert) and byte-level.
-import type { Rng } from '../workload/types.js';
+import type { Rng } from '../../workload/types.js';
 
 /** Lengths that sit on protocol boundaries (for Int32 length words and counts). */
 const INTERESTING_32 = [0, 1, 3, 4, 5, 7, 8, 9, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 10000, 10001, 0x10000, 64 * 1024 * 1024, 64 * 1024 * 1024 + 1, 0x3fffffff, 0x7fffffff, -1, -2, -0x80000000];

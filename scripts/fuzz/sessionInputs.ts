@@ -1,5 +1,5 @@
 // sessionInputs owns generating category (c): recorded psql / pgbench / node-postgres sessions replayed with mutations.
-import type { Rng } from '../workload/types.js';
+import type { Rng } from '../../workload/types.js';
 import { Terminate } from './frames.js';
 import type { Corpus } from './corpus.js';
 import { randomMessage } from './messageInputs.js';

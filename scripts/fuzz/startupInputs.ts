@@ -1,6 +1,6 @@
 // startupInputs owns generating category (a): mutated start-up packets (lengths, versions, request codes, parameters) and first auth messages.
-import type { Rng } from '../workload/types.js';
-import { pick } from '../workload/rng.js';
+import type { Rng } from '../../workload/types.js';
+import { pick } from '../../workload/rng.js';
 import { StartupCode } from '../../proxy/protocol/MessageCode.js';
 import { CancelRequest, SASLInitialResponse } from '../../proxy/protocol/FrontendEncoder.js';
 import { PasswordFrame, Terminate, cstring } from './frames.js';

@@ -2,7 +2,7 @@
 // kind, tables, account-key location, cacheability and settings; parse errors; and the shape cache (no re-parse on a hit).
 import t from 'tap';
 import { Analyzer, StatementKind as K, type StatementInfo } from '../../proxy/analyzer/Analyzer.js';
-import { tag } from '../../scripts/workload/actionTx.js';
+import { tag } from '../../workload/actionTx.js';
 
 await Analyzer.init();
 
@@ -21,7 +21,7 @@ const rows: Case[] = [];
 const add = (c: Case | Case[]): void => void rows.push(...(Array.isArray(c) ? c : [c]));
 const both = (sql: string, c: Omit<Case, 'sql'>): void => add(W(sql).map((s) => ({ ...c, sql: s })));
 
-// --- the workload (scripts/workload/actions.ts, actionTx.ts) ---
+// --- the workload (workload/actions.ts, actionTx.ts) ---
 for (const [table, col] of [['volumes', 'state'], ['snapshots', 'state'], ['instances', 'state'], ['images', 'state'], ['security_groups', 'vpc_id'], ['key_pairs', 'key_type'], ['network_interfaces', 'status']] as const) {
   both(`SELECT * FROM ${table} WHERE account_id = $1 AND id = ANY($2::text[])`, { kind: K.Select, tables: [table], key: '$1', cacheable: true });
   both(`SELECT * FROM ${table} WHERE account_id = $1 AND ${col} = $2 ORDER BY id LIMIT 100`, { kind: K.Select, tables: [table], key: '$1', cacheable: true });

@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { accountIdFor, byIdentity, mapEvent, mapStats, readCloudTrail, type ActionInfo } from '../../scripts/workload/cloudtrail.js';
-import { ACTIONS } from '../../scripts/workload/actions.js';
+import { accountIdFor, byIdentity, mapEvent, mapStats, readCloudTrail, type ActionInfo } from '../../workload/cloudtrail.js';
+import { ACTIONS } from '../../workload/actions.js';
 
 const rec = (eventName: string, eventTime: string, arn: string | null, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   eventName,

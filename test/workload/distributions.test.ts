@@ -1,9 +1,9 @@
 // Owns: the workload's distributions — Zipf top-account share, persona transition frequencies, seed repeatability.
 import t from 'tap';
-import { Zipf, harmonic, makeRng, pareto } from '../../scripts/workload/rng.js';
-import { END, PERSONAS, START, nextState } from '../../scripts/workload/personas.js';
-import { AgentPlan, parseHot } from '../../scripts/workload/plan.js';
-import { ACTIONS, actionByName } from '../../scripts/workload/actions.js';
+import { Zipf, harmonic, makeRng, pareto } from '../../workload/rng.js';
+import { END, PERSONAS, START, nextState } from '../../workload/personas.js';
+import { AgentPlan, parseHot } from '../../workload/plan.js';
+import { ACTIONS, actionByName } from '../../workload/actions.js';
 
 t.test('Zipf: the top account gets 1/H(N,s) of the draws', async (t) => {
   for (const [n, s] of [[50, 1.1], [1000, 1.1], [200, 0.8]] as const) {

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { replay } from '../../scripts/workload/replay.js';
+import { replay } from '../../workload/replay.js';
 import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, CLI, startProxy } from '../helpers/proxy.js';
 import { runCommand } from '../../scripts/testbed.js';
-import { readCloudTrail } from '../../scripts/workload/cloudtrail.js';
-import type { ReplaySummary } from '../../scripts/workload/replay.js';
+import { readCloudTrail } from '../../workload/cloudtrail.js';
+import type { ReplaySummary } from '../../workload/replay.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataset = join(root, '..', 'shared', 'datasets', 'cloudtrail');

@@ -7,9 +7,9 @@ import pg from 'pg';
 import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
 import { APP_USER, CLI, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { runCommand } from '../../scripts/testbed.js';
-import { ACTIONS, RESOURCE_TABLES } from '../../scripts/workload/actions.js';
-import { runWorkload, type RunReport } from '../../scripts/workload/run.js';
-import { verify } from '../../scripts/workload/verify.js';
+import { ACTIONS, RESOURCE_TABLES } from '../../workload/actions.js';
+import { runWorkload, type RunReport } from '../../workload/run.js';
+import { verify } from '../../workload/verify.js';
 
 requirePostgres(t);
 

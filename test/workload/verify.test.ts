@@ -6,11 +6,11 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { requirePostgres, withClusters, type Cluster } from '../helpers/pg.js';
-import { check, main, verify } from '../../scripts/workload/verify.js';
-import type { LedgerEntry } from '../../scripts/workload/types.js';
-import { actionByName } from '../../scripts/workload/actions.js';
-import { ensureAccount } from '../../scripts/workload/replaySeed.js';
-import { makeRng } from '../../scripts/workload/rng.js';
+import { check, main, verify } from '../../workload/verify.js';
+import type { LedgerEntry } from '../../workload/types.js';
+import { actionByName } from '../../workload/actions.js';
+import { ensureAccount } from '../../workload/replaySeed.js';
+import { makeRng } from '../../workload/rng.js';
 
 requirePostgres(t);
 

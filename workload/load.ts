@@ -14,7 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** schema.sql next to this module (source tree) or in the source tree when running from dist/. */
 export function schemaSql(): string {
-  for (const p of [join(here, 'schema.sql'), join(here, '..', '..', '..', 'scripts', 'workload', 'schema.sql')]) {
+  for (const p of [join(here, 'schema.sql'), join(here, '..', '..', 'workload', 'schema.sql')]) {
     if (existsSync(p)) return readFileSync(p, 'utf8');
   }
   throw new Error('schema.sql not found');
