@@ -1,7 +1,7 @@
 // cachePlugin owns the built-in `result-cache` plugin: version-checked caching of cacheable reads on the onRequest /
 // onBackendMessage / onResponse hooks (DESIGN.md §5). A hit replays the stored frames; a miss records the key's version
 // token, collects the response and stores it only if the token did not move while the read ran.
-import { PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
+import { BackendCode, PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
 import type { CacheConfig } from '../../config/schema.js';
 import { ResultCache } from './ResultCache.js';
 
@@ -18,14 +18,6 @@ const RESULT_SETTINGS = [
   'search_path', 'timezone', 'datestyle', 'intervalstyle', 'client_encoding', 'extra_float_digits', 'bytea_output',
   'lc_monetary', 'lc_numeric', 'lc_time', 'standard_conforming_strings', 'role', 'session_authorization',
 ];
-
-const CODE_ROW_DESCRIPTION = 0x54; // T
-const CODE_DATA_ROW = 0x44; // D
-const CODE_COMMAND_COMPLETE = 0x43; // C
-const CODE_PORTAL_SUSPENDED = 0x73; // s
-const CODE_READY = 0x5a; // Z
-const CODE_ERROR = 0x45; // E
-const CODE_COPY_OUT = 0x48; // H
 
 interface Fill {
   cacheKey: string;
@@ -124,8 +116,8 @@ export function cachePlugin(): PrescientPlugin {
         },
         onBackendMessage(code, frame) {
           if (fills.size === 0) return;
-          if (code === CODE_READY) return;
-          if (code === CODE_ROW_DESCRIPTION || code === CODE_DATA_ROW || code === CODE_COMMAND_COMPLETE) {
+          if (code === BackendCode.ReadyForQuery) return;
+          if (code === BackendCode.RowDescription || code === BackendCode.DataRow || code === BackendCode.CommandComplete) {
             if (unusable) return;
             bytes += frame.length;
             if (bytes > store.maxEntryBytes) {
@@ -135,7 +127,7 @@ export function cachePlugin(): PrescientPlugin {
             }
             // the frame may be a view of a buffer the proxy reuses: keep a copy
             frames.push(Buffer.from(frame));
-          } else if (code === CODE_PORTAL_SUSPENDED || code === CODE_ERROR || code === CODE_COPY_OUT) unusable = true;
+          } else if (code === BackendCode.PortalSuspended || code === BackendCode.ErrorResponse || code === BackendCode.CopyOutResponse) unusable = true;
         },
         onResponse(info) {
           const got = frames;
@@ -146,13 +138,13 @@ export function cachePlugin(): PrescientPlugin {
           const fill = info.request ? fills.get(info.request) : undefined;
           if (!fill) return;
           fills.delete(info.request!);
-          if (bad || info.error || got.length === 0 || got[got.length - 1]![0] !== CODE_COMMAND_COMPLETE) return;
+          if (bad || info.error || got.length === 0 || got[got.length - 1]![0] !== BackendCode.CommandComplete) return;
           // a write or a notification while the read ran: the rows may be older than the key's newest version
           if (versions!.token(fill.placementKey) !== fill.token) {
             store.stats(fill.domain).invalidations++;
             return;
           }
-          const rowDescription = got[0]![0] === CODE_ROW_DESCRIPTION ? got[0]! : null;
+          const rowDescription = got[0]![0] === BackendCode.RowDescription ? got[0]! : null;
           store.set(fill.cacheKey, {
             frames: got, rowDescription, bytes: got.reduce((n, f) => n + f.length, 0), token: fill.token,
             placementKey: fill.placementKey, domain: fill.domain, storedAt: Date.now(),

@@ -5,6 +5,9 @@ import type { Config } from '../../config/schema.js';
 /** The plugin API version this Prescient implements; a plugin declares the one it targets in `apiVersion`. */
 export const PLUGIN_API_VERSION = 1;
 
+/** The protocol's message type bytes, named as in the Postgres docs: a plugin reading frames uses these. */
+export { BackendCode, FrontendCode } from '../protocol/MessageCode.js';
+
 /**
  * Session hook names, as data: the host validates what `createSessionHooks` returns against this object,
  * so a misspelt hook (`onReqest`) stops start-up instead of being silently ignored.
