@@ -59,7 +59,7 @@ export class PluginError extends Error {
 }
 
 /** Per-plugin counters, over all sessions. */
-export interface PluginStats {
+interface PluginStats {
   /** answers, rejects and reroutes this plugin won */
   decisions: number;
   /** deciders (onStartup/onRequest/onRoute) that threw or returned something invalid */
@@ -71,7 +71,7 @@ export interface PluginStats {
 }
 
 /** A plugin and the options its config entry gave it. */
-export interface PluginWithOptions {
+interface PluginWithOptions {
   plugin: PrescientPlugin;
   options?: unknown;
 }
@@ -89,10 +89,10 @@ export interface PluginHostOptions {
 }
 
 /** A decision, with the plugin that made it. `pluginFailed` marks a reject the host made because the plugin failed. */
-export type Decided<D> = (D & { readonly by: string; readonly pluginFailed?: boolean }) | undefined;
-export type StartupOutcome = Decided<{ reject: PluginRejection }>;
-export type RequestOutcome = Decided<{ answer: Buffer[] } | { reject: PluginRejection }>;
-export type RouteOutcome = Decided<{ shard: string; reason: string } | { reject: PluginRejection }>;
+type Decided<D> = (D & { readonly by: string; readonly pluginFailed?: boolean }) | undefined;
+type StartupOutcome = Decided<{ reject: PluginRejection }>;
+type RequestOutcome = Decided<{ answer: Buffer[] } | { reject: PluginRejection }>;
+type RouteOutcome = Decided<{ shard: string; reason: string } | { reject: PluginRejection }>;
 
 const HOOK_NAMES: ReadonlySet<string> = new Set(Object.values(HookName));
 const SQLSTATE = /^[0-9A-Z]{5}$/;
@@ -103,7 +103,6 @@ interface Entry<F> {
   readonly hooks: SessionHooks;
   readonly fn: F;
 }
-type HookFn<K extends HookName> = NonNullable<SessionHooks[K]>;
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
@@ -143,14 +142,11 @@ function validateHooks(plugin: string, hooks: unknown): SessionHooks {
 }
 
 /** The plugin hooks of one client session. Deciders never throw; observers never propagate. */
+type AnyHook = (...args: unknown[]) => unknown;
+
 export class SessionPlugins {
-  private startup: Entry<HookFn<'onStartup'>>[] = [];
-  private request: Entry<HookFn<'onRequest'>>[] = [];
-  private route: Entry<HookFn<'onRoute'>>[] = [];
-  private backend: Entry<HookFn<'onBackendMessage'>>[] = [];
-  private response: Entry<HookFn<'onResponse'>>[] = [];
-  private error: Entry<HookFn<'onError'>>[] = [];
-  private closing: Entry<HookFn<'onClose'>>[] = [];
+  /** each hook's entries, in plugin order (an observer that fails is removed from its list for this session) */
+  private readonly entries: Record<HookName, Entry<AnyHook>[]>;
   // fast path: the session checks these before building a context or awaiting
   hasStartupHooks = false;
   hasRequestHooks = false;
@@ -171,26 +167,27 @@ export class SessionPlugins {
     private readonly info: SessionInfo | null,
     sessionHooks: readonly { plugin: string; hooks: SessionHooks }[],
   ) {
+    const entries = {} as Record<HookName, Entry<AnyHook>[]>;
+    for (const name of Object.values(HookName)) entries[name] = [];
     for (const { plugin, hooks } of sessionHooks) {
-      if (hooks.onStartup) this.startup.push({ plugin, hooks, fn: hooks.onStartup });
-      if (hooks.onRequest) this.request.push({ plugin, hooks, fn: hooks.onRequest });
-      if (hooks.onRoute) this.route.push({ plugin, hooks, fn: hooks.onRoute });
-      if (hooks.onBackendMessage) this.backend.push({ plugin, hooks, fn: hooks.onBackendMessage });
-      if (hooks.onResponse) this.response.push({ plugin, hooks, fn: hooks.onResponse });
-      if (hooks.onError) this.error.push({ plugin, hooks, fn: hooks.onError });
-      if (hooks.onClose) this.closing.push({ plugin, hooks, fn: hooks.onClose });
+      for (const name of Object.values(HookName)) {
+        const fn = hooks[name] as AnyHook | undefined;
+        if (fn) entries[name].push({ plugin, hooks, fn });
+      }
     }
+    this.entries = entries;
     this.refresh();
   }
 
   private refresh(): void {
-    this.hasStartupHooks = this.startup.length > 0;
-    this.hasRequestHooks = this.request.length > 0;
-    this.hasRouteHooks = this.route.length > 0;
-    this.hasBackendMessageHooks = this.backend.length > 0;
-    this.hasResponseHooks = this.response.length > 0;
-    this.hasErrorHooks = this.error.length > 0;
-    this.hasCloseHooks = this.closing.length > 0;
+    const e = this.entries;
+    this.hasStartupHooks = e.onStartup.length > 0;
+    this.hasRequestHooks = e.onRequest.length > 0;
+    this.hasRouteHooks = e.onRoute.length > 0;
+    this.hasBackendMessageHooks = e.onBackendMessage.length > 0;
+    this.hasResponseHooks = e.onResponse.length > 0;
+    this.hasErrorHooks = e.onError.length > 0;
+    this.hasCloseHooks = e.onClose.length > 0;
   }
 
   /** A decider failed: count it, log it, and turn it into a reject (XX000) naming the plugin. */
@@ -206,61 +203,69 @@ export class SessionPlugins {
     if (stats) stats.decisions++;
   }
 
-  /** Runs onStartup in order; the first reject wins. Never throws. */
-  async decideStartup(session: SessionInfo): Promise<StartupOutcome> {
-    for (const e of this.startup) {
-      let d: unknown;
-      try {
-        const r = e.fn.call(e.hooks, session);
-        d = isThenable(r) ? await r : r;
-      } catch (err) {
-        return this.failed(e.plugin, HookName.onStartup, messageOf(err));
-      }
-      if (d === undefined || d === null) continue;
-      const reject = validRejection(d);
-      if (!reject) return this.failed(e.plugin, HookName.onStartup, 'returned an invalid decision');
-      this.won(e.plugin);
-      return { reject, by: e.plugin };
-    }
-    return undefined;
-  }
-
   /**
-   * Runs onRequest in order; the first answer or reject wins and is recorded. Never throws. Synchronous while the
+   * The one runner of deciding hooks: in plugin order, the first decision (not undefined/null) wins, is validated and
+   * recorded (`winner`); a hook that throws or rejects decides a reject naming it. Never throws. Synchronous while the
    * hooks are (the hot path allocates no promise); a Promise only once a hook returns one.
    */
-  decideRequest(ctx: RequestContext): RequestOutcome | Promise<RequestOutcome> {
-    this.lastRequestWinner = undefined;
-    return this.runRequest(ctx, 0);
-  }
-
-  private runRequest(ctx: RequestContext, from: number): RequestOutcome | Promise<RequestOutcome> {
-    for (let i = from; i < this.request.length; i++) {
-      const e = this.request[i]!;
+  private decide<O>(hook: HookName, arg: unknown, validate: (e: Entry<AnyHook>, d: unknown) => O, winner: (plugin: string) => void, from = 0): O | undefined | Promise<O | undefined> {
+    const list = this.entries[hook];
+    for (let i = from; i < list.length; i++) {
+      const e = list[i]!;
       let d: unknown;
       try {
-        d = e.fn.call(e.hooks, ctx);
+        d = e.fn.call(e.hooks, arg);
       } catch (err) {
-        this.lastRequestWinner = e.plugin;
-        return this.failed(e.plugin, HookName.onRequest, messageOf(err));
+        winner(e.plugin);
+        return this.failed(e.plugin, hook, messageOf(err)) as O;
       }
       if (isThenable(d)) {
         return Promise.resolve(d).then(
-          (v) => (v === undefined || v === null ? this.runRequest(ctx, i + 1) : this.requestDecision(e, v)),
+          (v) => {
+            if (v === undefined || v === null) return this.decide(hook, arg, validate, winner, i + 1);
+            winner(e.plugin);
+            return validate(e, v);
+          },
           (err: unknown) => {
-            this.lastRequestWinner = e.plugin;
-            return this.failed(e.plugin, HookName.onRequest, messageOf(err));
+            winner(e.plugin);
+            return this.failed(e.plugin, hook, messageOf(err)) as O;
           },
         );
       }
       if (d === undefined || d === null) continue;
-      return this.requestDecision(e, d);
+      winner(e.plugin);
+      return validate(e, d);
     }
     return undefined;
   }
 
-  private requestDecision(e: Entry<unknown>, d: unknown): RequestOutcome {
-    this.lastRequestWinner = e.plugin;
+  private readonly noWinner = (): void => {};
+  private readonly requestWinner = (plugin: string): void => {
+    this.lastRequestWinner = plugin;
+  };
+  private readonly routeWinner = (plugin: string): void => {
+    this.lastRouteWinner = plugin;
+  };
+
+  /** Runs onStartup in order; the first reject wins. Never throws. */
+  async decideStartup(session: SessionInfo): Promise<StartupOutcome> {
+    return this.decide(HookName.onStartup, session, (e, d) => this.startupDecision(e, d), this.noWinner);
+  }
+
+  private startupDecision(e: Entry<AnyHook>, d: unknown): StartupOutcome {
+    const reject = validRejection(d);
+    if (!reject) return this.failed(e.plugin, HookName.onStartup, 'returned an invalid decision');
+    this.won(e.plugin);
+    return { reject, by: e.plugin };
+  }
+
+  /** Runs onRequest in order; the first answer or reject wins and is recorded. Never throws; synchronous while the hooks are. */
+  decideRequest(ctx: RequestContext): RequestOutcome | Promise<RequestOutcome> {
+    this.lastRequestWinner = undefined;
+    return this.decide(HookName.onRequest, ctx, (e, d) => this.requestDecision(e, d), this.requestWinner);
+  }
+
+  private requestDecision(e: Entry<AnyHook>, d: unknown): RequestOutcome {
     if (typeof d === 'object' && d !== null && 'answer' in d) {
       const answer = (d as { answer: unknown }).answer;
       if (!Array.isArray(answer) || !answer.every((f) => Buffer.isBuffer(f))) {
@@ -278,36 +283,10 @@ export class SessionPlugins {
   /** Runs onRoute in order; the first reroute wins and is recorded. A failing plugin gives a reject. Never throws; synchronous while the hooks are. */
   decideRoute(ctx: RouteContext): RouteOutcome | Promise<RouteOutcome> {
     this.lastRouteWinner = undefined;
-    return this.runRoute(ctx, 0);
+    return this.decide(HookName.onRoute, ctx, (e, d) => this.routeDecision(e, d), this.routeWinner);
   }
 
-  private runRoute(ctx: RouteContext, from: number): RouteOutcome | Promise<RouteOutcome> {
-    for (let i = from; i < this.route.length; i++) {
-      const e = this.route[i]!;
-      let d: unknown;
-      try {
-        d = e.fn.call(e.hooks, ctx);
-      } catch (err) {
-        this.lastRouteWinner = e.plugin;
-        return this.failed(e.plugin, HookName.onRoute, messageOf(err));
-      }
-      if (isThenable(d)) {
-        return Promise.resolve(d).then(
-          (v) => (v === undefined || v === null ? this.runRoute(ctx, i + 1) : this.routeDecision(e, v)),
-          (err: unknown) => {
-            this.lastRouteWinner = e.plugin;
-            return this.failed(e.plugin, HookName.onRoute, messageOf(err));
-          },
-        );
-      }
-      if (d === undefined || d === null) continue;
-      return this.routeDecision(e, d);
-    }
-    return undefined;
-  }
-
-  private routeDecision(e: Entry<unknown>, d: unknown): RouteOutcome {
-    this.lastRouteWinner = e.plugin;
+  private routeDecision(e: Entry<AnyHook>, d: unknown): RouteOutcome {
     const { shard, reason } = d as { shard?: unknown; reason?: unknown };
     if (typeof shard !== 'string' || shard === '' || typeof reason !== 'string') {
       return this.failed(e.plugin, HookName.onRoute, 'a route decision needs a shard name and a reason');
@@ -319,23 +298,17 @@ export class SessionPlugins {
   }
 
   /** An observer failed: count it and disable it for this session. */
-  private observerFailed(hook: HookName, e: Entry<unknown>, err: unknown): void {
+  private observerFailed(hook: HookName, e: Entry<AnyHook>, err: unknown): void {
     const stats = this.host?.statsOf(e.plugin);
     if (stats) stats.observerErrors++;
     this.disabled.push(`${e.plugin}.${hook}`);
     this.host?.log.warn('plugin observer failed; disabled for this session', { plugin: e.plugin, hook, pid: this.info?.pid, error: messageOf(err) });
-    switch (hook) {
-      case HookName.onBackendMessage: this.backend = this.backend.filter((x) => x !== e); break;
-      case HookName.onResponse: this.response = this.response.filter((x) => x !== e); break;
-      case HookName.onError: this.error = this.error.filter((x) => x !== e); break;
-      case HookName.onClose: this.closing = this.closing.filter((x) => x !== e); break;
-      default: break;
-    }
+    this.entries[hook] = this.entries[hook].filter((x) => x !== e);
     this.refresh();
   }
 
   /** An observer returned a promise (it should not): a rejection counts as a failure, never as an unhandled rejection. */
-  private guard(hook: HookName, e: Entry<unknown>, r: unknown): void {
+  private guard(hook: HookName, e: Entry<AnyHook>, r: unknown): void {
     if (isThenable(r)) {
       Promise.resolve(r).catch((err: unknown) => {
         if (!this.disabled.includes(`${e.plugin}.${hook}`)) this.observerFailed(hook, e, err);
@@ -343,52 +316,33 @@ export class SessionPlugins {
     }
   }
 
-  observeBackendMessage(code: number, frame: Buffer): void {
-    const list = this.backend;
+  /** The one runner of observing hooks: each in plugin order; one that throws is disabled for this session. */
+  private observe(hook: HookName, a: unknown, b?: unknown): void {
+    const list = this.entries[hook];
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       try {
-        this.guard(HookName.onBackendMessage, e, e.fn.call(e.hooks, code, frame));
+        this.guard(hook, e, b === undefined ? e.fn.call(e.hooks, a) : e.fn.call(e.hooks, a, b));
       } catch (err) {
-        this.observerFailed(HookName.onBackendMessage, e, err);
+        this.observerFailed(hook, e, err);
       }
     }
+  }
+
+  observeBackendMessage(code: number, frame: Buffer): void {
+    this.observe(HookName.onBackendMessage, code, frame);
   }
 
   observeResponse(info: ResponseInfo): void {
-    const list = this.response;
-    for (let i = 0; i < list.length; i++) {
-      const e = list[i]!;
-      try {
-        this.guard(HookName.onResponse, e, e.fn.call(e.hooks, info));
-      } catch (err) {
-        this.observerFailed(HookName.onResponse, e, err);
-      }
-    }
+    this.observe(HookName.onResponse, info);
   }
 
   observeError(error: ErrorInfo): void {
-    const list = this.error;
-    for (let i = 0; i < list.length; i++) {
-      const e = list[i]!;
-      try {
-        this.guard(HookName.onError, e, e.fn.call(e.hooks, error));
-      } catch (err) {
-        this.observerFailed(HookName.onError, e, err);
-      }
-    }
+    this.observe(HookName.onError, error);
   }
 
   observeClose(info: CloseInfo): void {
-    const list = this.closing;
-    for (let i = 0; i < list.length; i++) {
-      const e = list[i]!;
-      try {
-        this.guard(HookName.onClose, e, e.fn.call(e.hooks, info));
-      } catch (err) {
-        this.observerFailed(HookName.onClose, e, err);
-      }
-    }
+    this.observe(HookName.onClose, info);
   }
 }
 
