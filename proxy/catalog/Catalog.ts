@@ -1,5 +1,5 @@
 // Catalog owns the metadata-service contract: shard/placement types, the Catalog interface, CatalogError and the in-memory CatalogSnapshot.
-import { ShardRing } from '../router/ShardRing.js';
+import { ShardRing } from './ShardRing.js';
 
 export const ShardStatus = {
   Active: 'active',

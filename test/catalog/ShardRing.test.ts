@@ -1,6 +1,6 @@
 // Owns: the consistent-hashing properties of ShardRing (minimal movement on add/remove, balance) and its lookup cost.
 import t from 'tap';
-import { ShardRing } from '../../proxy/router/ShardRing.js';
+import { ShardRing } from '../../proxy/catalog/ShardRing.js';
 
 const N = 100_000;
 const DOMAINS = ['volume', 'snapshot', 'instance', 'network'];
