@@ -23,9 +23,9 @@ export function proxyAdminSource(ctx: ProxyContext, startedAt = Date.now()): Adm
         const d = c.describe();
         return [d.pid as number, d.user as string, c.database, c.applicationName, c.remote, d.state as string,
           d.server === null ? null : `server-${d.server}`, d.waiting ? 'waiting' : d.server === null ? 'idle' : 'active',
-          new Date(c.connectedAt).toISOString(), c.stats.queries, c.stats.bytesIn, c.stats.bytesOut];
+          new Date(c.connectedAt).toISOString(), c.stats.queries, c.stats.bytesIn, c.stats.bytesOut, c.detail()];
       });
-      return { columns: ['pid', 'user', 'database', 'application_name', 'addr', 'state', 'server', 'status', 'connect_time', 'queries', 'bytes_in', 'bytes_out'], rows };
+      return { columns: ['pid', 'user', 'database', 'application_name', 'addr', 'state', 'server', 'status', 'connect_time', 'queries', 'bytes_in', 'bytes_out', 'detail'], rows };
     },
     shards(): AdminResult {
       const snapshot = ctx.parts?.catalog.snapshot();

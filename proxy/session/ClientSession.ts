@@ -218,6 +218,24 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     };
   }
 
+  /** Why this session is where it is, in one line for SHOW CLIENTS' `detail` (what it owes, what holds its reading). */
+  detail(): string {
+    const held = [
+      this.waitingForServer && 'lease', this.pipelineFull && 'pipeline', this.clientPaused && 'server-not-draining',
+      this.writeBlocked && 'client-not-reading', this.heldFrame !== null && 'held-frame',
+    ].filter(Boolean);
+    const s = this.server;
+    return [
+      `pending=${this.pending.length}`,
+      held.length > 0 ? `held=${held.join('+')}` : '',
+      this.socket.isPaused() ? 'reading=paused' : '',
+      s ? `server_tx=${String.fromCharCode(s.txStatus)}${s.unsynced ? ' unsynced' : ''}` : '',
+      this.skipUntilSync ? 'skip-to-sync' : '', this.dropUntilSync ? 'drop-to-sync' : '',
+      this.pins.reason ? `pinned=${this.pins.reason}` : '',
+      this.socket.destroyed ? 'socket=destroyed' : '',
+    ].filter(Boolean).join(' ');
+  }
+
   get remote(): string {
     return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
   }

@@ -116,6 +116,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       poolError: pools?.error ?? null,
       leakedServerConnections: pools?.leaked ?? 0,
       leftoverClients: pools?.clients ?? 0,
+      leftoverClientRows: pools?.clientRows ?? [],
       finalCheck: final,
       corpus: { sessions: Object.fromEntries(corpus.sessions.map((s) => [s.name, s.frames.length])), hash: corpus.hash },
       hangDefinition: HANG_DEFINITION,

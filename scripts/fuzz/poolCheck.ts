@@ -8,6 +8,8 @@ export interface PoolCheck {
   leaked: number;
   /** client sessions the proxy still lists (every fuzz and honest connection is closed) */
   clients: number;
+  /** SHOW CLIENTS rows of the sessions still listed (pid, state, server, status, detail) */
+  clientRows: string[];
   error: string | null;
 }
 
@@ -29,12 +31,16 @@ export async function poolCheck(proxy: { host: string; port: number }, admin: { 
         cl_waiting: Number(r.cl_waiting),
       }));
       const leaked = pools.reduce((n, p) => n + (p.cl_active === 0 ? p.server_active : 0), 0);
-      const clients = (await c.query('SHOW CLIENTS')).rows.length;
-      if ((leaked === 0 && clients === 0) || Date.now() > deadline) return { pools, leaked, clients, error: null };
+      const listed = (await c.query('SHOW CLIENTS')).rows as Record<string, unknown>[];
+      const clients = listed.length;
+      if ((leaked === 0 && clients === 0) || Date.now() > deadline) {
+        const clientRows = listed.map((r) => `pid ${r.pid} ${r.state} ${r.server ?? '-'} ${r.status} queries=${r.queries} ${r.detail ?? ''}`);
+        return { pools, leaked, clients, clientRows, error: null };
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   } catch (e) {
-    return { pools: null, leaked: 0, clients: 0, error: (e as Error).message };
+    return { pools: null, leaked: 0, clients: 0, clientRows: [], error: (e as Error).message };
   } finally {
     await c.end().catch(() => {});
   }

@@ -73,6 +73,7 @@ export function formatReport(r: FuzzReport): string {
     out.push(`SHOW POOLS after every client left: ${r.pools.map((p) => `${p.shard}: total ${p.server_total} active ${p.server_active} idle ${p.server_idle} cl_active ${p.cl_active} cl_waiting ${p.cl_waiting}`).join('; ')}`);
   } else out.push(`SHOW POOLS: ${r.poolError ?? 'skipped (no admin user)'}`);
   out.push(`leaked server connections: ${r.leakedServerConnections}; client sessions still listed: ${r.leftoverClients}`);
+  for (const row of r.leftoverClientRows) out.push(`    ${row}`);
   out.push(`final login + select 1 through the proxy: ${r.finalCheck}`);
   out.push(r.failures.length ? `FAIL: ${r.failures.join('; ')}` : 'PASS');
   return out.join('\n');

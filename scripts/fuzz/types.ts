@@ -100,6 +100,8 @@ export interface FuzzReport {
   poolError: string | null;
   leakedServerConnections: number;
   leftoverClients: number;
+  /** what SHOW CLIENTS says of them */
+  leftoverClientRows: string[];
   finalCheck: string;
   corpus: { sessions: Record<string, number>; hash: string };
   hangDefinition: string;
