@@ -1,10 +1,15 @@
-// Owns: a minimal raw Postgres wire-protocol client for tests (connect + auth, send bytes, read frames),
-// frontend message builders (Parse/Bind/Describe/Execute/...) and readable renderings of backend frames.
+// Owns: the raw Postgres wire-protocol client for tests (connect + auth, or open a bare socket and send hand-made,
+// possibly malformed, bytes; read frames, raw bytes or the close), frontend message builders (Parse/Bind/Describe/
+// Execute/..., plus hand-made frames for malformed input) and readable renderings of backend frames.
 //
 //   const c = await RawClient.connect({ host, port, user: 'app', password: 'app-secret', database: 'app' });
 //   c.send(parse('', 'select $1::int'), bind({ params: ['1'] }), describe('P'), execute(), sync());
 //   const frames = await c.readUntilReady();   // every backend frame up to and including ReadyForQuery
 //   await c.close();
+//
+//   const r = await RawClient.open({ host, port });   // no startup yet
+//   r.send(rawFrame('Q', Buffer.alloc(0), -5));
+//   const m = await r.read();                        // a frame, or null once the connection is closed
 import net from 'node:net';
 import { ScramClientSession } from '../../proxy/auth/scram.js';
 import { md5PasswordHash } from '../../proxy/auth/md5.js';
@@ -44,76 +49,124 @@ export class RawClient {
   readonly params = new Map<string, string>();
   /** every frame of the startup phase after the password exchange (AuthenticationOk .. ReadyForQuery) */
   startupFrames: Frame[] = [];
-  private readonly reader = new FrameReader(1 << 30);
+  private reader = new FrameReader(1 << 30);
+  /** frames split off the received bytes and not read yet (each a copy; `frame` keeps its raw bytes) */
   private readonly queue: Frame[] = [];
   private readonly waiters: Waiter[] = [];
+  /** called on every received chunk and on close (readBytes, waitClosed) */
+  private watchers: (() => void)[] = [];
+  /** bytes that do not split into frames (a bad length word); reported by next() once the queue is empty */
+  private parseError: Error | null = null;
   private closedError: Error | null = null;
+  /** the socket's 'close' event has fired */
+  private socketClosed = false;
+  /** the socket's error (ECONNRESET, EPIPE, ...), if it had one */
+  socketError: Error | null = null;
 
   private constructor(readonly socket: net.Socket) {
     socket.setNoDelay(true);
+    // every byte is collected eagerly, so nothing is lost if the peer resets the connection afterwards
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
+      this.split();
+      this.notify();
+    });
+    socket.on('error', (e) => {
+      this.socketError = e;
+      this.shut(e);
+    });
+    socket.on('close', () => {
+      this.socketClosed = true;
+      this.shut(new Error('connection closed'));
+      this.notify();
+    });
+  }
+
+  /** Opens a TCP connection and sends nothing (see login(), or send hand-made bytes). */
+  static async open(at: { host: string; port: number }): Promise<RawClient> {
+    const socket = net.connect({ host: at.host, port: at.port });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return new RawClient(socket);
+  }
+
+  /** Opens a connection and authenticates (trust, cleartext, md5 or SCRAM-SHA-256); resolves after ReadyForQuery. */
+  static async connect(opts: RawConnectOptions): Promise<RawClient> {
+    const c = await RawClient.open(opts);
+    const params: Record<string, string> = { user: opts.user, database: opts.database ?? opts.user, ...opts.params };
+    try {
+      await c.login(params, opts.password ?? '', opts.timeoutMs ?? 15000);
+      return c;
+    } catch (e) {
+      c.socket.destroy();
+      throw e;
+    }
+  }
+
+  /**
+   * Sends a StartupMessage with `params` (user, database, ...) and authenticates (trust, cleartext, md5 or
+   * SCRAM-SHA-256); resolves after ReadyForQuery. Each backend message must come within timeoutMs. An ErrorResponse
+   * rejects with a RawStartupError (the connection is left as the server leaves it: it is not closed here).
+   */
+  async login(params: Record<string, string>, password = '', timeoutMs = 15000): Promise<void> {
+    this.send(Fe.StartupMessage(params));
+    let scram: ScramClientSession | null = null;
+    for (;;) {
+      const f = await this.next(timeoutMs);
+      const p = f.payload;
+      if (f.code === BackendCode.ErrorResponse) throw new RawStartupError(errorFields(f));
+      if (f.code === BackendCode.Authentication) {
+        const kind = p.readInt32BE(0);
+        if (kind === AuthCode.Ok) {
+          this.startupFrames.push(f);
+          continue;
+        }
+        if (kind === AuthCode.CleartextPassword) this.send(Fe.PasswordMessage(password));
+        else if (kind === AuthCode.MD5Password) this.send(Fe.PasswordMessage(md5PasswordHash(params.user ?? '', password, p.subarray(4, 8))));
+        else if (kind === AuthCode.SASL) {
+          scram = new ScramClientSession(password);
+          this.send(Fe.SASLInitialResponse('SCRAM-SHA-256', scram.clientFirst()));
+        } else if (kind === AuthCode.SASLContinue) {
+          this.send(Fe.SASLResponse(scram!.serverFirst(p.toString('utf8', 4))));
+        } else if (kind === AuthCode.SASLFinal) {
+          scram!.serverFinal(p.toString('utf8', 4));
+        } else throw new Error(`unsupported authentication request ${kind}`);
+        continue;
+      }
+      this.startupFrames.push(f);
+      if (f.code === BackendCode.ParameterStatus) {
+        const [k, v] = cstrings(p);
+        this.params.set(k!, v!);
+      } else if (f.code === BackendCode.BackendKeyData) {
+        this.pid = p.readInt32BE(0);
+        this.secret = p.readInt32BE(4);
+      } else if (f.code === BackendCode.ReadyForQuery) {
+        return;
+      }
+    }
+  }
+
+  /** Moves the whole frames received so far to the queue (or to a waiting reader). */
+  private split(): void {
+    if (this.parseError) return;
+    try {
       let f: Frame | null;
       while ((f = this.reader.next())) {
         // copy: frames are views on the received chunk
         const bytes = Buffer.from(f.frame);
         this.deliver({ code: f.code, frame: bytes, payload: bytes.subarray(5) });
       }
-    });
-    socket.on('error', (e) => this.shut(e));
-    socket.on('close', () => this.shut(new Error('connection closed')));
-  }
-
-  /** Opens a connection and authenticates (trust, cleartext, md5 or SCRAM-SHA-256); resolves after ReadyForQuery. */
-  static async connect(opts: RawConnectOptions): Promise<RawClient> {
-    const socket = net.connect({ host: opts.host, port: opts.port });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    const c = new RawClient(socket);
-    const timeoutMs = opts.timeoutMs ?? 15000;
-    const params: Record<string, string> = { user: opts.user, database: opts.database ?? opts.user, ...opts.params };
-    c.send(Fe.StartupMessage(params));
-    let scram: ScramClientSession | null = null;
-    try {
-      for (;;) {
-        const f = await c.next(timeoutMs);
-        const p = f.payload;
-        if (f.code === BackendCode.ErrorResponse) throw new RawStartupError(errorFields(f));
-        if (f.code === BackendCode.Authentication) {
-          const kind = p.readInt32BE(0);
-          if (kind === AuthCode.Ok) {
-            c.startupFrames.push(f);
-            continue;
-          }
-          const password = opts.password ?? '';
-          if (kind === AuthCode.CleartextPassword) c.send(Fe.PasswordMessage(password));
-          else if (kind === AuthCode.MD5Password) c.send(Fe.PasswordMessage(md5PasswordHash(opts.user, password, p.subarray(4, 8))));
-          else if (kind === AuthCode.SASL) {
-            scram = new ScramClientSession(password);
-            c.send(Fe.SASLInitialResponse('SCRAM-SHA-256', scram.clientFirst()));
-          } else if (kind === AuthCode.SASLContinue) {
-            c.send(Fe.SASLResponse(scram!.serverFirst(p.toString('utf8', 4))));
-          } else if (kind === AuthCode.SASLFinal) {
-            scram!.serverFinal(p.toString('utf8', 4));
-          } else throw new Error(`unsupported authentication request ${kind}`);
-          continue;
-        }
-        c.startupFrames.push(f);
-        if (f.code === BackendCode.ParameterStatus) {
-          const [k, v] = cstrings(p);
-          c.params.set(k!, v!);
-        } else if (f.code === BackendCode.BackendKeyData) {
-          c.pid = p.readInt32BE(0);
-          c.secret = p.readInt32BE(4);
-        } else if (f.code === BackendCode.ReadyForQuery) {
-          return c;
-        }
-      }
     } catch (e) {
-      socket.destroy();
-      throw e;
+      this.parseError = new Error(`received bytes that are not a backend frame: ${(e as Error).message}`);
+      for (const w of this.waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(this.parseError);
+      }
     }
   }
 
@@ -134,6 +187,28 @@ export class RawClient {
     }
   }
 
+  private notify(): void {
+    const ws = this.watchers;
+    this.watchers = [];
+    for (const w of ws) w();
+  }
+
+  /** Resolves on the next received chunk or close (true), or after `ms` (false). */
+  private changed(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.watchers = this.watchers.filter((w) => w !== wake);
+        resolve(false);
+      }, Math.max(1, ms));
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.watchers.push(wake);
+    });
+  }
+
+  /** The connection is closed or failed (by either side). */
   get closed(): boolean {
     return this.closedError !== null;
   }
@@ -147,6 +222,7 @@ export class RawClient {
   next(timeoutMs = 15000): Promise<Frame> {
     const f = this.queue.shift();
     if (f) return Promise.resolve(f);
+    if (this.parseError) return Promise.reject(this.parseError);
     if (this.closedError) return Promise.reject(this.closedError);
     return new Promise<Frame>((resolve, reject) => {
       const w: Waiter = {
@@ -162,9 +238,55 @@ export class RawClient {
     });
   }
 
+  /**
+   * Like next(), but resolves null once the connection is closed with no whole frame left (a close is an
+   * answer, not a failure); still rejects after timeoutMs.
+   */
+  async read(timeoutMs = 15000): Promise<Frame | null> {
+    try {
+      return await this.next(timeoutMs);
+    } catch (e) {
+      if (e === this.closedError) return null;
+      throw e;
+    }
+  }
+
   /** Frames received and not read yet (does not wait). */
   get buffered(): number {
     return this.queue.length;
+  }
+
+  /** Bytes received and not read yet, framed or not (does not wait). */
+  get pendingBytes(): number {
+    return this.queue.reduce((n, f) => n + f.frame.length, 0) + this.reader.pending;
+  }
+
+  /**
+   * The next `n` received bytes as they are, not as frames (e.g. the one-byte answer 'S' or 'N' to an SSLRequest);
+   * waits for them, rejecting after timeoutMs or when the connection closes first.
+   */
+  async readBytes(n: number, timeoutMs = 15000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pendingBytes < n) {
+      if (this.socketClosed) throw new Error(`connection closed with ${this.pendingBytes} of ${n} bytes received`);
+      if (!(await this.changed(deadline - Date.now()))) throw new Error(`${this.pendingBytes} of ${n} bytes within ${timeoutMs} ms`);
+    }
+    const all = Buffer.concat([...this.queue.splice(0).map((f) => f.frame), this.reader.drain()]);
+    this.reader = new FrameReader(1 << 30);
+    this.parseError = null;
+    const rest = all.subarray(n);
+    if (rest.length > 0) this.reader.push(Buffer.from(rest));
+    this.split();
+    return Buffer.from(all.subarray(0, n));
+  }
+
+  /** Resolves true once the socket is closed (by either side), false if it is still open after timeoutMs. */
+  async waitClosed(timeoutMs = 15000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.socketClosed) {
+      if (!(await this.changed(deadline - Date.now()))) return this.socketClosed;
+    }
+    return true;
   }
 
   /** All frames up to and including the first one `stop` accepts. */
@@ -289,6 +411,24 @@ export function copyDone(): Buffer {
 }
 export function copyFail(message: string): Buffer {
   return Fe.CopyFail(message);
+}
+/** A StartupMessage asking for protocol `major.minor` (3.0 unless given) with the given parameters. */
+export function startupMessage(params: Record<string, string>, major = 3, minor = 0): Buffer {
+  const out = Fe.StartupMessage(params);
+  out.writeInt32BE((major << 16) | minor, 4);
+  return out;
+}
+
+/**
+ * A typed frame built by hand, for malformed input: type byte (a number or a one-letter string), Int32 length
+ * (the payload's length + 4 unless `len` overrides it), payload. Use the builders above for well-formed frames.
+ */
+export function rawFrame(code: number | string, payload: Buffer = Buffer.alloc(0), len?: number): Buffer {
+  const out = Buffer.alloc(5 + payload.length);
+  out[0] = typeof code === 'string' ? code.charCodeAt(0) : code;
+  out.writeInt32BE(len ?? payload.length + 4, 1);
+  payload.copy(out, 5);
+  return out;
 }
 
 // ---------------------------------------------------------------- backend decoding

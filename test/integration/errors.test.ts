@@ -6,7 +6,9 @@ import pg from 'pg';
 import { freePort, isPidAlive } from '../../scripts/testbed.js';
 import { requirePostgres, psql, withClusters, type Cluster, type TeardownCapable } from '../helpers/pg.js';
 import { APP_USER, connectError, connected, newClient, startProxy, type PgError, type ProxyHandle } from '../helpers/proxy.js';
-import { RawClient, errorFields, queryFrame, startupPacket, typedFrame } from '../helpers/wire.js';
+import { RawClient, errorFields, query, rawFrame, startupMessage, type Frame } from '../helpers/rawClient.js';
+import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
+import { BackendCode } from '../../proxy/protocol/MessageCode.js';
 
 
 requirePostgres(t);
@@ -19,6 +21,10 @@ function alive(proxy: ProxyHandle): boolean {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The fields of each ErrorResponse among `frames`. */
+const errorsIn = (frames: readonly Frame[]): Record<string, string>[] =>
+  frames.filter((f) => f.code === BackendCode.ErrorResponse).map((f) => Object.fromEntries(errorFields(f)));
 
 function direct(extra: pg.ClientConfig = {}): pg.Client {
   const c = new pg.Client({
@@ -49,29 +55,29 @@ t.test('malformed frames and startup packets: 08P01, connection closed, proxy un
   await bystander.query('select 1');
 
   const afterLogin: { name: string; bytes: Buffer; scram?: boolean; inTx?: boolean }[] = [
-    { name: 'negative length', bytes: typedFrame('Q', Buffer.alloc(0), -5) },
-    { name: 'negative length inside a transaction', bytes: typedFrame('Q', Buffer.alloc(0), -1), inTx: true },
-    { name: 'unknown type inside a transaction', bytes: typedFrame('~', Buffer.alloc(0)), inTx: true, scram: true },
+    { name: 'negative length', bytes: rawFrame('Q', Buffer.alloc(0), -5) },
+    { name: 'negative length inside a transaction', bytes: rawFrame('Q', Buffer.alloc(0), -1), inTx: true },
+    { name: 'unknown type inside a transaction', bytes: rawFrame('~', Buffer.alloc(0)), inTx: true, scram: true },
     {
       name: 'garbage pipelined right after a query',
-      bytes: Buffer.concat([queryFrame('select pg_sleep(0.3)'), typedFrame(0, Buffer.alloc(8))]),
+      bytes: Buffer.concat([query('select pg_sleep(0.3)'), rawFrame(0, Buffer.alloc(8))]),
     },
-    { name: 'length below 4', bytes: typedFrame('Q', Buffer.alloc(0), 3), scram: true },
-    { name: 'length over max_message_size (header only)', bytes: typedFrame('Q', Buffer.alloc(0), 100_000) },
-    { name: 'a real Query over max_message_size', bytes: queryFrame(`select '${'x'.repeat(5000)}'`), scram: true },
-    { name: 'unknown message type byte', bytes: typedFrame('z', Buffer.from([1, 2, 3])) },
-    { name: 'a PasswordMessage after login', bytes: typedFrame('p', Buffer.from('secret\0')), scram: true },
+    { name: 'length below 4', bytes: rawFrame('Q', Buffer.alloc(0), 3), scram: true },
+    { name: 'length over max_message_size (header only)', bytes: rawFrame('Q', Buffer.alloc(0), 100_000) },
+    { name: 'a real Query over max_message_size', bytes: query(`select '${'x'.repeat(5000)}'`), scram: true },
+    { name: 'unknown message type byte', bytes: rawFrame('z', Buffer.from([1, 2, 3])) },
+    { name: 'a PasswordMessage after login', bytes: Fe.PasswordMessage('secret'), scram: true },
   ];
   for (const c of afterLogin) {
-    const raw = await RawClient.connect(proxy.host, proxy.port);
+    const raw = await RawClient.open(proxy);
     t.teardown(() => raw.destroy());
     if (c.scram) await raw.login({ user: APP_USER.name, database: 'app' }, APP_USER.password);
     else await raw.login({ user: TRUST_USER.name, database: 'app' });
-    t.same((await raw.simpleQuery('select 41 + 1')).rows, ['42'], `${c.name}: the session works before`);
-    if (c.inTx) t.equal((await raw.simpleQuery('begin')).error, null, `${c.name}: begin`);
-    await raw.send(c.bytes);
+    t.same(await raw.rows('select 41 + 1'), [['42']], `${c.name}: the session works before`);
+    if (c.inTx) t.same(errorsIn(await raw.query('begin')), [], `${c.name}: begin`);
+    raw.send(c.bytes);
     const m = await raw.read(5000);
-    t.equal(m?.code, 'E', `${c.name}: ErrorResponse`);
+    t.equal(m?.code, BackendCode.ErrorResponse, `${c.name}: ErrorResponse`);
     const f = m ? errorFields(m) : new Map<string, string>();
     t.equal(f.get('C'), '08P01', `${c.name}: SQLSTATE 08P01 (${f.get('M')})`);
     t.equal(f.get('S'), 'FATAL', `${c.name}: FATAL`);
@@ -93,15 +99,15 @@ t.test('malformed frames and startup packets: 08P01, connection closed, proxy un
     { name: 'huge startup length (2^31-1)', bytes: badLen(0x7fffffff, 12), code: '08P01' },
     { name: 'startup length over max_startup_packet (20000)', bytes: badLen(20000, 100), code: '08P01' },
     // Postgres itself answers an unsupported protocol version with 0A000 (feature_not_supported), not 08P01
-    { name: 'protocol version 2.0', bytes: startupPacket({ user: 'app', database: 'app' }, 2, 0), code: '0A000' },
-    { name: 'protocol version 4.0', bytes: startupPacket({ user: 'app', database: 'app' }, 4, 0), code: '0A000' },
+    { name: 'protocol version 2.0', bytes: startupMessage({ user: 'app', database: 'app' }, 2, 0), code: '0A000' },
+    { name: 'protocol version 4.0', bytes: startupMessage({ user: 'app', database: 'app' }, 4, 0), code: '0A000' },
   ];
   for (const c of startupCases) {
-    const raw = await RawClient.connect(proxy.host, proxy.port);
+    const raw = await RawClient.open(proxy);
     t.teardown(() => raw.destroy());
-    await raw.send(c.bytes);
+    raw.send(c.bytes);
     const m = await raw.read(5000);
-    t.equal(m?.code, 'E', `${c.name}: ErrorResponse`);
+    t.equal(m?.code, BackendCode.ErrorResponse, `${c.name}: ErrorResponse`);
     const f = m ? errorFields(m) : new Map<string, string>();
     t.equal(f.get('C'), c.code, `${c.name}: SQLSTATE ${c.code} (${f.get('M')})`);
     t.equal(f.get('S'), 'FATAL', `${c.name}: FATAL`);
@@ -110,9 +116,9 @@ t.test('malformed frames and startup packets: 08P01, connection closed, proxy un
   }
 
   // a startup packet that is never completed is not an error (the client may be slow): no reply yet
-  const slow = await RawClient.connect(proxy.host, proxy.port);
+  const slow = await RawClient.open(proxy);
   t.teardown(() => slow.destroy());
-  await slow.send(badLen(64, 4));
+  slow.send(badLen(64, 4));
   t.equal(await slow.read(300).catch(() => 'timeout'), 'timeout', 'an incomplete startup packet just waits');
   slow.destroy();
 
@@ -310,7 +316,7 @@ t.test("bad startup setting values: the login fails with the server's own error"
   }
 
   // TimeZone as a startup parameter of its own (not inside options), with the raw client
-  const raw = await RawClient.connect(proxy.host, proxy.port);
+  const raw = await RawClient.open(proxy);
   t.teardown(() => raw.destroy());
   const fields = await raw.login({ user: TRUST_USER.name, database: 'app', TimeZone: 'Nowhere/Bogus' }).then(
     () => null,
