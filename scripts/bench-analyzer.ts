@@ -12,6 +12,9 @@ import { Router } from '../proxy/router/Router.js';
 import { PluginHost } from '../proxy/plugins/PluginHost.js';
 import type { RequestContext, SessionInfo } from '../proxy/plugins/api.js';
 import { Logger } from '../proxy/logger.js';
+import { Args } from './lib/args.js';
+
+const USAGE = 'usage: node dist/scripts/bench-analyzer.js [--ms N]   (milliseconds of CPU per measurement, default 1500)';
 
 /** The workload's statements (workload/actions.ts, actionTx.ts), as the driver sends them ($n parameters). */
 const TABLES: [string, string][] = [['volumes', 'state'], ['snapshots', 'state'], ['instances', 'state'], ['images', 'state'], ['security_groups', 'vpc_id'], ['key_pairs', 'key_type'], ['network_interfaces', 'status']];
@@ -145,7 +148,7 @@ async function routingPath(): Promise<(analyzer: Analyzer, sql: string) => unkno
 }
 
 async function main(): Promise<void> {
-  const minMs = Number(process.argv[process.argv.indexOf('--ms') + 1]) || 1500;
+  const minMs = new Args(process.argv.slice(2), { usage: USAGE, values: ['ms'] }).int('ms', 1500, 1);
   await Analyzer.init();
   const decide = await routingPath();
   const sets = variants();

@@ -39,23 +39,22 @@
 // Hit ratio: SHOW CACHE on Prescient's admin console before and after each cache run.
 // Progress goes to stderr; the table to stdout.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import {
-  clockTicksPerSecond, cpuTicks, hostBusyTicks, killPid, median, procTimes, procs, run, signalGroup, spawnProc, spawnWatchdog, stopProc, tail, waitForPort,
-  type Proc,
-} from './bench-passthrough.js';
-import { findPgBin, freePort, startClusters, stopClusters, type Cluster } from './testbed.js';
-import { NODE_FLAGS } from '../proxy/nodeFlags.js';
+import { startClusters, type Cluster } from './testbed.js';
+import { Args } from './lib/args.js';
+import { clockTicksPerSecond, waitQuiet, type Own } from './lib/cpu.js';
+import { makeLog } from './lib/log.js';
+import { writeJson } from './lib/json.js';
+import { finish, Interrupt, runMain } from './lib/main.js';
+import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, readLatencyLogs } from './lib/pgbench.js';
+import { benchConfig, startPrescient as launchPrescient } from './lib/prescient.js';
+import { killEverything, procs, signalGroup, spawnWatchdog, stopProc, tail, type Proc } from './lib/proc.js';
+import { median, percentile } from './lib/stats.js';
 
-const log = (msg: string): void => {
-  process.stderr.write(`[bench-cache ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-};
+const log = makeLog('bench-cache');
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -93,58 +92,31 @@ const USAGE = `usage: npm run bench:cache -- [--duration S] [--rounds N] [--clie
        [--sampling-rate F] [--quiet PCT] [--quiet-wait S] [--json FILE] [--keep]`;
 
 function parseArgs(argv: string[]): Options {
-  const flags = new Map<string, string>();
-  const known = new Set(['duration', 'rounds', 'clients', 'jobs', 'mode', 'workloads', 'write-pct', 'accounts', 'rows', 'zipf', 'pool-size', 'warmup', 'sampling-rate', 'quiet', 'quiet-wait', 'json', 'keep', 'help']);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') {
-      process.stdout.write(USAGE + '\n');
-      process.exit(0);
-    }
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (!known.has(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
-    if (name === 'keep') {
-      flags.set(name, 'true');
-      continue;
-    }
-    const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (v === undefined) throw new Error(`missing value for --${name}\n${USAGE}`);
-    flags.set(name, v);
-  }
-  const num = (name: string, def: number, min: number, max = Infinity, int = true): number => {
-    const v = flags.get(name);
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min || n > max) throw new Error(`--${name}: expected ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`);
-    return n;
-  };
+  const flags = new Args(argv, {
+    usage: USAGE,
+    values: ['duration', 'rounds', 'clients', 'jobs', 'mode', 'workloads', 'write-pct', 'accounts', 'rows', 'zipf', 'pool-size', 'warmup', 'sampling-rate', 'quiet', 'quiet-wait', 'json'],
+    booleans: ['keep'],
+  });
   const mode = flags.get('mode') ?? 'extended';
   if (mode !== 'simple' && mode !== 'extended' && mode !== 'prepared') throw new Error(`--mode: simple, extended or prepared, got ${mode}`);
-  const workloads = (flags.get('workloads') ?? WORKLOADS.join(',')).split(',').filter(Boolean).map((w) => {
-    if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`--workloads: ${WORKLOADS.join(', ')}; got ${w}`);
-    return w as Workload;
-  });
-  const zipf = num('zipf', 1.1, 1.001, 1000, false);
   return {
-    durationS: num('duration', 15, 1),
-    rounds: num('rounds', 2, 1),
-    clients: num('clients', 8, 1),
-    jobs: num('jobs', 2, 1),
+    durationS: flags.num('duration', 15, 1),
+    rounds: flags.num('rounds', 2, 1),
+    clients: flags.num('clients', 8, 1),
+    jobs: flags.num('jobs', 2, 1),
     mode,
-    workloads,
-    writePct: num('write-pct', 10, 0, 100),
-    accounts: num('accounts', 10_000, 1),
-    rows: num('rows', 5, 1),
-    zipf,
-    poolSize: num('pool-size', 16, 1),
-    warmupS: num('warmup', 3, 0),
-    samplingRate: num('sampling-rate', 0.1, 0.0001, 1, false),
-    quietPct: flags.has('quiet') ? num('quiet', 0, 1, 100) : undefined,
-    quietWaitS: num('quiet-wait', 60, 0),
+    workloads: flags.list('workloads', WORKLOADS),
+    writePct: flags.num('write-pct', 10, 0, 100),
+    accounts: flags.num('accounts', 10_000, 1),
+    rows: flags.num('rows', 5, 1),
+    zipf: flags.num('zipf', 1.1, 1.001, 1000, false),
+    poolSize: flags.num('pool-size', 16, 1),
+    warmupS: flags.num('warmup', 3, 0),
+    samplingRate: flags.num('sampling-rate', 0.1, 0.0001, 1, false),
+    quietPct: flags.has('quiet') ? flags.num('quiet', 0, 1, 100) : undefined,
+    quietWaitS: flags.num('quiet-wait', 60, 0),
     json: flags.get('json'),
-    keep: flags.get('keep') === 'true',
+    keep: flags.bool('keep'),
   };
 }
 
@@ -179,34 +151,23 @@ async function load(c: Cluster, accounts: number, rows: number): Promise<void> {
 }
 
 async function startPrescient(dir: string, name: string, c: Cluster, poolSize: number, cache: boolean): Promise<Endpoint> {
-  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../proxy/cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} not found; run 'npm run build' first`);
-  const port = await freePort();
-  const config = {
-    listen: { host: '127.0.0.1', port, max_client_connections: 1000 },
-    database: DB,
-    users: [{ name: c.user, password: c.password }],
-    admin: { users: [ADMIN] },
-    auth: { method: 'scram-sha-256' },
-    shards: [{ name: 's0', host: c.host, port: c.port, database: DB, user: c.user, password: c.password }],
-    pool: { mode: 'transaction', size: poolSize },
-    sharding: { account_column: 'account_id', domains: { item: { tables: ['items'] } } },
-    catalog: { path: path.join(dir, `${name}.db`) },
-    cache: { enabled: cache, tables: ['items'] },
-    shutdown: { timeout_ms: 5000 },
-    log: { level: 'warn' },
-  };
-  const configFile = path.join(dir, `${name}.yaml`);
-  await writeFile(configFile, '# generated by scripts/bench-cache.ts\n' + JSON.stringify(config, null, 2) + '\n');
-  const logFile = path.join(dir, `${name}.log`);
-  const proc = spawnProc(name, process.execPath, [...NODE_FLAGS, cli, 'start', '--config', configFile], { logFile });
-  try {
-    await waitForPort('127.0.0.1', port, 20_000, proc);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- ${name} log ---\n${await tail(logFile)}`);
-  }
-  log(`${name}: Prescient ${cache ? 'with' : 'without'} the cache on 127.0.0.1:${port} (pid ${proc.pid})`);
-  return { host: '127.0.0.1', port, proc, admin: { host: '127.0.0.1', port } };
+  const p = await launchPrescient({
+    dir,
+    name,
+    generatedBy: 'scripts/bench-cache.ts',
+    config: (port) => ({
+      ...benchConfig(port, poolSize, 'warn'),
+      database: DB,
+      users: [{ name: c.user, password: c.password }],
+      admin: { users: [ADMIN] },
+      shards: [{ name: 's0', host: c.host, port: c.port, database: DB, user: c.user, password: c.password }],
+      sharding: { account_column: 'account_id', domains: { item: { tables: ['items'] } } },
+      catalog: { path: path.join(dir, `${name}.db`) },
+      cache: { enabled: cache, tables: ['items'] },
+    }),
+  });
+  log(`${name}: Prescient ${cache ? 'with' : 'without'} the cache on 127.0.0.1:${p.port} (pid ${p.proc.pid})`);
+  return { host: p.host, port: p.port, proc: p.proc, admin: { host: p.host, port: p.port } };
 }
 
 interface CacheCounters {
@@ -257,55 +218,17 @@ interface RunResult {
   error?: string;
 }
 
-/** CPU ticks of this process and its reaped children (pgbench), the proxies, and the postmaster with its backends. */
-function ownTicks(proxyPids: number[], postmasterPid: number): number {
-  let t = procTimes('self', true)?.ticks ?? 0;
-  for (const pid of proxyPids) t += procTimes(pid, false)?.ticks ?? 0;
-  t += procTimes(postmasterPid, true)?.ticks ?? 0;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const p = procTimes(Number(e), false);
-    if (p && p.ppid === postmasterPid) t += p.ticks;
-  }
-  return t;
-}
-
 interface Ctx {
   dir: string;
   opts: Options;
   cluster: Cluster;
   clkTck: number;
-  proxyPids: number[];
+  own: Own;
 }
 
 let runCounter = 0;
 
-/** Waits (up to maxWaitS) until processes outside the benchmark use less than pct % of the host's CPU over 1 s; returns the last reading. */
-async function waitQuiet(ctx: Ctx, pct: number, maxWaitS: number): Promise<number | null> {
-  const deadline = Date.now() + maxWaitS * 1000;
-  let warned = false;
-  for (;;) {
-    const h0 = hostBusyTicks();
-    const o0 = ownTicks(ctx.proxyPids, ctx.cluster.pid);
-    const t0 = process.hrtime.bigint();
-    await new Promise((r) => setTimeout(r, 1000));
-    const h1 = hostBusyTicks();
-    const o1 = ownTicks(ctx.proxyPids, ctx.cluster.pid);
-    const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (h0 === null || h1 === null) return null;
-    const other = Math.max(0, (100 * (h1 - h0 - (o1 - o0))) / (ctx.clkTck * wallS * os.cpus().length));
-    if (other < pct) return other;
-    if (Date.now() > deadline) {
-      log(`host still busy (${other.toFixed(0)}% CPU used by other processes) after ${maxWaitS} s; running anyway`);
-      return other;
-    }
-    if (!warned) log(`waiting for the host to quiet down: other processes use ${other.toFixed(0)}% CPU (threshold ${pct}%)`);
-    warned = true;
-  }
-}
-
 async function pgbench(ctx: Ctx, ep: Endpoint, workload: Workload, durationS: number): Promise<Omit<RunResult, 'workload' | 'target' | 'round' | 'hits' | 'misses'>> {
-  const cpuBefore = ep.proc ? cpuTicks(ep.proc.pid) : null;
   const { opts, cluster } = ctx;
   const prefix = path.join(ctx.dir, 'logs', `run${++runCounter}`);
   const scripts = workload === 'read-only' || opts.writePct === 0
@@ -320,51 +243,16 @@ async function pgbench(ctx: Ctx, ep: Endpoint, workload: Workload, durationS: nu
     '-l', `--sampling-rate=${opts.samplingRate}`, `--log-prefix=${prefix}`,
     '-h', ep.host, '-p', String(ep.port), '-U', cluster.user, DB,
   ];
-  const env: NodeJS.ProcessEnv = { ...process.env, PGPASSWORD: cluster.password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
-  const hostBefore = hostBusyTicks();
-  const ownBefore = ownTicks(ctx.proxyPids, cluster.pid);
-  const t0 = process.hrtime.bigint();
-  const r = await run('pgbench', findPgBin('pgbench'), args, env, (durationS + 90) * 1000);
-  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpuAfter = ep.proc ? cpuTicks(ep.proc.pid) : null;
-  const hostAfter = hostBusyTicks();
-  const ownAfter = ownTicks(ctx.proxyPids, cluster.pid);
-  const foreignCpuPct = hostBefore !== null && hostAfter !== null
-    ? Math.max(0, (100 * (hostAfter - hostBefore - (ownAfter - ownBefore))) / (ctx.clkTck * wallS * os.cpus().length))
-    : null;
-  const num = (re: RegExp): number | null => {
-    const m = re.exec(r.stdout);
-    return m ? Number(m[1]) : null;
-  };
-  // per-transaction log lines: client_id transaction_no time_us script_no time_epoch time_us [...]
-  const readUs: number[] = [];
-  const logDir = path.dirname(prefix);
-  for (const f of readdirSync(logDir)) {
-    if (!f.startsWith(path.basename(prefix) + '.')) continue;
-    const file = path.join(logDir, f);
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const x = line.split(' ');
-      if (x.length < 6 || x[3] !== '0') continue; // script 0: the read
-      const us = Number(x[2]);
-      if (Number.isFinite(us)) readUs.push(us);
-    }
-    await rm(file, { force: true });
-  }
-  const tps = num(/^tps = ([\d.]+)/m);
-  let error: string | undefined;
-  if (r.timedOut) error = 'pgbench timed out';
-  else if (r.code !== 0 || tps === null) {
-    const lines = (r.stderr + '\n' + r.stdout).split('\n').filter((l) => /error|abort|fatal|failed|could not/i.test(l));
-    error = `pgbench exit ${r.code ?? r.signal}: ${lines.slice(0, 3).join(' | ') || r.stderr.trim().slice(0, 300)}`;
-  }
+  const r = await runPgbench(args, { password: cluster.password, durationS, cpuPid: ep.proc?.pid, own: ctx.own, clkTck: ctx.clkTck });
+  const readUs = await readLatencyLogs(prefix, 0); // script 0: the read
   return {
-    tps,
-    transactions: num(/^number of transactions actually processed: (\d+)/m),
-    failed: num(/^number of failed transactions: (\d+)/m),
+    tps: r.tps,
+    transactions: r.transactions,
+    failed: r.failed,
     readUs,
-    proxyCpuTicks: cpuBefore && cpuAfter ? cpuAfter.user + cpuAfter.sys - cpuBefore.user - cpuBefore.sys : null,
-    foreignCpuPct,
-    ...(error ? { error } : {}),
+    proxyCpuTicks: r.cpu ? r.cpu.user + r.cpu.sys : null,
+    foreignCpuPct: r.foreignCpuPct,
+    ...(r.error ? { error: r.error } : {}),
   };
 }
 
@@ -384,11 +272,6 @@ interface Cell {
   failed: number;
   errors: number;
   maxForeignCpuPct: number | null;
-}
-
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 function summarize(results: RunResult[], opts: Options, clkTck: number): Cell[] {
@@ -460,7 +343,7 @@ function report(cells: Cell[], opts: Options): string {
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const clkTck = clockTicksPerSecond();
-  const pgbenchVersion = spawnSync(findPgBin('pgbench'), ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const pgbenchVersion = pgbenchVersionLine();
   const cells = opts.workloads.length * TARGETS.length;
   log(`${pgbenchVersion}; node ${process.version}; ${os.cpus().length} cores`);
   log(`plan: ${opts.workloads.join(', ')} x ${TARGETS.length} targets x ${opts.rounds} round(s) x ${opts.durationS} s + warm-up ≈ ${Math.ceil((cells * (opts.rounds * (opts.durationS + 1) + opts.warmupS + 1)) / 60)} min (+ setup)`);
@@ -468,22 +351,15 @@ async function main(): Promise<number> {
   let clusters: Cluster[] = [];
   const proxies: Endpoint[] = [];
   let watchdog: number | undefined;
-  let interrupted = false;
   let exitCode = 0;
-  const onSignal = (): void => {
-    if (interrupted) {
-      for (const p of procs) signalGroup(p, 'SIGKILL');
-      process.exit(130);
-    }
-    interrupted = true;
-    log('signal: stopping the current run and cleaning up (again to kill everything)');
-    for (const p of procs) if (p.name === 'pgbench') signalGroup(p, 'SIGTERM');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const check = (): void => {
-    if (interrupted) throw new Error('interrupted');
-  };
+  const interrupt = new Interrupt(
+    () => {
+      log('signal: stopping the current run and cleaning up (again to kill everything)');
+      for (const p of procs) if (p.name === 'pgbench') signalGroup(p, 'SIGTERM');
+    },
+    () => killEverything([]),
+  );
+  const check = (): void => interrupt.check();
   try {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'prescient-bench-cache-'));
     await writeFile(path.join(tmp, 'read.sql'), READ_SQL);
@@ -501,7 +377,7 @@ async function main(): Promise<number> {
     proxies.push(cache);
     watchdog = spawnWatchdog(proxies.map((p) => p.proc!.pid));
     const endpoints: Record<Target, Endpoint> = { direct: { host: cluster.host, port: cluster.port }, nocache, cache };
-    const ctx: Ctx = { dir: tmp, opts, cluster, clkTck, proxyPids: proxies.map((p) => p.proc!.pid) };
+    const ctx: Ctx = { dir: tmp, opts, cluster, clkTck, own: { proxyPids: proxies.map((p) => p.proc!.pid), postmasterPids: [cluster.pid] } };
 
     if (opts.warmupS > 0) {
       for (const w of opts.workloads) {
@@ -519,7 +395,7 @@ async function main(): Promise<number> {
       for (const workload of opts.workloads) {
         for (const target of TARGETS) {
           check();
-          if (opts.quietPct !== undefined) await waitQuiet(ctx, opts.quietPct, opts.quietWaitS);
+          if (opts.quietPct !== undefined) await waitQuiet(opts.quietPct, opts.quietWaitS, clkTck, ctx.own, log);
           const before = target === 'cache' ? await cacheCounters(cache.admin!) : null;
           const r = await pgbench(ctx, endpoints[target], workload, opts.durationS);
           const after = target === 'cache' ? await cacheCounters(cache.admin!) : null;
@@ -546,38 +422,16 @@ async function main(): Promise<number> {
     }
     const summary = summarize(results, opts, clkTck);
     process.stdout.write('\n' + report(summary, opts));
-    if (opts.json) {
-      await writeFile(opts.json, JSON.stringify({ meta: { date: new Date().toISOString(), node: process.version, pgbench: pgbenchVersion, cores: os.cpus().length, ...opts }, summary, runs: results.map(({ readUs, ...r }) => ({ ...r, readSamples: readUs.length })) }, null, 2) + '\n');
-      log(`wrote ${opts.json}`);
-    }
+    await writeJson(opts.json, { meta: { date: new Date().toISOString(), node: process.version, pgbench: pgbenchVersion, cores: os.cpus().length, ...opts }, summary, runs: results.map(({ readUs, ...r }) => ({ ...r, readSamples: readUs.length })) }, log);
     if (results.some((r) => r.error)) exitCode = 1;
   } catch (e) {
-    log(`error: ${(e as Error).message}`);
-    exitCode = interrupted ? 130 : 1;
+    exitCode = interrupt.failed(e, log);
   } finally {
     for (const p of [...procs]) if (p.name === 'pgbench') await stopProc(p, 'SIGKILL', 5000);
     for (const p of proxies) if (p.proc) await stopProc(p.proc, 'SIGTERM', 10_000);
-    killPid(watchdog, 'SIGKILL');
-    if (clusters.length > 0) {
-      log('stopping Postgres');
-      await stopClusters(clusters).catch((e: unknown) => log(`stopClusters: ${(e as Error).message}`));
-    }
-    if (tmp) {
-      if (opts.keep || (exitCode !== 0 && !interrupted)) log(`kept ${tmp} (configs, proxy logs)`);
-      else await rm(tmp, { recursive: true, force: true });
-    }
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || (exitCode !== 0 && !interrupt.interrupted), kept: 'configs, proxy logs' });
   }
   return exitCode;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      log(`fatal: ${(e as Error).stack ?? String(e)}`);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main, log);

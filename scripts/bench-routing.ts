@@ -36,36 +36,24 @@
 // Progress goes to stderr; the markdown table and the check results to stdout.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chown, mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createCatalog } from '../proxy/catalog/createCatalog.js';
-import {
-  clockTicksPerSecond,
-  cpuTicks,
-  hostBusyTicks,
-  isRoot,
-  killPid,
-  log,
-  median,
-  osUser,
-  procs,
-  procTimes,
-  run,
-  signalGroup,
-  spawnProc,
-  spawnWatchdog,
-  startPgBouncer,
-  stopProc,
-  tail,
-  waitForPort,
-  type Endpoint,
-} from './bench-passthrough.js';
-import { findPgBin, freePort, startClusters, stopClusters, type Cluster } from './testbed.js';
-import { NODE_FLAGS } from '../proxy/nodeFlags.js';
+import { startClusters, type Cluster } from './testbed.js';
+import { Args } from './lib/args.js';
+import { clockTicksPerSecond, cpuTicks, type Own } from './lib/cpu.js';
+import { log } from './lib/log.js';
+import { writeJson } from './lib/json.js';
+import { finish, Interrupt, runMain } from './lib/main.js';
+import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, readLatencyLogs, type Endpoint } from './lib/pgbench.js';
+import { pgbouncerVersion as pgbouncerVersionLine, startPgBouncers } from './lib/pgbouncer.js';
+import { benchConfig, cpuProfDir, latestCpuProfile, startPrescient as launchPrescient } from './lib/prescient.js';
+import { isRoot, killEverything, osUser, procs, signalGroup, spawnWatchdog, stopAll, stopProc, tail } from './lib/proc.js';
+import { maxOf, median, percentile } from './lib/stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -104,73 +92,31 @@ const USAGE = `usage: node dist/scripts/bench-routing.js [--duration S] [--round
        [--modes simple,extended,prepared] [--scripts select,update-tx] [--accounts A] [--rows R]
        [--pool-size N] [--jobs N] [--warmup S] [--sampling-rate F] [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep]`;
 
-const BOOLEAN_FLAGS = new Set(['cpu-prof', 'keep', 'help']);
-const KNOWN_FLAGS = new Set([
-  'duration', 'rounds', 'clients', 'modes', 'scripts', 'accounts', 'rows', 'pool-size', 'jobs', 'warmup', 'sampling-rate',
-  'json', 'cpu-prof', 'cpu-prof-dir', 'keep', 'help',
-]);
-
 function parseArgs(argv: string[]): Options {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h') {
-      flags.set('help', 'true');
-      continue;
-    }
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (!KNOWN_FLAGS.has(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
-    if (eq > 0) flags.set(name, a.slice(eq + 1));
-    else if (BOOLEAN_FLAGS.has(name)) flags.set(name, 'true');
-    else {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`missing value for ${a}\n${USAGE}`);
-      flags.set(name, v);
-    }
-  }
-  if (flags.has('help')) {
-    process.stdout.write(USAGE + '\n');
-    process.exit(0);
-  }
-  const int = (name: string, def: number, min: number): number => {
-    const v = flags.get(name);
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
-    return n;
-  };
-  const list = <T extends string>(name: string, all: readonly T[]): T[] => {
-    const xs = (flags.get(name) ?? all.join(',')).split(',').filter(Boolean);
-    for (const x of xs) if (!(all as readonly string[]).includes(x)) throw new Error(`bad --${name} entry ${x} (${all.join('|')})`);
-    if (xs.length === 0) throw new Error(`--${name} must not be empty`);
-    return xs as T[];
-  };
-  const clients = (flags.get('clients') ?? '8,32').split(',').filter(Boolean).map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`bad --clients entry ${s}`);
-    return n;
+  const flags = new Args(argv, {
+    usage: USAGE,
+    values: ['duration', 'rounds', 'clients', 'modes', 'scripts', 'accounts', 'rows', 'pool-size', 'jobs', 'warmup', 'sampling-rate', 'json', 'cpu-prof-dir'],
+    booleans: ['cpu-prof', 'keep'],
   });
-  if (clients.length === 0) throw new Error('--clients must not be empty');
+  const clients = flags.intList('clients', '8,32');
   const samplingRate = Number(flags.get('sampling-rate') ?? '0.1');
   if (!(samplingRate > 0 && samplingRate <= 1)) throw new Error(`--sampling-rate must be in (0, 1], got ${flags.get('sampling-rate')}`);
   return {
-    durationS: int('duration', 10, 1),
-    rounds: int('rounds', 2, 1),
+    durationS: flags.int('duration', 10, 1),
+    rounds: flags.int('rounds', 2, 1),
     clients,
-    modes: list('modes', MODES),
-    scripts: list('scripts', SCRIPTS),
-    accounts: int('accounts', 10000, 1),
-    rows: int('rows', 5, 1),
-    poolSize: int('pool-size', 40, 1),
-    jobs: int('jobs', 2, 1),
-    warmupS: int('warmup', 3, 0),
+    modes: flags.list('modes', MODES),
+    scripts: flags.list('scripts', SCRIPTS),
+    accounts: flags.int('accounts', 10000, 1),
+    rows: flags.int('rows', 5, 1),
+    poolSize: flags.int('pool-size', 40, 1),
+    jobs: flags.int('jobs', 2, 1),
+    warmupS: flags.int('warmup', 3, 0),
     samplingRate,
     json: flags.get('json'),
-    cpuProf: flags.get('cpu-prof') === 'true',
+    cpuProf: flags.bool('cpu-prof'),
     cpuProfDir: flags.get('cpu-prof-dir'),
-    keep: flags.get('keep') === 'true',
+    keep: flags.bool('keep'),
   };
 }
 
@@ -249,56 +195,24 @@ async function startPrescient(
   shards: { name: string; cluster: Cluster }[],
   catalogFile: string,
   poolSize: number,
-  cpuProfDir: string | undefined,
+  profDir: string | undefined,
 ): Promise<Endpoint> {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const cli = path.resolve(here, '../proxy/cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} not found; run 'npm run build' first`);
-  const port = await freePort();
-  const configFile = path.join(dir, 'prescient.yaml');
-  const config = {
-    listen: { host: '127.0.0.1', port, max_client_connections: 1000 },
-    database: DB,
-    users: [{ name: APP_USER.name, password: APP_USER.password }],
-    auth: { method: 'scram-sha-256' },
-    shards: shards.map((s) => ({ name: s.name, host: s.cluster.host, port: s.cluster.port, database: DB, user: APP_USER.name, password: APP_USER.password })),
-    pool: { mode: 'transaction', size: poolSize },
-    sharding: { account_column: 'account_id', domains: { [DOMAIN]: { tables: ['volumes'], actions: [] } } },
-    catalog: { path: catalogFile },
-    shutdown: { timeout_ms: 5000 },
-    log: { level: 'warn' },
-  };
-  // JSON is YAML
-  await writeFile(configFile, '# generated by scripts/bench-routing.ts\n' + JSON.stringify(config, null, 2) + '\n');
-  const nodeArgs: string[] = [];
-  if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
-  const logFile = path.join(dir, 'prescient.log');
-  const proc = spawnProc('prescient', process.execPath, [...NODE_FLAGS, ...nodeArgs, cli, 'start', '--config', configFile], { logFile });
-  try {
-    await waitForPort('127.0.0.1', port, 20_000, proc);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- prescient log ---\n${await tail(logFile)}`);
-  }
-  log(`prescient: ${shards.length} shards, pool mode transaction size ${poolSize} per shard on 127.0.0.1:${port} (pid ${proc.pid})${cpuProfDir ? ' with --cpu-prof' : ''}`);
-  return { host: '127.0.0.1', port, proc, cpuPid: proc.pid, label: 'Prescient (transaction, 3 shards)' };
-}
-
-// ---------------------------------------------------------------------------------------------
-// CPU accounting of everything the benchmark runs (for the "other load" noise indicator)
-// ---------------------------------------------------------------------------------------------
-
-/** CPU ticks of this process and its reaped children (pgbench), the proxies, and every postmaster with its live and reaped backends. */
-function ownTicks(proxyPids: number[], postmasterPids: number[]): number {
-  let t = procTimes('self', true)?.ticks ?? 0;
-  for (const pid of proxyPids) t += procTimes(pid, false)?.ticks ?? 0;
-  const pms = new Set(postmasterPids);
-  for (const pid of pms) t += procTimes(pid, true)?.ticks ?? 0;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const p = procTimes(Number(e), false);
-    if (p && pms.has(p.ppid)) t += p.ticks;
-  }
-  return t;
+  const p = await launchPrescient({
+    dir,
+    name: 'prescient',
+    generatedBy: 'scripts/bench-routing.ts',
+    cpuProfDir: profDir,
+    config: (port) => ({
+      ...benchConfig(port, poolSize, 'warn'),
+      database: DB,
+      users: [{ name: APP_USER.name, password: APP_USER.password }],
+      shards: shards.map((s) => ({ name: s.name, host: s.cluster.host, port: s.cluster.port, database: DB, user: APP_USER.name, password: APP_USER.password })),
+      sharding: { account_column: 'account_id', domains: { [DOMAIN]: { tables: ['volumes'], actions: [] } } },
+      catalog: { path: catalogFile },
+    }),
+  });
+  log(`prescient: ${shards.length} shards, pool mode transaction size ${poolSize} per shard on 127.0.0.1:${p.port} (pid ${p.proc.pid})${profDir ? ' with --cpu-prof' : ''}`);
+  return { host: p.host, port: p.port, proc: p.proc, cpuPid: p.proc.pid, label: 'Prescient (transaction, 3 shards)' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,53 +244,12 @@ interface RunResult {
   error?: string;
 }
 
-function parsePgbench(out: string): Pick<RunResult, 'tps' | 'latencyAvgMs' | 'latencyStddevMs' | 'transactions' | 'failed'> {
-  const num = (re: RegExp): number | null => {
-    const m = re.exec(out);
-    return m ? Number(m[1]) : null;
-  };
-  return {
-    tps: num(/^tps = ([\d.]+)/m),
-    latencyAvgMs: num(/^latency average = ([\d.]+) ms/m),
-    latencyStddevMs: num(/^latency stddev = ([\d.]+) ms/m),
-    transactions: num(/^number of transactions actually processed: (\d+)/m),
-    failed: num(/^number of failed transactions: (\d+)/m),
-  };
-}
-
-/** Latencies (µs) of the logged transactions in every pgbench log file starting with `prefix`; the files are removed. */
-async function readLatencyLogs(prefix: string): Promise<number[]> {
-  const dir = path.dirname(prefix);
-  const base = path.basename(prefix) + '.';
-  const out: number[] = [];
-  for (const f of readdirSync(dir)) {
-    if (!f.startsWith(base)) continue;
-    const file = path.join(dir, f);
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      // client_id transaction_no time script_no time_epoch time_us [schedule_lag] [retries]
-      const fields = line.split(' ');
-      if (fields.length < 6) continue;
-      const us = Number(fields[2]);
-      if (Number.isFinite(us)) out.push(us);
-    }
-    await rm(file, { force: true });
-  }
-  return out;
-}
-
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
-
 interface PgbenchContext {
   scriptDir: string;
   logDir: string;
   opts: Options;
   clkTck: number;
-  proxyPids: number[];
-  postmasterPids: number[];
+  own: Own;
   user: { name: string; password: string };
 }
 
@@ -398,46 +271,28 @@ async function pgbench(
     '-l', `--sampling-rate=${ctx.opts.samplingRate}`, `--log-prefix=${prefix}`,
     '-h', ep.host, '-p', String(ep.port), '-U', ctx.user.name, DB,
   ];
-  const env: NodeJS.ProcessEnv = { ...process.env, PGPASSWORD: ctx.user.password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
-  const hostBefore = hostBusyTicks();
-  const ownBefore = ownTicks(ctx.proxyPids, ctx.postmasterPids);
-  const t0 = process.hrtime.bigint();
-  const before = ep.cpuPid ? cpuTicks(ep.cpuPid) : null;
-  const r = await run('pgbench', findPgBin('pgbench'), args, env, (durationS + 90) * 1000);
-  const after = ep.cpuPid ? cpuTicks(ep.cpuPid) : null;
-  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  const hostAfter = hostBusyTicks();
-  const ownAfter = ownTicks(ctx.proxyPids, ctx.postmasterPids);
-  const foreignCpuPct =
-    hostBefore !== null && hostAfter !== null
-      ? Math.min(100, Math.max(0, (100 * (hostAfter - hostBefore - (ownAfter - ownBefore))) / (ctx.clkTck * wallS * os.cpus().length)))
-      : null;
-  const parsed = parsePgbench(r.stdout);
+  const r = await runPgbench(args, { password: ctx.user.password, durationS, cpuPid: ep.cpuPid, own: ctx.own, clkTck: ctx.clkTck });
   const samples = (await readLatencyLogs(prefix)).sort((a, b) => a - b);
-  const userTicks = before && after ? after.user - before.user : null;
-  const sysTicks = before && after ? after.sys - before.sys : null;
-  const ticks = userTicks !== null && sysTicks !== null ? userTicks + sysTicks : null;
-  const cpuUsPerTxn = ticks !== null && parsed.transactions ? ((ticks / ctx.clkTck) * 1e6) / parsed.transactions : null;
-  let error: string | undefined;
-  if (r.timedOut) error = 'pgbench timed out';
-  else if (r.code !== 0 || parsed.tps === null) {
-    const lines = [...new Set((r.stderr + '\n' + r.stdout).split('\n').filter((l) => /error|abort|fatal|failed|could not/i.test(l)))];
-    error = `pgbench exit ${r.code ?? r.signal}: ${lines.slice(0, 3).join(' | ') || r.stderr.trim().slice(0, 300)}`;
-  }
+  const ticks = r.cpu ? r.cpu.user + r.cpu.sys : null;
+  const cpuUsPerTxn = ticks !== null && r.transactions ? ((ticks / ctx.clkTck) * 1e6) / r.transactions : null;
   const ms = (us: number | null): number | null => (us === null ? null : us / 1000);
   return {
     via: ep.label,
-    ...parsed,
+    tps: r.tps,
+    latencyAvgMs: r.latencyAvgMs,
+    latencyStddevMs: r.latencyStddevMs,
+    transactions: r.transactions,
+    failed: r.failed,
     p50Ms: ms(percentile(samples, 50)),
     p99Ms: ms(percentile(samples, 99)),
     samplesUs: samples,
     cpuTicks: ticks,
-    cpuUserTicks: userTicks,
-    cpuSysTicks: sysTicks,
+    cpuUserTicks: r.cpu ? r.cpu.user : null,
+    cpuSysTicks: r.cpu ? r.cpu.sys : null,
     cpuUsPerTxn,
-    foreignCpuPct,
-    exitCode: r.code,
-    ...(error ? { error } : {}),
+    foreignCpuPct: r.foreignCpuPct,
+    exitCode: r.exitCode,
+    ...(r.error ? { error: r.error } : {}),
   };
 }
 
@@ -572,9 +427,7 @@ function summarize(results: RunResult[], opts: Options, clkTck: number): Summary
           prescientVsDirect: tps.prescient !== null && tps.direct ? tps.prescient / tps.direct : null,
           prescientVsPgbouncer: tps.prescient !== null && tps.pgbouncer ? tps.prescient / tps.pgbouncer : null,
           cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), prescient: cpu('prescient') },
-          maxForeignCpuPct: cell.some((r) => r.foreignCpuPct !== null)
-            ? Math.max(...cell.flatMap((r) => (r.foreignCpuPct === null ? [] : [r.foreignCpuPct])))
-            : null,
+          maxForeignCpuPct: maxOf(cell.map((r) => r.foreignCpuPct)),
         });
       }
     }
@@ -651,12 +504,10 @@ async function main(): Promise<number> {
   const scriptDir = path.join(root, 'scripts', 'bench-routing');
   for (const s of opts.scripts) if (!existsSync(path.join(scriptDir, `${s}.sql`))) throw new Error(`pgbench script ${path.join(scriptDir, `${s}.sql`)} not found`);
   const maxClients = Math.max(...opts.clients);
-  const cpuProfDir = opts.cpuProf
-    ? path.resolve(opts.cpuProfDir ?? path.join(root, '.bench', `cpu-prof-${new Date().toISOString().replace(/[:.]/g, '-')}`))
-    : undefined;
+  const profDir = opts.cpuProf ? cpuProfDir(opts.cpuProfDir, root) : undefined;
 
-  const pgbenchVersion = spawnSync(findPgBin('pgbench'), ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const pgbouncerVersion = (spawnSync('/usr/sbin/pgbouncer', ['--version'], { encoding: 'utf8' }).stdout ?? '').split('\n')[0]?.trim() ?? '?';
+  const pgbenchVersion = pgbenchVersionLine();
+  const pgbouncerVersion = pgbouncerVersionLine();
   const gitHead = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout?.trim() || '?';
   log(`${pgbenchVersion}; ${pgbouncerVersion}; node ${process.version}; ${os.cpus().length} cores; CLK_TCK ${clkTck}; git ${gitHead}`);
   const runs = opts.scripts.length * opts.modes.length * opts.clients.length * opts.rounds * TARGETS.length;
@@ -670,23 +521,15 @@ async function main(): Promise<number> {
   const results: RunResult[] = [];
   const checks: Check[] = [];
   let exitCode = 0;
-  let interrupted = false;
 
-  const onSigint = (): void => {
-    if (interrupted) {
-      for (const p of procs) signalGroup(p, 'SIGKILL');
-      for (const c of clusters) killPid(c.pid, 'SIGQUIT');
-      process.exit(130);
-    }
-    interrupted = true;
-    log('SIGINT: stopping the current run and cleaning up (Ctrl-C again to kill everything)');
-    for (const p of procs) if (p.name === 'pgbench' || p.name === 'psql') signalGroup(p, 'SIGTERM');
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  const check = (): void => {
-    if (interrupted) throw new Error('interrupted');
-  };
+  const interrupt = new Interrupt(
+    () => {
+      log('SIGINT: stopping the current run and cleaning up (Ctrl-C again to kill everything)');
+      for (const p of procs) if (p.name === 'pgbench' || p.name === 'psql') signalGroup(p, 'SIGTERM');
+    },
+    () => killEverything(clusters),
+  );
+  const check = (): void => interrupt.check();
 
   try {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'prescient-bench-routing-'));
@@ -696,7 +539,7 @@ async function main(): Promise<number> {
     }
     const logDir = path.join(tmp, 'pgbench-logs');
     await mkdir(logDir);
-    if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
+    if (profDir) await mkdir(profDir, { recursive: true });
 
     log('starting 4 Postgres clusters (direct, s1, s2, s3)');
     clusters = await startClusters(4, {
@@ -724,15 +567,9 @@ async function main(): Promise<number> {
     // PgBouncer and the servers' login: the app user (owner of schema public on every cluster).
     const directAsApp = { host: direct.host, port: direct.port, user: APP_USER.name, password: APP_USER.password };
     const directEp: Endpoint = { host: direct.host, port: direct.port, label: 'direct' };
-    const bouncerTx = await startPgBouncer(tmp, 'pgbouncer-tx', directAsApp, 'transaction', opts.poolSize);
-    servers.push(bouncerTx);
-    let bouncerSession: Endpoint | undefined;
-    if (opts.modes.includes('prepared')) {
-      bouncerSession = await startPgBouncer(tmp, 'pgbouncer-session', directAsApp, 'session', Math.max(opts.poolSize, maxClients));
-      servers.push(bouncerSession);
-      log('note: -M prepared uses the pool_mode=session PgBouncer (1.18 has no prepared statements in transaction mode)');
-    }
-    prescient = await startPrescient(tmp, shards, catalogFile, opts.poolSize, cpuProfDir);
+    const { tx: bouncerTx, session: bouncerSession } = await startPgBouncers(tmp, directAsApp, opts.poolSize, maxClients, opts.modes.includes('prepared'));
+    servers.push(bouncerTx, ...(bouncerSession ? [bouncerSession] : []));
+    prescient = await startPrescient(tmp, shards, catalogFile, opts.poolSize, profDir);
     servers.push(prescient);
     watchdog = spawnWatchdog(servers.flatMap((s) => (s.proc ? [s.proc.pid] : [])));
     check();
@@ -759,8 +596,7 @@ async function main(): Promise<number> {
       logDir,
       opts,
       clkTck,
-      proxyPids: servers.flatMap((s) => (s.cpuPid ? [s.cpuPid] : [])),
-      postmasterPids: clusters.map((c) => c.pid),
+      own: { proxyPids: servers.flatMap((s) => (s.cpuPid ? [s.cpuPid] : [])), postmasterPids: clusters.map((c) => c.pid) },
       user: APP_USER,
     };
     const endpointFor = (t: Target, mode: Mode): Endpoint =>
@@ -853,9 +689,9 @@ async function main(): Promise<number> {
 
     const prescientCpu = prescient.cpuPid ? cpuTicks(prescient.cpuPid) : null;
     if (prescient.proc) await stopProc(prescient.proc, 'SIGTERM', 20_000);
-    if (cpuProfDir) {
-      const files = readdirSync(cpuProfDir).filter((f) => f.endsWith('.cpuprofile'));
-      log(files.length === 0 ? `no .cpuprofile written in ${cpuProfDir}` : `CPU profile: ${path.join(cpuProfDir, files.sort().at(-1)!)}`);
+    if (profDir) {
+      const file = latestCpuProfile(profDir);
+      log(file === undefined ? `no .cpuprofile written in ${profDir}` : `CPU profile: ${file}`);
     }
 
     if (opts.json) {
@@ -877,39 +713,16 @@ async function main(): Promise<number> {
         runs: results.map(({ samplesUs: _samples, ...r }) => ({ ...r, samples: _samples?.length ?? 0 })),
         checks,
       };
-      await writeFile(opts.json, JSON.stringify(out, null, 2) + '\n');
-      log(`wrote ${opts.json}`);
+      await writeJson(opts.json, out, log);
     }
     if (results.some((r) => r.error) || checks.some((c) => !c.ok)) exitCode = 1;
   } catch (e) {
-    log(`error: ${(e as Error).message}`);
-    exitCode = interrupted ? 130 : 1;
+    exitCode = interrupt.failed(e, log);
   } finally {
-    for (const p of [...procs]) if (p.name.startsWith('pgbench') || p.name === 'psql') await stopProc(p, 'SIGKILL', 5000);
-    if (prescient?.proc) await stopProc(prescient.proc, 'SIGTERM', 20_000);
-    for (const s of servers) if (s.proc) await stopProc(s.proc, 'SIGTERM', 10_000);
-    for (const p of [...procs]) await stopProc(p, 'SIGTERM', 10_000);
-    killPid(watchdog, 'SIGKILL');
-    if (clusters.length > 0) {
-      log('stopping Postgres');
-      await stopClusters(clusters).catch((e: unknown) => log(`stopClusters: ${(e as Error).message}`));
-    }
-    if (tmp) {
-      if (opts.keep || (exitCode !== 0 && !interrupted)) log(`kept ${tmp} (configs, catalog and logs)`);
-      else await rm(tmp, { recursive: true, force: true });
-    }
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    await stopAll([{ proc: prescient?.proc, graceMs: 20_000 }, ...servers]);
+    await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || (exitCode !== 0 && !interrupt.interrupted), kept: 'configs, catalog and logs' });
   }
   return exitCode;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      log(`fatal: ${(e as Error).stack ?? String(e)}`);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main, log);

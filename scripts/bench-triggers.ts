@@ -34,15 +34,19 @@
 // Besides tps it reports the CPU time of all Postgres processes per transaction, which a busy host distorts far less.
 // Everything started is stopped by pid at the end, on SIGINT and on error. Progress goes to stderr, the table to stdout.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { readdirSync } from 'node:fs';
-import { clockTicksPerSecond, killPid, log, median, procs, procTimes, run, signalGroup, stopProc } from './bench-passthrough.js';
-import { findPgBin, startClusters, stopClusters, type Cluster } from './testbed.js';
+import { startClusters, type Cluster } from './testbed.js';
+import { Args } from './lib/args.js';
+import { clockTicksPerSecond, postgresTicks } from './lib/cpu.js';
+import { log } from './lib/log.js';
+import { writeJson } from './lib/json.js';
+import { finish, Interrupt, runMain } from './lib/main.js';
+import { pgbench, pgbenchVersion as pgbenchVersionLine } from './lib/pgbench.js';
+import { killEverything, procs, signalGroup, sleep, stopProc } from './lib/proc.js';
+import { median } from './lib/stats.js';
 import { installShardSchema, SHARD_SCHEMA_VERSION, VERSIONS_CHANNEL, type VersionedTable } from '../proxy/versions/ShardSchema.js';
 
 const SCRIPTS = {
@@ -73,57 +77,26 @@ interface Options {
 
 const USAGE = `usage: node dist/scripts/bench-triggers.js [--duration S] [--rounds N] [--clients N] [--jobs N]
        [--accounts N] [--rows R] [--scripts update,insert] [--modes off,on,no-notify,prev] [--prev-version N] [--durable] [--json FILE]`;
-const KNOWN = new Set(['duration', 'rounds', 'clients', 'jobs', 'accounts', 'rows', 'scripts', 'modes', 'prev-version', 'durable', 'json', 'help']);
-const BOOLEAN = new Set(['durable']);
 
 function parseArgs(argv: string[]): Options {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') {
-      process.stdout.write(USAGE + '\n');
-      process.exit(0);
-    }
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (!KNOWN.has(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
-    if (BOOLEAN.has(name) && eq < 0) {
-      flags.set(name, 'true');
-      continue;
-    }
-    const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (v === undefined) throw new Error(`missing value for ${a}\n${USAGE}`);
-    flags.set(name, v);
-  }
-  const int = (name: string, def: number, min: number): number => {
-    const v = flags.get(name);
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
-    return n;
-  };
-  const scripts = (flags.get('scripts') ?? 'update,insert').split(',').filter(Boolean).map((s) => {
-    if (!(s in SCRIPTS)) throw new Error(`bad --scripts entry ${s} (${Object.keys(SCRIPTS).join('|')})`);
-    return s as Script;
+  const flags = new Args(argv, {
+    usage: USAGE,
+    values: ['duration', 'rounds', 'clients', 'jobs', 'accounts', 'rows', 'scripts', 'modes', 'prev-version', 'json'],
+    booleans: ['durable'],
   });
-  if (scripts.length === 0) throw new Error('--scripts must not be empty');
-  const modes = (flags.get('modes') ?? DEFAULT_MODES.join(',')).split(',').filter(Boolean).map((m) => {
-    if (!(MODES as readonly string[]).includes(m)) throw new Error(`bad --modes entry ${m} (${MODES.join('|')})`);
-    return m as Mode;
-  });
+  const modes = flags.list('modes', MODES, DEFAULT_MODES);
   if (!modes.includes('off')) throw new Error('--modes must include off (the baseline)');
   return {
-    durationS: int('duration', 10, 1),
-    rounds: int('rounds', 3, 1),
-    clients: int('clients', 8, 1),
-    jobs: int('jobs', 2, 1),
-    accounts: int('accounts', 1000, 1),
-    rows: int('rows', 20, 1),
-    scripts,
+    durationS: flags.int('duration', 10, 1),
+    rounds: flags.int('rounds', 3, 1),
+    clients: flags.int('clients', 8, 1),
+    jobs: flags.int('jobs', 2, 1),
+    accounts: flags.int('accounts', 1000, 1),
+    rows: flags.int('rows', 20, 1),
+    scripts: flags.list('scripts', Object.keys(SCRIPTS) as Script[]),
     modes,
-    prevVersion: int('prev-version', SHARD_SCHEMA_VERSION - 1, 1),
-    durable: flags.get('durable') === 'true',
+    prevVersion: flags.int('prev-version', SHARD_SCHEMA_VERSION - 1, 1),
+    durable: flags.bool('durable'),
     json: flags.get('json'),
   };
 }
@@ -150,44 +123,12 @@ interface RunResult {
   error?: string;
 }
 
-function parsePgbench(out: string): Pick<RunResult, 'tps' | 'latencyMs' | 'transactions' | 'failed'> {
-  const num = (re: RegExp): number | null => {
-    const m = re.exec(out);
-    return m ? Number(m[1]) : null;
-  };
-  return {
-    tps: num(/^tps = ([\d.]+)/m),
-    latencyMs: num(/^latency average = ([\d.]+) ms/m),
-    transactions: num(/^number of transactions actually processed: (\d+)/m),
-    failed: num(/^number of failed transactions: (\d+)/m),
-  };
-}
-
 const TABLES: VersionedTable[] = [{ table: 'volumes', accountColumn: 'account_id', domain: 'volume' }];
 
-function pgEnv(pg: Cluster): NodeJS.ProcessEnv {
-  return { ...process.env, PGPASSWORD: pg.password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
-}
-
 const fmt = (x: number | null, digits = 0): string => (x === null ? 'n/a' : x.toFixed(digits));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** CPU clock ticks used so far by the postmaster, its reaped children and its live children (backends, workers). */
-function postgresTicks(postmasterPid: number): number {
-  let t = procTimes(postmasterPid, true)?.ticks ?? 0;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const p = procTimes(Number(e), false);
-    if (p && p.ppid === postmasterPid) t += p.ticks;
-  }
-  return t;
-}
-
-let interrupted = false;
-
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
-  const pgbenchVersion = spawnSync(findPgBin('pgbench'), ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const pgbenchVersion = pgbenchVersionLine();
   const total = opts.scripts.length * opts.modes.length * opts.rounds;
   const clkTck = clockTicksPerSecond();
   log(`${pgbenchVersion}; node ${process.version}; ${os.cpus().length} cores`);
@@ -201,21 +142,14 @@ async function main(): Promise<number> {
   let listenerPrev: pg.Client | undefined;
   let exitCode = 0;
   const results: RunResult[] = [];
-  const onSignal = (): void => {
-    if (interrupted) {
-      for (const p of procs) signalGroup(p, 'SIGKILL');
-      for (const c of clusters) killPid(c.pid, 'SIGQUIT');
-      process.exit(130);
-    }
-    interrupted = true;
-    log('interrupted: stopping the current run and cleaning up (again to kill everything)');
-    for (const p of procs) signalGroup(p, 'SIGTERM');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const check = (): void => {
-    if (interrupted) throw new Error('interrupted');
-  };
+  const interrupt = new Interrupt(
+    () => {
+      log('interrupted: stopping the current run and cleaning up (again to kill everything)');
+      for (const p of procs) signalGroup(p, 'SIGTERM');
+    },
+    () => killEverything(clusters),
+  );
+  const check = (): void => interrupt.check();
 
   try {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'prescient-bench-triggers-'));
@@ -304,22 +238,22 @@ async function main(): Promise<number> {
           await db.query('truncate prescient.version_history');
           await db.query('checkpoint');
           const n0 = notifications;
-          const ticks0 = postgresTicks(pgc.pid);
+          const ticks0 = postgresTicks([pgc.pid]);
           const args = [
             '-n', '-T', String(opts.durationS), '-c', String(opts.clients), '-j', String(Math.min(opts.jobs, opts.clients)),
             '-f', scriptFiles.get(script)!, '-D', `accounts=${opts.accounts}`, '-D', `rows=${opts.rows}`,
             '-h', pgc.host, '-p', String(pgc.port), '-U', pgc.user, mode === 'prev' ? 'app_prev' : 'app',
           ];
-          const r = await run('pgbench', findPgBin('pgbench'), args, pgEnv(pgc), (opts.durationS + 90) * 1000);
+          const r = await pgbench(args, { password: pgc.password, durationS: opts.durationS });
           check();
           await (mode === 'prev' ? listenerPrev! : listener).query('select 1'); // notifications committed before this round trip are in
           await sleep(300); // pgbench's backends exit and are reaped (their CPU moves to the postmaster's children)
-          const ticks = postgresTicks(pgc.pid) - ticks0;
-          const parsed = parsePgbench(r.stdout);
-          const pgCpuUsPerTxn = parsed.transactions ? ((ticks / clkTck) * 1e6) / parsed.transactions : null;
-          const res: RunResult = { script, mode, round, ...parsed, notifications: notifications - n0, pgCpuUsPerTxn };
-          if (r.timedOut) res.error = 'pgbench timed out';
-          else if (r.code !== 0 || parsed.tps === null) res.error = `pgbench exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+          const ticks = postgresTicks([pgc.pid]) - ticks0;
+          const pgCpuUsPerTxn = r.transactions ? ((ticks / clkTck) * 1e6) / r.transactions : null;
+          const res: RunResult = {
+            script, mode, round, tps: r.tps, latencyMs: r.latencyAvgMs, transactions: r.transactions, failed: r.failed,
+            notifications: notifications - n0, pgCpuUsPerTxn, ...(r.error ? { error: r.error } : {}),
+          };
           results.push(res);
           done++;
           log(
@@ -367,37 +301,19 @@ async function main(): Promise<number> {
       'Postgres CPU µs/txn = utime+stime of the postmaster and all its children during the run / transactions (less sensitive to other load on the host than tps).',
     ];
     process.stdout.write('\n' + lines.join('\n') + '\n');
-    if (opts.json) {
-      await writeFile(opts.json, JSON.stringify({ meta: { date: new Date().toISOString(), pgbench: pgbenchVersion, cores: os.cpus().length, ...opts }, summary: rows, runs: results }, null, 2) + '\n');
-      log(`wrote ${opts.json}`);
-    }
+    await writeJson(opts.json, { meta: { date: new Date().toISOString(), pgbench: pgbenchVersion, cores: os.cpus().length, ...opts }, summary: rows, runs: results }, log);
     if (results.some((r) => r.error)) exitCode = 1;
   } catch (e) {
-    log(`error: ${(e as Error).message}`);
-    exitCode = interrupted ? 130 : 1;
+    exitCode = interrupt.failed(e, log);
   } finally {
     for (const p of [...procs]) await stopProc(p, 'SIGKILL', 5000);
     await listener?.end().catch(() => {});
     await admin?.end().catch(() => {});
     await listenerPrev?.end().catch(() => {});
     await adminPrev?.end().catch(() => {});
-    if (clusters.length > 0) {
-      log('stopping Postgres');
-      await stopClusters(clusters).catch((e: unknown) => log(`stopClusters: ${(e as Error).message}`));
-    }
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    await finish({ log, interrupt, clusters, tmp });
   }
   return exitCode;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      log(`fatal: ${(e as Error).stack ?? String(e)}`);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main, log);

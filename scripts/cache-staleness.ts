@@ -37,15 +37,18 @@
 //                read started (by anyone, anywhere).
 //   non-monotonic  a client read a row older than what it had read before (allowed: another proxy's or a bypassing
 //                write is only seen after its notification; without a cache it cannot happen).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { makeRng } from '../workload/rng.js';
-import { startClusters, stopClusters, freePort, type Cluster } from './testbed.js';
-import { procs, spawnProc, spawnWatchdog, stopProc, signalGroup, killPid, tail, waitForPort, type Proc } from './bench-passthrough.js';
-import { NODE_FLAGS } from '../proxy/nodeFlags.js';
+import { startClusters, type Cluster } from './testbed.js';
+import { Args } from './lib/args.js';
+import { makeLog } from './lib/log.js';
+import { writeJson } from './lib/json.js';
+import { finish, Interrupt, runMain } from './lib/main.js';
+import { startPrescient as launchPrescient, type Prescient } from './lib/prescient.js';
+import { procs, signalGroup, spawnWatchdog, stopProc, tail } from './lib/proc.js';
 
 export interface PgEndpoint {
   host: string;
@@ -632,96 +635,64 @@ const USAGE = `usage: npm run cache:staleness -- [--seconds 60] [--clients 8] [-
        [--write-ratio 0.05] [--tx-ratio 0.3] [--bypass-pause-ms 10] [--seed S] [--json FILE] [--keep]`;
 
 function parseArgs(argv: string[]): ScriptOptions {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') {
-      process.stdout.write(USAGE + '\n');
-      process.exit(0);
-    }
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`);
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (name === 'keep') {
-      flags.set(name, 'true');
-      continue;
-    }
-    const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (v === undefined) throw new Error(`missing value for --${name}\n${USAGE}`);
-    flags.set(name, v);
-  }
-  const known = new Set(['seconds', 'clients', 'bypass', 'accounts', 'rows', 'write-ratio', 'tx-ratio', 'bypass-pause-ms', 'seed', 'json', 'keep']);
-  for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
-  const num = (name: string, def: number, min: number, max = Infinity, int = true): number => {
-    const v = flags.get(name);
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min || n > max) throw new Error(`--${name}: expected ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`);
-    return n;
-  };
+  const flags = new Args(argv, {
+    usage: USAGE,
+    values: ['seconds', 'clients', 'bypass', 'accounts', 'rows', 'write-ratio', 'tx-ratio', 'bypass-pause-ms', 'seed', 'json'],
+    booleans: ['keep'],
+  });
   return {
-    seconds: num('seconds', 60, 1),
-    clients: num('clients', 8, 1),
-    bypass: num('bypass', 2, 0),
-    accounts: num('accounts', 4, 1),
-    rows: num('rows', 4, 1),
-    writeRatio: num('write-ratio', 0.05, 0, 1, false),
-    txRatio: num('tx-ratio', 0.3, 0, 1, false),
-    bypassPauseMs: num('bypass-pause-ms', 10, 0),
+    seconds: flags.num('seconds', 60, 1),
+    clients: flags.num('clients', 8, 1),
+    bypass: flags.num('bypass', 2, 0),
+    accounts: flags.num('accounts', 4, 1),
+    rows: flags.num('rows', 4, 1),
+    writeRatio: flags.num('write-ratio', 0.05, 0, 1, false),
+    txRatio: flags.num('tx-ratio', 0.3, 0, 1, false),
+    bypassPauseMs: flags.num('bypass-pause-ms', 10, 0),
     seed: flags.get('seed') ?? 'staleness',
     json: flags.get('json'),
-    keep: flags.get('keep') === 'true',
+    keep: flags.bool('keep'),
   };
 }
 
-const log = (msg: string): void => {
-  process.stderr.write(`[staleness ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-};
+const log = makeLog('staleness');
 
 const APP = { name: 'app', password: 'app-secret' };
 const ADMIN = { name: 'admin', password: 'admin-secret' };
 
-async function startPrescient(dir: string, name: string, clusters: Cluster[], catalogUrl: string): Promise<{ proc: Proc; port: number }> {
-  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../proxy/cli.js');
-  const port = await freePort();
-  const config = {
-    listen: { host: '127.0.0.1', port },
-    database: 'app',
-    users: [APP],
-    admin: { users: [ADMIN] },
-    shards: clusters.map((c, i) => ({ name: `s${i}`, host: c.host, port: c.port, database: 'app', user: c.user, password: c.password })),
-    pool: { mode: 'transaction', size: 10 },
-    ...STALENESS_CONFIG,
-    catalog: { url: catalogUrl },
-    shutdown: { timeout_ms: 5000 },
-    log: { level: 'info' },
-  };
-  const configFile = path.join(dir, `${name}.yaml`);
-  await writeFile(configFile, '# generated by scripts/cache-staleness.ts\n' + JSON.stringify(config, null, 2) + '\n');
-  const logFile = path.join(dir, `${name}.log`);
-  const proc = spawnProc(name, process.execPath, [...NODE_FLAGS, cli, 'start', '--config', configFile], { logFile });
-  try {
-    await waitForPort('127.0.0.1', port, 20_000, proc);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- ${name} log ---\n${await tail(logFile)}`);
-  }
-  log(`${name}: Prescient on 127.0.0.1:${port} (pid ${proc.pid})`);
-  return { proc, port };
+async function startPrescient(dir: string, name: string, clusters: Cluster[], catalogUrl: string): Promise<Prescient> {
+  const p = await launchPrescient({
+    dir,
+    name,
+    generatedBy: 'scripts/cache-staleness.ts',
+    config: (port) => ({
+      listen: { host: '127.0.0.1', port },
+      database: 'app',
+      users: [APP],
+      admin: { users: [ADMIN] },
+      shards: clusters.map((c, i) => ({ name: `s${i}`, host: c.host, port: c.port, database: 'app', user: c.user, password: c.password })),
+      pool: { mode: 'transaction', size: 10 },
+      ...STALENESS_CONFIG,
+      catalog: { url: catalogUrl },
+      shutdown: { timeout_ms: 5000 },
+      log: { level: 'info' },
+    }),
+  });
+  log(`${name}: Prescient on 127.0.0.1:${p.port} (pid ${p.proc.pid})`);
+  return p;
 }
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   let clusters: Cluster[] = [];
-  const started: { proc: Proc; port: number }[] = [];
+  const started: Prescient[] = [];
   let watchdog: number | undefined;
   let tmp: string | undefined;
   let exitCode = 0;
-  const onSignal = (): void => {
+  const interrupt = new Interrupt(() => {
     log('signal: stopping');
     for (const p of procs) signalGroup(p, 'SIGTERM');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  });
   try {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'prescient-staleness-'));
     log('starting two Postgres clusters (testbed)');
@@ -751,10 +722,7 @@ async function main(): Promise<number> {
       progress: log,
     });
     process.stdout.write('\n' + formatStaleness(report));
-    if (opts.json) {
-      await writeFile(opts.json, JSON.stringify({ options: opts, report }, null, 2) + '\n');
-      log(`wrote ${opts.json}`);
-    }
+    await writeJson(opts.json, { options: opts, report }, log);
     if (report.violations > 0 || report.errors > 0) exitCode = 1;
     for (const { proc } of started) if (proc.hasExited) throw new Error(`${proc.name} exited during the run\n${await tail(path.join(tmp, `${proc.name}.log`))}`);
   } catch (e) {
@@ -762,24 +730,9 @@ async function main(): Promise<number> {
     exitCode = 1;
   } finally {
     for (const { proc } of started) await stopProc(proc, 'SIGTERM', 10_000);
-    killPid(watchdog, 'SIGKILL');
-    if (clusters.length > 0) await stopClusters(clusters).catch((e: unknown) => log(`stopClusters: ${(e as Error).message}`));
-    if (tmp) {
-      if (opts.keep || exitCode !== 0) log(`kept ${tmp} (configs and proxy logs)`);
-      else await rm(tmp, { recursive: true, force: true });
-    }
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || exitCode !== 0, kept: 'configs and proxy logs' });
   }
   return exitCode;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      log(`fatal: ${(e as Error).stack ?? String(e)}`);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main, log);

@@ -22,6 +22,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isRoot, spawnDetachedShell } from './lib/proc.js';
 
 export type AuthMethod = 'scram-sha-256' | 'md5' | 'trust' | 'password';
 
@@ -198,10 +199,6 @@ interface OsUser {
 
 let pgOsUser: OsUser | null | undefined;
 
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
 function postgresOsUser(): OsUser {
   if (pgOsUser) return pgOsUser;
   const name = process.env.PG_OS_USER ?? 'postgres';
@@ -335,18 +332,6 @@ function installExitHook(): void {
       }
     }
   });
-}
-
-/** Runs `script` in a detached shell that outlives this process (for watchdogs); returns its pid. */
-export function spawnDetachedShell(script: string, name: string, args: string[]): number | undefined {
-  try {
-    const child = spawn('sh', ['-c', script, name, ...args], { detached: true, stdio: 'ignore' });
-    child.on('error', () => {});
-    child.unref();
-    return child.pid;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Spawn a detached shell that kills the postmaster and removes its directory if this process dies. */

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { findPgBin, freePort, runCommand, spawnDetachedShell, startClusters, stopClusters, type Cluster } from '../testbed.js';
+import { findPgBin, freePort, runCommand, startClusters, stopClusters, type Cluster } from '../testbed.js';
+import { spawnDetachedShell } from '../lib/proc.js';
 import type { FuzzOptions } from './options.js';
 import { NODE_FLAGS } from '../../proxy/nodeFlags.js';
 
