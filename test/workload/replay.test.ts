@@ -28,7 +28,7 @@ t.test('replays the whole dataset through Prescient with --speedup 0: zero error
   const admin = new pg.Client({ connectionString: urlOf(cluster!) });
   await admin.connect();
   t.teardown(() => admin.end());
-  await admin.query(readFileSync(join(root, 'scripts', 'workload', 'schema.sql'), 'utf8'));
+  await admin.query(readFileSync(join(root, 'workload', 'schema.sql'), 'utf8'));
   const proxy = await startProxy(t, [cluster!]);
   const target = `postgres://${APP_USER.name}:${APP_USER.password}@${proxy.host}:${proxy.port}/app`;
 
@@ -64,7 +64,7 @@ t.test('--speedup keeps each identity\'s relative timing', async (t) => {
   const admin = new pg.Client({ connectionString: urlOf(cluster!) });
   await admin.connect();
   t.teardown(() => admin.end());
-  await admin.query(readFileSync(join(root, 'scripts', 'workload', 'schema.sql'), 'utf8'));
+  await admin.query(readFileSync(join(root, 'workload', 'schema.sql'), 'utf8'));
   const dir = mkdtempSync(join(tmpdir(), 'prescient-replay-small-'));
   mkdirSync(join(dir, 'x'));
   const ev = (eventName: string, s: number, arn: string): Record<string, unknown> => ({

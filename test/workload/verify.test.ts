@@ -15,7 +15,7 @@ import { makeRng } from '../../workload/rng.js';
 requirePostgres(t);
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const schema = readFileSync(join(root, 'scripts', 'workload', 'schema.sql'), 'utf8');
+const schema = readFileSync(join(root, 'workload', 'schema.sql'), 'utf8');
 const urlOf = (c: Cluster): string => `postgres://${c.user}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/app`;
 
 async function sql(c: Cluster, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
