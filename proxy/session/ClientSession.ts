@@ -699,14 +699,17 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           this.toServer.push(f.frame);
           return;
         }
+        // the shape check holds the Bind for the server's answer: only when no statement of the client's is still
+        // running, so the server answers (one in COPY IN would take the Describe as an error and never answer)
+        const idle = !this.pending.owesStatement();
         this.ensurePrepared(server, stmt.server);
         if (stmt.shape !== undefined && !this.skipUntilSync && !this.shapeChecked) {
           const seen = server.shapes.get(stmt.serverName);
-          if (seen === undefined) {
+          if (seen === undefined && idle) {
             this.verifyShape(server, stmt, f);
             return;
           }
-          if (seen !== stmt.shape) {
+          if (seen !== undefined && seen !== stmt.shape) {
             // the statement was prepared again on this server connection after a schema change: its rows no longer
             // fit the description the client decodes them with. Postgres' answer on one connection:
             this.errorUntilSync(SqlState.FeatureNotSupported, 'cached plan must not change result type');

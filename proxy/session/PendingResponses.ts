@@ -71,6 +71,15 @@ export function completes(kind: Await, code: number): boolean {
 /** The responses owed, oldest first. */
 export class PendingQueue extends Fifo<Pending> {
   /** counts entries of a kind (e.g. how many ReadyForQuery are still owed) */
+  /** Is a client's Query or Execute still owed? (Then the server may be in COPY IN, where it answers nothing else.) */
+  owesStatement(): boolean {
+    for (let i = this.head; i < this.items.length; i++) {
+      const p = this.items[i]!;
+      if (!p.hide && (p.kind === Await.Query || p.kind === Await.Execute)) return true;
+    }
+    return false;
+  }
+
   count(kind: Await): number {
     let n = 0;
     for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.kind === kind) n++;

@@ -408,3 +408,33 @@ t.test('prepared statements on one server connection are bounded (pool.max_prepa
   t.ok(Number(after[0]![0]) <= 5, `and the bound holds again at the next statement (${after[0]![0]})`);
   await a.close();
 });
+
+t.test('a described statement bound while its server is in COPY IN does not hold the session: it notices its client leave', async (t) => {
+  // found by the 1,000,000-input fuzz run (two sessions left holding their server connections): the shape check held a
+  // Bind for a Describe that a server in COPY IN takes as an error and never answers, with the client's reading paused
+  const proxy = await onePool(t, { size: 2 });
+  await sql('drop table if exists shp_copy; create table shp_copy (a int)');
+  const a = await raw(proxy);
+  a.send(parse('s', 'select 1 as a'), describe('S', 's'), sync());
+  t.equal(errorCode(await a.readUntilReady()), undefined, 'described on the first server connection');
+  const holder = await raw(proxy);
+  t.equal(errorCode(await holder.query('begin; select 1')), undefined, 'the holder keeps the first server connection');
+  const b = await raw(proxy);
+  b.send(parse('t', 'select 1 as a'), bind({ statement: 't' }), execute(), sync());
+  t.equal(errorCode(await b.readUntilReady()), undefined, 'another client prepares the same text on the second connection (never described there)');
+  await b.close();
+  a.send(query('copy shp_copy from stdin'));
+  t.equal((await a.next()).code, BackendCode.CopyInResponse, 'the first client is in COPY IN on the second connection');
+  a.send(bind({ statement: 's' }), execute(), sync());
+  await new Promise((r) => setTimeout(r, 300));
+  a.socket.destroy();
+  let active = '';
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    active = (await pools(proxy)).get('cl_active') ?? '';
+    if (active === '1') break;
+  }
+  t.equal(active, '1', 'only the holder is left once the first client is gone');
+  t.equal(errorCode(await holder.query('commit')), undefined);
+  await holder.close();
+});
