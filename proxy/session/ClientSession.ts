@@ -262,8 +262,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   private processClientFrames(): void {
     let f: Frame | null;
-    // frames already read wait too while the client does not read its answers (writeBlocked): each would queue one more
-    while (this.state !== SessionState.Closed && this.state !== SessionState.Connecting && !this.waitingForServer && !this.pipelineFull && !this.writeBlocked && (f = this.reader.next())) {
+    while (this.state !== SessionState.Closed && this.state !== SessionState.Connecting && !this.waitingForServer && !this.pipelineFull && (f = this.reader.next())) {
       switch (this.state) {
         case SessionState.Startup:
           // a Terminate before any startup packet: closed silently, as Postgres
@@ -2075,12 +2074,6 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         server.socket.resume();
       }
       this.resumeReading();
-      if (this.state === SessionState.Closed) return;
-      try {
-        this.processClientFrames();
-      } catch (e) {
-        this.fail(e);
-      }
     });
   }
 
