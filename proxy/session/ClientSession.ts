@@ -699,13 +699,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
           this.toServer.push(f.frame);
           return;
         }
-        // the shape check holds the Bind for the server's answer: only when no statement of the client's is still
-        // running, so the server answers (one in COPY IN would take the Describe as an error and never answer)
-        const idle = !this.pending.owesStatement();
         this.ensurePrepared(server, stmt.server);
         if (stmt.shape !== undefined && !this.skipUntilSync && !this.shapeChecked) {
           const seen = server.shapes.get(stmt.serverName);
-          if (seen === undefined && idle) {
+          // the check holds the Bind for the server's answer: only when no statement of the client's is still running,
+          // so the server answers (one in COPY IN would take the Describe as an error and never answer)
+          if (seen === undefined && !this.pending.owesStatement()) {
             this.verifyShape(server, stmt, f);
             return;
           }
