@@ -93,6 +93,8 @@ export class ServerConnection {
    * implicit or explicit transaction or skipping to Sync after an error. Such a connection never goes back to the pool.
    */
   unsynced = false;
+  /** Prescient cannot know how many answers this connection still owes (an error ended a COPY IN the client sent Syncs into): it is closed, never pooled, when its client leaves */
+  desynced = false;
   lastUsed = Date.now();
   private onIdleClose: ((conn: ServerConnection) => void) | null = null;
 

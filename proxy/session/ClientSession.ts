@@ -166,6 +166,12 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   private readonly pins = new SessionPins();
   /** texts of simple Queries in flight, oldest first (read only when a tag that pins or unpins completes) */
   private readonly queries = new Fifo<Buffer>();
+  /**
+   * the server is in COPY IN for the request at the head of `pending` (from its CopyInResponse until that request
+   * completes): `open` while the client has not sent its CopyDone/CopyFail, `ignoredSyncs` the client's Syncs the
+   * server reads (and ignores) meanwhile
+   */
+  private copyIn: { open: boolean; ignoredSyncs: number } | null = null;
   /** the client has more responses owed than MAX_PENDING: its socket is paused until they drain */
   private pipelineFull = false;
   /** the server sent a FATAL error: its close is not news to the client */
@@ -531,6 +537,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   /** One request frame on the pass-through path (and, once routed, each frame of a routed request). */
   private handleFrame(f: Frame): void {
     const code = f.code;
+    if (this.copyIn !== null && this.copyIn.open && this.server) {
+      this.forwardInCopy(f);
+      return;
+    }
     if (this.dropUntilSync) {
       if (code !== FrontendCode.Sync) return;
       this.dropUntilSync = false;
@@ -770,8 +780,41 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         return;
       default:
         // CopyData, CopyDone, CopyFail: no response of their own (the COPY's Query or Execute is owed until then)
+        if (f.code !== FrontendCode.CopyData) this.pending.markCopyEnd();
         this.toServer.push(f.frame);
     }
+  }
+
+  /**
+   * A frame the client sends while its server is in COPY IN: the server ignores Sync and Flush there, and any other
+   * message ends the COPY with an error (Postgres then ends the connection: protocol synchronization was lost).
+   */
+  private forwardInCopy(f: Frame): void {
+    const copy = this.copyIn!;
+    if (f.code === FrontendCode.Sync) copy.ignoredSyncs++;
+    else if (f.code !== FrontendCode.Flush && f.code !== FrontendCode.CopyData) copy.open = false;
+    this.toServer.push(f.frame);
+  }
+
+  /** The server answered the COPY at the head of `pending` with CopyInResponse. */
+  private enterCopyIn(): void {
+    const { ignored, open } = this.pending.takeCopyIgnored();
+    let ignoredSyncs = 0;
+    for (const p of ignored) {
+      if (p.kind === Await.Sync) ignoredSyncs++;
+      this.settle(p, false);
+    }
+    this.copyIn = { open, ignoredSyncs };
+  }
+
+  /**
+   * The COPY at the head ended. After an error Postgres answers the Syncs it reads from then on, and which of the
+   * client's Syncs it read before the error is unknowable here: if any could have been, the count of what this
+   * server connection owes is uncertain, so it serves this client until it leaves and is closed then.
+   */
+  private leaveCopyIn(failed: boolean): void {
+    if (failed && this.copyIn!.ignoredSyncs > 0 && this.server) this.server.desynced = true;
+    this.copyIn = null;
   }
 
   /**
@@ -936,6 +979,10 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   /** Gathers request frames; COPY data goes straight to the server that asked for it. */
   private collect(f: Frame): void {
     const code = f.code;
+    if (this.copyIn !== null && this.copyIn.open && this.server && this.requests.length === 0 && this.batch.length === 0 && !this.waitingForServer) {
+      this.handleFrame(f);
+      return;
+    }
     if (code === FrontendCode.CopyData || code === FrontendCode.CopyDone || code === FrontendCode.CopyFail) {
       if (this.requests.length === 0 && this.batch.length === 0 && !this.waitingForServer) {
         if (this.server) this.handleFrame(f);
@@ -1727,7 +1774,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   /** Gives the server connection back when nothing is owed and no transaction is open. */
   private maybeRelease(): void {
     const server = this.server;
-    if (!server || this.pending.length > 0 || server.txStatus !== Be.TransactionStatus.Idle || server.unsynced) return;
+    if (!server || this.pending.length > 0 || server.txStatus !== Be.TransactionStatus.Idle || server.unsynced || server.desynced) return;
     if (this.pins.reason !== null || this.ctx.config.pool.mode === 'session' || this.state !== SessionState.Ready) return;
     if (this.toServer.length > 0 || this.heldFrame) return;
     this.detachServer();
@@ -1739,6 +1786,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     this.flushRun();
     const server = this.server!;
     this.server = null;
+    this.copyIn = null;
     server.owner = null;
     if (this.serverPaused) {
       this.serverPaused = false;
@@ -1816,6 +1864,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     const head = this.pending.peek();
     switch (code) {
       case BackendCode.ErrorResponse: {
+        if (this.copyIn !== null) this.leaveCopyIn(true);
         if (head && head.hide && head.kind === Await.Query) {
           this.hiddenError = Be.decodeErrorFields(f.payload);
           logger.warn('error in an injected statement', { pid: this.pid, message: this.hiddenError.get('M') });
@@ -1854,7 +1903,11 @@ export class ClientSession implements ServerOwner, FrameVisitor {
         server.setParamsKey = settingsKeyOf(server.setParams);
         return;
       }
+      case BackendCode.CopyInResponse:
+        if (head && !head.hide && (head.kind === Await.Query || head.kind === Await.Execute)) this.enterCopyIn();
+        break;
       case BackendCode.CommandComplete:
+        if (this.copyIn !== null) this.leaveCopyIn(false);
         if (head && head.kind === Await.Query) {
           if (!head.hide) {
             this.noteCommand(f.payload);
@@ -2086,6 +2139,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
     if (this.server !== conn) return;
     this.flushRun();
     this.server = null;
+    this.copyIn = null;
     this.serverStream.reset();
     this.ctx.poolOf(conn).discard(conn);
     this.pending.clear();
@@ -2135,7 +2189,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       this.detachServer();
       if (server.closed) {
         // nothing to give back
-      } else if (this.pending.length === 0 && server.txStatus === Be.TransactionStatus.Idle && !server.unsynced && wasReady) {
+      } else if (this.pending.length === 0 && server.txStatus === Be.TransactionStatus.Idle && !server.unsynced && !server.desynced && wasReady) {
         this.resetAndRelease(server);
       } else {
         // mid-request, mid-transaction, or extended messages sent since the last Sync: its state is unknown, so it is

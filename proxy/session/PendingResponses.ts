@@ -70,6 +70,64 @@ export function completes(kind: Await, code: number): boolean {
 
 /** The responses owed, oldest first. */
 export class PendingQueue extends Fifo<Pending> {
+  /** entries ever pushed (less those taken out of the middle): the entry at offset i sits at position pushed - length + i */
+  private pushed = 0;
+  /** positions where the client's CopyDone or CopyFail fell among the entries, oldest first (see takeCopyIgnored) */
+  private copyEnds: number[] = [];
+
+  override push(p: Pending): void {
+    this.pushed++;
+    this.items.push(p);
+  }
+
+  override clear(): void {
+    super.clear();
+    this.copyEnds = [];
+  }
+
+  /** The client's CopyDone or CopyFail went to the server: a COPY IN still owed ends there. */
+  markCopyEnd(): void {
+    if (this.length === 0) return; // nothing owed: no COPY is running, the server drops it
+    const headAt = this.pushed - this.length;
+    while (this.copyEnds.length > 0 && this.copyEnds[0]! <= headAt) this.copyEnds.shift();
+    if (this.copyEnds[this.copyEnds.length - 1] !== this.pushed) this.copyEnds.push(this.pushed);
+  }
+
+  /**
+   * The head (a COPY's Query or Execute) put the server in COPY IN. A server in COPY IN ignores Sync and Flush and
+   * takes any other message as the end of the COPY with an error (protocol-flow "COPY Operations"), so the entries the
+   * client queued after the head and before its CopyDone/CopyFail are owed nothing: they are taken out (the made-up
+   * answers among them stay) and returned, with `open` true when the client has not sent its CopyDone/CopyFail yet.
+   */
+  takeCopyIgnored(): { ignored: Pending[]; open: boolean } {
+    const headAt = this.pushed - this.length;
+    while (this.copyEnds.length > 0 && this.copyEnds[0]! <= headAt) this.copyEnds.shift();
+    const end = this.copyEnds.length > 0 ? this.copyEnds.shift()! : Infinity;
+    const ignored: Pending[] = [];
+    const kept: Pending[] = [];
+    let open = end === Infinity;
+    let i = this.head + 1;
+    for (let at = headAt + 1; i < this.items.length && at < end; i++, at++) {
+      const p = this.items[i]!;
+      if (p.kind === Await.Synthetic) {
+        kept.push(p);
+        continue;
+      }
+      ignored.push(p);
+      if (p.kind !== Await.Sync) {
+        open = false; // the COPY ends here, with an error
+        i++;
+        break;
+      }
+    }
+    if (ignored.length > 0) {
+      this.items.splice(this.head + 1, i - this.head - 1, ...kept);
+      this.pushed -= ignored.length;
+      for (let k = 0; k < this.copyEnds.length; k++) this.copyEnds[k]! -= ignored.length;
+    }
+    return { ignored, open };
+  }
+
   /** counts entries of a kind (e.g. how many ReadyForQuery are still owed) */
   /** Is a client's Query or Execute still owed? (Then the server may be in COPY IN, where it answers nothing else.) */
   owesStatement(): boolean {

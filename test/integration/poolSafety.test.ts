@@ -9,7 +9,7 @@ import { requirePostgres, findPgBin, withClusters, type Cluster, type TeardownCa
 import { runCommand } from '../../scripts/testbed.js';
 import { APP_USER, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import {
-  RawClient, bind, commandTag, dataRowText, errorFields, execute, flush, parse, query, sync, describe, type Frame,
+  RawClient, bind, commandTag, copyData, copyDone, dataRowText, errorFields, execute, flush, parse, query, sync, describe, type Frame,
 } from '../helpers/rawClient.js';
 import { BackendCode } from '../../proxy/protocol/MessageCode.js';
 import { PoolMode } from '../../config/schema.js';
@@ -440,4 +440,70 @@ t.test('a described statement bound while its server is in COPY IN does not hold
   t.equal(active, '1', 'only the holder is left once the first client is gone');
   t.equal(errorCode(await holder.query('commit')), undefined);
   await holder.close();
+});
+
+t.test('Syncs and Flushes a client sends while its server is in COPY IN are owed nothing (Postgres ignores them)', async (t) => {
+  // found by the 1,000,000-input fuzz run (two sessions left with 4096 responses owed by an idle server): a server in
+  // COPY IN ignores Sync and Flush, and takes any other message as the end of the COPY with an error; Prescient
+  // expected a ReadyForQuery per Sync and kept count wrong for good
+  await sql('drop table if exists safety_copy; create table safety_copy (a int)');
+  const cases: { name: string; start: Buffer[]; during: Buffer[]; end: Buffer[]; uncertain?: boolean }[] = [
+    { name: 'simple COPY, Syncs sent with it', start: [query('copy safety_copy from stdin'), sync(), flush(), sync()], during: [], end: [copyData('1\n'), copyDone()] },
+    { name: 'simple COPY, Syncs sent once it started', start: [query('copy safety_copy from stdin')], during: [sync(), flush(), sync()], end: [copyData('2\n'), copyDone()] },
+    { name: 'extended COPY (libpq: Sync with the Execute, another after CopyDone)', start: [parse('', 'copy safety_copy from stdin'), bind(), execute(), sync()], during: [], end: [copyData('3\n'), copyDone(), sync()] },
+    { name: 'extended COPY, Syncs sent once it started', start: [parse('', 'copy safety_copy from stdin'), bind(), execute(), sync()], during: [sync(), sync()], end: [copyData('4\n'), copyDone(), sync()] },
+    // any other message ends the COPY with an error, and Postgres the connection (protocol synchronization was lost)
+    { name: 'a Parse during COPY', start: [query('copy safety_copy from stdin'), sync()], during: [parse('', 'select 1'), sync()], end: [] },
+    { name: 'a Parse sent with the COPY', start: [query('copy safety_copy from stdin'), sync(), parse('', 'select 1'), sync()], during: [], end: [] },
+    { name: 'a Query during extended COPY', start: [parse('', 'copy safety_copy from stdin'), bind(), execute(), sync()], during: [sync(), query('select 1')], end: [] },
+    // which of the Syncs Postgres read before a data error it cannot say: the connection serves its client, then is closed
+    { name: 'a data error in a COPY with Syncs sent into it', start: [query('copy safety_copy from stdin'), sync()], during: [sync()], end: [copyData('x\n'), copyDone()], uncertain: true },
+  ];
+  const proxy = await onePool(t);
+  for (const c of cases) {
+    await t.test(c.name, async (t) => {
+      const run = async (client: RawClient): Promise<string> => {
+        const seen: Frame[] = [];
+        try {
+          await exchange(client, seen);
+        } catch (e) {
+          // the connection ended: the errors that came before its end, by SQLSTATE
+          return `${codes(seen)} closed after ${((e as Error).message.match(/"C":"\w+"/g) ?? []).join(' ')}`;
+        }
+        return codes(seen);
+      };
+      const exchange = async (client: RawClient, seen: Frame[]): Promise<void> => {
+        client.send(...c.start);
+        // up to CopyInResponse (or an error)
+        for (;;) {
+          const f = await client.next();
+          seen.push(f);
+          if (f.code === BackendCode.CopyInResponse || f.code === BackendCode.ReadyForQuery) break;
+        }
+        if (c.during.length > 0) {
+          client.send(...c.during);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        client.send(...c.end);
+        seen.push(...(await client.readUntilReady()));
+        // whatever else is owed arrives before the answer to this query
+        client.send(query('select 7'));
+        for (;;) {
+          const f = await client.next();
+          seen.push(f);
+          if (f.code === BackendCode.DataRow) break;
+        }
+        seen.push(...(await client.readUntilReady()));
+      };
+      const viaDirect = await RawClient.connect({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'app' });
+      const want = await run(viaDirect);
+      await viaDirect.close();
+      const a = await raw(proxy);
+      t.equal(await run(a), want, 'the client sees what Postgres sends');
+      if (c.uncertain) await a.close();
+      const b = await raw(proxy);
+      t.same(await b.rows('select 8'), [['8']], c.uncertain ? 'once the first client left, the next is served' : 'the only server connection went back to the pool while the first client stays');
+      for (const x of [a, b]) await x.close();
+    });
+  }
 });

@@ -128,3 +128,47 @@ t.test('a queue that never drains (a pipelining client) does not keep consumed e
   const backing = (q as unknown as { items: unknown[] }).items;
   t.ok(backing.length < 10_000, `backing array holds ${backing.length} slots after 500000 cycles, not every entry ever queued`);
 });
+
+t.test('PendingQueue.takeCopyIgnored(): what a server in COPY IN reads and answers nothing for', async (t) => {
+  // a script of what the client sent: Q/E = the COPY's Query or Execute, S = Sync, P = Parse, m = a made-up answer,
+  // | = CopyDone or CopyFail; the head is the first entry
+  const kinds: Record<string, Pending> = {
+    Q: PENDING.Query, E: PENDING.Execute, S: PENDING.Sync, P: PENDING.Parse,
+    m: { kind: Await.Synthetic, hide: false, synth: Buffer.from('x'), onDone: undefined },
+  };
+  const cases: { name: string; sent: string; before?: string; ignored: string; left: string; open: boolean }[] = [
+    { name: 'Syncs sent after the COPY, before its CopyDone', sent: 'QSS|S', ignored: 'SS', left: 'QS', open: false },
+    { name: 'nothing after the COPY yet', sent: 'Q', ignored: '', left: 'Q', open: true },
+    { name: 'Syncs and no CopyDone yet', sent: 'ESS', ignored: 'SS', left: 'E', open: true },
+    { name: 'a Parse ends the COPY (with an error): what follows is answered', sent: 'QSPS', ignored: 'SP', left: 'QS', open: false },
+    { name: 'made-up answers stay in their place', sent: 'QSmS|S', ignored: 'SS', left: 'QmS', open: false },
+    { name: 'a CopyDone before the COPY does not count', before: 'S|', sent: 'QS|S', ignored: 'S', left: 'QS', open: false },
+    { name: 'the second COPY of one Query ends at the second CopyDone', sent: 'QS|S|S', ignored: 'S', left: 'QS|S', open: false },
+  ];
+  for (const c of cases) {
+    const q = new PendingQueue();
+    const send = (script: string): void => {
+      for (const ch of script) {
+        if (ch === '|') q.markCopyEnd();
+        else q.push(kinds[ch]!);
+      }
+    };
+    send(c.before ?? '');
+    // what came before the COPY was answered
+    for (let i = 0; i < (c.before ?? '').replace(/\|/g, '').length; i++) q.shift();
+    send(c.sent);
+    const { ignored, open } = q.takeCopyIgnored();
+    const letter = (p: Pending): string => Object.entries(kinds).find(([, k]) => k === p)![0];
+    t.equal(ignored.map(letter).join(''), c.ignored, `${c.name}: ignored`);
+    t.equal(open, c.open, `${c.name}: open`);
+    const left: string[] = [];
+    while (q.length > 0) left.push(letter(q.shift()!));
+    t.equal(left.join(''), c.left.replace(/\|/g, ''), `${c.name}: left`);
+  }
+  // the second COPY of one Query: its own CopyDone marks where it ends, after the first was taken out
+  const q = new PendingQueue();
+  q.push(PENDING.Query); q.push(PENDING.Sync); q.markCopyEnd(); q.push(PENDING.Sync); q.markCopyEnd(); q.push(PENDING.Sync);
+  t.equal(q.takeCopyIgnored().ignored.length, 1, 'first COPY: one Sync');
+  t.equal(q.takeCopyIgnored().ignored.length, 1, 'second COPY (same head): the Sync between the CopyDones');
+  t.equal(q.length, 2, 'the Query and the Sync after both CopyDones are owed');
+});
