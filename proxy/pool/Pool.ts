@@ -52,7 +52,17 @@ export class Pool {
   get waitingCount(): number { return this.waiters.length - this.waitHead; }
   get totalCount(): number { return this.total; }
 
-  /** Hands out an idle connection at once, or null (then call `wait`). */
+  /**
+   * A connection: an idle one at once, else the first to come free or be opened; rejects with a 53300-class error
+   * after the queue timeout (57P01 once the pool is closed). Callers on the hot path try `tryAcquire` first.
+   */
+  acquire(): Promise<ServerConnection> {
+    const now = this.tryAcquire();
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve, reject) => this.wait((err, c) => (c ? resolve(c) : reject(err ?? new ProxyError('POOL_ERROR', 'no server connection', SqlState.ConnectionFailure)))));
+  }
+
+  /** Hands out an idle connection at once (the synchronous fast path), or null: then `acquire` waits for one. */
   tryAcquire(): ServerConnection | null {
     while (this.idle.length > 0) {
       const conn = this.idle.pop()!;
@@ -65,7 +75,7 @@ export class Pool {
   }
 
   /** Queues for a connection; the callback gets one, or a 53300-class error after the queue timeout. */
-  wait(cb: AcquireCallback): void {
+  private wait(cb: AcquireCallback): void {
     if (this.closed) {
       cb(new ProxyError('POOL_CLOSED', 'the pool is shutting down', SqlState.AdminShutdown), null);
       return;

@@ -18,12 +18,6 @@ export interface ShardReply {
   txStatus: number;
 }
 
-function acquire(pool: Pool): Promise<ServerConnection> {
-  const now = pool.tryAcquire();
-  if (now) return Promise.resolve(now);
-  return new Promise((resolve, reject) => pool.wait((err, c) => (c ? resolve(c) : reject(err ?? new ProxyError('POOL_ERROR', 'no server connection', SqlState.ConnectionFailure)))));
-}
-
 export class ShardSet {
   private constructor(
     readonly conns: ServerConnection[],
@@ -35,7 +29,7 @@ export class ShardSet {
   static async acquire(pools: Pool[], maxBytes: number): Promise<ShardSet> {
     const conns: ServerConnection[] = [];
     try {
-      for (const p of pools) conns.push(await acquire(p));
+      for (const p of pools) conns.push(await p.acquire());
     } catch (e) {
       conns.forEach((c, i) => pools[i]!.release(c));
       throw e;

@@ -45,7 +45,7 @@ export function parseOptions(options: string): [string, string][] {
 }
 
 /** The settings a client asked for at startup, keyed by lower-cased name. */
-export function sessionSettings(params: Map<string, string>): Map<string, string> {
+export function sessionSettings(params: ReadonlyMap<string, string>): Map<string, string> {
   const out = new Map<string, string>();
   // as in Postgres (process_startup_options), `-c` switches in `options` apply first and plain parameters override them
   const options = params.get('options');
@@ -68,7 +68,7 @@ const quoteLiteral = (v: string): string =>
 const quoteIdent = (k: string): string => (/^[a-z_][a-z0-9_]*$/.test(k) ? k : k.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.'));
 
 /** SQL that moves a server connection from settings `have` to `want`; '' when nothing differs. */
-export function settingsDiffSql(have: Map<string, string>, want: Map<string, string>): string {
+export function settingsDiffSql(have: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>): string {
   // set_config reads a value exactly as a startup parameter is read (a list stays a list), unlike SET … TO '…'
   const sets: string[] = [];
   for (const [k, v] of want) if (have.get(k) !== v) sets.push(`pg_catalog.set_config(${quoteLiteral(k)}, ${quoteLiteral(v)}, false)`);
