@@ -192,7 +192,7 @@ export class ClientSession {
   detail(): string {
     const held = [
       this.waitingForServer && 'lease', this.pipelineFull && 'pipeline', this.fw.clientPaused && 'server-not-draining',
-      this.writeBlocked && 'client-not-reading', this.fw.heldFrame !== null && 'held-frame',
+      this.writeBlocked && 'client-not-reading', this.fw.heldFrame !== null && 'held-frame', this.fw.serverPaused && 'server-paused',
     ].filter(Boolean);
     const s = this.fw.server;
     return [
@@ -202,6 +202,7 @@ export class ClientSession {
       s ? `server_tx=${String.fromCharCode(s.txStatus)}${s.unsynced ? ' unsynced' : ''}` : '',
       this.fw.skipUntilSync ? 'skip-to-sync' : '', this.fw.dropUntilSync ? 'drop-to-sync' : '',
       this.fw.pins.reason ? `pinned=${this.fw.pins.reason}` : '',
+      this.fw.copyIn !== null ? `copy-in${this.fw.copyIn.open ? '' : '=ended'}` : '',
       this.socket.destroyed ? 'socket=destroyed' : '',
     ].filter(Boolean).join(' ');
   }

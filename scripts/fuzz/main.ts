@@ -116,7 +116,12 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       poolError: pools?.error ?? null,
       leakedServerConnections: pools?.leaked ?? 0,
       leftoverClients: pools?.clients ?? 0,
-      leftoverClientRows: pools?.clientRows ?? [],
+      // each with the inputs its connection ran (found by its port): replay them with --only
+      leftoverClientRows: (pools?.clientRows ?? []).map((row) => {
+        const port = Number(/addr [^ ]*:(\d+)/.exec(row)?.[1] ?? 0);
+        const runs = lanes.inputsOnPort(port).filter((r) => r.length > 0);
+        return runs.length === 0 ? row : `${row}\n      inputs on that port: ${runs.map((r) => r.join(',')).join(' | ')}`;
+      }),
       finalCheck: final,
       corpus: { sessions: Object.fromEntries(corpus.sessions.map((s) => [s.name, s.frames.length])), hash: corpus.hash },
       hangDefinition: HANG_DEFINITION,

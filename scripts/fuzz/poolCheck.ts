@@ -34,7 +34,7 @@ export async function poolCheck(proxy: { host: string; port: number }, admin: { 
       const listed = (await c.query('SHOW CLIENTS')).rows as Record<string, unknown>[];
       const clients = listed.length;
       if ((leaked === 0 && clients === 0) || Date.now() > deadline) {
-        const clientRows = listed.map((r) => `pid ${r.pid} ${r.state} ${r.server ?? '-'} ${r.status} queries=${r.queries} ${r.detail ?? ''}`);
+        const clientRows = listed.map((r) => `pid ${r.pid} addr ${r.addr} ${r.state} ${r.server ?? '-'} ${r.status} queries=${r.queries} ${r.detail ?? ''}`);
         return { pools, leaked, clients, clientRows, error: null };
       }
       await new Promise((r) => setTimeout(r, 250));

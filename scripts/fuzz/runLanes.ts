@@ -37,12 +37,25 @@ export interface LaneControl {
   done: Promise<void>;
   /** the inputs running now and those finished in the last second, as `index kind ending bytes` */
   inFlight(): string[];
+  /** the inputs run on connections from this local port (the last four connections), in order */
+  inputsOnPort(port: number): number[][];
 }
 
 export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): LaneControl {
   let next = 0;
   let stopped = false;
   const running = new Map<number, string>();
+  /** the inputs each connection ran, by its local port (a session the proxy still lists is found by its addr) */
+  const byPort = new Map<number, number[][]>();
+  const onPort = (c: WireConn): number[] => {
+    const list: number[] = [];
+    const port = c.socket.localPort ?? 0;
+    const seen = byPort.get(port) ?? [];
+    seen.push(list);
+    if (seen.length > 4) seen.shift();
+    byPort.set(port, seen);
+    return list;
+  };
   /** inputs finished lately (their memory may still be held when RSS is sampled) */
   const recent: { at: number; what: string }[] = [];
   const total = typeof o.indices === 'number' ? o.indices : o.indices.length;
@@ -54,6 +67,7 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
 
   const lane = async (): Promise<void> => {
     let conn: WireConn | null = null;
+    let ran: number[] = [];
     let history: number[] = [];
     let used = 0;
     let current: number | null = null;
@@ -78,6 +92,7 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
           continue;
         }
         if (o.trace) c.trace = [];
+        onPort(c).push(k);
         const rs = await executeStartupInput(c, input, o.hangMs);
         if (o.trace) traceInput(input, rs, c.trace ?? []);
         tally.add(input, rs, [], Date.now() - t0);
@@ -92,6 +107,7 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
         used = 0;
         try {
           conn = await WireConn.connect(o.endpoint.host, o.endpoint.port, o.hangMs);
+          ran = onPort(conn);
           await conn.login(o.login.user, o.login.password, o.login.database, o.hangMs);
         } catch (e) {
           const code = String((e as { code?: unknown }).code ?? 'error');
@@ -105,6 +121,7 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
         }
       }
       if (o.trace) conn.trace = [];
+      ran.push(k);
       const r = await executeMessageInput(conn, input, o.hangMs);
       if (o.trace) traceInput(input, r, conn.trace ?? []);
       tally.add(input, r, history, Date.now() - t0);
@@ -120,5 +137,5 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
 
   const lanes = Math.max(1, Math.min(o.concurrency, total));
   const done = Promise.all(Array.from({ length: lanes }, () => lane())).then(() => undefined);
-  return { stop: () => { stopped = true; }, done, inFlight: () => [...running.values(), ...recent.filter((r) => r.at > Date.now() - 1000).map((r) => `(done) ${r.what}`)] };
+  return { stop: () => { stopped = true; }, done, inputsOnPort: (port) => byPort.get(port) ?? [], inFlight: () => [...running.values(), ...recent.filter((r) => r.at > Date.now() - 1000).map((r) => `(done) ${r.what}`)] };
 }

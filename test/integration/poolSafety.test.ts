@@ -507,3 +507,26 @@ t.test('Syncs and Flushes a client sends while its server is in COPY IN are owed
     });
   }
 });
+
+t.test('a client that pipelines thousands of queries, never reads and vanishes is noticed and its server connection goes back', async (t) => {
+  // the fuzzer's `no-read` ending (an input of 16 Queries written 256 times, then the socket destroyed): twice in
+  // 1,000,000 inputs such a session stayed listed, owing 4,087 answers with its reading paused and its server idle
+  const proxy = await onePool(t);
+  for (const perInput of [16, 1, 64]) {
+    const greedy = await raw(proxy);
+    greedy.socket.pause(); // never reads
+    const input = Buffer.concat(Array.from({ length: perInput }, () => query('select 1')));
+    for (let i = 0; i < Math.ceil(4096 / perInput); i++) greedy.socket.write(input);
+    await new Promise((r) => setTimeout(r, 50));
+    greedy.socket.destroy();
+    let listed = -1;
+    for (let i = 0; i < 50 && listed !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      listed = Number((await pools(proxy)).get('cl_active') ?? -1);
+    }
+    t.equal(listed, 0, `${perInput} queries per write: no client session is left once the client vanished`);
+    const honest = await raw(proxy);
+    t.same(await honest.rows('select 5'), [['5']], 'the only server connection serves the next client');
+    await honest.close();
+  }
+});
