@@ -74,6 +74,15 @@ export class Pool {
     return null;
   }
 
+  /**
+   * For background work (prefetch): an idle connection only when no client waits for one; never opens a connection
+   * and never queues, so background requests cannot take a connection a client is waiting for. null: try later.
+   */
+  tryAcquireBackground(): ServerConnection | null {
+    if (this.waitingCount > 0) return null;
+    return this.tryAcquire();
+  }
+
   /** Queues for a connection; the callback gets one, or a 53300-class error after the queue timeout. */
   private wait(cb: AcquireCallback): void {
     if (this.closed) {

@@ -14,6 +14,7 @@ import type { Router } from '../router/Router.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import type { ServerConnection, ServerIdentity } from '../connection/ServerConnection.js';
 import { FailureThrottle } from '../auth/FailureThrottle.js';
+import { KeyFence } from '../router/KeyFence.js';
 import { warmVerifiers } from './ClientAuth.js';
 
 /** The version tracker as the session uses it: writes through the proxy bump a key's token. */
@@ -56,6 +57,8 @@ export class ProxyContext {
 
   /** pools by poolKey(shard, server user, password), created on first use; each has up to pool.size connections */
   readonly pools = new Map<string, Pool>();
+  /** placement keys whose requests wait (a tenant being moved): the request path's one per-key hold */
+  readonly fence = new KeyFence();
   /** catalog, analyzer, router and plugins, once the server has opened them */
   parts: RoutingParts | null = null;
   /**

@@ -461,6 +461,15 @@ export class RequestPipeline {
       return;
     }
     const server = this.host.server;
+    if (route.kind === 'shard' && server === null) {
+      // the one place a request waits for its key: a tenant being moved is fenced (KeyFence) until its new placement
+      // is live; a session inside a transaction is never held (the move waits for the transaction instead)
+      const wait = this.ctx.fence.admit(route.key);
+      if (wait !== null) {
+        this.fenced(req, wait);
+        return;
+      }
+    }
     if (route.kind === 'fanout' || route.kind === 'broadcast') {
       if (server) {
         if (this.host.owesServer()) this.hold(req, route);
@@ -517,6 +526,22 @@ export class RequestPipeline {
       return;
     }
     this.leaseOn(target, req);
+  }
+
+  /** The request waits until its key opens; then it is routed again (its placement may have moved meanwhile). */
+  private fenced(req: RoutedRequest, wait: Promise<void>): void {
+    this.host.block();
+    wait.then(() => {
+      if (this.host.closed) return;
+      this.host.waiting = false;
+      try {
+        this.routeRequest(req);
+      } catch (e) {
+        this.host.fail(e);
+        return;
+      }
+      if (!this.host.waiting) this.host.resume();
+    }, (e: unknown) => this.host.fail(e));
   }
 
   /** The request waits until this server connection owes nothing; then it is routed again. */

@@ -1,0 +1,42 @@
+// KeyFence owns the per-key hold of the request path: while a placement key is fenced (a tenant being moved), requests
+// for it wait before they take a server connection, and go on in order, routed again, when it opens.
+
+/** The hold on one key: when it was closed, and who waits. */
+interface Hold {
+  since: number;
+  waiters: (() => void)[];
+}
+
+export class KeyFence {
+  private readonly holds = new Map<string, Hold>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** null: the key is open, go on (the fast path: one map lookup); else a Promise that resolves when it opens. */
+  admit(key: string): Promise<void> | null {
+    if (this.holds.size === 0) return null;
+    const hold = this.holds.get(key);
+    if (hold === undefined) return null;
+    return new Promise((resolve) => hold.waiters.push(resolve));
+  }
+
+  /** New requests for `key` wait from now on (closing a closed key changes nothing). */
+  close(key: string): void {
+    if (!this.holds.has(key)) this.holds.set(key, { since: this.now(), waiters: [] });
+  }
+
+  /** Requests waiting for `key` go on, in the order they came; returns how many waited. */
+  open(key: string): number {
+    const hold = this.holds.get(key);
+    if (hold === undefined) return 0;
+    this.holds.delete(key);
+    for (const go of hold.waiters) go();
+    return hold.waiters.length;
+  }
+
+  /** The fenced keys, with how long each has been closed and how many requests wait (for the admin console). */
+  fenced(): { key: string; closedMs: number; waiting: number }[] {
+    const at = this.now();
+    return [...this.holds].map(([key, h]) => ({ key, closedMs: at - h.since, waiting: h.waiters.length }));
+  }
+}
