@@ -26,8 +26,11 @@ interface Fill {
   token: number;
 }
 
-/** The built-in `result-cache` plugin. Needs the proxy's version tracker (services.versions); without it, it caches nothing. */
-export function cachePlugin(): PrescientPlugin {
+/**
+ * The built-in `result-cache` plugin. Needs the proxy's version tracker (services.versions); without it, it caches nothing.
+ * `now` is the clock of the TTL backstop (tests inject one).
+ */
+export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
   let cfg: CacheConfig | undefined;
   let cache: ResultCache | null = null;
   let versions: VersionView | undefined;
@@ -76,7 +79,7 @@ export function cachePlugin(): PrescientPlugin {
       versions = host.services?.versions;
       placementKey = host.services?.placementKey.bind(host.services);
       if (!versions) host.log.warn('result-cache: no version tracker; nothing will be cached');
-      cache = new ResultCache(cfg.max_bytes, cfg.max_entry_bytes, cfg.ttl_ms);
+      cache = new ResultCache(cfg.max_bytes, cfg.max_entry_bytes, cfg.ttl_ms, now);
       const listed = cfg.tables.length > 0 ? cfg.tables : Object.values(host.config?.sharding.domains ?? {}).flatMap((d) => d.tables);
       tables = new Set(listed);
       actions = cfg.actions.length > 0 ? new Set(cfg.actions) : null;
@@ -147,7 +150,7 @@ export function cachePlugin(): PrescientPlugin {
           const rowDescription = got[0]![0] === BackendCode.RowDescription ? got[0]! : null;
           store.set(fill.cacheKey, {
             frames: got, rowDescription, bytes: got.reduce((n, f) => n + f.length, 0), token: fill.token,
-            placementKey: fill.placementKey, domain: fill.domain, storedAt: Date.now(),
+            placementKey: fill.placementKey, domain: fill.domain, storedAt: now(),
           });
         },
       };

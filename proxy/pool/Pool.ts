@@ -39,8 +39,10 @@ export class Pool {
     /** the server user (and password) every connection of this pool logs in with */
     readonly identity: ServerIdentity,
     readonly options: PoolOptions,
+    /** the clock of idle expiry (lastUsed and the sweep); tests inject one */
+    private readonly now: () => number = Date.now,
   ) {
-    this.sweeper = setInterval(() => this.sweepIdle(Date.now()), Math.max(250, Math.min(5000, options.idleTimeoutMs / 2 || 1000)));
+    this.sweeper = setInterval(() => this.sweepIdle(this.now()), Math.max(250, Math.min(5000, options.idleTimeoutMs / 2 || 1000)));
     this.sweeper.unref();
   }
 
@@ -166,7 +168,7 @@ export class Pool {
       return;
     }
     if (conn.socket.isPaused()) conn.socket.resume();
-    conn.lastUsed = Date.now();
+    conn.lastUsed = this.now();
     const w = this.nextWaiter();
     if (w) {
       w.done = true;
@@ -198,7 +200,8 @@ export class Pool {
     if (this.waitingCount > 0) this.grow();
   }
 
-  private sweepIdle(now: number): void {
+  /** Closes idle connections unused for longer than idleTimeoutMs; the sweeper timer calls it (tests call it directly). */
+  sweepIdle(now: number = this.now()): void {
     if (this.options.idleTimeoutMs <= 0) return;
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const c = this.idle[i]!;
