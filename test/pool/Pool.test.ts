@@ -34,12 +34,17 @@ function pool(o: Partial<PoolOptions> = {}, now?: () => number, identity: Server
   return p;
 }
 
+/** Pool.acquire() as the callback the tests were written with: (error, null) or (null, connection), once. */
+function waitFor(p: Pool, cb: (err: ProxyError | null, conn: ServerConnection | null) => void): void {
+  p.acquire().then((c) => cb(null, c), (e: unknown) => cb(e as ProxyError, null));
+}
+
 /** One connection: an idle one at once, else through the wait queue. */
 function acquire(p: Pool): Promise<ServerConnection> {
   const idle = p.tryAcquire();
   if (idle) return Promise.resolve(idle);
   return new Promise((resolve, reject) =>
-    p.wait((err, conn) => {
+    waitFor(p, (err, conn) => {
       if (err) return reject(err);
       handed.add(conn!);
       resolve(conn!);
@@ -47,11 +52,11 @@ function acquire(p: Pool): Promise<ServerConnection> {
   );
 }
 
-/** wait() as a promise of what its callback got, counting calls. */
+/** acquire() as a promise of what its callback got, counting calls. */
 function waiter(p: Pool): { result: Promise<{ err: ProxyError | null; conn: ServerConnection | null }>; calls: () => number } {
   let n = 0;
   const result = new Promise<{ err: ProxyError | null; conn: ServerConnection | null }>((resolve) =>
-    p.wait((err, conn) => {
+    waitFor(p, (err, conn) => {
       n++;
       if (conn) handed.add(conn);
       resolve({ err, conn });
@@ -113,7 +118,7 @@ t.test('waiters are served first in, first out', async (t) => {
   const held = await acquire(p);
   const served: number[] = [];
   const done = Array.from({ length: 6 }, (_, i) =>
-    new Promise<void>((resolve) => p.wait((err, conn) => {
+    new Promise<void>((resolve) => waitFor(p, (err, conn) => {
       if (conn) handed.add(conn);
       t.equal(err, null, `waiter ${i}: no error`);
       t.equal(conn, held, `waiter ${i}: the one connection`);
@@ -146,7 +151,7 @@ t.test('more waiters than connections: never more than size opened, everyone ser
     let maxTotal = 0;
     const seen = new Set<ServerConnection>();
     const done = Array.from({ length: k.waiters }, () =>
-      new Promise<void>((resolve, reject) => p.wait((err, conn) => {
+      new Promise<void>((resolve, reject) => waitFor(p, (err, conn) => {
         if (err) return reject(err);
         handed.add(conn!);
         seen.add(conn!);
