@@ -56,7 +56,8 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
     if (actions && (action === undefined || !actions.has(action))) return null;
     const pk = placementKey(account, action, st.tables);
     const domain = pk.slice(account.length + 1);
-    let k = `${pk}\u0000${ctx.protocol}\u0000${ctx.sql}`;
+    // per client user: users map to server identities with their own privileges (row-level security, grants)
+    let k = `${pk}\u0000${ctx.session.user}\u0000${ctx.protocol}\u0000${ctx.sql}`;
     if (ctx.params) {
       for (const p of ctx.params) k += p === null ? '\u0000N' : `\u0000${p.length}:${p.toString('latin1')}`;
       k += `\u0000f${(ctx.paramFormats ?? []).join(',')}\u0000r${(ctx.resultFormats ?? []).join(',')}`;

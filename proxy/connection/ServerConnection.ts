@@ -173,7 +173,7 @@ export class ServerConnection {
                 done = true;
                 clearTimeout(timer);
                 socket.off('data', onData);
-                socket.off('error', fail);
+                socket.off('error', onError);
                 socket.off('close', onClose);
                 conn.attach();
                 resolve(conn);
@@ -188,7 +188,8 @@ export class ServerConnection {
       };
       const onClose = (): void => fail(new ProxyError('SERVER_CLOSED', `shard "${shard.name}" closed the connection during startup`, SqlState.ConnectionFailure));
       socket.on('data', onData);
-      socket.on('error', (e) => fail(new ProxyError('SERVER_CONNECT_FAILED', `cannot connect to shard "${shard.name}" at ${shard.host}:${shard.port}: ${e.message}`, SqlState.SqlclientUnableToEstablishSqlconnection)));
+      const onError = (e: Error): void => fail(new ProxyError('SERVER_CONNECT_FAILED', `cannot connect to shard "${shard.name}" at ${shard.host}:${shard.port}: ${e.message}`, SqlState.SqlclientUnableToEstablishSqlconnection));
+      socket.on('error', onError);
       socket.on('close', onClose);
       socket.on('connect', () => {
         socket.write(Fe.StartupMessage({ user: identity.user, database: shard.database, application_name: applicationName }));

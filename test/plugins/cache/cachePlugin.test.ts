@@ -323,7 +323,7 @@ t.test('close() empties the store', async (t) => {
   t.equal(await run(r.hooks, req()), null, 'a miss after close');
 });
 
-t.test('one user\'s cached rows are not served to a session of another user', { todo: 'the cache key has no user (nor server user): with users[].server_user, two server identities with different privileges share entries' }, async (t) => {
+t.test('one user\'s cached rows are not served to a session of another user', async (t) => {
   const r = await rig();
   await run(r.session('alice'), req(SQL, { session: sessionInfo('alice') }));
   const bob = r.session('bob');
