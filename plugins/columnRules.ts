@@ -2,14 +2,6 @@
 // bound `$n`) and the action by rule (statement kind × table → action, `sharding.action_rules`).
 import { PLUGIN_API_VERSION, type PluginRejection, type PrescientPlugin, type RequestContext } from '../proxy/plugins/api.js';
 
-/** The part of the analyzer's statement info this plugin reads. */
-interface KeyedStatement {
-  readonly kind: string;
-  readonly tables: readonly string[];
-  readonly accountKey: { kind: 'literal'; value: string } | { kind: 'param'; index: number } | null;
-  readonly multipleKeys: boolean;
-}
-
 /** statement kind × table → action */
 export interface ActionRule {
   kind: string;
@@ -31,13 +23,13 @@ export function paramText(value: Buffer, format: number): string {
  * naming different accounts are refused (they cannot run on one shard).
  */
 export function columnKey(ctx: RequestContext): PluginRejection | undefined {
-  const statements = ctx.analysis as readonly KeyedStatement[] | undefined;
+  const statements = ctx.statements;
   if (!statements || ctx.shardKey?.account !== undefined) return undefined;
   let found: string | undefined;
   let source: 'literal' | 'parameter' = 'literal';
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i]!;
-    const k = st.accountKey;
+    const k = st.key;
     if (k === null || st.multipleKeys) continue;
     let account: string;
     if (k.kind === 'literal') account = k.value;
@@ -63,8 +55,7 @@ export function columnKey(ctx: RequestContext): PluginRejection | undefined {
 /** Sets ctx.shardKey.action from the first rule matching a statement, unless a tag or SET prescient.action gave one. */
 export function ruleAction(ctx: RequestContext, rules: ReadonlyMap<string, string>): void {
   if (rules.size === 0 || ctx.shardKey?.action !== undefined || ctx.settings.get('prescient.action') !== undefined) return;
-  const statements = ctx.analysis as readonly KeyedStatement[] | undefined;
-  for (const st of statements ?? []) {
+  for (const st of ctx.statements ?? []) {
     for (const table of st.tables) {
       const action = rules.get(`${st.kind.toLowerCase()} ${table}`) ?? rules.get(`${st.kind.toLowerCase()} ${table.slice(table.lastIndexOf('.') + 1)}`);
       if (action !== undefined) {

@@ -1,11 +1,6 @@
 // sqlcommenter owns the built-in key plugin that reads the account and action from sqlcommenter tags (/* account='…',action='…' */).
 import { PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext } from '../proxy/plugins/api.js';
 
-/** The part of the analyzer's statement info this plugin reads. */
-interface TaggedStatement {
-  readonly tags: Readonly<Record<string, string>>;
-}
-
 export interface SqlcommenterOptions {
   /** tag holding the account id (default `account`) */
   accountTag?: string;
@@ -15,7 +10,7 @@ export interface SqlcommenterOptions {
 
 /** Fills ctx.shardKey from the first statement carrying each tag; a part already set by an earlier plugin is kept. */
 export function tagKey(ctx: RequestContext, accountTag = 'account', actionTag = 'action'): void {
-  const statements = ctx.analysis as readonly TaggedStatement[] | undefined;
+  const statements = ctx.statements;
   if (!statements) return;
   for (let i = 0; i < statements.length; i++) {
     const tags = statements[i]!.tags;

@@ -1,17 +1,9 @@
 // cachePlugin owns the built-in `result-cache` plugin: version-checked caching of cacheable reads on the onRequest /
 // onBackendMessage / onResponse hooks (DESIGN.md §5). A hit replays the stored frames; a miss records the key's version
 // token, collects the response and stores it only if the token did not move while the read ran.
-import { BackendCode, PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
+import { BackendCode, PLUGIN_API_VERSION, StatementKind, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
 import type { CacheConfig } from '../../config/schema.js';
 import { ResultCache } from './ResultCache.js';
-
-/** The part of the analyzer's statement info this plugin reads. */
-interface ReadStatement {
-  readonly kind: string;
-  readonly tables: readonly string[];
-  readonly cacheable: boolean;
-  readonly parseError?: string;
-}
 
 /** Session settings that change a result's bytes: part of the cache key. */
 const RESULT_SETTINGS = [
@@ -41,10 +33,10 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
   /** The cache key of a cacheable request, or null. */
   function keyOf(ctx: RequestContext): { cacheKey: string; placementKey: string; domain: string } | null {
     if (!cache || !versions || !placementKey) return null;
-    const statements = ctx.analysis as readonly ReadStatement[] | undefined;
+    const statements = ctx.statements;
     if (!statements || statements.length !== 1) return null;
     const st = statements[0]!;
-    if (st.kind !== 'Select' || !st.cacheable || st.parseError !== undefined || st.tables.length === 0) return null;
+    if (st.kind !== StatementKind.Select || !st.cacheable || st.parseError !== undefined || st.tables.length === 0) return null;
     if (tables && !st.tables.every((t) => tables!.has(t) || tables!.has(t.slice(t.lastIndexOf('.') + 1)))) return null;
     if (ctx.transaction?.wrote) return null;
     // a SET the proxy cannot see (search_path, bytea_output, a SET LOCAL …) could shape the result: not cached

@@ -4,9 +4,11 @@ import { scanStatements, type ScannedStatement } from './Shape.js';
 import { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type MergeTemplate, type StatementInfo, type Template, type ValueRef } from './types.js';
 import { Walker } from './Walk.js';
 import { systemScope } from './SystemCatalog.js';
+import { sessionStatementOf } from './SessionStatements.js';
 
 export { StatementKind, type KeyLocation, type MergeAggregate, type MergeAggregateColumn, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting, type SystemScope } from './types.js';
 export { shardText } from './Rewrite.js';
+export { SessionOp, TransactionEnd, type SessionStatement, type TableName } from './SessionStatements.js';
 
 export interface AnalyzerOptions {
   /** the account column, e.g. `account_id` (as the parser sees it: lower-case unless quoted) */
@@ -107,6 +109,8 @@ export class Analyzer {
       Object.freeze(t.tables);
       const system = systemScope(stmt, t.tables);
       if (system !== null) t.system = system;
+      const session = sessionStatementOf(stmt);
+      if (session !== null) t.session = session;
       if (t.merge?.aggregate) deepFreeze(t.merge.aggregate);
       if (t.merge && !dependsOnLiterals(t.merge)) t.merge.fixed = bindMerge(t.merge, []);
       if ((tree.stmts?.length ?? 0) > 1) t.parseError = 'several statements in one (the splitter missed a `;` boundary)';
@@ -163,6 +167,7 @@ function bind(t: Template, s: ScannedStatement): StatementInfo {
     info.setting = { name: t.setting.name, value: v === null ? null : 'param' in v ? `$${v.param}` : text(v, s.literals), local: t.setting.local };
   }
   if (t.system !== undefined) info.system = t.system;
+  if (t.session !== undefined) info.session = t.session;
   if (t.parseError !== undefined) info.parseError = t.parseError;
   return info;
 }

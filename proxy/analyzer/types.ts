@@ -1,4 +1,5 @@
 // types owns the analyzer's public value types: StatementKind, KeyLocation, MergeSpec, StatementInfo, and the cached per-shape Template.
+import type { SessionStatement } from './SessionStatements.js';
 
 export const StatementKind = {
   Select: 'Select',
@@ -108,6 +109,8 @@ export interface StatementInfo {
   merge: MergeSpec | null;
   /** set when every table the statement names is a system catalog (see SystemScope) */
   system?: SystemScope;
+  /** what the statement does to session state (DEALLOCATE, PREPARE, LISTEN, temp tables, DROP TABLE, SET, COMMIT …) */
+  session?: SessionStatement;
   parseError?: string;
 }
 
@@ -147,5 +150,6 @@ export interface Template {
   /** SELECT only */
   merge: MergeTemplate | null;
   system?: SystemScope;
+  session?: SessionStatement;
   parseError?: string;
 }

@@ -20,8 +20,11 @@ import {
   type RouteContext,
   type SessionHooks,
   type SessionInfo,
+  type StatementDescription,
 } from './api.js';
 import { builtinPlugins, type BuiltinPluginFactory } from './builtins.js';
+import { describeStatements } from './describeStatements.js';
+import type { StatementInfo } from '../analyzer/types.js';
 
 export const PluginErrorCode = {
   /** the plugin targets another plugin API version */
@@ -262,6 +265,10 @@ export class SessionPlugins {
   /** Runs onRequest in order; the first answer or reject wins and is recorded. Never throws; synchronous while the hooks are. */
   decideRequest(ctx: RequestContext): RequestOutcome | Promise<RequestOutcome> {
     this.lastRequestWinner = undefined;
+    // a context built with the raw analysis only gets its typed description here, before any plugin reads it
+    if (ctx.statements === undefined && Array.isArray(ctx.analysis)) {
+      (ctx as { statements?: readonly StatementDescription[] }).statements = describeStatements(ctx.analysis as StatementInfo[]);
+    }
     return this.decide(HookName.onRequest, ctx, (e, d) => this.requestDecision(e, d), this.requestWinner);
   }
 

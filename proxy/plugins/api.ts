@@ -1,12 +1,19 @@
 // api owns the public plugin API (DESIGN.md §8): the types and constants a plugin — built-in or a user's — imports.
-// Nothing here does I/O or imports runtime code from the proxy, so a plugin can depend on it alone.
+// Nothing here does I/O, and its only runtime imports are constant tables (MessageCode, the analyzer's StatementKind),
+// so a plugin can depend on it alone.
 import type { Config } from '../../config/schema.js';
+import type { MergeSpec, StatementKind, SystemScope } from '../analyzer/types.js';
 
 /** The plugin API version this Prescient implements; a plugin declares the one it targets in `apiVersion`. */
 export const PLUGIN_API_VERSION = 1;
 
 /** The protocol's message type bytes, named as in the Postgres docs: a plugin reading frames uses these. */
 export { BackendCode, FrontendCode } from '../protocol/MessageCode.js';
+
+/** What a statement is (`Select`, `Insert`, `Ddl`, `Begin`, …), as the analyzer names it: StatementDescription.kind. */
+export { StatementKind } from '../analyzer/types.js';
+/** How a fan-out SELECT's rows merge (StatementDescription.mergeSpec), and which system catalogs a statement reads. */
+export type { MergeSpec, MergeSortKey, MergeAggregate, MergeAggregateColumn, MergeAggregateFunction, SystemScope } from '../analyzer/types.js';
 
 /**
  * Session hook names, as data: the host validates what `createSessionHooks` returns against this object,
@@ -73,6 +80,49 @@ export interface ShardKey {
   source?: string;
 }
 
+/** Where a statement names its account: a literal value, or the `$n` parameter (1-based, as written) that holds it. */
+export type StatementKey =
+  | { readonly kind: 'literal'; readonly value: string }
+  | { readonly kind: 'param'; readonly index: number };
+
+/** A `SET` / `RESET` of `prescient.account` or `prescient.action` in the statement itself. */
+export interface RoutingSetting {
+  /** `prescient.account` or `prescient.action` */
+  readonly name: string;
+  /** the value set (`$n` when it is a parameter); null for RESET / SET … TO DEFAULT */
+  readonly value: string | null;
+  /** SET LOCAL */
+  readonly local: boolean;
+}
+
+/**
+ * One statement of a request, as the analyzer describes it (RequestContext.statements: one per statement, a simple
+ * Query may hold several). A statement that did not parse has `parseError` set, kind `Other` and nothing else known.
+ */
+export interface StatementDescription {
+  readonly kind: StatementKind;
+  /** relations read or written, in order of appearance, without duplicates or CTE names; `schema.table` when qualified */
+  readonly tables: readonly string[];
+  /** changes no data (a SELECT without FOR UPDATE/SHARE, writable CTE, INTO or nextval…; SHOW, SET, BEGIN/COMMIT, LISTEN, COPY … TO) */
+  readonly readOnly: boolean;
+  /** a read-only SELECT with no volatile function (now(), random(), …), no locking clause, no writable CTE */
+  readonly cacheable: boolean;
+  /** where it names its account (the account column compared with a literal or a `$n`); the first one with multipleKeys; null when none */
+  readonly key: StatementKey | null;
+  /** it names more than one account (different values, or `= ANY($1)`) */
+  readonly multipleKeys: boolean;
+  /** its sqlcommenter tags (`/* account='…',action='…' *\/`, URL-decoded): the account and action a client tags it with */
+  readonly tags: Readonly<Record<string, string>>;
+  /** the account or action it sets, when it is `SET [LOCAL] prescient.account|prescient.action …` or a RESET of one */
+  readonly setting?: RoutingSetting;
+  /** a SELECT: how its rows merge when it runs on every shard (`unmergeable` says why not); null for anything else */
+  readonly mergeSpec: MergeSpec | null;
+  /** set when every table it names is a system catalog: `catalog` (alike on every shard) or `server` (per-server state) */
+  readonly system?: SystemScope;
+  /** why it did not parse */
+  readonly parseError?: string;
+}
+
 /** One client request, as the request hooks see it. */
 export interface RequestContext {
   readonly session: SessionInfo;
@@ -81,7 +131,9 @@ export interface RequestContext {
   /** simple Query, or an extended-protocol Parse/Bind/Execute */
   readonly protocol: 'simple' | 'extended';
   readonly kind: RequestKind;
-  /** the analyzer's parsed statement info; opaque to the host */
+  /** the request's statements, described (one per statement); Prescient always sets it for the request hooks */
+  readonly statements?: readonly StatementDescription[];
+  /** @deprecated read `statements`: the analyzer's internal statement info, whose shape may change */
   analysis?: unknown;
   /** extended protocol: bound parameter values (null = SQL NULL); undefined for a simple Query */
   readonly params?: readonly (Buffer | null)[];

@@ -20,13 +20,10 @@ import type { ProxyContext } from './ProxyContext.js';
 import type { SessionPort } from './SessionPort.js';
 import type { SessionPlugins } from '../plugins/PluginHost.js';
 import { logger } from '../logger.js';
+import { deallocateOnly, mayNameReservedStatement, namesReservedStatement } from '../analyzer/SessionStatements.js';
 
 /** ParameterStatus names a client cannot SET: reported, never replayed on another server connection. */
 const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
-const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(all|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
-/** cheap first look (latin1 text of a Query) for SQL that could name a server-side statement of Prescient's */
-const RESERVED_HINT = /prescient_|u&["']/i;
-const STATEMENT_SQL = /\b(?:execute|prepare|deallocate)\b/i;
 /** DDL tags: a statement prepared before them may no longer parse, or may describe other columns */
 const DDL_TAG = /^(?:CREATE|ALTER|DROP) (?!INDEX|DATABASE|ROLE|USER|EXTENSION|PUBLICATION|SUBSCRIPTION|TABLESPACE)/;
 /** responses owed to one client beyond which Prescient stops reading it until they drain */
@@ -230,7 +227,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       return; // after an extended-protocol error the server ignores it until Sync (Postgres' ignore_till_sync)
     } else if (code === FrontendCode.Query) {
       this.owner.stats.queries++;
-      if (RESERVED_HINT.test(f.payload.toString('latin1')) && this.refuseReservedName(f.payload)) return;
+      if (mayNameReservedStatement(f.payload.toString('latin1'), this.ctx.statementNames.prefix) && this.refuseReservedName(f.payload)) return;
       const first = f.payload[0];
       if ((first === 0x64 || first === 0x44 || first === 0x20 || first === 0x0a) && this.interceptQuery(decodeQuery(f.payload))) return;
     }
@@ -268,11 +265,9 @@ export class Forwarder implements ServerOwner, FrameVisitor {
 
   /** SQL that names a server-side statement of Prescient's (EXECUTE prescient_3, DEALLOCATE "prescient_3"): refused. */
   private refuseReservedName(payload: Buffer): boolean {
-    const sql = decodeQuery(payload);
-    if (!STATEMENT_SQL.test(sql)) return false;
     const prefix = this.ctx.statementNames.prefix;
-    // U& identifiers can spell any name: refused with these statements too
-    if (!sql.toLowerCase().includes(prefix) && !/u&["']/i.test(sql)) return false;
+    // U& identifiers can spell any name: refused with these statements too (see namesReservedStatement)
+    if (!namesReservedStatement(decodeQuery(payload), prefix)) return false;
     this.synthesize(Buffer.concat([
       Be.ErrorResponse({ severity: 'ERROR', code: SqlState.ReservedName, message: `prepared statement names starting with "${prefix}" are reserved by Prescient (and U& identifiers cannot be used with EXECUTE, PREPARE or DEALLOCATE)` }),
       Be.ReadyForQuery(this.txStatus === Be.TransactionStatus.Idle ? this.txStatus : Be.TransactionStatus.Failed),
@@ -283,15 +278,14 @@ export class Forwarder implements ServerOwner, FrameVisitor {
 
   /** DEALLOCATE acts on the client's own statement names, which the server does not know. */
   private interceptQuery(sql: string): boolean {
-    const m = DEALLOCATE.exec(sql);
-    if (!m) return false;
-    const name = m[1]!;
-    if (name.toLowerCase() === 'all') {
+    const d = deallocateOnly(sql);
+    if (d === null) return false;
+    if (d.name === null) {
       // SQL PREPAREd statements live on the server connection: the server deallocates them (and its tag clears both)
       if (this.pins.prepared.size > 0) return false;
       this.statements.clear();
     } else {
-      const n = name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();
+      const n = d.name;
       if (this.pins.prepared.has(n)) return false;
       if (!this.statements.delete(Buffer.from(n, 'utf8').toString('latin1'))) {
         this.synthesize(Buffer.concat([
@@ -302,7 +296,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         return true;
       }
     }
-    this.synthesize(Buffer.concat([Be.CommandComplete('DEALLOCATE' + (name.toLowerCase() === 'all' ? ' ALL' : '')), Be.ReadyForQuery(this.txStatus)]));
+    this.synthesize(Buffer.concat([Be.CommandComplete('DEALLOCATE' + (d.name === null ? ' ALL' : '')), Be.ReadyForQuery(this.txStatus)]));
     return true;
   }
 

@@ -18,10 +18,11 @@ import type { PreparedStatements } from './PreparedStatements.js';
 import type { ProxyContext } from './ProxyContext.js';
 import { TxControl, replayExtended, replayOf, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
 import type { SessionPort } from './SessionPort.js';
+import { SessionOp } from '../analyzer/SessionStatements.js';
+import { describeStatements } from '../plugins/describeStatements.js';
 
 /** settings Postgres reports with ParameterStatus: a SET of one is followed (TIME ZONE is timezone) */
-const REPORTED_SETTINGS = new Set(['client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'application_name', 'standard_conforming_strings', 'default_transaction_read_only', 'in_hot_standby', 'is_superuser', 'session_authorization', 'integer_datetimes', 'server_encoding', 'server_version', 'names']);
-const TEMP_TABLE = /^\s*create\s+(?:(?:global|local)\s+)?temp(?:orary)?\s+(?:unlogged\s+)?table\b/i;
+const REPORTED_SETTINGS = new Set(['client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'application_name', 'standard_conforming_strings', 'default_transaction_read_only', 'in_hot_standby', 'is_superuser', 'session_authorization', 'integer_datetimes', 'server_encoding', 'server_version']);
 
 /** The request kind plugins see, from the analysis. */
 function requestKindOf(statements: readonly StatementInfo[]): RequestKind {
@@ -281,25 +282,21 @@ export class RequestPipeline {
 
   private noteSetting(st: StatementInfo): void {
     if (st.kind === StatementKind.Discard) return;
-    const m = /^\s*(?:set|reset)\s+(local\s+|session\s+)?(?:time\s+zone\b|"?([a-z_][a-z0-9_.]*)"?)/i.exec(st.shape);
-    const local = m?.[1]?.trim().toLowerCase() === 'local';
+    const set = st.session?.op === SessionOp.Set ? st.session : null;
+    const local = set !== null && set.local;
     if (local || this.host.txStatus !== Be.TransactionStatus.Idle || this.deferredBegin !== null) this.txOpaqueSettings = true;
-    const name = m?.[2]?.toLowerCase();
-    if (!local && (name === undefined ? m === null : !REPORTED_SETTINGS.has(name))) this.opaqueSettings = true;
+    if (!local && (set === null || set.name === null || !REPORTED_SETTINGS.has(set.name))) this.opaqueSettings = true;
   }
 
   /** CREATE TEMP TABLE adds a session temp table (until DROP, or the transaction's end with ON COMMIT DROP). */
   private noteTempTables(st: StatementInfo): void {
-    const first = st.tables[0]!;
-    if (TEMP_TABLE.test(st.shape)) {
-      const name = first.startsWith('pg_temp.') ? first.slice(8) : first.slice(first.lastIndexOf('.') + 1);
-      (this.tempTables ??= new Set()).add(name);
-      if (/\bon\s+commit\s+drop\b/i.test(st.shape)) (this.txTempTables ??= []).push(name);
-    } else if (this.tempTables !== null && /^\s*drop\s+table\b/i.test(st.shape)) {
-      for (const t of st.tables) {
-        if (t.startsWith('pg_temp.')) this.tempTables.delete(t.slice(8));
-        else if (t.indexOf('.') < 0) this.tempTables.delete(t);
-      }
+    const s = st.session;
+    if (s?.op === SessionOp.CreateTable) {
+      if (!s.temp) return;
+      (this.tempTables ??= new Set()).add(s.table.name);
+      if (s.onCommitDrop) (this.txTempTables ??= []).push(s.table.name);
+    } else if (this.tempTables !== null && s?.op === SessionOp.DropTable) {
+      for (const t of s.tables) if (t.schema === null || t.schema === 'pg_temp') this.tempTables.delete(t.name);
     }
   }
   /** temp tables created ON COMMIT DROP in the open transaction */
@@ -338,7 +335,7 @@ export class RequestPipeline {
       for (let i = from; i < req.units.length; i++) {
         const u = req.units[i]!;
         u.ctx ??= {
-          session, sql: u.sql, protocol: req.simple ? 'simple' : 'extended', kind: requestKindOf(u.statements), analysis: u.statements,
+          session, sql: u.sql, protocol: req.simple ? 'simple' : 'extended', kind: requestKindOf(u.statements), statements: describeStatements(u.statements), analysis: u.statements,
           params: u.params, paramFormats: u.formats, resultFormats: u.resultFormats, settings, transaction, replay, settingsKnown,
         };
         const out = plugins.decideRequest(u.ctx);

@@ -5,6 +5,7 @@ import { BackendCode, FrontendCode } from '../protocol/MessageCode.js';
 import { decodeParse } from '../protocol/FrontendMessage.js';
 import * as Be from '../protocol/BackendMessage.js';
 import { StatementKind, type StatementInfo } from '../analyzer/types.js';
+import { SessionOp, TransactionEnd } from '../analyzer/SessionStatements.js';
 import type { RequestContext } from '../plugins/api.js';
 
 /** What one Bind (or a lone Parse, or a simple Query) runs, with its parameters. */
@@ -22,9 +23,9 @@ export const TxControl = {
   None: 0,
   /** the request is exactly one BEGIN / START TRANSACTION */
   Begin: 1,
-  /** exactly one COMMIT / END */
+  /** exactly one COMMIT / END (AND NO CHAIN included; not AND CHAIN, not COMMIT PREPARED) */
   Commit: 2,
-  /** exactly one ROLLBACK / ABORT */
+  /** exactly one ROLLBACK / ABORT (AND NO CHAIN included; not AND CHAIN, not ROLLBACK PREPARED, not ROLLBACK TO) */
   Rollback: 3,
 } as const;
 export type TxControl = (typeof TxControl)[keyof typeof TxControl];
@@ -72,6 +73,12 @@ export function replayOf(req: RoutedRequest): { describePortal: boolean; maxRows
   return executes === 1 ? { describePortal, maxRows: 0 } : null;
 }
 
+/** The transaction end a statement makes when it is a plain one (not AND CHAIN, not a prepared transaction's), or null. */
+function plainEnd(st: StatementInfo): TransactionEnd | null {
+  const s = st.session;
+  return s !== undefined && s.op === SessionOp.EndTransaction && !s.chain ? s.end : null;
+}
+
 /** The request is one transaction-control statement and nothing else. */
 export function txControlOf(units: readonly RoutingUnit[]): TxControl {
   if (units.length !== 1 || units[0]!.statements.length !== 1) return TxControl.None;
@@ -81,9 +88,9 @@ export function txControlOf(units: readonly RoutingUnit[]): TxControl {
     case StatementKind.Begin:
       return TxControl.Begin;
     case StatementKind.Commit:
-      return /^\s*(commit|end)\b(?!\s+prepared)/i.test(st.shape) && !/\band\s+chain\b/i.test(st.shape) ? TxControl.Commit : TxControl.None;
+      return plainEnd(st) === TransactionEnd.Commit ? TxControl.Commit : TxControl.None;
     case StatementKind.Rollback:
-      return /^\s*(rollback|abort)\s*(work|transaction)?\s*;?\s*$/i.test(st.shape) ? TxControl.Rollback : TxControl.None;
+      return plainEnd(st) === TransactionEnd.Rollback ? TxControl.Rollback : TxControl.None;
     default:
       return TxControl.None;
   }

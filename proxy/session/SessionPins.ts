@@ -1,21 +1,8 @@
 // SessionPins owns the SQL-level session state that ties a client to its server connection: LISTEN channels,
-// SQL PREPAREd statements and temporary tables, read from command tags and the text of the query they complete.
+// SQL PREPAREd statements and temporary tables, read from command tags and what the analyzer says the statements of the
+// query they complete do (analyzer/SessionStatements.ts).
 
-/** A name as Postgres resolves it: "Quoted" keeps its case, unquoted is lower-cased. */
-function identifier(raw: string): string {
-  return raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
-}
-
-const NAME = String.raw`"(?:[^"]|"")+"|[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*`;
-const LISTEN = new RegExp(String.raw`(?:^|;)\s*(un)?listen\s+(${NAME}|\*)`, 'gi');
-const PREPARE = new RegExp(String.raw`(?:^|;)\s*prepare\s+(?!transaction\b)(${NAME})`, 'gi');
-const DEALLOCATE = new RegExp(String.raw`(?:^|;)\s*deallocate\s+(?:prepare\s+)?(${NAME})`, 'gi');
-/** every CREATE TABLE (tags do not say temp or not): group 1 = temp, 2 = name, 3 = ON COMMIT DROP */
-const CREATE_TABLE = new RegExp(
-  String.raw`(?:^|;)\s*create\s+(?:(?:global|local)\s+)?(temp(?:orary)?\s+)?(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?((?:${NAME})(?:\s*\.\s*(?:${NAME}))?)(?:[^;]*?(\bon\s+commit\s+drop\b))?`,
-  'gi',
-);
-const DROP_TABLE = /(?:^|;)\s*drop\s+table\s+(?:if\s+exists\s+)?([^;]+)/gi;
+import { SessionOp, sessionStatements } from '../analyzer/SessionStatements.js';
 
 const Tag = {
   Listen: 'LISTEN',
@@ -35,11 +22,16 @@ const TAGS: ReadonlyMap<string, Tag> = new Map(Object.values(Tag).map((t) => [t,
 export const PinEvent = { None: 0, DeallocateAll: 1, DiscardAll: 2 } as const;
 export type PinEvent = (typeof PinEvent)[keyof typeof PinEvent];
 
+/** The session statements of one query, per command tag, in order: each tag takes the first of its list. */
 interface Ops {
-  listen: string[];
+  /** LISTEN and UNLISTEN channels in order; null: UNLISTEN * */
+  listen: (string | null)[];
   prepare: string[];
-  deallocate: string[];
+  /** null: DEALLOCATE ALL */
+  deallocate: (string | null)[];
+  /** every CREATE TABLE (its tag does not say temp or not); not CREATE TABLE … AS, whose tag is SELECT */
   create: { temp: boolean; name: string; onCommitDrop: boolean }[];
+  /** per DROP TABLE, the names it may drop from this session's temporary tables (unqualified or in pg_temp) */
   drop: string[][];
 }
 
@@ -75,12 +67,12 @@ export class SessionPins {
     const ops = this.opsOf(query);
     switch (tag) {
       case Tag.Listen:
-        this.channels.add(ops?.listen.shift()?.slice(1) ?? '(unknown)');
+        this.channels.add(ops?.listen.shift() ?? '(unknown)');
         return PinEvent.None;
       case Tag.Unlisten: {
-        const op = ops?.listen.shift();
-        if (!op || op === '-*') this.channels.clear();
-        else this.channels.delete(op.slice(1));
+        const channel = ops?.listen.shift();
+        if (channel === undefined || channel === null) this.channels.clear();
+        else this.channels.delete(channel);
         return PinEvent.None;
       }
       case Tag.Prepare:
@@ -88,7 +80,7 @@ export class SessionPins {
         return PinEvent.None;
       case Tag.Deallocate: {
         const name = ops?.deallocate.shift();
-        if (name === undefined) this.prepared.delete('(unknown)');
+        if (name === undefined || name === null) this.prepared.delete('(unknown)');
         else this.prepared.delete(name);
         return PinEvent.None;
       }
@@ -120,21 +112,28 @@ export class SessionPins {
     if (this.opsFrom === query && this.ops !== null) return this.ops;
     const sql = query.toString('utf8', 0, Math.max(0, query.indexOf(0) < 0 ? query.length : query.indexOf(0)));
     const ops: Ops = { listen: [], prepare: [], deallocate: [], create: [], drop: [] };
-    for (const m of sql.matchAll(LISTEN)) ops.listen.push((m[1] ? '-' : '+') + (m[2] === '*' ? '*' : identifier(m[2]!)));
-    for (const m of sql.matchAll(PREPARE)) ops.prepare.push(identifier(m[1]!));
-    for (const m of sql.matchAll(DEALLOCATE)) ops.deallocate.push(identifier(m[1]!));
-    for (const m of sql.matchAll(CREATE_TABLE)) {
-      const parts = m[2]!.split(/\s*\.\s*/);
-      const schema = parts.length > 1 ? identifier(parts[0]!) : null;
-      ops.create.push({ temp: m[1] !== undefined || schema === 'pg_temp', name: identifier(parts[parts.length - 1]!), onCommitDrop: m[3] !== undefined });
-    }
-    for (const m of sql.matchAll(DROP_TABLE)) {
-      const names = m[1]!.replace(/\s+(cascade|restrict)\s*$/i, '').split(',').map((n) => n.trim()).filter((n) => n.length > 0);
-      ops.drop.push(names.flatMap((n) => {
-        const parts = n.split(/\s*\.\s*/);
-        if (parts.length > 1 && identifier(parts[0]!) !== 'pg_temp') return [];
-        return [identifier(parts[parts.length - 1]!)];
-      }));
+    for (const st of sessionStatements(sql)) {
+      if (st === null) continue;
+      switch (st.op) {
+        case SessionOp.Listen:
+        case SessionOp.Unlisten:
+          ops.listen.push(st.channel);
+          break;
+        case SessionOp.Prepare:
+          ops.prepare.push(st.name);
+          break;
+        case SessionOp.Deallocate:
+          ops.deallocate.push(st.name);
+          break;
+        case SessionOp.CreateTable:
+          if (!st.asQuery) ops.create.push({ temp: st.temp, name: st.table.name, onCommitDrop: st.onCommitDrop });
+          break;
+        case SessionOp.DropTable:
+          ops.drop.push(st.tables.filter((t) => t.schema === null || t.schema === 'pg_temp').map((t) => t.name));
+          break;
+        default:
+          break;
+      }
     }
     this.ops = ops;
     this.opsFrom = query;

@@ -7,6 +7,7 @@ import { parseConfig } from '../../config/loadConfig.js';
 import { tagKey } from '../../plugins/sqlcommenter.js';
 import { columnKey } from '../../plugins/columnRules.js';
 import type { RequestContext, SessionInfo } from '../../proxy/plugins/api.js';
+import { describeStatements } from '../../proxy/plugins/describeStatements.js';
 
 await Analyzer.init();
 
@@ -36,7 +37,7 @@ const route = (router: Router, sql: string, session: RouteSession = {}, params?:
   const bound = params?.map((p) => (p === null ? null : Buffer.from(p)));
   const settings = new Map<string, string>();
   if (session.action) settings.set('prescient.action', session.action);
-  const ctx: RequestContext = { session: {} as SessionInfo, sql, protocol: bound ? 'extended' : 'simple', kind: 'other', analysis: statements, params: bound, settings };
+  const ctx: RequestContext = { session: {} as SessionInfo, sql, protocol: bound ? 'extended' : 'simple', kind: 'other', statements: describeStatements(statements), params: bound, settings };
   tagKey(ctx);
   const reject = columnKey(ctx);
   if (reject) return { kind: 'reject', code: reject.code as Route extends { code: infer C } ? C : never, message: reject.message };

@@ -3,6 +3,7 @@
 // what is cacheable, what the cache key separates, version tokens (a write before or during a read), unusable
 // responses, copies of reused buffers, pipelined fills, the TTL backstop (injected clock), SHOW CACHE and close.
 import t from 'tap';
+import { describeStatements } from '../../../proxy/plugins/describeStatements.js';
 import { parseConfig } from '../../../config/loadConfig.js';
 import { Analyzer } from '../../../proxy/analyzer/Analyzer.js';
 import {
@@ -85,8 +86,9 @@ async function rig(o: RigOptions = {}): Promise<Rig> {
 
 /** A cacheable simple-query read of acct-1 unless `over` says otherwise. */
 function req(sql = SQL, over: Partial<RequestContext> = {}): RequestContext {
+  const analysis = analyzer.analyze(sql);
   return {
-    session: sessionInfo(), sql, protocol: 'simple', kind: 'read', analysis: analyzer.analyze(sql),
+    session: sessionInfo(), sql, protocol: 'simple', kind: 'read', statements: describeStatements(analysis), analysis,
     settings: new Map(), shardKey: { account: 'acct-1', action: 'DescribeVolumes' }, settingsKnown: true,
     transaction: { open: false, wrote: false }, replay: null, ...over,
   };
