@@ -15,11 +15,12 @@ import { BackendCode, FRONTEND_CODES, FRONTEND_SMALL_MESSAGES, FrontendCode, SMA
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { Await, PENDING, PendingQueue, completes, type Pending } from './PendingResponses.js';
 import { resultShapeOf } from './ResultShape.js';
-import { PreparedStatements, type PreparedStatement, type ServerStatement } from './PreparedStatements.js';
+import { PreparedStatements, type PreparedStatement } from './PreparedStatements.js';
+import type { ServerStatement } from '../context/StatementNames.js';
 import { Fifo } from './Fifo.js';
 import { PinEvent, SessionPins } from './SessionPins.js';
 import { sessionSettings, settingsDiffSql, settingsKeyOf } from './startupParams.js';
-import type { ProxyContext } from './ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import { ClientAuth } from './ClientAuth.js';
 import { answerAdminQuery } from '../admin/AdminConsole.js';
 import { logger } from '../logger.js';
@@ -370,7 +371,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
     }
     for (const shard of this.ctx.config.shards) this.serverIdentityOn(shard.name);
-    const host = this.ctx.parts?.plugins;
+    const host = this.ctx.plugins;
     if (host) {
       // a plugin whose createSessionHooks throws refuses the connection, naming the plugin
       this.plugins = host.createSession(this.sessionInfo());
@@ -1070,7 +1071,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
 
   /** Cuts a request into routing units and reads the routing settings it makes. */
   private assemble(frames: Frame[]): RoutedRequest {
-    const analyzer = this.ctx.parts!.analyzer;
+    const analyzer = this.ctx.analyzer;
     const units: RoutingUnit[] = [];
     let prepareOnly = false;
     const first = frames[0]!;
@@ -1255,7 +1256,7 @@ export class ClientSession implements ServerOwner, FrameVisitor {
   }
 
   private routeRequest(req: RoutedRequest): void {
-    const parts = this.ctx.parts!;
+    const { catalog, router } = this.ctx;
     const server = this.server;
     const pinned = server !== null && this.pending.length === 0 && server.txStatus !== Be.TransactionStatus.Idle ? server.shard.name : undefined;
     const session = {
@@ -1265,18 +1266,18 @@ export class ClientSession implements ServerOwner, FrameVisitor {
       pinned,
       tempTables: this.tempTables ?? undefined,
     };
-    const snapshot = parts.catalog.snapshot();
+    const snapshot = catalog.snapshot();
     let route: Route;
     try {
       if (req.units.length === 1) {
         const u = req.units[0]!;
-        route = parts.router.route({ statements: u.statements, params: u.params, session, key: u.ctx?.shardKey }, snapshot);
+        route = router.route({ statements: u.statements, params: u.params, session, key: u.ctx?.shardKey }, snapshot);
         if (this.ctx.versions !== null && route.kind === 'shard' && u.statements.some((st) => !st.readOnly)) req.writeKeys = [route.key];
       } else if (req.units.length === 0) {
         route = { kind: 'any', reason: 'no statement' };
       } else {
-        const routes = req.units.map((u) => parts.router.route({ statements: u.statements, params: u.params, session: { ...session, pinned: undefined }, key: u.ctx?.shardKey }, snapshot));
-        route = parts.router.combine(routes, pinned);
+        const routes = req.units.map((u) => router.route({ statements: u.statements, params: u.params, session: { ...session, pinned: undefined }, key: u.ctx?.shardKey }, snapshot));
+        route = router.combine(routes, pinned);
         if (this.ctx.versions !== null) {
           routes.forEach((r, i) => {
             if (r.kind === 'shard' && req.units[i]!.statements.some((st) => !st.readOnly)) (req.writeKeys ??= []).push(r.key);
