@@ -1,35 +1,19 @@
 // Server owns the listening socket and the proxy's lifecycle: start, accept, graceful shutdown.
 import net from 'node:net';
-import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { ClientSession } from './session/ClientSession.js';
-import { ProxyContext } from './session/ProxyContext.js';
+import type { ProxyContext } from './context/ProxyContext.js';
+import { createProxyContext, type ProxyContextOptions } from './context/createProxyContext.js';
 import { logger } from './logger.js';
 import * as Be from './protocol/BackendMessage.js';
 import { StartupCode } from './protocol/MessageCode.js';
-import { proxyAdminSource } from './admin/proxyAdminSource.js';
-import { createCatalog } from './catalog/createCatalog.js';
-import { Analyzer } from './analyzer/Analyzer.js';
-import { Router } from './router/Router.js';
-import { PluginHost } from './plugins/PluginHost.js';
-import { routingAdminCommands } from './admin/routingAdminCommands.js';
-import type { AdminResult } from './admin/AdminConsole.js';
-import type { PluginServices } from './plugins/api.js';
-import { VersionTracker } from './versions/VersionTracker.js';
-import { ensureShardSchemas } from './versions/ensureShardSchemas.js';
 import { ProxyError, SqlState } from './protocol/SqlState.js';
 
 /** At the shutdown timeout: how long clients get to read their 57P01 before their sockets are destroyed. */
 const SHUTDOWN_GOODBYE_MS = 1000;
 
 /** Options the composition root passes in besides the config. */
-export interface ServerOptions {
-  /** folder of the config file: plugin module paths are relative to it */
-  configDir?: string;
-  /** re-reads the config file for RELOAD */
-  reloadConfig?: () => Config;
-}
+export type ServerOptions = ProxyContextOptions;
 
 const TOO_MANY_CLIENTS = Be.ErrorResponse({ severity: 'FATAL', code: SqlState.TooManyConnections, message: 'sorry, too many clients already' });
 
@@ -80,21 +64,18 @@ function refuseTooMany(socket: net.Socket): void {
 }
 
 export class Server {
-  readonly ctx: ProxyContext;
+  /** Opens what the proxy shares (catalog, SQL parser, versions, plugins: createProxyContext), then the server over it. */
+  static async open(config: Config, options: ServerOptions = {}): Promise<Server> {
+    return new Server(await createProxyContext(config, options));
+  }
+
+  /** the config the proxy started with (listen address, shutdown timeout; RELOAD does not change them) */
+  readonly config: Config;
   private readonly listener: net.Server;
   private readonly sockets = new Set<net.Socket>();
-  private shutdownWaiters: (() => void)[] = [];
 
-  constructor(
-    readonly config: Config,
-    private readonly options: ServerOptions = {},
-  ) {
-    const t = config.listen.tls;
-    const secure = t
-      ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key), ca: t.ca ? readFileSync(t.ca) : undefined })
-      : null;
-    this.ctx = new ProxyContext(config, secure, () => this.checkDrained());
-    this.ctx.adminSource = proxyAdminSource(this.ctx);
+  constructor(readonly ctx: ProxyContext) {
+    this.config = ctx.config;
     this.listener = net.createServer((socket) => this.accept(socket));
   }
 
@@ -105,99 +86,22 @@ export class Server {
       return;
     }
     this.sockets.add(socket);
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      this.checkDrained();
-    });
+    socket.on('close', () => this.sockets.delete(socket));
     try {
       new ClientSession(socket, this.ctx);
     } catch (e) {
-      this.ctx.openSessions--;
+      this.ctx.abandonSession();
       logger.error('cannot start session', { error: (e as Error).message });
       socket.destroy();
     }
   }
 
-  private versions: VersionTracker | null = null;
-  private adminExtra = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
-
-  /** Requests are analysed and routed with several shards, plugins of the user's, or the cache; else pass-through. */
-  static needsRouting(config: Config): boolean {
-    return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled;
-  }
-
-  /** Opens the catalog (schema migrated, shards synced from config), loads the SQL parser and the plugins. */
-  async init(): Promise<void> {
-    const config = this.config;
-    const catalog = createCatalog(config.catalog);
-    await catalog.open();
-    try {
-      await catalog.syncShards(config.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
-      await Analyzer.init();
-      if (config.cache.enabled) {
-        // versioned shards: the prescient schema and triggers where missing, then a LISTEN connection per shard
-        await ensureShardSchemas(config);
-        const tracker = new VersionTracker(config.shards);
-        await tracker.start();
-        this.versions = tracker;
-        this.ctx.versions = tracker;
-        // a table created through the proxy gets its version triggers before the client hears of it
-        this.ctx.afterDdl = async () => {
-          await ensureShardSchemas(config);
-        };
-      }
-      const entries = [
-        ...config.sharding.key_plugins.map((name) => ({ name })),
-        ...(config.cache.enabled ? [{ name: 'result-cache' }] : []),
-        ...config.plugins,
-      ];
-      const adminExtra = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
-      const router = new Router(config);
-      const services: PluginServices = {
-        versions: this.ctx.versions ?? undefined,
-        placementKey: (account, action, tables) => `${account}_${this.ctx.parts?.router.domainOf(action ?? null, tables) ?? router.domainOf(action ?? null, tables) ?? 'default'}`,
-        adminCommand: (name, run) => void adminExtra.set(name.toUpperCase().replace(/\s+/g, ' ').trim(), run),
-      };
-      const plugins = await PluginHost.load(entries, { config, configDir: this.options.configDir, services });
-      this.adminExtra = adminExtra;
-      const analyzer = new Analyzer({
-        accountColumn: config.sharding.account_column,
-        tableAccountColumns: Object.fromEntries(
-          Object.entries(config.sharding.tables).flatMap(([t, v]) => (v.account_column ? [[t, v.account_column]] : [])),
-        ),
-      });
-      this.ctx.parts = { catalog, analyzer, router, plugins };
-    } catch (e) {
-      await catalog.close().catch(() => {});
-      throw e;
-    }
-    this.ctx.routing = Server.needsRouting(config);
-    const extra = routingAdminCommands(this.ctx, () => this.reload());
-    for (const [k, v] of this.adminExtra) extra.set(k, v);
-    this.ctx.adminSource!.extra = extra;
-    catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
-  }
-
-  /** RELOAD: re-read the config file; users, log level, sharding rules and new shards take effect for new requests. */
-  async reload(): Promise<string> {
-    const read = this.options.reloadConfig;
-    if (!read) throw new Error('RELOAD needs a config file (the proxy was started without --config)');
-    const next = read();
-    const parts = this.ctx.parts;
-    // pools are per (shard, server user) and made on first use: new shards and users get theirs when a client needs one
-    if (parts) {
-      await parts.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
-      parts.router = new Router(next);
-    }
-    logger.setLevel(next.log.level);
-    this.ctx.setConfig(next);
-    this.ctx.routing = Server.needsRouting(next);
-    logger.info('configuration reloaded', { shards: next.shards.map((s) => s.name) });
-    return `RELOAD: ${next.shards.length} shard(s), epoch ${parts?.catalog.epoch ?? 0}`;
+  /** RELOAD (and SIGHUP): the config file read again takes effect for new requests (ProxyContext.reload). */
+  reload(): Promise<string> {
+    return this.ctx.reload();
   }
 
   async listen(): Promise<net.AddressInfo> {
-    if (!this.ctx.parts) await this.init();
     return new Promise((resolve, reject) => {
       this.listener.once('error', reject);
       this.listener.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -212,14 +116,11 @@ export class Server {
   /** Stops accepting, lets transactions in flight finish (up to the timeout), then closes everything. */
   async shutdown(timeoutMs = this.config.shutdown.timeout_ms): Promise<void> {
     if (this.ctx.shuttingDown) return;
-    this.ctx.shuttingDown = true;
+    this.ctx.beginShutdown();
     logger.info('shutting down', { clients: this.ctx.clients.size, timeoutMs });
     this.listener.close();
     for (const s of this.ctx.clients.values()) s.shutdownIdle();
-    const drained = new Promise<void>((resolve) => {
-      this.shutdownWaiters.push(resolve);
-      this.checkDrained();
-    });
+    const drained = this.ctx.drained();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
@@ -238,13 +139,7 @@ export class Server {
       await this.socketsClosed(SHUTDOWN_GOODBYE_MS);
     }
     for (const s of this.sockets) s.destroy();
-    for (const pool of this.ctx.allPools()) pool.close();
-    await this.versions?.stop();
-    const parts = this.ctx.parts;
-    if (parts) {
-      await parts.plugins.close();
-      await parts.catalog.close().catch((e: unknown) => logger.warn('closing the catalog failed', { error: (e as Error).message }));
-    }
+    await this.ctx.close();
   }
 
   /** Resolves once every client socket has closed, or after `ms` (a client that does not read its error). */
@@ -263,13 +158,5 @@ export class Server {
         });
       }
     });
-  }
-
-  private checkDrained(): void {
-    if (!this.ctx.shuttingDown) return;
-    if (this.ctx.clients.size > 0) return;
-    const waiters = this.shutdownWaiters;
-    this.shutdownWaiters = [];
-    for (const w of waiters) w();
   }
 }

@@ -51,7 +51,30 @@ async function start(args: string[]): Promise<void> {
   if (config.catalog.path !== undefined && !isAbsolute(config.catalog.path)) {
     config.catalog.path = resolvePath(path ? configDir : dirname(resolvePath(arg(args, '--data') ?? '.data/pglite')), config.catalog.path);
   }
-  const server = new Server(config, {
+  // SIGHUP = the admin console's RELOAD (as PgBouncer and Postgres do); a bad file keeps the running config.
+  // Heard from here on: one that comes while the proxy opens its catalog and plugins is answered once it listens.
+  let server: Server | undefined;
+  let listening = false;
+  let reloadAsked = false;
+  const reload = (): void => {
+    if (!path) {
+      logger.info('SIGHUP: nothing to reload (started without --config, in front of the embedded database)');
+      return;
+    }
+    if (!listening || !server) {
+      reloadAsked = true;
+      return;
+    }
+    // success is logged by ProxyContext.reload ('configuration reloaded')
+    server.reload().catch(
+      (e: unknown) => logger.error('SIGHUP: reload failed, the previous configuration stays in effect', { error: (e as Error)?.message ?? String(e) }),
+    );
+  };
+  process.on('SIGHUP', () => {
+    logger.info('signal received', { signal: 'SIGHUP' });
+    reload();
+  });
+  const running = await Server.open(config, {
     configDir,
     reloadConfig: path
       ? () => {
@@ -62,28 +85,8 @@ async function start(args: string[]): Promise<void> {
         }
       : undefined,
   });
-  // SIGHUP = the admin console's RELOAD (as PgBouncer and Postgres do); a bad file keeps the running config
-  let listening = false;
-  let reloadAsked = false;
-  const reload = (): void => {
-    if (!path) {
-      logger.info('SIGHUP: nothing to reload (started without --config, in front of the embedded database)');
-      return;
-    }
-    if (!listening) {
-      reloadAsked = true;
-      return;
-    }
-    // success is logged by Server.reload ('configuration reloaded')
-    server.reload().catch(
-      (e: unknown) => logger.error('SIGHUP: reload failed, the previous configuration stays in effect', { error: (e as Error)?.message ?? String(e) }),
-    );
-  };
-  process.on('SIGHUP', () => {
-    logger.info('signal received', { signal: 'SIGHUP' });
-    reload();
-  });
-  await server.listen();
+  server = running;
+  await running.listen();
   listening = true;
   if (reloadAsked) reload();
   let stopping = false;
@@ -91,7 +94,7 @@ async function start(args: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('signal received', { signal });
-    server
+    running
       .shutdown()
       .then(() => stopEmbedded?.())
       .then(() => process.exit(0), (e) => {
@@ -102,7 +105,7 @@ async function start(args: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGUSR2', () => {
-    for (const c of server.ctx.clients.values()) logger.info('client', c.describe());
+    for (const c of running.ctx.clients.values()) logger.info('client', c.describe());
   });
 }
 

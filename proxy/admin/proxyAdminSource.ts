@@ -1,9 +1,15 @@
 // proxyAdminSource owns what the admin console reads from a running proxy: pools, clients, shards, stats.
-import type { ProxyContext } from '../session/ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import type { AdminResult, AdminSource } from './AdminConsole.js';
 
-export function proxyAdminSource(ctx: ProxyContext, startedAt = Date.now()): AdminSource {
+/** The console over a running proxy's context; `extra` are its further commands (SHOW PLACEMENT, RELOAD, plugins'). */
+export function proxyAdminSource(
+  ctx: ProxyContext,
+  extra: Map<string, (args: string) => AdminResult | Promise<AdminResult>>,
+  startedAt = Date.now(),
+): AdminSource {
   return {
+    extra,
     pools(): AdminResult {
       const clients = [...ctx.clients.values()];
       return {
@@ -28,18 +34,18 @@ export function proxyAdminSource(ctx: ProxyContext, startedAt = Date.now()): Adm
       return { columns: ['pid', 'user', 'database', 'application_name', 'addr', 'state', 'server', 'status', 'connect_time', 'queries', 'bytes_in', 'bytes_out', 'detail'], rows };
     },
     shards(): AdminResult {
-      const snapshot = ctx.parts?.catalog.snapshot();
+      const snapshot = ctx.catalog.snapshot();
       const configured = new Map(ctx.config.shards.map((s) => [s.name, s]));
-      const names = snapshot ? snapshot.shards.map((s) => s.name) : [...configured.keys()];
+      const names = snapshot.shards.map((s) => s.name);
       return {
         columns: ['name', 'host', 'port', 'database', 'user', 'status', 'version', 'pool_size', 'server_total', 'explicit_keys', 'epoch'],
         rows: names.map((name) => {
-          const s = snapshot?.shard(name);
+          const s = snapshot.shard(name);
           const c = configured.get(name);
           const pools = ctx.allPools().filter((p) => p.shard.name === name);
-          const explicit = snapshot ? snapshot.explicitPlacements().filter(([, p]) => p.shardId === s?.id).length : 0;
+          const explicit = snapshot.explicitPlacements().filter(([, p]) => p.shardId === s?.id).length;
           return [name, s?.host ?? c?.host ?? null, s?.port ?? c?.port ?? null, s?.database ?? c?.database ?? null, c?.user ?? null,
-            s?.status ?? 'configured', s?.version ?? null, c ? ctx.config.pool.size : 0, pools.reduce((n, p) => n + p.totalCount, 0), explicit, snapshot?.epoch ?? null];
+            s?.status ?? 'configured', s?.version ?? null, c ? ctx.config.pool.size : 0, pools.reduce((n, p) => n + p.totalCount, 0), explicit, snapshot.epoch];
         }),
       };
     },

@@ -1,5 +1,5 @@
 // routingAdminCommands owns the admin console's routing statements: SHOW PLACEMENT FOR ACCOUNT '…' [ACTION '…'], SHOW KEYS… and RELOAD.
-import type { ProxyContext } from '../session/ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import type { AdminResult } from './AdminConsole.js';
 
 /** A quoted or bare word, as in `ACCOUNT 'acct-1'` or `ACTION CreateVolume`. */
@@ -12,19 +12,17 @@ function valueAt(m: RegExpExecArray, at: number): string | undefined {
   return m[at + 2];
 }
 
-export function routingAdminCommands(ctx: ProxyContext, reload: () => Promise<string>): Map<string, (args: string) => AdminResult | Promise<AdminResult>> {
+export function routingAdminCommands(ctx: ProxyContext): Map<string, (args: string) => AdminResult | Promise<AdminResult>> {
   const commands = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
   commands.set('SHOW PLACEMENT', (args) => {
-    const parts = ctx.parts;
-    if (!parts) throw new Error('the catalog is not open');
     const m = PLACEMENT.exec(args.trim());
     if (!m) throw new Error(`usage: SHOW PLACEMENT FOR ACCOUNT 'account-id' [ACTION 'ActionName'] [TABLE 'table']`);
     const account = valueAt(m, 1)!;
     const action = valueAt(m, 4) ?? null;
     const table = valueAt(m, 7);
-    const domain = parts.router.domainOf(action, table ? [table] : []) ?? 'default';
+    const domain = ctx.router.domainOf(action, table ? [table] : []) ?? 'default';
     const key = `${account}_${domain}`;
-    const snapshot = parts.catalog.snapshot();
+    const snapshot = ctx.catalog.snapshot();
     const p = snapshot.placementOf(key);
     return {
       columns: ['account', 'action', 'domain', 'shard_key', 'shard', 'host', 'port', 'database', 'placement', 'version', 'epoch'],
@@ -32,7 +30,7 @@ export function routingAdminCommands(ctx: ProxyContext, reload: () => Promise<st
     };
   });
   commands.set('RELOAD', async () => {
-    const message = await reload();
+    const message = await ctx.reload();
     return { columns: ['reload'], rows: [[message]], tag: 'RELOAD' };
   });
   return commands;

@@ -5,7 +5,7 @@ import { decodeQuery } from '../protocol/FrontendMessage.js';
 import { FrontendCode } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { answerAdminQuery } from '../admin/AdminConsole.js';
-import type { ProxyContext } from './ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import type { SessionPort } from './SessionPort.js';
 
 /** the database name of the admin console, as PgBouncer's `pgbouncer` */

@@ -9,7 +9,7 @@ import * as Be from '../protocol/BackendMessage.js';
 import { FrameReader, type Frame } from '../protocol/FrameReader.js';
 import { FRONTEND_CODES, FRONTEND_SMALL_MESSAGES, FrontendCode, SMALL_MESSAGE_LIMIT } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
-import type { ProxyContext } from './ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import { Login, type LoginOwner, type StartupRequest } from './Login.js';
 import { ADMIN_DATABASE, AdminSession } from './AdminSession.js';
 import { Forwarder, MAX_PENDING, type ForwarderOwner } from './Forwarder.js';
@@ -298,7 +298,7 @@ export class ClientSession {
       throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
     }
     for (const shard of this.ctx.config.shards) this.serverIdentityOn(shard.name);
-    const host = this.ctx.parts?.plugins;
+    const host = this.ctx.plugins;
     if (host) {
       // a plugin whose createSessionHooks throws refuses the connection, naming the plugin
       this.plugins = host.createSession(this.sessionInfo());

@@ -13,7 +13,7 @@ import type { Route } from '../router/Router.js';
 import { mergeRows } from '../router/Merge.js';
 import { clientRowDescription } from '../router/MergeAggregate.js';
 import type { PreparedStatements } from './PreparedStatements.js';
-import type { ProxyContext } from './ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import type { RoutedRequest } from './RoutedRequest.js';
 import { ShardSet, type ShardReply } from './ShardSet.js';
 import { settingsDiffSql } from './startupParams.js';

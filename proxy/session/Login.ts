@@ -6,7 +6,7 @@ import { decodeStartupPacket } from '../protocol/FrontendMessage.js';
 import { FrontendCode } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { ClientAuth } from './ClientAuth.js';
-import type { ProxyContext } from './ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import type { SessionPort } from './SessionPort.js';
 import { logger } from '../logger.js';
 

@@ -15,7 +15,7 @@ import { RequestKind, type RequestContext, type SessionInfo } from '../plugins/a
 import type { Route } from '../router/Router.js';
 import { FanOut, type FanOutRoute } from './FanOut.js';
 import type { PreparedStatements } from './PreparedStatements.js';
-import type { ProxyContext } from './ProxyContext.js';
+import type { ProxyContext } from '../context/ProxyContext.js';
 import { TxControl, replayExtended, replayOf, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
 import type { SessionPort } from './SessionPort.js';
 import { SessionOp } from '../analyzer/SessionStatements.js';
@@ -209,7 +209,7 @@ export class RequestPipeline {
 
   /** Cuts a request into routing units and reads the routing settings it makes. */
   private assemble(frames: Frame[]): RoutedRequest {
-    const analyzer = this.ctx.parts!.analyzer;
+    const analyzer = this.ctx.analyzer;
     const units: RoutingUnit[] = [];
     let prepareOnly = false;
     const first = frames[0]!;
@@ -381,7 +381,7 @@ export class RequestPipeline {
   }
 
   private routeRequest(req: RoutedRequest): void {
-    const parts = this.ctx.parts!;
+    const { catalog, router } = this.ctx;
     const server = this.host.server;
     const pinned = server !== null && this.host.owed === 0 && server.txStatus !== Be.TransactionStatus.Idle ? server.shard.name : undefined;
     const session = {
@@ -391,18 +391,18 @@ export class RequestPipeline {
       pinned,
       tempTables: this.tempTables ?? undefined,
     };
-    const snapshot = parts.catalog.snapshot();
+    const snapshot = catalog.snapshot();
     let route: Route;
     try {
       if (req.units.length === 1) {
         const u = req.units[0]!;
-        route = parts.router.route({ statements: u.statements, params: u.params, session, key: u.ctx?.shardKey }, snapshot);
+        route = router.route({ statements: u.statements, params: u.params, session, key: u.ctx?.shardKey }, snapshot);
         if (this.ctx.versions !== null && route.kind === 'shard' && u.statements.some((st) => !st.readOnly)) req.writeKeys = [route.key];
       } else if (req.units.length === 0) {
         route = { kind: 'any', reason: 'no statement' };
       } else {
-        const routes = req.units.map((u) => parts.router.route({ statements: u.statements, params: u.params, session: { ...session, pinned: undefined }, key: u.ctx?.shardKey }, snapshot));
-        route = parts.router.combine(routes, pinned);
+        const routes = req.units.map((u) => router.route({ statements: u.statements, params: u.params, session: { ...session, pinned: undefined }, key: u.ctx?.shardKey }, snapshot));
+        route = router.combine(routes, pinned);
         if (this.ctx.versions !== null) {
           routes.forEach((r, i) => {
             if (r.kind === 'shard' && req.units[i]!.statements.some((st) => !st.readOnly)) (req.writeKeys ??= []).push(r.key);

@@ -1,6 +1,7 @@
 // Owns: StatementNames / PreparedStatements: one server name per text, new names after retireAll, a bounded memory of texts.
 import t from 'tap';
-import { PreparedStatements, StatementNames } from '../../proxy/session/PreparedStatements.js';
+import { PreparedStatements } from '../../proxy/session/PreparedStatements.js';
+import { StatementNames } from '../../proxy/context/StatementNames.js';
 
 const rest = (sql: string): Buffer => Buffer.concat([Buffer.from(sql + '\0', 'latin1'), Buffer.from([0, 0])]);
 

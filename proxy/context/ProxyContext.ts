@@ -1,21 +1,20 @@
-// ProxyContext owns what every session shares: config, a pool per (shard, server user), the routing parts (catalog, analyzer, router,
-// plugins), statement names, the client registry, cancel routing.
+// ProxyContext owns what every session shares, built whole at start-up: config, a pool per (shard, server user), the routing parts (catalog, analyzer, router, plugins), key versions, the admin console, statement names, the client registry, cancel routing.
 import type tls from 'node:tls';
 import type { Config, ShardConfig, UserConfig } from '../../config/schema.js';
 import { Pool } from '../pool/Pool.js';
-import { StatementNames } from './PreparedStatements.js';
-import type { ClientSession } from './ClientSession.js';
+import { StatementNames } from './StatementNames.js';
+import type { ClientHandle } from './ClientHandle.js';
 import { logger } from '../logger.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import type { AdminSource } from '../admin/AdminConsole.js';
 import type { Catalog } from '../catalog/Catalog.js';
 import type { Analyzer } from '../analyzer/Analyzer.js';
-import type { Router } from '../router/Router.js';
+import { Router } from '../router/Router.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import type { ServerConnection, ServerIdentity } from '../connection/ServerConnection.js';
 import { FailureThrottle } from '../auth/FailureThrottle.js';
 import { KeyFence } from '../router/KeyFence.js';
-import { warmVerifiers } from './ClientAuth.js';
+import { warmVerifiers } from '../auth/verifiers.js';
 
 /** The version tracker as the session uses it: writes through the proxy bump a key's token. */
 export interface VersionWrites {
@@ -24,12 +23,22 @@ export interface VersionWrites {
   localWrite(key: string): void;
 }
 
-/** What routing needs; null parts mean single-shard pass-through (no analysis per request). */
-export interface RoutingParts {
+/** Everything a context is made of, opened before it is built (createProxyContext does that). */
+export interface ProxyContextParts {
+  config: Config;
+  secureContext: tls.SecureContext | null;
   catalog: Catalog;
   analyzer: Analyzer;
   router: Router;
   plugins: PluginHost;
+  /** key versions (only with the result cache), and how to stop following them */
+  versions: (VersionWrites & { stop(): Promise<void> }) | null;
+  /** run after DDL was applied on every shard, before the client is answered (installs version triggers) */
+  afterDdl: (() => Promise<void>) | null;
+  /** reads the config file again for RELOAD; absent: the proxy was started without one */
+  readConfig?: () => Config;
+  /** the admin console over this context (called once, at the end of the constructor) */
+  admin: (ctx: ProxyContext) => AdminSource;
 }
 
 /** Pools are told apart by shard, server user and password: a client never rides on credentials it was not given. */
@@ -38,13 +47,16 @@ function poolKey(shard: string, identity: ServerIdentity): string {
 }
 
 export class ProxyContext {
+  /** Requests are analysed and routed with several shards, plugins of the user's, or the cache; else pass-through. */
+  static needsRouting(config: Config): boolean {
+    return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled;
+  }
+
   readonly statementNames = new StatementNames();
-  readonly clients = new Map<number, ClientSession>();
-  shuttingDown = false;
-  /** what the admin console reads (set by the server once everything is wired) */
-  adminSource: AdminSource | null = null;
+  readonly clients = new Map<number, ClientHandle>();
+  private stopping = false;
   private pidCounter = Math.floor(Math.random() * 1_000_000) + 1000;
-  private readonly users: Map<string, UserConfig>;
+  private readonly users = new Map<string, UserConfig>();
   readonly counters = { connections: 0, refused: 0, cancels: 0 };
   /** failed logins per source address (auth.failure_*) */
   readonly authFailures = new FailureThrottle(() => ({
@@ -59,17 +71,24 @@ export class ProxyContext {
   readonly pools = new Map<string, Pool>();
   /** placement keys whose requests wait (a tenant being moved): the request path's one per-key hold */
   readonly fence = new KeyFence();
-  /** catalog, analyzer, router and plugins, once the server has opened them */
-  parts: RoutingParts | null = null;
-  /**
-   * true when requests are analysed and routed: more than one shard, or plugins with request hooks.
-   * False keeps the single-shard pass-through path (no analysis, no per-request allocation).
-   */
-  routing = false;
+
+  private currentConfig: Config;
+  readonly secureContext: tls.SecureContext | null;
+  readonly catalog: Catalog;
+  readonly analyzer: Analyzer;
+  private currentRouter: Router;
+  readonly plugins: PluginHost;
   /** key versions (only with the result cache): writes through this proxy are reported here */
-  versions: VersionWrites | null = null;
+  readonly versions: VersionWrites | null;
+  private readonly versionTracker: { stop(): Promise<void> } | null;
   /** run after DDL was applied on every shard, before the client is answered (installs version triggers) */
-  afterDdl: (() => Promise<void>) | null = null;
+  readonly afterDdl: (() => Promise<void>) | null;
+  private readonly readConfig: (() => Config) | undefined;
+  /** see `routing` */
+  private routes: boolean;
+  /** what the admin console reads */
+  readonly adminSource: AdminSource;
+  private drainWaiters: (() => void)[] = [];
 
   /** ParameterStatus frames a server reported for a login, by user and settings (a later such login needs no server) */
   readonly loginReports = new Map<string, Buffer>();
@@ -79,13 +98,68 @@ export class ProxyContext {
     this.loginReports.set(key, report);
   }
 
-  constructor(
-    public config: Config,
-    readonly secureContext: tls.SecureContext | null,
-    private readonly onClientGone: () => void = () => {},
-  ) {
-    this.users = new Map(config.users.map((u) => [u.name, u]));
-    warmVerifiers(config);
+  constructor(parts: ProxyContextParts) {
+    this.currentConfig = parts.config;
+    this.secureContext = parts.secureContext;
+    this.catalog = parts.catalog;
+    this.analyzer = parts.analyzer;
+    this.currentRouter = parts.router;
+    this.plugins = parts.plugins;
+    this.versions = parts.versions;
+    this.versionTracker = parts.versions;
+    this.afterDdl = parts.afterDdl;
+    this.readConfig = parts.readConfig;
+    this.routes = ProxyContext.needsRouting(parts.config);
+    for (const u of parts.config.users) this.users.set(u.name, u);
+    warmVerifiers(parts.config);
+    this.adminSource = parts.admin(this);
+  }
+
+  /** The config in effect (after RELOAD: the reloaded one). */
+  get config(): Config {
+    return this.currentConfig;
+  }
+
+  /** The router in effect (RELOAD replaces it). */
+  get router(): Router {
+    return this.currentRouter;
+  }
+
+  /**
+   * true when requests are analysed and routed: more than one shard, plugins of the user's, or the cache.
+   * False keeps the single-shard pass-through path (no analysis, no per-request allocation).
+   */
+  get routing(): boolean {
+    return this.routes;
+  }
+
+  /** true once shutdown began: no new client is admitted, idle ones are closed */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * RELOAD: `next` (by default the config file read again) takes effect for new requests: users, log level, sharding
+   * rules and new shards. A config that cannot be read changes nothing.
+   */
+  async reload(next?: Config): Promise<string> {
+    if (next === undefined) {
+      if (!this.readConfig) throw new Error('RELOAD needs a config file (the proxy was started without --config)');
+      next = this.readConfig();
+    }
+    // pools are per (shard, server user) and made on first use: new shards and users get theirs when a client needs one
+    await this.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
+    this.currentRouter = new Router(next);
+    logger.setLevel(next.log.level);
+    // server identities or settings may differ now: the next login of each kind asks a server again
+    this.loginReports.clear();
+    this.currentConfig = next;
+    this.users.clear();
+    for (const u of next.users) this.users.set(u.name, u);
+    warmVerifiers(next);
+    this.routes = ProxyContext.needsRouting(next);
+    logger.info('configuration reloaded', { shards: next.shards.map((s) => s.name) });
+    return `RELOAD: ${next.shards.length} shard(s), epoch ${this.catalog.epoch}`;
   }
 
   /** The configured shard of that name (after RELOAD: the reloaded one). */
@@ -122,7 +196,7 @@ export class ProxyContext {
       idleTimeoutMs: cfg.idle_timeout_ms,
       connectTimeoutMs: cfg.connect_timeout_ms,
     });
-    if (this.shuttingDown) pool.close();
+    if (this.stopping) pool.close();
     this.pools.set(key, pool);
     return pool;
   }
@@ -137,16 +211,6 @@ export class ProxyContext {
   /** Every pool, in creation order. */
   allPools(): Pool[] {
     return [...this.pools.values()];
-  }
-
-  /** Replaces the config after RELOAD (users and settings; pools follow the shard list). */
-  setConfig(config: Config): void {
-    // server identities or settings may differ now: the next login of each kind asks a server again
-    this.loginReports.clear();
-    this.config = config;
-    this.users.clear();
-    for (const u of config.users) this.users.set(u.name, u);
-    warmVerifiers(config);
   }
 
   findUser(name: string): UserConfig | undefined {
@@ -164,7 +228,7 @@ export class ProxyContext {
     return this.pidCounter;
   }
 
-  admitClient(session: ClientSession): boolean {
+  admitClient(session: ClientHandle): boolean {
     if (this.clients.size >= this.config.listen.max_client_connections) {
       this.counters.refused++;
       return false;
@@ -175,7 +239,7 @@ export class ProxyContext {
   }
 
   /** client connections with a session not closed yet, authenticated or not (counted against listen.max_client_connections) */
-  openSessions = 0;
+  private openSessions = 0;
 
   /** A new connection: false when listen.max_client_connections are open already (it is refused before any work). */
   openSession(): boolean {
@@ -187,7 +251,12 @@ export class ProxyContext {
     return true;
   }
 
-  forgetClient(session: ClientSession): void {
+  /** A connection counted by openSession whose session could not be started. */
+  abandonSession(): void {
+    this.openSessions--;
+  }
+
+  forgetClient(session: ClientHandle): void {
     this.openSessions = Math.max(0, this.openSessions - 1);
     if (this.clients.get(session.pid) === session) {
       this.clients.delete(session.pid);
@@ -195,7 +264,35 @@ export class ProxyContext {
       this.closedTotals.bytesIn += session.stats.bytesIn;
       this.closedTotals.bytesOut += session.stats.bytesOut;
     }
-    this.onClientGone();
+    this.checkDrained();
+  }
+
+  /** Shutdown begins: no client is admitted from now on, and pools made later are closed at once. */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  /** Resolves once shutdown has begun and no client is registered. */
+  drained(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.drainWaiters.push(resolve);
+      this.checkDrained();
+    });
+  }
+
+  private checkDrained(): void {
+    if (!this.stopping || this.clients.size > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** The end of shutdown: every pool, the version tracker, the plugins and the catalog are closed. */
+  async close(): Promise<void> {
+    for (const pool of this.allPools()) pool.close();
+    await this.versionTracker?.stop();
+    await this.plugins.close();
+    await this.catalog.close().catch((e: unknown) => logger.warn('closing the catalog failed', { error: (e as Error).message }));
   }
 
   /**

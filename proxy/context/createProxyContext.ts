@@ -1,0 +1,84 @@
+// createProxyContext owns opening, in order, what the proxy shares (TLS, the catalog synced from config, the SQL parser, key versions, plugins, router, analyzer, admin console) and building the ProxyContext from it, whole.
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../../config/schema.js';
+import { ProxyContext } from './ProxyContext.js';
+import { logger } from '../logger.js';
+import { createCatalog } from '../catalog/createCatalog.js';
+import { Analyzer } from '../analyzer/Analyzer.js';
+import { Router } from '../router/Router.js';
+import { PluginHost } from '../plugins/PluginHost.js';
+import type { PluginServices } from '../plugins/api.js';
+import type { AdminResult } from '../admin/AdminConsole.js';
+import { proxyAdminSource } from '../admin/proxyAdminSource.js';
+import { routingAdminCommands } from '../admin/routingAdminCommands.js';
+import { VersionTracker } from '../versions/VersionTracker.js';
+import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
+
+/** What the composition root passes in besides the config. */
+export interface ProxyContextOptions {
+  /** folder of the config file: plugin module paths are relative to it */
+  configDir?: string;
+  /** re-reads the config file for RELOAD */
+  reloadConfig?: () => Config;
+}
+
+type AdminCommand = (args: string) => AdminResult | Promise<AdminResult>;
+
+/** Opens everything the proxy shares (the catalog migrated and synced, the SQL parser, versions, plugins) and builds the context. */
+export async function createProxyContext(config: Config, options: ProxyContextOptions = {}): Promise<ProxyContext> {
+  const t = config.listen.tls;
+  const secureContext = t
+    ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key), ca: t.ca ? readFileSync(t.ca) : undefined })
+    : null;
+  const startedAt = Date.now();
+  const catalog = createCatalog(config.catalog);
+  await catalog.open();
+  try {
+    await catalog.syncShards(config.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
+    await Analyzer.init();
+    let versions: VersionTracker | null = null;
+    let afterDdl: (() => Promise<void>) | null = null;
+    if (config.cache.enabled) {
+      // versioned shards: the prescient schema and triggers where missing, then a LISTEN connection per shard
+      await ensureShardSchemas(config);
+      versions = new VersionTracker(config.shards);
+      await versions.start();
+      // a table created through the proxy gets its version triggers before the client hears of it
+      afterDdl = async () => {
+        await ensureShardSchemas(config);
+      };
+    }
+    const entries = [
+      ...config.sharding.key_plugins.map((name) => ({ name })),
+      ...(config.cache.enabled ? [{ name: 'result-cache' }] : []),
+      ...config.plugins,
+    ];
+    const pluginCommands = new Map<string, AdminCommand>();
+    const router = new Router(config);
+    // plugins ask for placement keys once the proxy runs: by then `ctx` holds the router in effect (RELOAD replaces it)
+    let ctx: ProxyContext | undefined;
+    const services: PluginServices = {
+      versions: versions ?? undefined,
+      placementKey: (account, action, tables) => `${account}_${ctx?.router.domainOf(action ?? null, tables) ?? router.domainOf(action ?? null, tables) ?? 'default'}`,
+      adminCommand: (name, run) => void pluginCommands.set(name.toUpperCase().replace(/\s+/g, ' ').trim(), run),
+    };
+    const plugins = await PluginHost.load(entries, { config, configDir: options.configDir, services });
+    const analyzer = new Analyzer({
+      accountColumn: config.sharding.account_column,
+      tableAccountColumns: Object.fromEntries(
+        Object.entries(config.sharding.tables).flatMap(([table, v]) => (v.account_column ? [[table, v.account_column]] : [])),
+      ),
+    });
+    ctx = new ProxyContext({
+      config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig,
+      // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
+      admin: (c) => proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...pluginCommands]), startedAt),
+    });
+    catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
+    return ctx;
+  } catch (e) {
+    await catalog.close().catch(() => {});
+    throw e;
+  }
+}
