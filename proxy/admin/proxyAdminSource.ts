@@ -52,13 +52,15 @@ export function proxyAdminSource(
     stats(): AdminResult {
       const clients = [...ctx.clients.values()];
       return {
-        columns: ['uptime_s', 'clients', 'connections_total', 'connections_refused', 'cancels', 'queries', 'bytes_in', 'bytes_out', 'prepared_statement_names'],
+        columns: ['uptime_s', 'clients', 'connections_total', 'connections_refused', 'cancels', 'queries', 'bytes_in', 'bytes_out', 'prepared_statement_names', 'rss_mb', 'heap_used_mb', 'heap_total_mb', 'external_mb', 'array_buffers_mb'],
         rows: [[
           Math.round((Date.now() - startedAt) / 1000), clients.length, ctx.counters.connections, ctx.counters.refused, ctx.counters.cancels,
           ctx.closedTotals.queries + clients.reduce((n, c) => n + c.stats.queries, 0),
           ctx.closedTotals.bytesIn + clients.reduce((n, c) => n + c.stats.bytesIn, 0),
           ctx.closedTotals.bytesOut + clients.reduce((n, c) => n + c.stats.bytesOut, 0),
           ctx.statementNames.size,
+          // where the proxy's memory is: V8's heap, and buffers outside it (socket chunks, frames)
+          ...((m) => [m.rss, m.heapUsed, m.heapTotal, m.external, m.arrayBuffers].map((b) => Math.round(b / 1048576)))(process.memoryUsage()),
         ]],
       };
     },

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { recordCorpus } from './corpus.js';
 import { HonestClient } from './honestClient.js';
 import { parseOptions, USAGE, type FuzzOptions } from './options.js';
-import { poolCheck } from './poolCheck.js';
+import { poolCheck, proxyMemory } from './poolCheck.js';
 import { ProxyMonitor } from './proxyMonitor.js';
 import { failures, formatReport, HANG_DEFINITION } from './report.js';
 import { runLanes } from './runLanes.js';
@@ -61,10 +61,13 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       },
       tally,
     );
-    const rssRises: { rssMb: number; atInput: number; inFlight: string[] }[] = [];
+    const rssRises: FuzzReport['rssRises'] = [];
     monitor.onRssRise = (kb) => {
-      rssRises.push({ rssMb: Math.round(kb / 1024), atInput: tally.inputs, inFlight: lanes.inFlight() });
+      const rise: FuzzReport['rssRises'][number] = { rssMb: Math.round(kb / 1024), atInput: tally.inputs, inFlight: lanes.inFlight() };
+      rssRises.push(rise);
       if (rssRises.length > 40) rssRises.splice(0, rssRises.length - 40);
+      // where the memory is (SHOW STATS): V8's heap, or buffers outside it
+      if (target.admin) void proxyMemory(target.proxy, target.admin).then((m) => { rise.memory = m; });
     };
     const onSigint = (): void => {
       log(opts, 'SIGINT: finishing the inputs in flight, then reporting');

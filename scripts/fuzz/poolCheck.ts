@@ -45,3 +45,18 @@ export async function poolCheck(proxy: { host: string; port: number }, admin: { 
     await c.end().catch(() => {});
   }
 }
+
+/** The proxy's memory as SHOW STATS reports it, in one line (null if the console does not answer). */
+export async function proxyMemory(proxy: { host: string; port: number }, admin: { user: string; password: string }): Promise<string | undefined> {
+  const c = new pg.Client({ ...proxy, user: admin.user, password: admin.password, database: 'prescient', connectionTimeoutMillis: 5_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const r = (await c.query('SHOW STATS')).rows[0] as Record<string, string>;
+    return `heap ${r.heap_used_mb}/${r.heap_total_mb} MB, external ${r.external_mb} MB, array buffers ${r.array_buffers_mb} MB, ${r.clients} clients`;
+  } catch {
+    return undefined;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}

@@ -62,7 +62,7 @@ export function formatReport(r: FuzzReport): string {
   out.push(`crashes: ${r.crashes.length}${r.crashes.map((c) => `\n    ${c}`).join('')}`);
   out.push(`max RSS: ${r.maxRssMb} MB (limit ${r.rssLimitMb} MB)`);
   const late = r.rssRises.filter((x) => x.rssMb > Math.min(r.rssLimitMb, r.maxRssMb) - 20);
-  for (const x of late.slice(-5)) out.push(`    rose to ${x.rssMb} MB after ${x.atInput} inputs; running then: ${x.inFlight.join(' | ')}`);
+  for (const x of late.slice(-5)) out.push(`    rose to ${x.rssMb} MB after ${x.atInput} inputs${x.memory ? ` (${x.memory})` : ''}; running then: ${x.inFlight.filter((w) => !w.startsWith('(done)')).join(' | ')}`);
   const h = r.honest;
   out.push(`honest client: ${h.ops} operations, ${h.acked} acknowledged writes, max latency ${h.maxLatencyMs} ms`);
   out.push(`    lost acknowledged writes: ${list(h.lost)}`);

@@ -94,7 +94,7 @@ export interface FuzzReport {
   maxRssMb: number;
   rssLimitMb: number;
   /** the last RSS maxima (each ≥ 2 MB above the one before) and the inputs running when each was sampled */
-  rssRises: { rssMb: number; atInput: number; inFlight: string[] }[];
+  rssRises: { rssMb: number; atInput: number; inFlight: string[]; memory?: string }[];
   honest: HonestSummary;
   pools: PoolRow[] | null;
   poolError: string | null;

@@ -35,8 +35,9 @@ t.test('admin console', async (t) => {
       t.equal(rows[0]!.user, APP_USER.name);
       t.equal(rows[0]!.status, 'idle');
     } },
-    { sql: 'SHOW STATS', columns: ['clients', 'queries'], check: (rows) => {
+    { sql: 'SHOW STATS', columns: ['clients', 'queries', 'rss_mb', 'heap_used_mb', 'external_mb'], check: (rows) => {
       t.ok(Number(rows[0]!.queries) >= 2, 'queries counted');
+      t.ok(Number(rows[0]!.rss_mb) > 10 && Number(rows[0]!.heap_used_mb) < Number(rows[0]!.rss_mb), 'memory in MB: the heap is part of the resident set');
     } },
   ];
   for (const c of cases) {
