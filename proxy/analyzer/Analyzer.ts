@@ -4,7 +4,7 @@ import { scanStatements, type ScannedStatement } from './Shape.js';
 import { StatementKind, type KeyLocation, type MergeSortKey, type MergeSpec, type MergeTemplate, type StatementInfo, type Template, type ValueRef } from './types.js';
 import { Walker } from './Walk.js';
 import { systemScope } from './SystemCatalog.js';
-import { sessionStatementOf } from './SessionStatements.js';
+import { sessionStatementIn } from './SessionStatements.js';
 
 export { StatementKind, type KeyLocation, type MergeAggregate, type MergeAggregateColumn, type MergeSortKey, type MergeSpec, type StatementInfo, type Setting, type SystemScope } from './types.js';
 export { shardText } from './Rewrite.js';
@@ -109,7 +109,7 @@ export class Analyzer {
       Object.freeze(t.tables);
       const system = systemScope(stmt, t.tables);
       if (system !== null) t.system = system;
-      const session = sessionStatementOf(stmt);
+      const session = sessionStatementIn(text);
       if (session !== null) t.session = session;
       if (t.merge?.aggregate) deepFreeze(t.merge.aggregate);
       if (t.merge && !dependsOnLiterals(t.merge)) t.merge.fixed = bindMerge(t.merge, []);

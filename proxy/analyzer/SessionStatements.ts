@@ -1,9 +1,6 @@
-// SessionStatements owns what a statement does to session state (DEALLOCATE, PREPARE, LISTEN/UNLISTEN, temporary tables, DROP TABLE, SET/RESET, the end of a transaction), read from libpg-query's parse tree, and the lexical checks that decide when to parse.
-import { parseSync } from 'libpg-query';
+// SessionStatements owns what a statement does to session state (DEALLOCATE, PREPARE, LISTEN/UNLISTEN, temporary tables, DROP TABLE, SET/RESET, the end of a transaction), read from its tokens (SessionLexer) as Postgres' grammar reads them, without the parser.
 import { scanStatements } from './Shape.js';
-
-// libpg-query's JSON tree, walked loosely
-type Node = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { tokenize, type Token } from './SessionLexer.js';
 
 /** What a statement does to the session. */
 export const SessionOp = {
@@ -67,69 +64,252 @@ export type SessionStatement =
   /** chain: AND CHAIN (COMMIT/ROLLBACK only) */
   | { readonly op: typeof SessionOp.EndTransaction; readonly end: TransactionEnd; readonly chain: boolean };
 
-const END: Readonly<Record<string, TransactionEnd>> = {
-  TRANS_STMT_COMMIT: TransactionEnd.Commit,
-  TRANS_STMT_ROLLBACK: TransactionEnd.Rollback,
-  TRANS_STMT_PREPARE: TransactionEnd.PrepareTransaction,
-  TRANS_STMT_COMMIT_PREPARED: TransactionEnd.CommitPrepared,
-  TRANS_STMT_ROLLBACK_PREPARED: TransactionEnd.RollbackPrepared,
-};
+const freeze = <T extends object>(o: T): T => Object.freeze(o);
 
 function tableName(parts: readonly string[]): TableName {
-  return Object.freeze({ schema: parts.length > 1 ? parts[parts.length - 2]! : null, name: parts[parts.length - 1] ?? '' });
+  return freeze({ schema: parts.length > 1 ? parts[parts.length - 2]! : null, name: parts[parts.length - 1] ?? '' });
 }
 
-function createTable(rel: Node | undefined, onCommit: unknown, asQuery: boolean): SessionStatement | null {
-  if (!rel || typeof rel.relname !== 'string') return null;
-  const schema = typeof rel.schemaname === 'string' ? (rel.schemaname as string) : null;
-  return Object.freeze({
-    op: SessionOp.CreateTable,
-    table: Object.freeze({ schema, name: rel.relname as string }),
-    temp: rel.relpersistence === 't' || schema === 'pg_temp',
-    onCommitDrop: onCommit === 'ONCOMMIT_DROP',
-    asQuery,
-  });
-}
+/** Postgres' reserved and type/function-name keywords: never a plain identifier (ColId) unquoted. */
+const NOT_A_NAME: ReadonlySet<string> = new Set([
+  'all', 'analyse', 'analyze', 'and', 'any', 'array', 'as', 'asc', 'asymmetric', 'both', 'case', 'cast', 'check', 'collate', 'column',
+  'constraint', 'create', 'current_catalog', 'current_date', 'current_role', 'current_time', 'current_timestamp', 'current_user',
+  'default', 'deferrable', 'desc', 'distinct', 'do', 'else', 'end', 'except', 'false', 'fetch', 'for', 'foreign', 'from', 'grant',
+  'group', 'having', 'in', 'initially', 'intersect', 'into', 'lateral', 'leading', 'limit', 'localtime', 'localtimestamp', 'not',
+  'null', 'offset', 'on', 'only', 'or', 'order', 'placing', 'primary', 'references', 'returning', 'select', 'session_user', 'some',
+  'symmetric', 'system_user', 'table', 'then', 'to', 'trailing', 'true', 'union', 'unique', 'user', 'using', 'variadic', 'when',
+  'where', 'window', 'with', 'authorization', 'binary', 'collation', 'concurrently', 'cross', 'current_schema', 'freeze', 'full',
+  'ilike', 'inner', 'is', 'isnull', 'join', 'left', 'like', 'natural', 'notnull', 'outer', 'overlaps', 'right', 'similar',
+  'tablesample', 'verbose',
+]);
 
-/** The session effect of one statement of libpg-query's tree (`{ ListenStmt: {…} }` …), or null when it has none of these. */
-export function sessionStatementOf(stmt: Node): SessionStatement | null {
-  const type = Object.keys(stmt)[0];
-  if (type === undefined) return null;
-  const b = (stmt[type] ?? {}) as Node;
-  switch (type) {
-    case 'DeallocateStmt':
-      return Object.freeze({ op: SessionOp.Deallocate, name: b.isall || typeof b.name !== 'string' ? null : (b.name as string) });
-    case 'PrepareStmt':
-      return Object.freeze({ op: SessionOp.Prepare, name: String(b.name ?? '') });
-    case 'ListenStmt':
-      return Object.freeze({ op: SessionOp.Listen, channel: String(b.conditionname ?? '') });
-    case 'UnlistenStmt':
-      return Object.freeze({ op: SessionOp.Unlisten, channel: typeof b.conditionname === 'string' ? (b.conditionname as string) : null });
-    case 'CreateStmt':
-      return createTable(b.relation, b.oncommit, false);
-    case 'CreateTableAsStmt':
-      return b.objtype === 'OBJECT_TABLE' ? createTable(b.into?.rel, b.into?.onCommit, true) : null;
-    case 'DropStmt': {
-      if (b.removeType !== 'OBJECT_TABLE') return null;
-      const tables = ((b.objects ?? []) as Node[]).map((o) => tableName(((o.List?.items ?? []) as Node[]).map((x) => String(x.String?.sval ?? ''))));
-      return Object.freeze({ op: SessionOp.DropTable, tables: Object.freeze(tables) });
+/** A cursor over one statement's tokens. */
+class Tokens {
+  private at = 0;
+  constructor(private readonly list: readonly Token[]) {}
+  get done(): boolean { return this.at >= this.list.length; }
+  /** the next token, consumed */
+  skip(): Token | undefined { return this.list[this.at++]; }
+  peek(k = 0): Token | undefined { return this.list[this.at + k]; }
+  /** the next token is the word `w` (consumed) */
+  word(...w: string[]): boolean {
+    const t = this.list[this.at];
+    if (t?.kind !== 'word' || !w.includes(t.text)) return false;
+    this.at++;
+    return true;
+  }
+  op(c: string): boolean {
+    const t = this.list[this.at];
+    if (t?.kind !== 'op' || t.text !== c) return false;
+    this.at++;
+    return true;
+  }
+  /** an identifier (a word or a quoted / U& identifier), consumed; null if the next token is none */
+  name(): string | null {
+    const t = this.list[this.at];
+    if (t === undefined || (t.kind !== 'word' && t.kind !== 'ident') || (t.kind === 'word' && NOT_A_NAME.has(t.text))) return null;
+    this.at++;
+    return t.text;
+  }
+  /** name [. name [. name]] */
+  qualified(): string[] | null {
+    const first = this.name();
+    if (first === null) return null;
+    const parts = [first];
+    while (parts.length < 3 && this.op('.')) {
+      const next = this.name();
+      if (next === null) return null;
+      parts.push(next);
     }
-    case 'VariableSetStmt': {
-      const kind = b.kind as string | undefined;
-      const reset = kind === 'VAR_RESET' || kind === 'VAR_RESET_ALL' || kind === 'VAR_SET_DEFAULT';
-      const name = kind === 'VAR_RESET_ALL' || typeof b.name !== 'string' ? null : (b.name as string).toLowerCase();
-      return Object.freeze({ op: SessionOp.Set, name, reset, local: !!b.is_local });
+    return parts;
+  }
+  string(): boolean {
+    if (this.list[this.at]?.kind !== 'string') return false;
+    this.at++;
+    return true;
+  }
+  /** the rest, as a balanced run at parenthesis depth 0: does it hold these words in a row? */
+  atDepth0(...words: string[]): boolean {
+    let depth = 0;
+    for (let k = this.at; k < this.list.length; k++) {
+      const t = this.list[k]!;
+      if (t.kind === 'op' && t.text === '(') depth++;
+      else if (t.kind === 'op' && t.text === ')') depth--;
+      else if (depth === 0 && words.every((w, n) => this.list[k + n]?.kind === 'word' && this.list[k + n]!.text === w)) return true;
     }
-    case 'TransactionStmt': {
-      const end = END[b.kind as string];
-      return end === undefined ? null : Object.freeze({ op: SessionOp.EndTransaction, end, chain: !!b.chain });
+    return false;
+  }
+  /** parentheses balance over the rest */
+  balanced(): boolean {
+    let depth = 0;
+    for (let k = this.at; k < this.list.length; k++) {
+      const t = this.list[k]!;
+      if (t.kind === 'op' && t.text === '(') depth++;
+      else if (t.kind === 'op' && t.text === ')' && --depth < 0) return false;
     }
-    default:
-      return null;
+    return depth === 0;
   }
 }
 
-/** The first words of the statements sessionStatementOf reports (the lexical pre-check of sessionStatements). */
+/** DEALLOCATE [PREPARE] name | ALL */
+function deallocateOf(t: Tokens): SessionStatement | null {
+  t.word('prepare');
+  if (t.word('all')) return t.done ? freeze({ op: SessionOp.Deallocate, name: null }) : null;
+  const name = t.name();
+  return name !== null && t.done ? freeze({ op: SessionOp.Deallocate, name }) : null;
+}
+
+/** PREPARE name [(types)] AS statement, or PREPARE TRANSACTION 'gid' */
+function prepareOf(t: Tokens): SessionStatement | null {
+  if (t.word('transaction')) return t.string() && t.done ? freeze({ op: SessionOp.EndTransaction, end: TransactionEnd.PrepareTransaction, chain: false }) : null;
+  const name = t.name();
+  if (name === null) return null;
+  if (t.op('(')) {
+    // the parameter types
+    for (let depth = 1; depth > 0;) {
+      const k = t.skip();
+      if (k === undefined) return null;
+      if (k.kind === 'op' && k.text === '(') depth++;
+      else if (k.kind === 'op' && k.text === ')') depth--;
+    }
+  }
+  return t.word('as') && !t.done ? freeze({ op: SessionOp.Prepare, name }) : null;
+}
+
+/** LISTEN channel; UNLISTEN channel | * */
+function listenOf(t: Tokens, un: boolean): SessionStatement | null {
+  if (un && t.op('*')) return t.done ? freeze({ op: SessionOp.Unlisten, channel: null }) : null;
+  const channel = t.name();
+  if (channel === null || !t.done) return null;
+  return un ? freeze({ op: SessionOp.Unlisten, channel }) : freeze({ op: SessionOp.Listen, channel });
+}
+
+/** CREATE [ [GLOBAL | LOCAL] TEMP[ORARY] | UNLOGGED ] TABLE [IF NOT EXISTS] name … [ON COMMIT DROP] [AS query] */
+function createOf(t: Tokens): SessionStatement | null {
+  let temp = false;
+  if (t.word('global', 'local')) {
+    if (!t.word('temp', 'temporary')) return null;
+    temp = true;
+  } else if (t.word('temp', 'temporary')) temp = true;
+  else t.word('unlogged');
+  if (!t.word('table')) return null;
+  if (t.word('if') && !(t.word('not') && t.word('exists'))) return null;
+  const parts = t.qualified();
+  if (parts === null) return null;
+  const next = t.peek();
+  if (next === undefined || !((next.kind === 'op' && next.text === '(') || (next.kind === 'word' && ['as', 'partition', 'of', 'using', 'with', 'on', 'tablespace'].includes(next.text)))) return null;
+  if (!t.balanced()) return null;
+  const table = tableName(parts);
+  return freeze({
+    op: SessionOp.CreateTable, table, temp: temp || table.schema === 'pg_temp', onCommitDrop: t.atDepth0('on', 'commit', 'drop'), asQuery: t.atDepth0('as'),
+  });
+}
+
+/** DROP TABLE [IF EXISTS] name [, …] [CASCADE | RESTRICT] */
+function dropOf(t: Tokens): SessionStatement | null {
+  if (!t.word('table')) return null;
+  if (t.word('if') && !t.word('exists')) return null;
+  const tables: TableName[] = [];
+  do {
+    const parts = t.qualified();
+    if (parts === null) return null;
+    tables.push(tableName(parts));
+  } while (t.op(','));
+  t.word('cascade', 'restrict');
+  return t.done ? freeze({ op: SessionOp.DropTable, tables: freeze(tables) }) : null;
+}
+
+const set = (name: string | null, reset: boolean, local: boolean): SessionStatement => freeze({ op: SessionOp.Set, name, reset, local });
+
+/** SET [SESSION | LOCAL] …, with the names Postgres gives its special forms */
+function setOf(t: Tokens): SessionStatement | null {
+  let local = false;
+  if (t.word('local')) local = true;
+  else if (t.peek()?.text === 'session' && t.peek()?.kind === 'word' && !['authorization', 'characteristics'].includes(t.peek(1)?.text ?? '')) t.word('session');
+  // the value: present, DEFAULT means reset
+  const value = (special: string): SessionStatement | null => {
+    if (t.done) return null;
+    const d = t.peek()!;
+    return set(special, d.kind === 'word' && d.text === 'default' && t.peek(1) === undefined, local);
+  };
+  if (t.word('time')) return t.word('zone') ? (t.done ? null : set('timezone', t.peek()!.kind === 'word' && ['default', 'local'].includes(t.peek()!.text), local)) : null;
+  if (t.word('names')) return set('client_encoding', t.done || (t.peek()!.kind === 'word' && t.peek()!.text === 'default'), local);
+  if (t.word('role')) return value('role');
+  if (t.peek()?.kind === 'word' && t.peek()?.text === 'session' && t.peek(1)?.text === 'authorization') {
+    t.word('session');
+    t.word('authorization');
+    return value('session_authorization');
+  }
+  if (t.peek()?.kind === 'word' && t.peek()?.text === 'session' && t.peek(1)?.text === 'characteristics') return set('session characteristics', false, local);
+  if (t.word('transaction')) return t.word('snapshot') ? set('transaction snapshot', false, local) : t.done ? null : set('transaction', false, local);
+  if (t.word('schema')) return t.done ? null : set('search_path', false, local);
+  if (t.peek()?.kind === 'word' && t.peek()?.text === 'xml' && t.peek(1)?.text === 'option') return set('xmloption', false, local);
+  const parts = t.qualified();
+  if (parts === null || !(t.word('to') || t.op('='))) return null;
+  return value(parts.join('.').toLowerCase());
+}
+
+/** RESET name | ALL | TIME ZONE | SESSION AUTHORIZATION | TRANSACTION ISOLATION LEVEL */
+function resetOf(t: Tokens): SessionStatement | null {
+  let name: string | null;
+  if (t.word('all')) name = null;
+  else if (t.word('time')) name = t.word('zone') ? 'timezone' : '';
+  else if (t.peek()?.text === 'session' && t.peek(1)?.text === 'authorization') {
+    t.word('session');
+    t.word('authorization');
+    name = 'session_authorization';
+  } else if (t.peek()?.text === 'transaction' && t.peek(1)?.text === 'isolation') {
+    t.word('transaction');
+    t.word('isolation');
+    name = t.word('level') ? 'transaction_isolation' : '';
+  } else name = t.qualified()?.join('.').toLowerCase() ?? '';
+  return name !== '' && t.done ? set(name, true, false) : null;
+}
+
+/** COMMIT / END / ROLLBACK / ABORT [WORK | TRANSACTION] [AND [NO] CHAIN], and the PREPARED forms */
+function endOf(t: Tokens, commit: boolean, plain: boolean): SessionStatement | null {
+  if (plain && t.word('prepared')) {
+    return t.string() && t.done ? freeze({ op: SessionOp.EndTransaction, end: commit ? TransactionEnd.CommitPrepared : TransactionEnd.RollbackPrepared, chain: false }) : null;
+  }
+  t.word('work', 'transaction');
+  if (!commit && t.peek()?.kind === 'word' && t.peek()?.text === 'to') return null; // ROLLBACK TO SAVEPOINT: the transaction goes on
+  let chain = false;
+  if (t.word('and')) {
+    const no = t.word('no');
+    if (!t.word('chain')) return null;
+    chain = !no;
+  }
+  return t.done ? freeze({ op: SessionOp.EndTransaction, end: commit ? TransactionEnd.Commit : TransactionEnd.Rollback, chain }) : null;
+}
+
+/** The session effect of sql[from, to) (one statement), or null when it has none of these or is not well formed. */
+export function sessionStatementIn(sql: string, from = 0, to = sql.length): SessionStatement | null {
+  const list = tokenize(sql, from, to);
+  if (list === null || list.length === 0) return null;
+  let n = list.length;
+  while (n > 0 && list[n - 1]!.kind === 'op' && list[n - 1]!.text === ';') n--;
+  const t = new Tokens(list.slice(0, n));
+  const first = t.peek();
+  if (first?.kind !== 'word') return null;
+  t.word(first.text);
+  switch (first.text) {
+    case 'deallocate': return deallocateOf(t);
+    case 'prepare': return prepareOf(t);
+    case 'listen': return listenOf(t, false);
+    case 'unlisten': return listenOf(t, true);
+    case 'create': return createOf(t);
+    case 'drop': return dropOf(t);
+    case 'set': return setOf(t);
+    case 'reset': return resetOf(t);
+    case 'commit': return endOf(t, true, true);
+    case 'end': return endOf(t, true, false);
+    case 'rollback': return endOf(t, false, true);
+    case 'abort': return endOf(t, false, false);
+    default: return null;
+  }
+}
+
+/** The first words of the statements sessionStatementIn reports (the lexical pre-check of sessionStatements). */
 const FIRST_WORDS: ReadonlySet<string> = new Set([
   'deallocate', 'prepare', 'listen', 'unlisten', 'create', 'drop', 'set', 'reset', 'commit', 'end', 'rollback', 'abort',
 ]);
@@ -169,16 +349,6 @@ export function firstWord(sql: string, from = 0, to = sql.length): string {
   return sql.slice(start, i).toLowerCase();
 }
 
-/** The parse tree of one statement's text, or null when it does not parse (or the parser is not loaded). */
-function parseOne(text: string): Node | null {
-  try {
-    const tree = parseSync(text) as { stmts?: { stmt?: Node }[] };
-    return tree.stmts?.length === 1 ? tree.stmts[0]!.stmt ?? null : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * What each statement of a simple Query does to the session: one entry per statement (split as the analyzer splits:
  * at top-level `;`, empty statements dropped), null for a statement with no such effect, or that does not parse.
@@ -190,8 +360,7 @@ export function sessionStatements(sql: string): (SessionStatement | null)[] {
   const out: (SessionStatement | null)[] = new Array(stmts.length);
   for (let k = 0; k < stmts.length; k++) {
     const s = stmts[k]!;
-    const tree = FIRST_WORDS.has(firstWord(sql, s.start, s.end)) ? parseOne(sql.slice(s.start, s.end)) : null;
-    out[k] = tree === null ? null : sessionStatementOf(tree);
+    out[k] = FIRST_WORDS.has(firstWord(sql, s.start, s.end)) ? sessionStatementIn(sql, s.start, s.end) : null;
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // Postgres resolves them: quoted, U&, comments, several statements, PREPARE TRANSACTION, AND CHAIN …), the same facts
 // through the Analyzer, the single-DEALLOCATE check, the reserved-name check and the first-word pre-check.
 import t from 'tap';
+import { parseSync } from 'libpg-query';
 import { Analyzer } from '../../proxy/analyzer/Analyzer.js';
 import {
   SessionOp as Op, TransactionEnd as End, deallocateOnly, firstWord, mayNameReservedStatement, namesReservedStatement, sessionStatements,
@@ -181,4 +182,77 @@ t.test('firstWord: the lexical pre-check', async (t) => {
   for (const [sql, want] of words) t.equal(firstWord(sql), want, sql);
   t.equal(firstWord('select 1; commit', 10), 'commit', 'from an offset');
   t.equal(firstWord('select 1; commitment', 10, 16), 'commit', 'up to an end');
+});
+
+// The oracle: Postgres' own grammar (libpg-query), walked as the parse tree names these effects. The lexical reading
+// above must agree with it on every statement here (an unparsable statement has no effect).
+type Node = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const ORACLE_END: Record<string, End> = {
+  TRANS_STMT_COMMIT: End.Commit, TRANS_STMT_ROLLBACK: End.Rollback, TRANS_STMT_PREPARE: End.PrepareTransaction,
+  TRANS_STMT_COMMIT_PREPARED: End.CommitPrepared, TRANS_STMT_ROLLBACK_PREPARED: End.RollbackPrepared,
+};
+function oracle(sql: string): SessionStatement | null {
+  let stmt: Node | undefined;
+  try {
+    stmt = (parseSync(sql) as { stmts?: { stmt: Node }[] }).stmts?.[0]?.stmt;
+  } catch {
+    return null;
+  }
+  if (!stmt) return null;
+  const type = Object.keys(stmt)[0]!;
+  const b = stmt[type] as Node;
+  const table = (rel: Node | undefined, onCommit: unknown, asQuery: boolean): SessionStatement | null => {
+    if (!rel) return null;
+    const schema = typeof rel.schemaname === 'string' ? rel.schemaname as string : null;
+    return { op: Op.CreateTable, table: { schema, name: rel.relname }, temp: rel.relpersistence === 't' || schema === 'pg_temp', onCommitDrop: onCommit === 'ONCOMMIT_DROP', asQuery };
+  };
+  switch (type) {
+    case 'DeallocateStmt': return { op: Op.Deallocate, name: b.isall || typeof b.name !== 'string' ? null : b.name };
+    case 'PrepareStmt': return { op: Op.Prepare, name: String(b.name ?? '') };
+    case 'ListenStmt': return { op: Op.Listen, channel: String(b.conditionname ?? '') };
+    case 'UnlistenStmt': return { op: Op.Unlisten, channel: typeof b.conditionname === 'string' ? b.conditionname : null };
+    case 'CreateStmt': return table(b.relation, b.oncommit, false);
+    case 'CreateTableAsStmt': return b.objtype === 'OBJECT_TABLE' ? table(b.into?.rel, b.into?.onCommit, true) : null;
+    case 'DropStmt': {
+      if (b.removeType !== 'OBJECT_TABLE') return null;
+      return { op: Op.DropTable, tables: ((b.objects ?? []) as Node[]).map((o) => {
+        const parts = ((o.List?.items ?? []) as Node[]).map((x) => String(x.String?.sval ?? ''));
+        return { schema: parts.length > 1 ? parts[parts.length - 2]! : null, name: parts[parts.length - 1] ?? '' };
+      }) };
+    }
+    case 'VariableSetStmt': {
+      const kind = b.kind as string;
+      return { op: Op.Set, name: kind === 'VAR_RESET_ALL' || typeof b.name !== 'string' ? null : (b.name as string).toLowerCase(), reset: kind === 'VAR_RESET' || kind === 'VAR_RESET_ALL' || kind === 'VAR_SET_DEFAULT', local: !!b.is_local };
+    }
+    case 'TransactionStmt': {
+      const e = ORACLE_END[b.kind as string];
+      return e === undefined ? null : { op: Op.EndTransaction, end: e, chain: !!b.chain };
+    }
+    default: return null;
+  }
+}
+
+t.test('the lexical reading agrees with Postgres\' grammar (libpg-query as the oracle)', async (t) => {
+  const more = [
+    'set session x to 1', 'set x to default', 'set x = default', 'set time zone local', 'SET TIME ZONE DEFAULT', "set time zone interval '1' hour",
+    'set names', 'set names default', 'set role none', 'set session authorization default', 'reset role', 'reset transaction isolation level',
+    "set schema 'x'", 'set xml option document', "set transaction snapshot '000'", 'set session characteristics as transaction read only',
+    'set local transaction read only', "set a.b.c = 'x'", 'set "A"."B" to 1', 'set x', 'reset', 'reset x y', 'reset time zone',
+    'reset session authorization', 'commit and', 'rollback to s', 'rollback transaction to savepoint s', 'end transaction', 'abort and chain',
+    'abort and no chain', 'commit transaction and chain', 'prepare transaction', 'prepare p(int, text[]) as select $1', 'prepare p (int) as',
+    'prepare p as', 'listen a.b', "listen 'x'", 'unlisten a b', 'listen a;', 'create temp table t(a int) with (fillfactor=70)',
+    'create table t partition of p for values in (1)', 'create temp table t of mytype', 'create table t', 'create table t ()',
+    'drop table', 'drop table a,', 'drop table if exists a.b.c', 'drop table if a', 'deallocate prepare all', 'deallocate x y',
+    'create temp table "T""x" (a int)', 'create temporary table t (a int) on commit preserve rows', 'create table x.y.z (a int)',
+    "create temp table t (a int default 'on commit drop')", 'create temp table t (a int) tablespace ts', 'create temp table t (a) as values (1)',
+    'create unlogged table u as select 1', 'create temp table t (like x including all) on commit drop', 'create global table g (a int)',
+    'CREATE TEMP TABLE IF NOT EXISTS t (a int)', 'create table if exists t (a int)', `listen ${'é'.repeat(40)}`, 'deallocate "a"b',
+    'listen "unterminated', "set x = 'unterminated", 'commit prepared', "commit prepared 'g' and chain", 'end prepared \'x\'',
+    'drop table a cascade restrict', 'listen all', 'unlisten "*"', 'listen select', 'deallocate table', 'drop table user', 'listen authorization', 'listen "all"',
+  ];
+  // (what the lexical reading accepts and the grammar does not, e.g. CTAS with column types, the server refuses: no
+  // command tag ever completes for it, so no session state follows)
+  for (const sql of [...cases.map(([s]) => s).filter((s) => !s.includes(';') && s.trim() !== ''), ...more]) {
+    t.strictSame(sessionStatements(sql)[0] ?? null, oracle(sql), sql);
+  }
 });
