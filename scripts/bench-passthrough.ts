@@ -51,8 +51,9 @@ import { maxOf, median } from './lib/stats.js';
 
 const MODES = ['simple', 'extended', 'prepared'] as const;
 type Mode = (typeof MODES)[number];
-type Target = 'direct' | 'pgbouncer' | 'prescient';
-const TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'prescient'];
+type Target = 'direct' | 'pgbouncer' | 'prescient' | 'baseline';
+/** the targets of this run: 'baseline' (another build of Prescient) only with --baseline */
+let TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'prescient'];
 
 interface Options {
   durationS: number;
@@ -69,16 +70,18 @@ interface Options {
   keep: boolean;
   quietPct?: number;
   quietWaitS: number;
+  /** a checkout of another Prescient build (dist/ built) run as a fourth target, interleaved: before/after a change */
+  baseline?: string;
 }
 
 const USAGE = `usage: node dist/scripts/bench-passthrough.js [--duration S] [--rounds N] [--clients 8,32]
        [--modes simple,extended,prepared] [--scale N] [--pool-size N] [--jobs N] [--warmup S]
-       [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S]`;
+       [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S] [--baseline DIR]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait'],
+    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline'],
     booleans: ['cpu-prof', 'keep'],
   });
   return {
@@ -96,6 +99,7 @@ function parseArgs(argv: string[]): Options {
     keep: flags.bool('keep'),
     quietPct: flags.has('quiet') ? flags.int('quiet', 0, 1) : undefined,
     quietWaitS: flags.int('quiet-wait', 120, 0),
+    baseline: flags.get('baseline'),
   };
 }
 
@@ -110,10 +114,12 @@ async function startPrescient(
   pg: Cluster,
   poolSize: number,
   profDir: string | undefined,
+  baseline?: string,
 ): Promise<Endpoint> {
   const p = await launchPrescient({
     dir,
-    name: 'prescient',
+    name: baseline ? 'baseline' : 'prescient',
+    root: baseline,
     generatedBy: 'scripts/bench-passthrough.ts',
     cpuProfDir: profDir,
     config: (port) => ({
@@ -123,8 +129,8 @@ async function startPrescient(
       shards: [{ name: 's0', host: pg.host, port: pg.port, database: PG_DB, user: pg.user, password: pg.password }],
     }),
   });
-  log(`prescient: pool mode transaction size ${poolSize} on 127.0.0.1:${p.port} (pid ${p.proc.pid})${profDir ? ' with --cpu-prof' : ''}`);
-  return { host: p.host, port: p.port, proc: p.proc, cpuPid: p.proc.pid, label: 'Prescient (transaction)' };
+  log(`${baseline ? `baseline (${baseline})` : 'prescient'}: pool mode transaction size ${poolSize} on 127.0.0.1:${p.port} (pid ${p.proc.pid})${profDir ? ' with --cpu-prof' : ''}`);
+  return { host: p.host, port: p.port, proc: p.proc, cpuPid: p.proc.pid, label: baseline ? 'Prescient baseline (transaction)' : 'Prescient (transaction)' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,9 +345,11 @@ interface SummaryRow {
   errors: Record<Target, number>;
   prescientVsPgbouncer: number | null;
   prescientVsDirect: number | null;
-  cpuUsPerTxn: { pgbouncer: number | null; prescient: number | null };
+  /** this build against the --baseline build (TPS ratio), null without one */
+  prescientVsBaseline: number | null;
+  cpuUsPerTxn: { pgbouncer: number | null; prescient: number | null; baseline: number | null };
   /** the same split into user and kernel (sys) time */
-  cpuSplitUsPerTxn: { pgbouncer: { user: number; sys: number } | null; prescient: { user: number; sys: number } | null };
+  cpuSplitUsPerTxn: { pgbouncer: { user: number; sys: number } | null; prescient: { user: number; sys: number } | null; baseline: { user: number; sys: number } | null };
   /** highest share of host CPU used by unrelated processes during any run of this cell, % */
   maxForeignCpuPct: number | null;
 }
@@ -387,8 +395,9 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
         errors,
         prescientVsPgbouncer: tps.prescient !== null && tps.pgbouncer ? tps.prescient / tps.pgbouncer : null,
         prescientVsDirect: tps.prescient !== null && tps.direct ? tps.prescient / tps.direct : null,
-        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), prescient: cpu('prescient') },
-        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), prescient: split('prescient') },
+        prescientVsBaseline: tps.prescient !== null && tps.baseline ? tps.prescient / tps.baseline : null,
+        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), prescient: cpu('prescient'), baseline: cpu('baseline') },
+        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), prescient: split('prescient'), baseline: split('baseline') },
         maxForeignCpuPct: maxOf(cell.map((r) => r.foreignCpuPct)),
       });
     }
@@ -409,6 +418,7 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
     'mode', 'clients', 'direct TPS', 'PgBouncer TPS', 'Prescient TPS',
     'direct lat ms', 'PgBouncer lat ms', 'Prescient lat ms',
     'Prescient/PgBouncer', 'Prescient/direct', 'PgBouncer CPU µs/txn', 'Prescient CPU µs/txn', 'failed txns d/b/p', 'other load % (max)',
+    ...(opts.baseline ? ['baseline TPS', 'Prescient/baseline', 'baseline CPU µs/txn'] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const r of rows) {
@@ -431,6 +441,9 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
           fmt(r.cpuUsPerTxn.prescient, 1) + splitText(r.cpuSplitUsPerTxn.prescient),
           `${r.failed.direct}/${r.failed.pgbouncer}/${r.failed.prescient}`,
           fmt(r.maxForeignCpuPct),
+          ...(opts.baseline
+            ? [fmt(r.tps.baseline) + errs('baseline'), r.prescientVsBaseline === null ? 'n/a' : r.prescientVsBaseline.toFixed(2), fmt(r.cpuUsPerTxn.baseline, 1) + splitText(r.cpuSplitUsPerTxn.baseline)]
+            : []),
         ].join(' | ') +
         ' |',
     );
@@ -438,7 +451,7 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
   const notes = [
     '',
     `pgbench -S (select only), scale ${opts.scale}, -T ${opts.durationS} s, -j ${opts.jobs}, ${opts.rounds} interleaved round(s) per cell ` +
-      `(direct, PgBouncer, Prescient); TPS and latency are medians over rounds; CPU µs/txn = proxy process utime+stime over all rounds / transactions (u = user, s = kernel).`,
+      `(direct, PgBouncer, Prescient${opts.baseline ? `, the baseline build in ${opts.baseline}` : ''}); TPS and latency are medians over rounds; CPU µs/txn = proxy process utime+stime over all rounds / transactions (u = user, s = kernel).`,
     '"other load" = host CPU used during a run by processes outside this benchmark, in % of all cores (high values mean noisy numbers).',
     `Pools: PgBouncer default_pool_size=${opts.poolSize}, Prescient pool.size=${opts.poolSize}, both transaction mode; everything on one ${os.cpus().length}-core host.`,
   ];
@@ -501,6 +514,7 @@ let clockTicks = 100;
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.baseline) TARGETS = [...TARGETS, 'baseline'];
   clockTicks = clockTicksPerSecond();
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../..');
@@ -511,14 +525,15 @@ async function main(): Promise<number> {
   const pgbouncerVersion = pgbouncerVersionLine();
   log(`${pgbenchVersion}; ${pgbouncerVersion}; node ${process.version}; ${os.cpus().length} cores; CLK_TCK ${clockTicks}`);
   log(
-    `plan: modes ${opts.modes.join(',')} x clients ${opts.clients.join(',')} x ${opts.rounds} round(s) x 3 targets x ${opts.durationS} s ` +
-      `≈ ${Math.ceil((opts.modes.length * opts.clients.length * opts.rounds * 3 * (opts.durationS + 1)) / 60)} min (+ setup)`,
+    `plan: modes ${opts.modes.join(',')} x clients ${opts.clients.join(',')} x ${opts.rounds} round(s) x ${TARGETS.length} targets x ${opts.durationS} s ` +
+      `≈ ${Math.ceil((opts.modes.length * opts.clients.length * opts.rounds * TARGETS.length * (opts.durationS + 1)) / 60)} min (+ setup)`,
   );
 
   let tmp: string | undefined;
   let clusters: Cluster[] = [];
   let watchdog: number | undefined;
   let prescient: Endpoint | undefined;
+  let baseline: Endpoint | undefined;
   const servers: Endpoint[] = [];
   const results: RunResult[] = [];
   let exitCode = 0;
@@ -566,6 +581,10 @@ async function main(): Promise<number> {
     servers.push(bouncerTx, ...(bouncerSession ? [bouncerSession] : []));
     prescient = await startPrescient(tmp, pg, opts.poolSize, profDir);
     servers.push(prescient);
+    if (opts.baseline) {
+      baseline = await startPrescient(tmp, pg, opts.poolSize, undefined, path.resolve(opts.baseline));
+      servers.push(baseline);
+    }
     watchdog = spawnWatchdog(servers.flatMap((s) => (s.proc ? [s.proc.pid] : [])));
     check();
 
@@ -585,7 +604,7 @@ async function main(): Promise<number> {
 
     const own: Own = { proxyPids: servers.flatMap((s) => (s.cpuPid ? [s.cpuPid] : [])), postmasterPids: [pg.pid] };
     const endpointFor = (t: Target, mode: Mode): Endpoint =>
-      t === 'direct' ? direct : t === 'prescient' ? prescient! : mode === 'prepared' ? bouncerSession! : bouncerTx;
+      t === 'direct' ? direct : t === 'prescient' ? prescient! : t === 'baseline' ? baseline! : mode === 'prepared' ? bouncerSession! : bouncerTx;
 
     if (opts.warmupS > 0) {
       for (const ep of [direct, ...servers]) {
@@ -620,7 +639,7 @@ async function main(): Promise<number> {
                       : '')) +
                 (res.foreignCpuPct !== null ? ` (other host load ${res.foreignCpuPct.toFixed(0)}%)` : ''),
             );
-            if (ep.proc?.hasExited) throw new Error(`${ep.proc.name} exited during the benchmark\n${await tail(path.join(tmp, ep.proc.name === 'prescient' ? 'prescient.log' : `${ep.proc.name}.log`))}`);
+            if (ep.proc?.hasExited) throw new Error(`${ep.proc.name} exited during the benchmark\n${await tail(path.join(tmp, `${ep.proc.name}.log`))}`);
           }
         }
       }

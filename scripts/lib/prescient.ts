@@ -41,8 +41,10 @@ export async function startPrescient(opts: {
   config: (port: number) => object;
   generatedBy: string;
   cpuProfDir?: string;
+  /** another build's checkout (its dist/ built): the baseline a benchmark compares with; default this one */
+  root?: string;
 }): Promise<Prescient> {
-  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proxy/cli.js');
+  const cli = opts.root ? path.resolve(opts.root, 'dist/proxy/cli.js') : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proxy/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found; run 'npm run build' first`);
   const port = await freePort();
   const configFile = path.join(opts.dir, `${opts.name}.yaml`);
