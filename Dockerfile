@@ -32,5 +32,5 @@ EXPOSE 6432
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "require('net').connect(process.env.PRESCIENT_PORT||6432,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/proxy/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--optimize-for-size", "dist/proxy/cli.js"]
 CMD ["start", "--data", "/var/lib/prescient/pglite"]

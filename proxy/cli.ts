@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --optimize-for-size
 // cli owns the `prescient` command line: `prescient start [--config FILE]`.
 import { loadConfig, ConfigError } from '../config/loadConfig.js';
 import { Server } from './Server.js';

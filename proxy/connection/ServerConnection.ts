@@ -9,6 +9,7 @@ import * as Fe from '../protocol/FrontendEncoder.js';
 import { AuthCode, BackendCode } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState, type SqlState as SqlStateT } from '../protocol/SqlState.js';
 import type { ShardConfig } from '../../config/schema.js';
+import { logger } from '../logger.js';
 
 /** Whoever currently holds the connection receives its bytes and its close. */
 export interface ServerOwner {
@@ -290,6 +291,53 @@ export class ServerConnection {
    * flight). For a connection going back to the pool: its request is over, so a cancel not sent yet is dropped (as
    * PgBouncer does), and one already sent is waited for — else it could cancel the next client's query.
    */
+  /**
+   * Runs `query` (DISCARD ALL …) with no owner on the connection and forgets what it reset (prepared statements, SET
+   * values; reported settings are taken from the server's ParameterStatus). Resolves true when the server is idle
+   * after it, false when it is not, closed, or did not answer within `timeoutMs` (then the caller discards it).
+   */
+  reset(query: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const reader = new FrameReader(1 << 30);
+      let timer: NodeJS.Timeout | null = null;
+      const done = (idle: boolean): void => {
+        if (timer !== null) clearTimeout(timer);
+        timer = null;
+        if (this.owner === resetter) this.owner = null;
+        resolve(idle);
+      };
+      const resetter: ServerOwner = {
+        onServerData: (chunk) => {
+          reader.push(chunk);
+          let f;
+          while ((f = reader.next())) {
+            if (f.code === BackendCode.ParameterStatus) {
+              // the reset puts reported settings back to their defaults: the next login reports these values
+              const [name, at] = readCString(f.payload, 0);
+              this.params.set(name, readCString(f.payload, at)[0]);
+            } else if (f.code === BackendCode.ReadyForQuery) {
+              this.forgetStatements();
+              this.setParams = new Map();
+              this.setParamsKey = '';
+              this.txStatus = f.payload[0]!;
+              done(this.txStatus === 0x49);
+              return;
+            }
+          }
+        },
+        onServerClose: () => done(false),
+      };
+      this.owner = resetter;
+      this.write(Fe.Query(query));
+      timer = setTimeout(() => {
+        if (this.owner !== resetter) return;
+        logger.warn('server reset timed out: connection closed', { server: this.id, shard: this.shard.name, timeoutMs });
+        done(false);
+      }, timeoutMs);
+      timer.unref();
+    });
+  }
+
   afterCancel(fn: () => void): void {
     if (this.cancels.size === 0) {
       if (this.cancelUnsettled) this.destroy();

@@ -5,7 +5,7 @@ import type { ServerConnection, ServerOwner } from '../connection/ServerConnecti
 import type { Pool } from '../pool/Pool.js';
 import * as Be from '../protocol/BackendMessage.js';
 import * as Fe from '../protocol/FrontendEncoder.js';
-import { FrameReader, type Frame } from '../protocol/FrameReader.js';
+import type { Frame } from '../protocol/FrameReader.js';
 import { FrameScanner, type FrameVisitor } from '../protocol/FrameScanner.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeParse, decodeQuery, displayName, readCString } from '../protocol/FrontendMessage.js';
 import { BackendCode, FrontendCode } from '../protocol/MessageCode.js';
@@ -975,42 +975,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       pool.release(server);
       return;
     }
-    let timer: NodeJS.Timeout | null = null;
-    const resetter: ServerOwner = {
-      onServerData: (chunk) => {
-        reader.push(chunk);
-        let f;
-        while ((f = reader.next())) {
-          if (f.code === BackendCode.ParameterStatus) {
-            // the reset puts reported settings back to their defaults: the next login reports these values
-            const [name, at] = readCString(f.payload, 0);
-            server.params.set(name, readCString(f.payload, at)[0]);
-          } else if (f.code === BackendCode.ReadyForQuery) {
-            if (timer !== null) clearTimeout(timer);
-            server.forgetStatements();
-            server.setParams = new Map();
-            server.setParamsKey = '';
-            server.txStatus = f.payload[0]!;
-            if (server.txStatus === Be.TransactionStatus.Idle) pool.release(server);
-            else pool.discard(server);
-            return;
-          }
-        }
-      },
-      onServerClose: () => {
-        if (timer !== null) clearTimeout(timer);
-        pool.discard(server);
-      },
-    };
-    const reader = new FrameReader(1 << 30);
-    server.owner = resetter;
-    server.write(Fe.Query(cfg.reset_query));
     // a reset that does not finish in time closes the connection; the pool opens a fresh one for whoever waits
-    timer = setTimeout(() => {
-      if (server.owner !== resetter) return;
-      logger.warn('server reset timed out: connection closed', { server: server.id, shard: server.shard.name, timeoutMs: cfg.reset_timeout_ms });
-      pool.discard(server);
-    }, cfg.reset_timeout_ms);
-    timer.unref();
+    void server.reset(cfg.reset_query, cfg.reset_timeout_ms).then((idle) => (idle ? pool.release(server) : pool.discard(server)));
   }
 }
