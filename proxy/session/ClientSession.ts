@@ -111,7 +111,6 @@ export class ClientSession {
       get connecting() { return self.state === SessionState.Connecting; },
       get ready() { return self.state === SessionState.Ready; },
       get stats() { return self.stats; },
-      get observer() { return self.pipeline; },
       unblock: () => self.unblock(),
       readMore: () => self.readMore(),
       pauseReading: () => { self.socket.pause(); },
@@ -302,6 +301,7 @@ export class ClientSession {
     if (host) {
       // a plugin whose createSessionHooks throws refuses the connection, naming the plugin
       this.plugins = host.createSession(this.sessionInfo());
+      this.fw.plugins = this.plugins;
       if (this.plugins.hasStartupHooks) {
         this.state = SessionState.Connecting;
         void Promise.resolve(this.plugins.decideStartup(this.sessionInfo())).then((o) => {
@@ -384,7 +384,8 @@ export class ClientSession {
       throw new ProxyError('BAD_MESSAGE_TYPE', `invalid frontend message type ${code} ('${String.fromCharCode(code)}')`, SqlState.ProtocolViolation, 'FATAL');
     }
     if (this.ctx.routing) {
-      (this.pipeline ??= new RequestPipeline(this.port, this.ctx)).collect(f);
+      if (this.pipeline === null) this.fw.observer = this.pipeline = new RequestPipeline(this.port, this.ctx);
+      this.pipeline.collect(f);
       return;
     }
     this.fw.handleFrame(f);

@@ -68,8 +68,6 @@ export interface ForwarderOwner extends SessionPort {
   readonly connecting: boolean;
   readonly ready: boolean;
   readonly stats: { queries: number };
-  readonly plugins: SessionPlugins | null;
-  readonly observer: ResponseObserver | null;
   /** this client's pool on a shard (its server identity there) */
   poolOn(shard: string): Pool | undefined;
   /** stop reading the client until resume(), which reads it again and processes what it sent meanwhile */
@@ -93,6 +91,10 @@ export interface ForwarderOwner extends SessionPort {
 }
 
 export class Forwarder implements ServerOwner, FrameVisitor {
+  /** the session's plugin hooks (set once the client is authenticated), read on every server frame */
+  plugins: SessionPlugins | null = null;
+  /** the routed request path, once it exists (null on the pass-through path) */
+  observer: ResponseObserver | null = null;
   /** the client's start-up parameters (DISCARD ALL puts its settings back to these) */
   private startupParams: ReadonlyMap<string, string> = new Map();
 
@@ -697,7 +699,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   streams(code: number): boolean {
     if (code !== BackendCode.DataRow && code !== BackendCode.CopyData) return false;
     // an onBackendMessage plugin sees every frame whole
-    if (this.owner.plugins !== null && this.owner.plugins.hasBackendMessageHooks) return false;
+    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) return false;
     const head = this.pending.peek();
     return !(head && head.hide);
   }
@@ -716,7 +718,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     this.curBuf = buf;
     this.curStart = start;
     this.curEnd = end;
-    if (this.owner.plugins !== null && this.owner.plugins.hasBackendMessageHooks) this.observeFrame(code, buf, start, end);
+    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.observeFrame(code, buf, start, end);
     this.onServerFrame({ code, frame: buf.subarray(start, end), payload: buf.subarray(start + 5, end) });
   }
 
@@ -742,9 +744,9 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         if (f.payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(f.payload, head));
         else this.emitCurrent();
         this.noteServerError(f.payload, head);
-        if (this.owner.plugins !== null && this.owner.plugins.hasErrorHooks) {
+        if (this.plugins !== null && this.plugins.hasErrorHooks) {
           const fields = Be.decodeErrorFields(f.payload);
-          this.owner.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });
+          this.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });
         }
         if (!head || head.kind === Await.Query || head.kind === Await.Sync) return;
         // extended protocol: the server skips everything up to the next Sync, simple Queries included (Postgres'
@@ -831,8 +833,8 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     const head = this.pending.peek();
     if (head && head.hide) return;
     const frame = buf.subarray(start, end);
-    this.owner.plugins!.observeBackendMessage(code, frame);
-    this.owner.observer?.observeResponseFrame(code, frame);
+    this.plugins!.observeBackendMessage(code, frame);
+    this.observer?.observeResponseFrame(code, frame);
   }
 
   private onReadyForQuery(buf: Buffer, start: number, end: number): void {
@@ -849,17 +851,17 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     } else {
       if (p && p.kind === Await.Query && this.queries.length > 0) this.queries.shift();
       this.txStatus = status;
-      this.owner.observer?.beforeReady(status);
-      if (this.owner.plugins !== null && this.owner.plugins.hasBackendMessageHooks) this.owner.plugins.observeBackendMessage(BackendCode.ReadyForQuery, buf.subarray(start, end));
+      this.observer?.beforeReady(status);
+      if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.plugins.observeBackendMessage(BackendCode.ReadyForQuery, buf.subarray(start, end));
       this.emitRange(buf, start, end);
       if (p) this.settle(p, true);
-      this.owner.observer?.afterReady();
+      this.observer?.afterReady();
     }
     this.emitSynthetic();
-    if (status === Be.TransactionStatus.Idle) this.owner.observer?.onIdle();
+    if (status === Be.TransactionStatus.Idle) this.observer?.onIdle();
     this.maybeRelease();
     // the held request is routed again once this server chunk is fully handled (it may take another server)
-    this.owner.observer?.retryHeldSoon();
+    this.observer?.retryHeldSoon();
   }
 
   private hiddenError: Map<string, string> | null = null;
@@ -918,7 +920,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       server.setParamsKey = '';
       this.settings = sessionSettings(new Map(this.startupParams));
       this.settingsKey = settingsKeyOf(this.settings);
-      this.owner.observer?.onDiscardAll();
+      this.observer?.onDiscardAll();
     }
   }
 
