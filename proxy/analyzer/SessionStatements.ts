@@ -11,7 +11,7 @@ export const SessionOp = {
   Listen: 'listen',
   /** UNLISTEN channel | * */
   Unlisten: 'unlisten',
-  /** CREATE [TEMP] TABLE …, CREATE [TEMP] TABLE … AS (not SELECT … INTO) */
+  /** CREATE [TEMP] TABLE …, CREATE [TEMP] TABLE … AS, SELECT … INTO [TEMP] table */
   CreateTable: 'createTable',
   /** DROP TABLE a, b … */
   DropTable: 'dropTable',
@@ -139,6 +139,20 @@ class Tokens {
     }
     return false;
   }
+  /** moves past the first `word` at parenthesis depth 0; false (and stays) if there is none */
+  skipToDepth0(word: string): boolean {
+    let depth = 0;
+    for (let k = this.at; k < this.list.length; k++) {
+      const t = this.list[k]!;
+      if (t.kind === 'op' && t.text === '(') depth++;
+      else if (t.kind === 'op' && t.text === ')') depth--;
+      else if (depth === 0 && t.kind === 'word' && t.text === word) {
+        this.at = k + 1;
+        return true;
+      }
+    }
+    return false;
+  }
   /** parentheses balance over the rest */
   balanced(): boolean {
     let depth = 0;
@@ -203,6 +217,22 @@ function createOf(t: Tokens): SessionStatement | null {
   return freeze({
     op: SessionOp.CreateTable, table, temp: temp || table.schema === 'pg_temp', onCommitDrop: t.atDepth0('on', 'commit', 'drop'), asQuery: t.atDepth0('as'),
   });
+}
+
+/** SELECT … INTO [TEMP | TEMPORARY | UNLOGGED] [TABLE] name …: a CREATE TABLE AS (its tag is `SELECT n`) */
+function selectIntoOf(t: Tokens): SessionStatement | null {
+  if (!t.skipToDepth0('into')) return null;
+  let temp = false;
+  if (t.word('global', 'local')) {
+    if (!t.word('temp', 'temporary')) return null;
+    temp = true;
+  } else if (t.word('temp', 'temporary')) temp = true;
+  else t.word('unlogged');
+  t.word('table');
+  const parts = t.qualified();
+  if (parts === null) return null;
+  const table = tableName(parts);
+  return freeze({ op: SessionOp.CreateTable, table, temp: temp || table.schema === 'pg_temp', onCommitDrop: false, asQuery: true });
 }
 
 /** DROP TABLE [IF EXISTS] name [, …] [CASCADE | RESTRICT] */
@@ -305,13 +335,14 @@ export function sessionStatementIn(sql: string, from = 0, to = sql.length): Sess
     case 'end': return endOf(t, true, false);
     case 'rollback': return endOf(t, false, true);
     case 'abort': return endOf(t, false, false);
+    case 'select': return selectIntoOf(t);
     default: return null;
   }
 }
 
 /** The first words of the statements sessionStatementIn reports (the lexical pre-check of sessionStatements). */
 const FIRST_WORDS: ReadonlySet<string> = new Set([
-  'deallocate', 'prepare', 'listen', 'unlisten', 'create', 'drop', 'set', 'reset', 'commit', 'end', 'rollback', 'abort',
+  'deallocate', 'prepare', 'listen', 'unlisten', 'create', 'drop', 'set', 'reset', 'commit', 'end', 'rollback', 'abort', 'select',
 ]);
 
 /**

@@ -198,7 +198,12 @@ export class ClientSession {
       `pending=${this.fw.pending.length}`,
       held.length > 0 ? `held=${held.join('+')}` : '',
       this.socket.isPaused() ? 'reading=paused' : '',
-      s ? `server_tx=${String.fromCharCode(s.txStatus)}${s.unsynced ? ' unsynced' : ''}` : '',
+      s ? `server_tx=${String.fromCharCode(s.txStatus)}${s.unsynced ? ' unsynced' : ''}${s.desynced ? ' desynced' : ''}` : '',
+      // what has not reached the server yet: frames gathered here, bytes queued in its socket; and whether it is read
+      this.fw.toServer.length > 0 ? `to_server=${this.fw.toServer.length}` : '',
+      s && s.socket.writableLength > 0 ? `server_unwritten=${s.socket.writableLength}` : '',
+      s && s.socket.isPaused() ? 'server_socket=paused' : '',
+      this.socket.writableLength > 0 ? `client_unwritten=${this.socket.writableLength}` : '',
       this.fw.skipUntilSync ? 'skip-to-sync' : '', this.fw.dropUntilSync ? 'drop-to-sync' : '',
       this.fw.pins.reason ? `pinned=${this.fw.pins.reason}` : '',
       this.fw.copyIn !== null ? `copy-in${this.fw.copyIn.open ? '' : '=ended'}` : '',

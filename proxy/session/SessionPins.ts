@@ -11,6 +11,8 @@ const Tag = {
   Deallocate: 'DEALLOCATE',
   DeallocateAll: 'DEALLOCATE ALL',
   CreateTable: 'CREATE TABLE',
+  /** CREATE TABLE … AS … WITH NO DATA (with data, and SELECT … INTO, the tag is `SELECT n`) */
+  CreateTableAs: 'CREATE TABLE AS',
   DropTable: 'DROP TABLE',
   DiscardAll: 'DISCARD ALL',
   DiscardTemp: 'DISCARD TEMP',
@@ -31,6 +33,8 @@ interface Ops {
   deallocate: (string | null)[];
   /** every CREATE TABLE (its tag does not say temp or not); not CREATE TABLE … AS, whose tag is SELECT */
   create: { temp: boolean; name: string; onCommitDrop: boolean }[];
+  /** CREATE TABLE … AS and SELECT … INTO, whose tag is `SELECT n` (or CREATE TABLE AS): each SELECT tag takes one */
+  createAs: { temp: boolean; name: string; onCommitDrop: boolean }[];
   /** per DROP TABLE, the names it may drop from this session's temporary tables (unqualified or in pg_temp) */
   drop: string[][];
 }
@@ -59,6 +63,12 @@ export class SessionPins {
    */
   onCommand(payload: Buffer, query: Buffer | null): PinEvent {
     const c = payload[0];
+    // a temporary table made by CREATE TABLE … AS or SELECT … INTO completes with `SELECT n`: read the query only when
+    // its text names a temp table at all (pinning at the first SELECT tag of such a query errs on the safe side)
+    if (c === 0x53 && query !== null && (query.indexOf('temp') >= 0 || query.indexOf('TEMP') >= 0 || query.indexOf('Temp') >= 0)) {
+      this.pinCreatedAs(this.opsOf(query)?.createAs.shift());
+      return PinEvent.None;
+    }
     // the hot path: SELECT, INSERT, UPDATE n, DELETE n, BEGIN, COMMIT … fall out on their first byte or length
     if (c !== 0x4c && c !== 0x55 && c !== 0x50 && c !== 0x44 && c !== 0x43) return PinEvent.None;
     if (payload.length > 16) return PinEvent.None;
@@ -93,6 +103,9 @@ export class SessionPins {
         if (op && op.temp && !op.onCommitDrop) this.tempTables.add(op.name);
         return PinEvent.None;
       }
+      case Tag.CreateTableAs:
+        this.pinCreatedAs(ops?.createAs.shift());
+        return PinEvent.None;
       case Tag.DropTable:
         for (const t of ops?.drop.shift() ?? []) this.tempTables.delete(t);
         return PinEvent.None;
@@ -107,11 +120,15 @@ export class SessionPins {
     }
   }
 
+  private pinCreatedAs(op: { temp: boolean; name: string; onCommitDrop: boolean } | undefined): void {
+    if (op && op.temp && !op.onCommitDrop) this.tempTables.add(op.name);
+  }
+
   private opsOf(query: Buffer | null): Ops | null {
     if (query === null) return null;
     if (this.opsFrom === query && this.ops !== null) return this.ops;
     const sql = query.toString('utf8', 0, Math.max(0, query.indexOf(0) < 0 ? query.length : query.indexOf(0)));
-    const ops: Ops = { listen: [], prepare: [], deallocate: [], create: [], drop: [] };
+    const ops: Ops = { listen: [], prepare: [], deallocate: [], create: [], createAs: [], drop: [] };
     for (const st of sessionStatements(sql)) {
       if (st === null) continue;
       switch (st.op) {
@@ -126,7 +143,7 @@ export class SessionPins {
           ops.deallocate.push(st.name);
           break;
         case SessionOp.CreateTable:
-          if (!st.asQuery) ops.create.push({ temp: st.temp, name: st.table.name, onCommitDrop: st.onCommitDrop });
+          (st.asQuery ? ops.createAs : ops.create).push({ temp: st.temp, name: st.table.name, onCommitDrop: st.onCommitDrop });
           break;
         case SessionOp.DropTable:
           ops.drop.push(st.tables.filter((t) => t.schema === null || t.schema === 'pg_temp').map((t) => t.name));

@@ -65,7 +65,10 @@ const cases: [string, (SessionStatement | null)[]][] = [
   ['create temp table t on commit drop as select 1 with no data', [create(null, 't', true, true, true)]],
   ['create temp view v as select 1', [null]],
   ['create materialized view m as select 1', [null]],
-  ['select 1 into temp t', [null]],
+  ['select 1 into temp t', [create(null, 't', true, false, true)]],
+  ['SELECT a, b INTO TEMPORARY TABLE "T" FROM x WHERE y IN (SELECT 1)', [create(null, 'T', true, false, true)]],
+  ['select * into u from x', [create(null, 'u', false, false, true)]],
+  ['select (select 1 into x)', [null]],
   // DROP TABLE
   ['drop table a, s.b, pg_temp.c cascade', [drop([null, 'a'], ['s', 'b'], ['pg_temp', 'c'])]],
   ['DROP TABLE IF EXISTS "A" RESTRICT', [drop([null, 'A'])]],
@@ -213,6 +216,7 @@ function oracle(sql: string): SessionStatement | null {
     case 'UnlistenStmt': return { op: Op.Unlisten, channel: typeof b.conditionname === 'string' ? b.conditionname : null };
     case 'CreateStmt': return table(b.relation, b.oncommit, false);
     case 'CreateTableAsStmt': return b.objtype === 'OBJECT_TABLE' ? table(b.into?.rel, b.into?.onCommit, true) : null;
+    case 'SelectStmt': return b.intoClause ? table(b.intoClause.rel, b.intoClause.onCommit, true) : null;
     case 'DropStmt': {
       if (b.removeType !== 'OBJECT_TABLE') return null;
       return { op: Op.DropTable, tables: ((b.objects ?? []) as Node[]).map((o) => {

@@ -226,6 +226,26 @@ t.test('a temporary table keeps its session on its server connection until it is
   await b.close();
 });
 
+t.test('a temporary table made by CREATE TABLE … AS or SELECT … INTO keeps its session there too (their tag is SELECT n)', async (t) => {
+  const cases = [
+    { name: 'CREATE TEMP TABLE … AS', create: 'create temp table tas as select 1 as id', table: 'tas' },
+    { name: 'CREATE TEMP TABLE … AS … WITH NO DATA', create: 'create temp table tnd as select 1 as id with no data', table: 'tnd' },
+    { name: 'SELECT … INTO TEMP', create: 'select 1 as id into temp tinto', table: 'tinto' },
+    { name: 'after another statement in the same query', create: 'select 2; create temporary table tmulti as select 1 as id', table: 'tmulti' },
+  ];
+  const proxy = await startProxy(t, [cluster], { pool: { mode: PoolMode.Transaction, size: 2 }, admin: { users: [ADMIN] } });
+  for (const c of cases) {
+    const a = await raw(proxy);
+    t.equal(errorCode(await a.query(c.create)), undefined, `${c.name}: created`);
+    const b = await raw(proxy);
+    // b runs on the other server connection, and a's table is not there
+    t.equal(errorCode(await b.query(`create temp table ${c.table} (id int)`)), undefined, `${c.name}: another client creates its own`);
+    t.equal(errorCode(await a.query(`insert into ${c.table} values (1)`)), undefined, `${c.name}: the first still sees its table`);
+    await a.close();
+    await b.close();
+  }
+});
+
 t.test('statement text passes as bytes: LATIN1 client, invalid UTF-8', async (t) => {
   const proxy = await onePool(t);
   const c = await RawClient.connect({ host: proxy.host, port: proxy.port, user: APP_USER.name, password: APP_USER.password, database: 'app', params: { client_encoding: 'LATIN1' } });
