@@ -32,6 +32,22 @@ async function finalCheck(t: Target): Promise<string> {
   }
 }
 
+/** What Postgres says its busy backends are doing (state, wait event, query): shows what a session left behind waits for. */
+async function busyBackends(t: Target): Promise<string[]> {
+  const c = new pg.Client({ ...t.pg, connectionTimeoutMillis: 10_000, query_timeout: 10_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const r = await c.query(`select pid, usename, state, wait_event_type, wait_event, xact_start is not null as in_tx, left(query, 120) as query
+      from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'`);
+    return r.rows.map((x: Record<string, unknown>) => `backend ${x.pid} ${x.usename} ${x.state}${x.in_tx ? ' (in a transaction)' : ''} wait=${x.wait_event_type ?? '-'}/${x.wait_event ?? '-'}: ${x.query}`);
+  } catch (e) {
+    return [`pg_stat_activity: ${(e as Error).message}`];
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
 /** Runs the whole fuzz campaign; returns the report (never throws for findings, only for set-up failures). */
 export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
   log(opts, 'starting Postgres and Prescient…');
@@ -96,6 +112,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
     await honest.stop();
     const final = await finalCheck(target);
     const pools = target.admin ? await poolCheck(target.proxy, target.admin, 5000) : null;
+    // sessions left behind: what their server backends are doing
+    const backends = pools && pools.clients > 0 ? await busyBackends(target) : [];
     monitor.stop();
     const honestSummary = await honest.check();
     const base: Omit<FuzzReport, 'failures'> = {
@@ -120,11 +138,11 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       leakedServerConnections: pools?.leaked ?? 0,
       leftoverClients: pools?.clients ?? 0,
       // each with the inputs its connection ran (found by its port): replay them with --only
-      leftoverClientRows: (pools?.clientRows ?? []).map((row) => {
+      leftoverClientRows: [...(pools?.clientRows ?? []).map((row) => {
         const port = Number(/addr [^ ]*:(\d+)/.exec(row)?.[1] ?? 0);
         const runs = lanes.inputsOnPort(port).filter((r) => r.length > 0);
         return runs.length === 0 ? row : `${row}\n      inputs on that port: ${runs.map((r) => r.join(',')).join(' | ')}`;
-      }),
+      }), ...backends],
       finalCheck: final,
       corpus: { sessions: Object.fromEntries(corpus.sessions.map((s) => [s.name, s.frames.length])), hash: corpus.hash },
       hangDefinition: HANG_DEFINITION,
