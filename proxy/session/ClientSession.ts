@@ -195,7 +195,7 @@ export class ClientSession {
     ].filter(Boolean);
     const s = this.fw.server;
     return [
-      `pending=${this.fw.pending.length}`,
+      `pending=${this.fw.pending.length}${this.fw.pending.length > 0 ? ` (${this.fw.pending.summary()})` : ''}`,
       held.length > 0 ? `held=${held.join('+')}` : '',
       this.socket.isPaused() ? 'reading=paused' : '',
       s ? `server_tx=${String.fromCharCode(s.txStatus)}${s.unsynced ? ' unsynced' : ''}${s.desynced ? ' desynced' : ''}` : '',

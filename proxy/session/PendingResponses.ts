@@ -128,6 +128,31 @@ export class PendingQueue extends Fifo<Pending> {
     return { ignored, open };
   }
 
+  /** What is owed, by kind and in order, run-length encoded (`Query×4080 Sync×3 Synthetic`): for SHOW CLIENTS' detail. */
+  summary(maxRuns = 6): string {
+    const names = Object.keys(Await) as (keyof typeof Await)[];
+    const runs: string[] = [];
+    let last = -1;
+    let n = 0;
+    const flush = (): void => {
+      if (n > 0) runs.push(`${p(last)}${n > 1 ? `×${n}` : ''}`);
+    };
+    const p = (kind: number): string => names[kind] ?? String(kind);
+    for (let i = this.head; i < this.items.length; i++) {
+      const e = this.items[i]!;
+      const kind = e.hide ? 100 + e.kind : e.kind;
+      if (kind === last) n++;
+      else {
+        flush();
+        last = kind;
+        n = 1;
+      }
+    }
+    flush();
+    const text = runs.slice(0, maxRuns).map((r) => r.replace(/^(\d+)/, (k) => `hidden ${names[Number(k) - 100] ?? k}`)).join(' ');
+    return runs.length > maxRuns ? `${text} …(${runs.length - maxRuns} more runs)` : text;
+  }
+
   /** counts entries of a kind (e.g. how many ReadyForQuery are still owed) */
   /** Is a client's Query or Execute still owed? (Then the server may be in COPY IN, where it answers nothing else.) */
   owesStatement(): boolean {

@@ -172,3 +172,17 @@ t.test('PendingQueue.takeCopyIgnored(): what a server in COPY IN reads and answe
   t.equal(q.takeCopyIgnored().ignored.length, 1, 'second COPY (same head): the Sync between the CopyDones');
   t.equal(q.length, 2, 'the Query and the Sync after both CopyDones are owed');
 });
+
+t.test('PendingQueue.summary(): what is owed, by kind, in order', async (t) => {
+  const q = new PendingQueue();
+  t.equal(q.summary(), '');
+  for (let i = 0; i < 3; i++) q.push(PENDING.Query);
+  q.push(PENDING.Sync);
+  q.push({ kind: Await.Query, hide: true, synth: undefined, onDone: undefined });
+  q.push({ kind: Await.Synthetic, hide: false, synth: Buffer.from('x'), onDone: undefined });
+  t.equal(q.summary(), 'Query×3 Sync hidden Query Synthetic');
+  q.shift();
+  t.equal(q.summary(), 'Query×2 Sync hidden Query Synthetic', 'from the head on');
+  for (let i = 0; i < 8; i++) q.push(i % 2 ? PENDING.Parse : PENDING.Bind);
+  t.match(q.summary(), /…\(\d+ more runs\)$/, 'long mixes are cut');
+});
