@@ -198,14 +198,18 @@ function listenOf(t: Tokens, un: boolean): SessionStatement | null {
   return un ? freeze({ op: SessionOp.Unlisten, channel }) : freeze({ op: SessionOp.Listen, channel });
 }
 
+/** [GLOBAL | LOCAL] TEMP[ORARY] → true, UNLOGGED or nothing → false, GLOBAL/LOCAL without TEMP → null (not valid) */
+function persistence(t: Tokens): boolean | null {
+  if (t.word('global', 'local')) return t.word('temp', 'temporary') ? true : null;
+  if (t.word('temp', 'temporary')) return true;
+  t.word('unlogged');
+  return false;
+}
+
 /** CREATE [ [GLOBAL | LOCAL] TEMP[ORARY] | UNLOGGED ] TABLE [IF NOT EXISTS] name … [ON COMMIT DROP] [AS query] */
 function createOf(t: Tokens): SessionStatement | null {
-  let temp = false;
-  if (t.word('global', 'local')) {
-    if (!t.word('temp', 'temporary')) return null;
-    temp = true;
-  } else if (t.word('temp', 'temporary')) temp = true;
-  else t.word('unlogged');
+  const temp = persistence(t);
+  if (temp === null) return null;
   if (!t.word('table')) return null;
   if (t.word('if') && !(t.word('not') && t.word('exists'))) return null;
   const parts = t.qualified();
@@ -222,12 +226,8 @@ function createOf(t: Tokens): SessionStatement | null {
 /** SELECT … INTO [TEMP | TEMPORARY | UNLOGGED] [TABLE] name …: a CREATE TABLE AS (its tag is `SELECT n`) */
 function selectIntoOf(t: Tokens): SessionStatement | null {
   if (!t.skipToDepth0('into')) return null;
-  let temp = false;
-  if (t.word('global', 'local')) {
-    if (!t.word('temp', 'temporary')) return null;
-    temp = true;
-  } else if (t.word('temp', 'temporary')) temp = true;
-  else t.word('unlogged');
+  const temp = persistence(t);
+  if (temp === null) return null;
   t.word('table');
   const parts = t.qualified();
   if (parts === null) return null;
