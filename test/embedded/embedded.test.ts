@@ -59,7 +59,8 @@ async function startEmbedded(t: TeardownCapable, dataDir: string, port: number):
       s.once('connect', () => { s.destroy(); resolve(true); });
       s.once('error', () => resolve(false));
     });
-    if (ok) break;
+    // its own listener: the port was free when chosen, but another test's process may take it meanwhile
+    if (ok && new RegExp(`"msg":"listening".*"port":${port}\\b`).test(out)) break;
     if (Date.now() > deadline) throw new Error(`prescient did not accept on ${port} within ${START_TIMEOUT_MS} ms:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
