@@ -19,12 +19,16 @@
 //   --keep                keep the temp dir (configs, PgBouncer/Prescient logs)
 //   --quiet PCT           before each run, wait (up to --quiet-wait S, default 120) until processes outside the
 //                         benchmark use less than PCT % of the host's CPU over 1 s (for shared machines; default off)
+//   --targets LIST        which of direct,pgbouncer,floor,prescient to run (default all; floor = the Node relay,
+//                         scripts/node-relay.ts: what Node's socket layer costs with no logic)
+//   --baseline DIR        another Prescient build (a checkout with dist/ built) as one more target, interleaved
 //
 // What it starts (all on 127.0.0.1, all stopped by pid at the end, on SIGINT and on error):
 //   - one throwaway Postgres cluster (scripts/testbed.ts), `pgbench -i -s <scale>` into database `app`
 //   - PgBouncer (pool_mode=transaction). PgBouncer 1.18 cannot do protocol-level prepared statements in
 //     transaction mode (max_prepared_statements arrived in 1.21), so for `-M prepared` a SECOND PgBouncer
 //     instance in pool_mode=session is started and used; the table marks those cells.
+//   - the Node floor: scripts/node-relay.ts, one server connection per client, `data` → `write`
 //   - Prescient (pool mode transaction) via `node dist/proxy/cli.js start --config FILE`
 // Progress goes to stderr; the markdown table (and profile summary) to stdout.
 
@@ -41,6 +45,7 @@ import { writeJson } from './lib/json.js';
 import { finish, Interrupt, runMain } from './lib/main.js';
 import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, pgEnv, type Endpoint } from './lib/pgbench.js';
 import { pgbouncerVersion as pgbouncerVersionLine, startPgBouncers } from './lib/pgbouncer.js';
+import { startNodeRelay } from './lib/nodeRelay.js';
 import { benchConfig, cpuProfDir, latestCpuProfile, startPrescient as launchPrescient } from './lib/prescient.js';
 import { isRoot, killEverything, osUser, procs, run, signalGroup, spawnWatchdog, stopAll, stopProc, tail } from './lib/proc.js';
 import { maxOf, median } from './lib/stats.js';
@@ -51,9 +56,12 @@ import { maxOf, median } from './lib/stats.js';
 
 const MODES = ['simple', 'extended', 'prepared'] as const;
 type Mode = (typeof MODES)[number];
-type Target = 'direct' | 'pgbouncer' | 'prescient' | 'baseline';
-/** the targets of this run: 'baseline' (another build of Prescient) only with --baseline */
-let TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'prescient'];
+type Target = 'direct' | 'pgbouncer' | 'floor' | 'prescient' | 'baseline';
+/**
+ * the targets of this run: 'floor' is the Node relay with no logic (scripts/node-relay.ts), what Node's socket layer
+ * costs at all; 'baseline' (another build of Prescient) only with --baseline
+ */
+let TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'floor', 'prescient'];
 
 interface Options {
   durationS: number;
@@ -72,16 +80,18 @@ interface Options {
   quietWaitS: number;
   /** a checkout of another Prescient build (dist/ built) run as a fourth target, interleaved: before/after a change */
   baseline?: string;
+  targets: Target[];
 }
 
 const USAGE = `usage: node dist/scripts/bench-passthrough.js [--duration S] [--rounds N] [--clients 8,32]
        [--modes simple,extended,prepared] [--scale N] [--pool-size N] [--jobs N] [--warmup S]
-       [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S] [--baseline DIR]`;
+       [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S] [--baseline DIR]
+       [--targets direct,pgbouncer,floor,prescient]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline'],
+    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets'],
     booleans: ['cpu-prof', 'keep'],
   });
   return {
@@ -100,6 +110,7 @@ function parseArgs(argv: string[]): Options {
     quietPct: flags.has('quiet') ? flags.int('quiet', 0, 1) : undefined,
     quietWaitS: flags.int('quiet-wait', 120, 0),
     baseline: flags.get('baseline'),
+    targets: flags.list('targets', ['direct', 'pgbouncer', 'floor', 'prescient'] as const),
   };
 }
 
@@ -347,9 +358,11 @@ interface SummaryRow {
   prescientVsDirect: number | null;
   /** this build against the --baseline build (TPS ratio), null without one */
   prescientVsBaseline: number | null;
-  cpuUsPerTxn: { pgbouncer: number | null; prescient: number | null; baseline: number | null };
+  /** Prescient against the Node floor (TPS ratio) */
+  prescientVsFloor: number | null;
+  cpuUsPerTxn: Record<'pgbouncer' | 'floor' | 'prescient' | 'baseline', number | null>;
   /** the same split into user and kernel (sys) time */
-  cpuSplitUsPerTxn: { pgbouncer: { user: number; sys: number } | null; prescient: { user: number; sys: number } | null; baseline: { user: number; sys: number } | null };
+  cpuSplitUsPerTxn: Record<'pgbouncer' | 'floor' | 'prescient' | 'baseline', { user: number; sys: number } | null>;
   /** highest share of host CPU used by unrelated processes during any run of this cell, % */
   maxForeignCpuPct: number | null;
 }
@@ -396,8 +409,9 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
         prescientVsPgbouncer: tps.prescient !== null && tps.pgbouncer ? tps.prescient / tps.pgbouncer : null,
         prescientVsDirect: tps.prescient !== null && tps.direct ? tps.prescient / tps.direct : null,
         prescientVsBaseline: tps.prescient !== null && tps.baseline ? tps.prescient / tps.baseline : null,
-        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), prescient: cpu('prescient'), baseline: cpu('baseline') },
-        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), prescient: split('prescient'), baseline: split('baseline') },
+        prescientVsFloor: tps.prescient !== null && tps.floor ? tps.prescient / tps.floor : null,
+        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), floor: cpu('floor'), prescient: cpu('prescient'), baseline: cpu('baseline') },
+        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), floor: split('floor'), prescient: split('prescient'), baseline: split('baseline') },
         maxForeignCpuPct: maxOf(cell.map((r) => r.foreignCpuPct)),
       });
     }
@@ -415,9 +429,9 @@ function splitText(s: { user: number; sys: number } | null): string {
 
 function markdownTable(rows: SummaryRow[], opts: Options): string {
   const head = [
-    'mode', 'clients', 'direct TPS', 'PgBouncer TPS', 'Prescient TPS',
+    'mode', 'clients', 'direct TPS', 'PgBouncer TPS', 'Node floor TPS', 'Prescient TPS',
     'direct lat ms', 'PgBouncer lat ms', 'Prescient lat ms',
-    'Prescient/PgBouncer', 'Prescient/direct', 'PgBouncer CPU µs/txn', 'Prescient CPU µs/txn', 'failed txns d/b/p', 'other load % (max)',
+    'Prescient/PgBouncer', 'Prescient/floor', 'Prescient/direct', 'PgBouncer CPU µs/txn', 'Node floor CPU µs/txn', 'Prescient CPU µs/txn', 'failed txns d/b/f/p', 'other load % (max)',
     ...(opts.baseline ? ['baseline TPS', 'Prescient/baseline', 'baseline CPU µs/txn'] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
@@ -431,15 +445,18 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
           String(r.clients),
           fmt(r.tps.direct) + errs('direct'),
           fmt(r.tps.pgbouncer) + mark + errs('pgbouncer'),
+          fmt(r.tps.floor) + errs('floor'),
           fmt(r.tps.prescient) + errs('prescient'),
           fmt(r.latencyMs.direct, 3),
           fmt(r.latencyMs.pgbouncer, 3) + mark,
           fmt(r.latencyMs.prescient, 3),
           r.prescientVsPgbouncer === null ? 'n/a' : r.prescientVsPgbouncer.toFixed(2) + mark,
+          r.prescientVsFloor === null ? 'n/a' : r.prescientVsFloor.toFixed(2),
           r.prescientVsDirect === null ? 'n/a' : r.prescientVsDirect.toFixed(2),
           fmt(r.cpuUsPerTxn.pgbouncer, 1) + splitText(r.cpuSplitUsPerTxn.pgbouncer) + mark,
+          fmt(r.cpuUsPerTxn.floor, 1) + splitText(r.cpuSplitUsPerTxn.floor),
           fmt(r.cpuUsPerTxn.prescient, 1) + splitText(r.cpuSplitUsPerTxn.prescient),
-          `${r.failed.direct}/${r.failed.pgbouncer}/${r.failed.prescient}`,
+          `${r.failed.direct}/${r.failed.pgbouncer}/${r.failed.floor}/${r.failed.prescient}`,
           fmt(r.maxForeignCpuPct),
           ...(opts.baseline
             ? [fmt(r.tps.baseline) + errs('baseline'), r.prescientVsBaseline === null ? 'n/a' : r.prescientVsBaseline.toFixed(2), fmt(r.cpuUsPerTxn.baseline, 1) + splitText(r.cpuSplitUsPerTxn.baseline)]
@@ -451,7 +468,8 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
   const notes = [
     '',
     `pgbench -S (select only), scale ${opts.scale}, -T ${opts.durationS} s, -j ${opts.jobs}, ${opts.rounds} interleaved round(s) per cell ` +
-      `(direct, PgBouncer, Prescient${opts.baseline ? `, the baseline build in ${opts.baseline}` : ''}); TPS and latency are medians over rounds; CPU µs/txn = proxy process utime+stime over all rounds / transactions (u = user, s = kernel).`,
+      `(direct, PgBouncer, the Node floor, Prescient${opts.baseline ? `, the baseline build in ${opts.baseline}` : ''}); TPS and latency are medians over rounds; CPU µs/txn = proxy process utime+stime over all rounds / transactions (u = user, s = kernel).`,
+    'Node floor = scripts/node-relay.ts: a Node relay with no logic (one server connection per client, `data` → `write`), run with Prescient\'s Node flags: what Node\'s socket layer costs before Prescient does anything.',
     '"other load" = host CPU used during a run by processes outside this benchmark, in % of all cores (high values mean noisy numbers).',
     `Pools: PgBouncer default_pool_size=${opts.poolSize}, Prescient pool.size=${opts.poolSize}, both transaction mode; everything on one ${os.cpus().length}-core host.`,
   ];
@@ -514,7 +532,7 @@ let clockTicks = 100;
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
-  if (opts.baseline) TARGETS = [...TARGETS, 'baseline'];
+  TARGETS = opts.baseline ? [...opts.targets, 'baseline'] : opts.targets;
   clockTicks = clockTicksPerSecond();
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../..');
@@ -579,6 +597,9 @@ async function main(): Promise<number> {
     const direct: Endpoint = { host: pg.host, port: pg.port, label: 'direct' };
     const { tx: bouncerTx, session: bouncerSession } = await startPgBouncers(tmp, pg, opts.poolSize, maxClients, opts.modes.includes('prepared'));
     servers.push(bouncerTx, ...(bouncerSession ? [bouncerSession] : []));
+    const floor = await startNodeRelay(tmp, pg);
+    servers.push(floor);
+    log(`node relay (the Node floor) on 127.0.0.1:${floor.port} (pid ${floor.cpuPid})`);
     prescient = await startPrescient(tmp, pg, opts.poolSize, profDir);
     servers.push(prescient);
     if (opts.baseline) {
@@ -600,11 +621,11 @@ async function main(): Promise<number> {
       check();
       if (r.code !== 0 || r.stdout.trim() !== String(opts.scale)) throw new Error(`smoke test via ${ep.label} failed: ${r.stderr.trim() || r.stdout.trim()}`);
     }
-    log('smoke test ok: direct, PgBouncer, Prescient');
+    log('smoke test ok: direct, PgBouncer, the Node floor, Prescient');
 
     const own: Own = { proxyPids: servers.flatMap((s) => (s.cpuPid ? [s.cpuPid] : [])), postmasterPids: [pg.pid] };
     const endpointFor = (t: Target, mode: Mode): Endpoint =>
-      t === 'direct' ? direct : t === 'prescient' ? prescient! : t === 'baseline' ? baseline! : mode === 'prepared' ? bouncerSession! : bouncerTx;
+      t === 'direct' ? direct : t === 'floor' ? floor : t === 'prescient' ? prescient! : t === 'baseline' ? baseline! : mode === 'prepared' ? bouncerSession! : bouncerTx;
 
     if (opts.warmupS > 0) {
       for (const ep of [direct, ...servers]) {

@@ -756,7 +756,12 @@ export class Forwarder implements ServerOwner, FrameVisitor {
           if (p.kind === Await.Query && !p.hide) this.queries.shift();
           this.settle(p, false);
         }
-        if (this.pending.length === 0) this.skipUntilSync = true;
+        if (this.pending.length === 0) {
+          this.skipUntilSync = true;
+          // a Query sent after the failed message cleared `unsynced`, but the server ignored it: until a Sync reaches
+          // it, this server connection skips whatever it is sent and must not go back to the pool
+          this.server!.unsynced = true;
+        }
         return;
       }
       case BackendCode.ParameterStatus: {

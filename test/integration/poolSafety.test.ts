@@ -109,6 +109,19 @@ t.test('a client that leaves mid-request never hands its server state to the nex
         await next.close();
       },
     },
+    {
+      // found by a million-input fuzz run: the Query cleared "unsynced", the server ignored it (skipping to Sync after
+      // the Parse error), and the connection went back to the pool still skipping: the next client's Queries were
+      // never answered (a client pipelining them without reading stayed listed for good)
+      name: 'a failing Parse then a simple Query, no Sync, then gone: the next client is answered',
+      left: [parse('', 'selec 1'), query('select 2')],
+      owe: 'E',
+      check: async () => {
+        const next = await raw(proxy);
+        t.same(await next.rows('select 8'), [['8']], 'the next client is answered');
+        await next.close();
+      },
+    },
   ];
   for (const c of cases) {
     await t.test(c.name, async (t) => {

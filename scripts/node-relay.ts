@@ -1,0 +1,53 @@
+// node-relay owns the Node floor of the benchmarks: a relay with no logic at all (one server connection per client, `data` → `write` both ways), what Node's socket layer costs before Prescient does anything.
+//
+// usage: node dist/scripts/node-relay.js --port P --to HOST:PORT
+// It prints "listening on 127.0.0.1:P" once it accepts connections; SIGTERM closes it.
+
+import net from 'node:net';
+import { Args } from './lib/args.js';
+
+/** Relays one client to its own server connection; either side closing closes both. */
+function relay(client: net.Socket, host: string, port: number): void {
+  const server = net.connect({ host, port });
+  client.setNoDelay(true);
+  server.setNoDelay(true);
+  client.on('data', (chunk: Buffer) => {
+    if (!server.write(chunk)) {
+      client.pause();
+      server.once('drain', () => client.resume());
+    }
+  });
+  server.on('data', (chunk: Buffer) => {
+    if (!client.write(chunk)) {
+      server.pause();
+      client.once('drain', () => server.resume());
+    }
+  });
+  const end = (): void => {
+    client.destroy();
+    server.destroy();
+  };
+  client.on('close', end).on('error', end);
+  server.on('close', end).on('error', end);
+}
+
+function main(): void {
+  const flags = new Args(process.argv.slice(2), { usage: 'usage: node dist/scripts/node-relay.js --port P --to HOST:PORT', values: ['port', 'to'], booleans: [] });
+  const port = flags.int('port', 0, 0);
+  const to = flags.get('to') ?? '';
+  const at = to.lastIndexOf(':');
+  if (at <= 0) throw new Error('--to HOST:PORT is required');
+  const host = to.slice(0, at);
+  const serverPort = Number(to.slice(at + 1));
+  const listener = net.createServer((c) => relay(c, host, serverPort));
+  listener.listen(port, '127.0.0.1', () => {
+    const a = listener.address() as net.AddressInfo;
+    process.stdout.write(`listening on 127.0.0.1:${a.port}\n`);
+  });
+  process.on('SIGTERM', () => {
+    listener.close();
+    process.exit(0);
+  });
+}
+
+main();
