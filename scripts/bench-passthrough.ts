@@ -21,6 +21,8 @@
 //                         benchmark use less than PCT % of the host's CPU over 1 s (for shared machines; default off)
 //   --targets LIST        which of direct,pgbouncer,floor,prescient to run (default all; floor = the Node relay,
 //                         scripts/node-relay.ts: what Node's socket layer costs with no logic)
+//   --strace              after the measured runs, one 5 s run per proxy and mode under `strace -c -f` (first client
+//                         count): system calls per transaction, by syscall (its TPS is not a measurement)
 //   --baseline DIR        another Prescient build (a checkout with dist/ built) as one more target, interleaved
 //
 // What it starts (all on 127.0.0.1, all stopped by pid at the end, on SIGINT and on error):
@@ -46,6 +48,7 @@ import { finish, Interrupt, runMain } from './lib/main.js';
 import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, pgEnv, type Endpoint } from './lib/pgbench.js';
 import { pgbouncerVersion as pgbouncerVersionLine, startPgBouncers } from './lib/pgbouncer.js';
 import { startNodeRelay } from './lib/nodeRelay.js';
+import { traceSyscalls } from './lib/strace.js';
 import { benchConfig, cpuProfDir, latestCpuProfile, startPrescient as launchPrescient } from './lib/prescient.js';
 import { isRoot, killEverything, osUser, procs, run, signalGroup, spawnWatchdog, stopAll, stopProc, tail } from './lib/proc.js';
 import { maxOf, median } from './lib/stats.js';
@@ -81,18 +84,19 @@ interface Options {
   /** a checkout of another Prescient build (dist/ built) run as a fourth target, interleaved: before/after a change */
   baseline?: string;
   targets: Target[];
+  strace: boolean;
 }
 
 const USAGE = `usage: node dist/scripts/bench-passthrough.js [--duration S] [--rounds N] [--clients 8,32]
        [--modes simple,extended,prepared] [--scale N] [--pool-size N] [--jobs N] [--warmup S]
        [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S] [--baseline DIR]
-       [--targets direct,pgbouncer,floor,prescient]`;
+       [--targets direct,pgbouncer,floor,prescient] [--strace]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
     values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets'],
-    booleans: ['cpu-prof', 'keep'],
+    booleans: ['cpu-prof', 'keep', 'strace'],
   });
   return {
     durationS: flags.int('duration', 20, 1),
@@ -111,6 +115,7 @@ function parseArgs(argv: string[]): Options {
     quietWaitS: flags.int('quiet-wait', 120, 0),
     baseline: flags.get('baseline'),
     targets: flags.list('targets', ['direct', 'pgbouncer', 'floor', 'prescient'] as const),
+    strace: flags.bool('strace'),
   };
 }
 
@@ -419,8 +424,8 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
   return rows;
 }
 
-function fmt(n: number | null, digits = 0): string {
-  return n === null ? 'err' : n.toFixed(digits);
+function fmt(n: number | null | undefined, digits = 0): string {
+  return n === undefined ? '–' : n === null ? 'err' : n.toFixed(digits);
 }
 
 function splitText(s: { user: number; sys: number } | null): string {
@@ -481,6 +486,35 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
     );
   if (opts.cpuProf) notes.push('Prescient ran under node --cpu-prof: its numbers include profiler overhead.');
   return lines.join('\n') + '\n' + notes.join('\n') + '\n';
+}
+
+const STRACE_SECONDS = 5;
+
+interface SyscallRow {
+  mode: Mode;
+  target: Target;
+  transactions: number;
+  counts: Record<string, { calls: number; errors: number }>;
+}
+
+/** System calls per transaction for each proxy: the total and the calls that make up most of it. */
+function syscallTable(rows: SyscallRow[], opts: Options): string {
+  const total = new Map<string, number>();
+  for (const r of rows) for (const [name, c] of Object.entries(r.counts)) total.set(name, (total.get(name) ?? 0) + c.calls / r.transactions);
+  const names = [...total.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n]) => n);
+  const head = ['mode', 'proxy', 'syscalls/txn', ...names.map((n) => `${n}/txn`), 'other/txn'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) {
+    const per = (n: string): number => (r.counts[n]?.calls ?? 0) / r.transactions;
+    const all = Object.values(r.counts).reduce((n, c) => n + c.calls, 0) / r.transactions;
+    const shown = names.reduce((n, name) => n + per(name), 0);
+    lines.push(`| ${r.mode} | ${r.target} | ${all.toFixed(2)} | ${names.map((n) => per(n).toFixed(2)).join(' | ')} | ${(all - shown).toFixed(2)} |`);
+  }
+  return (
+    lines.join('\n') +
+    `\n\nstrace -c -f on each proxy process (all threads) during one ${STRACE_SECONDS} s pgbench -S run per mode and proxy, ` +
+    `-c ${opts.clients[0]}, after the measured runs; syscalls divided by that run's transactions (errors, e.g. EAGAIN, included).\n`
+  );
 }
 
 function profileText(
@@ -669,6 +703,23 @@ async function main(): Promise<number> {
     const rows = summarize(results, opts);
     const table = markdownTable(rows, opts);
     process.stdout.write('\n' + table);
+    const syscalls: SyscallRow[] = [];
+    if (opts.strace) {
+      for (const mode of opts.modes) {
+        for (const target of TARGETS.filter((t) => t !== 'direct')) {
+          check();
+          const ep = endpointFor(target, mode);
+          const tracer = await traceSyscalls(ep.cpuPid!, path.join(tmp, `strace-${target}-${mode}.txt`));
+          const r = await pgbench(pg, ep, mode, opts.clients[0]!, STRACE_SECONDS, opts.jobs, clockTicks, own);
+          const counts = await tracer.stop();
+          check();
+          if (r.error || !r.transactions) throw new Error(`pgbench under strace via ${ep.label} failed: ${r.error ?? 'no transactions'}`);
+          syscalls.push({ mode, target, transactions: r.transactions, counts: Object.fromEntries(counts) });
+          log(`strace ${mode} ${target}: ${r.transactions} transactions, ${[...counts.values()].reduce((n, c) => n + c.calls, 0)} syscalls`);
+        }
+      }
+      process.stdout.write('\n' + syscallTable(syscalls, opts));
+    }
 
     // Stop Prescient now so the profile is written (on exit) and can be summarized.
     let profile: { file: string; summary: ReturnType<typeof summarizeProfile> } | undefined;
@@ -699,6 +750,7 @@ async function main(): Promise<number> {
         },
         summary: rows,
         runs: results,
+        ...(syscalls.length > 0 ? { syscalls } : {}),
         ...(profile ? { profile: { file: profile.file, processCpuTicks: prescientCpu, ...profile.summary } } : {}),
       };
       await writeJson(opts.json, out, log);

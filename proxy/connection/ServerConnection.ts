@@ -84,6 +84,12 @@ export class ServerConnection {
     return out;
   }
   owner: ServerOwner | null = null;
+  /** the last clients this connection served (`pid@port`, newest last, at most 4): for SHOW CLIENTS' detail */
+  readonly served: string[] = [];
+  noteServed(client: string): void {
+    if (this.served.length >= 4) this.served.shift();
+    this.served.push(client);
+  }
   /** the key of the pool this connection belongs to (set by the pool) */
   poolKey = '';
   closed = false;

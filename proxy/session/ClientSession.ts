@@ -123,6 +123,7 @@ export class ClientSession {
       shutdownIdle: () => self.shutdownIdle(),
       close: () => self.close(),
       get remote() { return self.remote; },
+      get servedAs() { return (self.servedAsText ??= `${self.pid}@${self.socket.remotePort ?? '?'}`); },
       get remoteAddress() { return self.socket.remoteAddress ?? ''; },
       send: (bytes: Buffer | string) => { self.socket.write(bytes); },
       get unread() { return self.reader.pending; },
@@ -177,6 +178,8 @@ export class ClientSession {
     socket.on('close', this.onClose);
   }
 
+  private servedAsText: string | null = null;
+
   /** A snapshot for SHOW CLIENTS and debugging. */
   describe(): Record<string, unknown> {
     return {
@@ -198,7 +201,7 @@ export class ClientSession {
       `pending=${this.fw.pending.length}${this.fw.pending.length > 0 ? ` (${this.fw.pending.summary()})` : ''}`,
       held.length > 0 ? `held=${held.join('+')}` : '',
       this.socket.isPaused() ? 'reading=paused' : '',
-      s ? `server_tx=${String.fromCharCode(s.txStatus)}${s.unsynced ? ' unsynced' : ''}${s.desynced ? ' desynced' : ''}` : '',
+      s ? `server_tx=${String.fromCharCode(s.txStatus)}${s.unsynced ? ' unsynced' : ''}${s.desynced ? ' desynced' : ''} backend=${s.pid} served=${s.served.join(',')}` : '',
       // what has not reached the server yet: frames gathered here, bytes queued in its socket; and whether it is read
       this.fw.toServer.length > 0 ? `to_server=${this.fw.toServer.length}` : '',
       s && s.socket.writableLength > 0 ? `server_unwritten=${s.socket.writableLength}` : '',

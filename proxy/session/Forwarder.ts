@@ -64,6 +64,8 @@ export interface ResponseObserver {
 /** The one way the forwarder reaches the session that owns it. */
 export interface ForwarderOwner extends SessionPort {
   readonly pid: number;
+  /** `pid@client port`, what a server connection remembers of the clients it served (SHOW CLIENTS' detail) */
+  readonly servedAs: string;
   /** logging in: the first server connection takes the client's settings, then loggedIn() */
   readonly connecting: boolean;
   readonly ready: boolean;
@@ -629,6 +631,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     this.server = conn;
     this.usedServer = true;
     conn.owner = this;
+    conn.noteServed(this.owner.servedAs);
     const logingIn = this.owner.connecting;
     if (conn.setParamsKey === this.settingsKey && !logingIn) return;
     const sql = settingsDiffSql(conn.setParams, this.settings);

@@ -32,15 +32,17 @@ async function finalCheck(t: Target): Promise<string> {
   }
 }
 
-/** What Postgres says its busy backends are doing (state, wait event, query): shows what a session left behind waits for. */
-async function busyBackends(t: Target): Promise<string[]> {
+/** What Postgres says its backends are doing (state, since when, wait event, query): shows what a session left behind waits for. */
+async function backendsNow(t: Target): Promise<string[]> {
   const c = new pg.Client({ ...t.pg, connectionTimeoutMillis: 10_000, query_timeout: 10_000 });
   c.on('error', () => {});
   try {
     await c.connect();
-    const r = await c.query(`select pid, usename, state, wait_event_type, wait_event, xact_start is not null as in_tx, left(query, 120) as query
-      from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'`);
-    return r.rows.map((x: Record<string, unknown>) => `backend ${x.pid} ${x.usename} ${x.state}${x.in_tx ? ' (in a transaction)' : ''} wait=${x.wait_event_type ?? '-'}/${x.wait_event ?? '-'}: ${x.query}`);
+    // every backend, idle ones too: a session left behind names its server's backend pid (backend=N in its detail)
+    const r = await c.query(`select pid, usename, state, wait_event_type, wait_event, xact_start is not null as in_tx,
+        round(extract(epoch from now() - state_change))::int as state_s, left(query, 120) as query
+      from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() order by pid`);
+    return r.rows.map((x: Record<string, unknown>) => `backend ${x.pid} ${x.usename} ${x.state} for ${x.state_s} s${x.in_tx ? ' (in a transaction)' : ''} wait=${x.wait_event_type ?? '-'}/${x.wait_event ?? '-'}: ${x.query}`);
   } catch (e) {
     return [`pg_stat_activity: ${(e as Error).message}`];
   } finally {
@@ -113,7 +115,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
     const final = await finalCheck(target);
     const pools = target.admin ? await poolCheck(target.proxy, target.admin, 5000) : null;
     // sessions left behind: what their server backends are doing
-    const backends = pools && pools.clients > 0 ? await busyBackends(target) : [];
+    const backends = pools && pools.clients > 0 ? await backendsNow(target) : [];
     monitor.stop();
     const honestSummary = await honest.check();
     const base: Omit<FuzzReport, 'failures'> = {
@@ -138,10 +140,19 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       leakedServerConnections: pools?.leaked ?? 0,
       leftoverClients: pools?.clients ?? 0,
       // each with the inputs its connection ran (found by its port): replay them with --only
+      // and the inputs of the clients its server connection served before it (served=pid@port,…)
       leftoverClientRows: [...(pools?.clientRows ?? []).map((row) => {
+        const onPort = (port: number): string => lanes.inputsOnPort(port).filter((r) => r.length > 0).map((r) => r.join(',')).join(' | ');
         const port = Number(/addr [^ ]*:(\d+)/.exec(row)?.[1] ?? 0);
-        const runs = lanes.inputsOnPort(port).filter((r) => r.length > 0);
-        return runs.length === 0 ? row : `${row}\n      inputs on that port: ${runs.map((r) => r.join(',')).join(' | ')}`;
+        const lines = [row];
+        const own = onPort(port);
+        if (own) lines.push(`      inputs on that port: ${own}`);
+        const served = /served=(\S+)/.exec(row)?.[1]?.split(',') ?? [];
+        for (const client of served) {
+          const p = Number(client.split('@')[1]);
+          if (p && p !== port) lines.push(`      its server connection served ${client} before: ${onPort(p) || '(no input on that port)'}`);
+        }
+        return lines.join('\n');
       }), ...backends],
       finalCheck: final,
       corpus: { sessions: Object.fromEntries(corpus.sessions.map((s) => [s.name, s.frames.length])), hash: corpus.hash },
