@@ -211,7 +211,8 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       if (code !== FrontendCode.Sync) return;
       this.dropUntilSync = false;
     }
-    if (code === FrontendCode.Flush && !this.server) return;
+    // (a Flush that carries bytes is refused by the server, which needs one to say so)
+    if (code === FrontendCode.Flush && !this.server && f.payload.length === 0) return;
     if (code === FrontendCode.Close) {
       const c = decodeClose(f.payload);
       if (c.target === 'S' && c.name !== '') {
@@ -439,6 +440,9 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         return;
       case FrontendCode.Flush:
         server.unsynced = true;
+        // Postgres answers a Flush that carries bytes with 08P01 and skips to Sync: that error is owed (unless the server
+        // is skipping already, and then ignores it)
+        if (f.payload.length > 0) this.expect(PENDING.Refused);
         this.toServer.push(f.frame);
         return;
       default:

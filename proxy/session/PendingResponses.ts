@@ -15,6 +15,8 @@ export const Await = {
   Close: 7,
   /** a response Prescient makes up (e.g. ParseComplete for a statement the server already has) */
   Synthetic: 8,
+  /** a message the server answers only with an error (a Flush that carries bytes): only ErrorResponse ends it */
+  Refused: 9,
 } as const;
 export type Await = (typeof Await)[keyof typeof Await];
 
@@ -44,6 +46,7 @@ export const PENDING = {
   /** a Bind of a client's named statement (its errors may say the shared server statement is stale) */
   BindNamed: Object.freeze({ kind: Await.Bind, hide: false, synth: undefined, onDone: undefined }) as Pending,
   HiddenClose: Object.freeze({ kind: Await.Close, hide: true, synth: undefined, onDone: undefined }) as Pending,
+  Refused: shared(Await.Refused),
 } as const;
 
 /** Does backend message `code` complete a request of `kind`? (ErrorResponse is handled apart.) */
@@ -114,7 +117,8 @@ export class PendingQueue extends Fifo<Pending> {
         continue;
       }
       ignored.push(p);
-      if (p.kind !== Await.Sync) {
+      // (a Flush, even one carrying bytes, is ignored there as a Sync is)
+      if (p.kind !== Await.Sync && p.kind !== Await.Refused) {
         open = false; // the COPY ends here, with an error
         i++;
         break;

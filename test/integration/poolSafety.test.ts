@@ -383,6 +383,31 @@ t.test('simple Queries sent after an extended-protocol error are owed nothing: t
   for (const x of [a, b]) await x.close();
 });
 
+t.test('a Flush with a body is refused as Postgres refuses it, and the Queries after it are owed nothing', async (t) => {
+  // found by a million-input fuzz run: Postgres answers a Flush that carries bytes with 08P01 and skips to Sync; a Flush
+  // is owed nothing, so Prescient took the error for the next Query's, counted the skipped Queries as owed, and later
+  // answers went to the wrong requests (the next probe of that client was never answered)
+  const badFlush = Buffer.concat([Buffer.from('H'), Buffer.from([0, 0, 0, 13]), Buffer.from('select 1\0')]);
+  const proxy = await onePool(t);
+  const through = async (c: RawClient): Promise<string> => {
+    c.send(query('select 1'), badFlush, query('select 2'), query('select 3'), sync(), query('select 4'));
+    const out: Frame[] = [];
+    for (let z = 0; z < 3; z++) out.push(...(await c.readUntilReady()));
+    t.equal(errorCode(out), '08P01', 'the Flush is refused');
+    t.same(dataRowText(out.filter((f) => f.code === BackendCode.DataRow).at(-1)!), ['4'], 'the Query after the Sync is answered');
+    t.same(await c.rows('select 5'), [['5']], 'and the next one');
+    return codes(out);
+  };
+  const pgClient = await RawClient.connect({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'app' });
+  const want = await through(pgClient);
+  await pgClient.close();
+  const a = await raw(proxy);
+  t.equal(await through(a), want, `the same responses as Postgres (${want})`);
+  const b = await raw(proxy);
+  t.same(await b.rows('select 6'), [['6']], 'the only server connection went back to the pool');
+  for (const x of [a, b]) await x.close();
+});
+
 /** the proxy's resident set, from /proc (Linux) */
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

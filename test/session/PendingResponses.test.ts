@@ -16,6 +16,8 @@ const completedBy: Record<keyof typeof Await, number[]> = {
   Execute: [B.CommandComplete, B.EmptyQueryResponse, B.PortalSuspended],
   Close: [B.CloseComplete],
   Synthetic: [],
+  // only an ErrorResponse ends it (handled apart)
+  Refused: [],
 };
 
 t.test('completes(): every kind against every backend code', async (t) => {
@@ -133,7 +135,7 @@ t.test('PendingQueue.takeCopyIgnored(): what a server in COPY IN reads and answe
   // a script of what the client sent: Q/E = the COPY's Query or Execute, S = Sync, P = Parse, m = a made-up answer,
   // | = CopyDone or CopyFail; the head is the first entry
   const kinds: Record<string, Pending> = {
-    Q: PENDING.Query, E: PENDING.Execute, S: PENDING.Sync, P: PENDING.Parse,
+    Q: PENDING.Query, E: PENDING.Execute, S: PENDING.Sync, P: PENDING.Parse, H: PENDING.Refused,
     m: { kind: Await.Synthetic, hide: false, synth: Buffer.from('x'), onDone: undefined },
   };
   const cases: { name: string; sent: string; before?: string; ignored: string; left: string; open: boolean }[] = [
@@ -142,6 +144,7 @@ t.test('PendingQueue.takeCopyIgnored(): what a server in COPY IN reads and answe
     { name: 'Syncs and no CopyDone yet', sent: 'ESS', ignored: 'SS', left: 'E', open: true },
     { name: 'a Parse ends the COPY (with an error): what follows is answered', sent: 'QSPS', ignored: 'SP', left: 'QS', open: false },
     { name: 'made-up answers stay in their place', sent: 'QSmS|S', ignored: 'SS', left: 'QmS', open: false },
+    { name: 'a Flush carrying bytes is ignored there, as a Sync is', sent: 'QHS|S', ignored: 'HS', left: 'QS', open: false },
     { name: 'a CopyDone before the COPY does not count', before: 'S|', sent: 'QS|S', ignored: 'S', left: 'QS', open: false },
     { name: 'the second COPY of one Query ends at the second CopyDone', sent: 'QS|S|S', ignored: 'S', left: 'QS|S', open: false },
   ];
