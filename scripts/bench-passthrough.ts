@@ -23,6 +23,9 @@
 //                         scripts/node-relay.ts: what Node's socket layer costs with no logic)
 //   --strace              after the measured runs, one 5 s run per proxy and mode under `strace -c -f` (first client
 //                         count): system calls per transaction, by syscall (its TPS is not a measurement)
+//   --memory              after the measured runs, Prescient's RSS with 1,000 clients (--memory-clients) through a pool
+//                         of 20: logged in and nearly idle (pgbench -R 50), then all active (pgbench -S), each 10 s
+//   --memory-clients N    clients of the memory phase (default 1000)
 //   --baseline DIR        another Prescient build (a checkout with dist/ built) as one more target, interleaved
 //
 // What it starts (all on 127.0.0.1, all stopped by pid at the end, on SIGINT and on error):
@@ -49,6 +52,7 @@ import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, pgEnv, typ
 import { pgbouncerVersion as pgbouncerVersionLine, startPgBouncers } from './lib/pgbouncer.js';
 import { startNodeRelay } from './lib/nodeRelay.js';
 import { traceSyscalls } from './lib/strace.js';
+import { rssMb, sampleRss } from './lib/rss.js';
 import { benchConfig, cpuProfDir, latestCpuProfile, startPrescient as launchPrescient } from './lib/prescient.js';
 import { isRoot, killEverything, osUser, procs, run, signalGroup, spawnWatchdog, stopAll, stopProc, tail } from './lib/proc.js';
 import { maxOf, median } from './lib/stats.js';
@@ -85,18 +89,21 @@ interface Options {
   baseline?: string;
   targets: Target[];
   strace: boolean;
+  memory: boolean;
+  memoryClients: number;
 }
 
 const USAGE = `usage: node dist/scripts/bench-passthrough.js [--duration S] [--rounds N] [--clients 8,32]
        [--modes simple,extended,prepared] [--scale N] [--pool-size N] [--jobs N] [--warmup S]
        [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S] [--baseline DIR]
-       [--targets direct,pgbouncer,floor,prescient] [--strace]`;
+       [--targets direct,pgbouncer,floor,prescient] [--strace]
+       [--memory] [--memory-clients N]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets'],
-    booleans: ['cpu-prof', 'keep', 'strace'],
+    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets', 'memory-clients'],
+    booleans: ['cpu-prof', 'keep', 'strace', 'memory'],
   });
   return {
     durationS: flags.int('duration', 20, 1),
@@ -116,6 +123,8 @@ function parseArgs(argv: string[]): Options {
     baseline: flags.get('baseline'),
     targets: flags.list('targets', ['direct', 'pgbouncer', 'floor', 'prescient'] as const),
     strace: flags.bool('strace'),
+    memory: flags.bool('memory'),
+    memoryClients: flags.int('memory-clients', 1000, 1),
   };
 }
 
@@ -489,6 +498,33 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
 }
 
 const STRACE_SECONDS = 5;
+const MEMORY_POOL = 20;
+const MEMORY_SECONDS = 10;
+/** the RSS limit the issue sets for 1,000 clients (idle or active) through a pool of 20 */
+const MEMORY_LIMIT_MB = 150;
+
+interface MemoryRow {
+  phase: 'idle' | 'active';
+  clients: number;
+  pool: number;
+  tps: number | null;
+  startMb: number | null;
+  maxMb: number | null;
+  endMb: number | null;
+}
+
+function memoryTable(rows: MemoryRow[]): string {
+  const lines = ['| phase | clients | pool | TPS | RSS at start MB | max RSS MB | RSS at end MB | within 150 MB |', '|---|---:|---:|---:|---:|---:|---:|---|'];
+  for (const r of rows) {
+    const ok = r.maxMb !== null && r.maxMb <= MEMORY_LIMIT_MB;
+    lines.push(`| ${r.phase} | ${r.clients} | ${r.pool} | ${fmt(r.tps)} | ${fmt(r.startMb)} | ${fmt(r.maxMb)} | ${fmt(r.endMb)} | ${ok ? 'yes' : '**no**'} |`);
+  }
+  return (
+    lines.join('\n') +
+    `\n\nPrescient's resident set (/proc VmRSS, sampled every 100 ms) in a process of its own, pool.size ${MEMORY_POOL}, ` +
+    `pgbench -S -M simple for ${MEMORY_SECONDS} s: "idle" = every client logged in, 50 transactions/s in all (-R 50); "active" = as fast as they can.\n`
+  );
+}
 
 interface SyscallRow {
   mode: Mode;
@@ -720,6 +756,42 @@ async function main(): Promise<number> {
       }
       process.stdout.write('\n' + syscallTable(syscalls, opts));
     }
+    const memory: MemoryRow[] = [];
+    if (opts.memory) {
+      // a Prescient of its own (pool of 20, room for the clients), so its RSS starts from a fresh process
+      const m = await launchPrescient({
+        dir: tmp,
+        name: 'prescient-memory',
+        generatedBy: 'scripts/bench-passthrough.ts',
+        config: (port) => {
+          const base = benchConfig(port, MEMORY_POOL, 'warn') as { listen: object };
+          return {
+            ...base,
+            listen: { ...base.listen, max_client_connections: opts.memoryClients + 100 },
+            database: PG_DB,
+            users: [{ name: pg.user, password: pg.password }],
+            shards: [{ name: 's0', host: pg.host, port: pg.port, database: PG_DB, user: pg.user, password: pg.password }],
+          };
+        },
+      });
+      servers.push({ host: m.host, port: m.port, proc: m.proc, label: 'Prescient (memory phase)' });
+      const ep: Endpoint = { host: m.host, port: m.port, proc: m.proc, cpuPid: m.proc.pid, label: 'Prescient (memory phase)' };
+      const startMb = rssMb(m.proc.pid);
+      for (const phase of ['idle', 'active'] as const) {
+        check();
+        const sampler = sampleRss(m.proc.pid);
+        const args = [
+          '-S', '-n', '-T', String(MEMORY_SECONDS), '-c', String(opts.memoryClients), '-j', String(opts.jobs), '-M', 'simple',
+          ...(phase === 'idle' ? ['-R', '50'] : []), '-h', ep.host, '-p', String(ep.port), '-U', pg.user, PG_DB,
+        ];
+        const r = await runPgbench(args, { password: pg.password, durationS: MEMORY_SECONDS + 60 });
+        const rss = sampler.stop();
+        if (r.error) throw new Error(`memory phase (${phase}) failed: ${r.error}`);
+        memory.push({ phase, clients: opts.memoryClients, pool: MEMORY_POOL, tps: r.tps, startMb, maxMb: rss.maxMb, endMb: rss.lastMb });
+        log(`memory ${phase}: ${opts.memoryClients} clients, pool ${MEMORY_POOL}: tps ${fmt(r.tps)}, max RSS ${fmt(rss.maxMb)} MB`);
+      }
+      process.stdout.write('\n' + memoryTable(memory));
+    }
 
     // Stop Prescient now so the profile is written (on exit) and can be summarized.
     let profile: { file: string; summary: ReturnType<typeof summarizeProfile> } | undefined;
@@ -751,6 +823,7 @@ async function main(): Promise<number> {
         summary: rows,
         runs: results,
         ...(syscalls.length > 0 ? { syscalls } : {}),
+        ...(memory.length > 0 ? { memory } : {}),
         ...(profile ? { profile: { file: profile.file, processCpuTicks: prescientCpu, ...profile.summary } } : {}),
       };
       await writeJson(opts.json, out, log);

@@ -1,7 +1,7 @@
 // proxyMonitor owns watching the proxy during a run: exit (crash), accepting connections, and its RSS (/proc/<pid>/status VmRSS).
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { rssMb } from '../lib/rss.js';
 
 /** Consecutive failed accept checks (one a second, 5 s timeout each) that count as "stopped accepting". */
 const ACCEPT_FAILURES = 3;
@@ -35,16 +35,13 @@ export class ProxyMonitor {
 
   sampleRss(): void {
     if (!this.pid) return;
-    try {
-      const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-      if (!m) return;
-      this.maxRssKb = Math.max(this.maxRssKb, Number(m[1]));
-      if (this.maxRssKb >= this.reportedKb + 2048) {
-        this.reportedKb = this.maxRssKb;
-        this.onRssRise?.(this.maxRssKb);
-      }
-    } catch {
-      /* gone: the exit handler or the accept check reports it */
+    // null: gone (the exit handler or the accept check reports it)
+    const mb = rssMb(this.pid);
+    if (mb === null) return;
+    this.maxRssKb = Math.max(this.maxRssKb, Math.round(mb * 1024));
+    if (this.maxRssKb >= this.reportedKb + 2048) {
+      this.reportedKb = this.maxRssKb;
+      this.onRssRise?.(this.maxRssKb);
     }
   }
 

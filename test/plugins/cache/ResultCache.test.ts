@@ -131,6 +131,8 @@ t.test('LRU eviction in bytes: least recently used first, a hit refreshes', asyn
     { name: 'refilling a key refreshes it too', ops: ['set a', 'set b', 'set c', 'set a', 'set d'], left: ['a', 'c', 'd'], evictions: 1 },
     { name: 'a big entry evicts several', ops: ['set a', 'set b', 'set c', 'set big'], left: ['c', 'big'], evictions: 2 },
     { name: 'an entry the size of the whole cache evicts all others', ops: ['set a', 'set b', 'set whole'], left: ['whole'], evictions: 2 },
+    { name: 'every entry hit: each gets a second chance, then the oldest goes', ops: ['set a', 'set b', 'set c', 'get a', 'get b', 'get c', 'set d'], left: ['b', 'c', 'd'], evictions: 1 },
+    { name: 'hits after a second chance count again', ops: ['set a', 'set b', 'set c', 'get a', 'set d', 'get a', 'set e'], left: ['a', 'd', 'e'], evictions: 2 },
     { name: 'a miss does not refresh anything', ops: ['set a', 'set b', 'set c', 'get x', 'set d'], left: ['b', 'c', 'd'], evictions: 1 },
   ];
   const sizes: Record<string, number> = { big: 200, whole: 300 };
@@ -144,7 +146,7 @@ t.test('LRU eviction in bytes: least recently used first, a hit refreshes', asyn
     t.equal(c.stats('volume').evictions, k.evictions, `${k.name}: evictions`);
     t.ok(c.totalBytes <= 300, `${k.name}: within max_bytes (${c.totalBytes})`);
     // read last: a get refreshes the order, which no longer matters here
-    const left = ['a', 'b', 'c', 'd', 'big', 'whole', 'x'].filter((key) => c.get(key, 1, 'volume') !== undefined);
+    const left = ['a', 'b', 'c', 'd', 'e', 'big', 'whole', 'x'].filter((key) => c.get(key, 1, 'volume') !== undefined);
     t.same(left.sort(), [...k.left].sort(), `${k.name}: what is left`);
   }
 });
