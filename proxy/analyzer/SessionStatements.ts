@@ -424,6 +424,35 @@ export function mayNameReservedStatement(text: string, prefix: string): boolean 
   return re.test(text);
 }
 
+const lowerAscii = (c: number): number => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+const prefixCodes = new Map<string, Uint8Array>();
+
+/**
+ * mayNameReservedStatement over a Query's bytes as they arrived (read as latin1), without decoding them: the pass-through
+ * path asks it of every simple Query. Same answer as the regular expression (ASCII case folding; a prefix with other
+ * characters, or none, takes the regular expression).
+ */
+export function mayNameReservedBytes(text: Uint8Array, prefix: string): boolean {
+  let p = prefixCodes.get(prefix);
+  if (p === undefined) {
+    if (prefix.length === 0 || !/^[\x00-\x7f]+$/.test(prefix)) return mayNameReservedStatement(Buffer.from(text).toString('latin1'), prefix);
+    p = Uint8Array.from(prefix, (ch) => lowerAscii(ch.charCodeAt(0)));
+    if (prefixCodes.size < 16) prefixCodes.set(prefix, p);
+  }
+  const n = text.length;
+  const m = p.length;
+  const p0 = p[0]!;
+  for (let i = 0; i < n; i++) {
+    const c = lowerAscii(text[i]!);
+    if (c === 0x75 && i + 2 < n && text[i + 1] === 0x26 && (text[i + 2] === 0x22 || text[i + 2] === 0x27)) return true;
+    if (c !== p0 || i + m > n) continue;
+    let j = 1;
+    while (j < m && lowerAscii(text[i + j]!) === p[j]) j++;
+    if (j === m) return true;
+  }
+  return false;
+}
+
 /**
  * Whether SQL could name one of the proxy's server-side statements (`prefix`N): the text holds the word EXECUTE,
  * PREPARE or DEALLOCATE and (mayNameReservedStatement) the prefix or a U& identifier or string. Deliberately lexical

@@ -21,7 +21,7 @@ import type { ProxyContext } from '../context/ProxyContext.js';
 import type { SessionPort } from './SessionPort.js';
 import type { SessionPlugins } from '../plugins/PluginHost.js';
 import { logger } from '../logger.js';
-import { deallocateOnly, mayNameReservedStatement, namesReservedStatement } from '../analyzer/SessionStatements.js';
+import { deallocateOnly, mayNameReservedBytes, namesReservedStatement } from '../analyzer/SessionStatements.js';
 
 /** ParameterStatus names a client cannot SET: reported, never replayed on another server connection. */
 const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_datetimes', 'is_superuser', 'session_authorization', 'in_hot_standby']);
@@ -233,7 +233,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       return; // after an extended-protocol error the server ignores it until Sync (Postgres' ignore_till_sync)
     } else if (code === FrontendCode.Query) {
       this.owner.stats.queries++;
-      if (mayNameReservedStatement(f.payload.toString('latin1'), this.ctx.statementNames.prefix) && this.refuseReservedName(f.payload)) return;
+      if (mayNameReservedBytes(f.payload, this.ctx.statementNames.prefix) && this.refuseReservedName(f.payload)) return;
       const first = f.payload[0];
       if ((first === 0x64 || first === 0x44 || first === 0x20 || first === 0x0a) && this.interceptQuery(decodeQuery(f.payload))) return;
     }
@@ -722,11 +722,24 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       this.onReadyForQuery(buf, start, end);
       return;
     }
+    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.observeFrame(code, buf, start, end);
+    // the rows of a simple Query the client sent, and its tag: forwarded from offsets, no frame object (the hot path)
+    const head = this.pending.peek();
+    if (head !== undefined && head.kind === Await.Query && !head.hide && this.copyIn === null) {
+      if (code === BackendCode.RowDescription || code === BackendCode.DataRow) {
+        this.emitRange(buf, start, end);
+        return;
+      }
+      if (code === BackendCode.CommandComplete) {
+        this.noteCommand(buf.subarray(start + 5, end));
+        this.emitRange(buf, start, end);
+        return;
+      }
+    }
     this.curBuf = buf;
     this.curStart = start;
     this.curEnd = end;
-    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.observeFrame(code, buf, start, end);
-    this.onServerFrame({ code, frame: buf.subarray(start, end), payload: buf.subarray(start + 5, end) });
+    this.onServerFrame(code, buf, start, end);
   }
 
   /** the frame onServerFrame is looking at, as a range of the received chunk (so that forwarding it merges writes) */
@@ -737,22 +750,23 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     this.emitRange(this.curBuf, this.curStart, this.curEnd);
   }
 
-  private onServerFrame(f: Frame): void {
-    const code = f.code;
+  /** A server frame other than ReadyForQuery: [start, end) of `buf` (also this.cur*, for emitCurrent). */
+  private onServerFrame(code: number, buf: Buffer, start: number, end: number): void {
     const head = this.pending.peek();
     switch (code) {
       case BackendCode.ErrorResponse: {
+        const payload = buf.subarray(start + 5, end);
         if (this.copyIn !== null) this.leaveCopyIn(true);
         if (head && head.hide && head.kind === Await.Query) {
-          this.hiddenError = Be.decodeErrorFields(f.payload);
+          this.hiddenError = Be.decodeErrorFields(payload);
           logger.warn('error in an injected statement', { pid: this.owner.pid, message: this.hiddenError.get('M') });
           return;
         }
-        if (f.payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(f.payload, head));
+        if (payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(payload, head));
         else this.emitCurrent();
-        this.noteServerError(f.payload, head);
+        this.noteServerError(payload, head);
         if (this.plugins !== null && this.plugins.hasErrorHooks) {
-          const fields = Be.decodeErrorFields(f.payload);
+          const fields = Be.decodeErrorFields(payload);
           this.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });
         }
         if (!head || head.kind === Await.Query || head.kind === Await.Sync) return;
@@ -772,8 +786,9 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         return;
       }
       case BackendCode.ParameterStatus: {
-        const [name, at] = readCString(f.payload, 0);
-        const value = readCString(f.payload, at)[0];
+        const payload = buf.subarray(start + 5, end);
+        const [name, at] = readCString(payload, 0);
+        const value = readCString(payload, at)[0];
         const server = this.server!;
         server.params.set(name, value);
         if (head && head.hide) return;
@@ -793,12 +808,12 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         if (this.copyIn !== null) this.leaveCopyIn(false);
         if (head && head.kind === Await.Query) {
           if (!head.hide) {
-            this.noteCommand(f.payload);
+            this.noteCommand(buf.subarray(start + 5, end));
             this.emitCurrent();
           }
           return;
         }
-        this.noteCommand(f.payload);
+        this.noteCommand(buf.subarray(start + 5, end));
         break;
       case BackendCode.NoticeResponse:
         if (head && head.hide) return;
@@ -809,7 +824,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     }
     if (head && head.kind !== Await.Query && completes(head.kind, code)) {
       this.pending.shift();
-      if (head.onShape !== undefined) head.onShape(code === BackendCode.RowDescription ? f.payload : null);
+      if (head.onShape !== undefined) head.onShape(code === BackendCode.RowDescription ? buf.subarray(start + 5, end) : null);
       if (!head.hide) this.emitCurrent();
       this.settle(head, true);
       this.emitSynthetic();

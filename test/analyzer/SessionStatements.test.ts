@@ -5,7 +5,7 @@ import t from 'tap';
 import { parseSync } from 'libpg-query';
 import { Analyzer } from '../../proxy/analyzer/Analyzer.js';
 import {
-  SessionOp as Op, TransactionEnd as End, deallocateOnly, firstWord, mayNameReservedStatement, namesReservedStatement, sessionStatements,
+  SessionOp as Op, TransactionEnd as End, deallocateOnly, firstWord, mayNameReservedBytes, mayNameReservedStatement, namesReservedStatement, sessionStatements,
   type SessionStatement,
 } from '../../proxy/analyzer/SessionStatements.js';
 
@@ -167,6 +167,33 @@ t.test('namesReservedStatement: lexical, over the whole text', async (t) => {
   t.equal(namesReservedStatement('execute prescient_3', 'other_'), false, 'another prefix: not this one');
   const hints: [string, boolean][] = [['select 1', false], ['U&"x"', true], ["u&'x'", true], ['PRESCIENT_1', true], ['u &"x"', false]];
   for (const [text, want] of hints) t.equal(mayNameReservedStatement(text, 'prescient_'), want, text);
+});
+
+t.test('mayNameReservedBytes gives the regular expression\'s answer on bytes', async (t) => {
+  const texts = [
+    'select 1', 'U&"x"', "u&'x'", 'PRESCIENT_1', 'u &"x"', 'u&', 'u&x', 'prescient', 'xprescient_', 'PrEsCiEnT_9', 'prescienT_',
+    'select \u00e9 from prescient_', 'u&"', "u&'", 'presc\u00c9ient_', '', 'p', 'prescient_prescient_', 'Uu&"',
+  ];
+  // and random latin1 strings over a small alphabet that makes matches likely
+  let seed = 7;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const alphabet = ['p', 'P', 'r', 'e', 's', 'c', 'i', 'n', 't', '_', 'u', 'U', '&', '"', "'", ' ', '\u00e9', '\u00ff', 'E', 'S', 'C', 'I', 'N', 'T'];
+  for (let k = 0; k < 3000; k++) {
+    let s = '';
+    for (let i = rnd(24); i > 0; i--) s += alphabet[rnd(alphabet.length)];
+    texts.push(s);
+  }
+  let mismatches = 0;
+  for (const prefix of ['prescient_', 'other_', 'P']) {
+    for (const text of texts) {
+      const want = mayNameReservedStatement(text, prefix);
+      if (mayNameReservedBytes(Buffer.from(text, 'latin1'), prefix) !== want) {
+        mismatches++;
+        if (mismatches < 5) t.fail(`${JSON.stringify(text)} with prefix ${prefix}: want ${want}`);
+      }
+    }
+  }
+  t.equal(mismatches, 0, `${texts.length * 3} texts agree`);
 });
 
 t.test('firstWord: the lexical pre-check', async (t) => {
