@@ -39,6 +39,14 @@ interface Ops {
   drop: string[][];
 }
 
+/** The text holds `temp` in any letter case (TEMP, Temporary, tEmP …): one pass, no string made. */
+export function mentionsTemp(query: Uint8Array): boolean {
+  for (let i = 0, n = query.length - 3; i < n; i++) {
+    if ((query[i]! | 0x20) === 0x74 && (query[i + 1]! | 0x20) === 0x65 && (query[i + 2]! | 0x20) === 0x6d && (query[i + 3]! | 0x20) === 0x70) return true;
+  }
+  return false;
+}
+
 export class SessionPins {
   /** channels this session listens on */
   readonly channels = new Set<string>();
@@ -65,7 +73,7 @@ export class SessionPins {
     const c = payload[0];
     // a temporary table made by CREATE TABLE … AS or SELECT … INTO completes with `SELECT n`: read the query only when
     // its text names a temp table at all (pinning at the first SELECT tag of such a query errs on the safe side)
-    if (c === 0x53 && query !== null && (query.indexOf('temp') >= 0 || query.indexOf('TEMP') >= 0 || query.indexOf('Temp') >= 0)) {
+    if (c === 0x53 && query !== null && mentionsTemp(query)) {
       this.pinCreatedAs(this.opsOf(query)?.createAs.shift());
       return PinEvent.None;
     }

@@ -27,6 +27,7 @@ const cases: Case[] = [
   { name: 'pg_temp schema', steps: [['create table pg_temp.t (x int)', ['CREATE TABLE']]], temp: ['t'] },
   { name: 'a plain table does not pin', steps: [['create table t (x int); create temp table u (x int)', ['CREATE TABLE', 'CREATE TABLE']]], temp: ['u'] },
   { name: 'create table as completes with SELECT n, and pins too', steps: [['create temp table a as select 1; create temp table b (x int)', ['SELECT 1', 'CREATE TABLE']]], temp: ['a', 'b'] },
+  { name: 'TEMP in any letter case', steps: [['CREATE TeMp TABLE e AS SELECT 1', ['SELECT 1']]], temp: ['e'] },
   { name: 'select into temp pins at its SELECT tag', steps: [['select 1 as x into temp c', ['SELECT 1']]], temp: ['c'] },
   { name: 'create table as … with no data', steps: [['create temp table d as select 1 with no data', ['CREATE TABLE AS']]], temp: ['d'] },
   { name: 'a plain select whose text says temp does not pin', steps: [['select * from temps', ['SELECT 1']]], temp: [] },
