@@ -109,8 +109,11 @@ function answerExtended(req: RoutedRequest, status: number, register: Register, 
   for (const f of req.frames) {
     switch (f.code) {
       case FrontendCode.Parse: {
-        const p = decodeParse(f.payload);
-        if (p.name !== '') register(p.name, p.rest, p.query);
+        // an unnamed statement needs no registering (and its text no decoding)
+        if (f.payload[0] !== 0) {
+          const p = decodeParse(f.payload);
+          register(p.name, p.rest, p.query);
+        }
         out.push(Be.ParseComplete);
         break;
       }
