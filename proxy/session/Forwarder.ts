@@ -335,13 +335,14 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         this.toServer.push(f.frame);
         return;
       case FrontendCode.Parse: {
-        const p = decodeParse(f.payload);
         server.unsynced = true;
-        if (p.name === '') {
+        // the unnamed statement passes as it came (its text is not even decoded)
+        if (f.payload[0] === 0) {
           this.expect(PENDING.Parse);
           this.toServer.push(f.frame);
           return;
         }
+        const p = decodeParse(f.payload);
         if (this.skipUntilSync) return; // the server is skipping to Sync after an error: so does the registry
         if (this.statements.has(p.name)) {
           this.errorUntilSync(SqlState.DuplicatePreparedStatement, `prepared statement "${displayName(p.name)}" already exists`);

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { recordCorpus } from './corpus.js';
 import { HonestClient } from './honestClient.js';
+import { explainHang } from './explainHang.js';
 import { parseOptions, USAGE, type FuzzOptions } from './options.js';
 import { poolCheck, proxyMemory } from './poolCheck.js';
 import { ProxyMonitor } from './proxyMonitor.js';
@@ -75,6 +76,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
         inputsPerConnection: opts.only ? Number.MAX_SAFE_INTEGER : opts.inputsPerConnection,
         indices: opts.only ?? opts.inputs,
         trace: opts.trace,
+        explainHang: target.admin ? (port) => explainHang(port, target.proxy, target.admin!, { ...target.pg }) : undefined,
         deadline: opts.seconds > 0 ? started + opts.seconds * 1000 : Number.POSITIVE_INFINITY,
       },
       tally,
@@ -129,6 +131,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       endings: Object.fromEntries([...tally.perEnding].map(([k, n]) => [k, { inputs: n, meanMs: Math.round((10 * (tally.msPerEnding.get(k) ?? 0)) / n) / 10 }])),
       sqlstates: Object.fromEntries(tally.sqlstates),
       hangs: tally.hangs,
+      lockWaits: tally.lockWaits,
       loginFailures: tally.loginFailures,
       crashes: monitor.crashes,
       maxRssMb: Math.round(monitor.maxRssKb / 1024),

@@ -55,6 +55,8 @@ export function formatReport(r: FuzzReport): string {
     const repro = [...h.history, h.index].join(',');
     out.push(`    input ${h.index} (${h.kind}, ending ${h.ending}): ${h.detail ?? ''} — reproduce: npm run fuzz -- --seed ${r.seed} --only ${repro}`);
   }
+  out.push(`lock waits (not answered in time because Postgres made the input wait for a lock another connected client's open transaction holds, as it would directly; not hangs): ${r.outcomes['lock-wait'] ?? 0}`);
+  for (const h of (r.lockWaits ?? []).slice(0, 5)) out.push(`    input ${h.index} (${h.kind}, ending ${h.ending}): ${h.detail ?? ''}`);
   if (r.loginFailures.length) {
     out.push(`fuzz logins refused: ${r.outcomes['login-failed'] ?? 0}`);
     for (const h of r.loginFailures.slice(0, 5)) out.push(`    before input ${h.index}: ${h.sqlstates.join(',')} ${h.detail ?? ''}`);

@@ -19,6 +19,8 @@ export interface LaneOptions {
   deadline: number;
   /** print each input's frames and every frame received to stderr */
   trace: boolean;
+  /** asked when an input hangs, its connection still open: a lock another connected client holds, or the proxy's fault */
+  explainHang?: (clientPort: number) => Promise<{ lockWait: boolean; detail: string }>;
 }
 
 function traceInput(input: FuzzInput, r: Executed, received: string[]): void {
@@ -122,12 +124,16 @@ export function runLanes(gen: GenerateContext, o: LaneOptions, tally: Tally): La
       }
       if (o.trace) conn.trace = [];
       ran.push(k);
-      const r = await executeMessageInput(conn, input, o.hangMs);
+      let r = await executeMessageInput(conn, input, o.hangMs);
+      if (r.outcome === 'hang' && o.explainHang && !conn.closed) {
+        const why = await o.explainHang(conn.socket.localPort ?? 0);
+        r = { ...r, outcome: why.lockWait ? 'lock-wait' : 'hang', detail: `${r.detail ?? ''}: ${why.detail}` };
+      }
       if (o.trace) traceInput(input, r, conn.trace ?? []);
       tally.add(input, r, history, Date.now() - t0);
       history.push(k);
       used++;
-      if (r.outcome === 'hang') {
+      if (r.outcome === 'hang' || r.outcome === 'lock-wait') {
         conn.destroy();
         conn = null;
       }

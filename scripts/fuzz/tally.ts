@@ -16,6 +16,7 @@ export class Tally {
   readonly sqlstates = new Map<string, number>();
   readonly hangs: InputResult[] = [];
   hangCount = 0;
+  readonly lockWaits: InputResult[] = [];
   readonly loginFailures: InputResult[] = [];
   /** wall time spent per ending (ms) and inputs per ending, to see where a run's time goes */
   readonly msPerEnding = new Map<string, number>();
@@ -30,6 +31,9 @@ export class Tally {
     bump(this.perKind, input.kind.replace(/#\d+/, ''));
     bump(this.outcomes, r.outcome);
     for (const s of r.sqlstates) bump(this.sqlstates, s);
+    if (r.outcome === 'lock-wait' && this.lockWaits.length < KEEP) {
+      this.lockWaits.push({ index: input.index, category: input.category, kind: input.kind, ending: input.ending, outcome: r.outcome, sqlstates: r.sqlstates, history: history.slice(-20), detail: r.detail });
+    }
     if (r.outcome === 'hang' || r.outcome === 'login-failed') {
       const res: InputResult = { index: input.index, category: input.category, kind: input.kind, ending: input.ending, outcome: r.outcome, sqlstates: r.sqlstates, history: history.slice(-20), detail: r.detail };
       if (r.outcome === 'hang') {

@@ -38,6 +38,7 @@ export type Outcome =
   | 'closed' // the proxy closed without an ErrorResponse
   | 'silent' // nothing was owed, nothing came: the client closed (disconnect / linger / no-read)
   | 'hang' // owed an answer or a close and got neither within the hang timeout
+  | 'lock-wait' // no answer in time because its backend waits for a lock another connected client's transaction holds (as against Postgres)
   | 'login-failed'; // the correct login before a message/session input failed (refused or timed out)
 
 export interface InputResult {
@@ -89,6 +90,8 @@ export interface FuzzReport {
   endings: Record<string, { inputs: number; meanMs: number }>;
   sqlstates: Record<string, number>;
   hangs: InputResult[];
+  /** inputs not answered in time because Postgres made them wait for another connected client's lock */
+  lockWaits: InputResult[];
   loginFailures: InputResult[];
   crashes: string[];
   maxRssMb: number;
