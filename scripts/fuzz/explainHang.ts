@@ -11,6 +11,7 @@ export interface HangExplanation {
 interface ClientRow {
   addr: string;
   backend: number | null;
+  detail: string;
 }
 
 /** The client sessions the proxy lists, with the backend pid of the server connection each holds (SHOW CLIENTS' detail). */
@@ -22,8 +23,23 @@ async function clientsOf(proxy: { host: string; port: number }, admin: { user: s
     const rows = (await c.query('SHOW CLIENTS')).rows as Record<string, unknown>[];
     return rows.map((r) => {
       const m = /backend=(\d+)/.exec(String(r.detail ?? ''));
-      return { addr: String(r.addr ?? ''), backend: m ? Number(m[1]) : null };
+      return { addr: String(r.addr ?? ''), backend: m ? Number(m[1]) : null, detail: String(r.detail ?? '') };
     });
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** What Postgres says one backend is doing (state, since when, wait event, query). */
+async function backendState(db: pg.ClientConfig, pid: number): Promise<string> {
+  const c = new pg.Client({ ...db, connectionTimeoutMillis: 5_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const r = await c.query(`select state, round(extract(epoch from now() - state_change) * 1000)::int as ms, wait_event_type, wait_event, left(query, 80) as query
+      from pg_stat_activity where pid = $1`, [pid]);
+    const x = r.rows[0] as Record<string, unknown> | undefined;
+    return x ? `${x.state} for ${x.ms} ms, wait ${x.wait_event_type ?? '-'}/${x.wait_event ?? '-'}: ${x.query}` : 'gone';
   } finally {
     await c.end().catch(() => {});
   }
@@ -66,10 +82,11 @@ export async function explainHang(
   try {
     const clients = await clientsOf(proxy, admin);
     const mine = clients.find((c) => c.addr.endsWith(`:${clientPort}`));
-    if (!mine || mine.backend === null) return { lockWait: false, detail: 'its session holds no server connection' };
+    if (!mine) return { lockWait: false, detail: 'the proxy lists no session for it' };
+    if (mine.backend === null) return { lockWait: false, detail: `its session holds no server connection (${mine.detail})` };
     const waits = await lockWaits(db);
     const wait = waits.find((w) => w.pid === mine.backend);
-    if (!wait) return { lockWait: false, detail: `its backend ${mine.backend} waits for no lock` };
+    if (!wait) return { lockWait: false, detail: `its backend ${mine.backend} waits for no lock (${await backendState(db, mine.backend)}); session: ${mine.detail}` };
     const served = new Map(clients.filter((c) => c.backend !== null && c !== mine).map((c) => [c.backend!, c.addr]));
     const blockers = wait.blockers.map((b) => `${b.pid} (${b.state}${served.has(b.pid) ? `, client ${served.get(b.pid)}` : ', no client'}: ${b.query})`);
     const lockWait = wait.blockers.length > 0 && wait.blockers.every((b) => served.has(b.pid));
