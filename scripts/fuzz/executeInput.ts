@@ -23,6 +23,8 @@ export interface Executed {
 /** How long the probe waits in silence before it is sent again (the server may sit in COPY IN, which ignores Sync). */
 const PROBE_RESEND_MS = 100;
 const PROBE_RESENDS = 4;
+/** ROLLBACK + probe after answers that report a failed transaction (each one an answer, not silence) */
+const PROBE_ROLLBACKS = 64;
 /** Bytes written at most by a client that stops reading. */
 const NO_READ_BYTES = 4 * 1024 * 1024;
 
@@ -41,14 +43,25 @@ async function probe(conn: WireConn, marker: string, hangMs: number): Promise<'o
   conn.expectMarker(marker);
   const sentAt = Date.now();
   await conn.write(frames);
+  // resends after silence (COPY IN) are few; those after an answer that reports a failed transaction are not silence
+  // (the input's own queued statements may open and fail a transaction again after the ROLLBACK), so they have a
+  // budget of their own: the proxy answered each time
   let resends = 0;
+  let rollbacks = 0;
   for (;;) {
     const seenReady = conn.readyCount;
     const failedTx = (): boolean => conn.readyCount > seenReady && conn.lastStatus === 0x45; /* E */
-    const r = await conn.waitUntil(() => conn.probeDone || (resends < PROBE_RESENDS && failedTx()), resends < PROBE_RESENDS ? PROBE_RESEND_MS : hangMs);
+    const canResend = resends < PROBE_RESENDS;
+    const r = await conn.waitUntil(() => conn.probeDone || (rollbacks < PROBE_ROLLBACKS && failedTx()), canResend ? PROBE_RESEND_MS : hangMs);
     if (r === 'closed' || conn.probeDone) return r === 'closed' ? 'closed' : 'ok';
-    if (r === 'hang' && Date.now() - Math.max(sentAt, conn.lastByteAt) >= hangMs) return 'hang';
-    if (resends < PROBE_RESENDS) {
+    if (r === 'ok') {
+      // a failed transaction: roll it back and ask again
+      rollbacks++;
+      if (!conn.markerSeen) await conn.write(Buffer.concat([Query('rollback'), frames]));
+      continue;
+    }
+    if (Date.now() - Math.max(sentAt, conn.lastByteAt) >= hangMs) return 'hang';
+    if (canResend) {
       resends++;
       if (!conn.markerSeen) await conn.write(conn.lastStatus === 0x45 ? Buffer.concat([Query('rollback'), frames]) : frames);
     }
