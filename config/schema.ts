@@ -183,6 +183,11 @@ export const ConfigSchema = z.strictObject({
       reset_on_every_client: z.boolean().default(false),
     })
     .prefault({}),
+  /**
+   * event loops: N > 1 runs N worker processes sharing the listen port (node:cluster), each with 1/N of pool.size and of
+   * listen.max_client_connections, so the budgets stay those configured (docs/workers.md). Not with the embedded database.
+   */
+  workers: z.number().int().min(1).max(64).default(1),
   shutdown: z.strictObject({ timeout_ms: durationMs.default(30000) }).prefault({}),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
   admin: z.strictObject({ users: z.array(AdminUserSchema).default([]) }).prefault({}),

@@ -5,6 +5,10 @@ import { Server } from './Server.js';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { logger } from './logger.js';
 import type { Config } from '../config/schema.js';
+import cluster from 'node:cluster';
+import { runPrimary } from './workers/runPrimary.js';
+import { isPeerEnvelope, PeerMessage, workerPeersFromEnv } from './workers/WorkerPeers.js';
+import { workerShare } from './workers/workerShare.js';
 
 const USAGE = `usage: prescient start [--config FILE]
        prescient workload load|run|replay|verify [options]
@@ -34,6 +38,16 @@ async function start(args: string[]): Promise<void> {
     const embedded = await embeddedConfig(arg(args, '--data') ?? '.data/pglite');
     config = embedded.config;
     stopEmbedded = embedded.stop;
+  }
+  if (config.workers > 1 && cluster.isPrimary) {
+    // the primary only forks the workers and relays between them; each worker runs this function again
+    process.exitCode = await runPrimary(config.workers, args);
+    return;
+  }
+  const peers = workerPeersFromEnv();
+  if (peers) {
+    config = workerShare(config, peers.index, peers.count);
+    logger.bind({ worker: peers.index });
   }
   // container-friendly overrides of the listen address
   if (process.env.PRESCIENT_HOST) config.listen.host = process.env.PRESCIENT_HOST;
@@ -76,18 +90,29 @@ async function start(args: string[]): Promise<void> {
   });
   const running = await Server.open(config, {
     configDir,
+    peers,
     reloadConfig: path
       ? () => {
           const next = loadConfig(path);
           if (next.catalog.path !== undefined && !isAbsolute(next.catalog.path)) next.catalog.path = resolvePath(configDir, next.catalog.path);
+          if (next.workers !== (peers?.count ?? 1)) logger.warn('workers: a new count takes effect at the next start', { running: peers?.count ?? 1, configured: next.workers });
           next.listen = config.listen;
-          return next;
+          return peers ? workerShare(next, peers.index, peers.count) : next;
         }
       : undefined,
   });
   server = running;
-  await running.listen();
+  const addr = await running.listen();
   listening = true;
+  if (peers) {
+    process.send?.({ t: PeerMessage.Listening, port: addr.port });
+    // from the primary: another worker's client's CancelRequest, a RELOAD run elsewhere
+    process.on('message', (m: unknown) => {
+      if (!isPeerEnvelope(m)) return;
+      if (m.t === PeerMessage.Cancel) running.ctx.cancel(m.pid, m.secret);
+      else if (m.t === PeerMessage.Reload) reload();
+    });
+  }
   if (reloadAsked) reload();
   let stopping = false;
   const stop = (signal: string): void => {

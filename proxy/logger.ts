@@ -49,6 +49,8 @@ export class Logger {
     readonly sink: LogSink = new LogSink(),
   ) {}
   setLevel(level: LogLevel): void { this.level = level; }
+  /** adds fields to every line this logger writes from now on (a worker's index) */
+  bind(fields: Record<string, unknown>): void { Object.assign(this.bindings, fields); }
   child(bindings: Record<string, unknown>): Logger {
     return new Logger(this.level, { ...this.bindings, ...bindings }, this.sink);
   }

@@ -20,6 +20,9 @@
 //   --sampling-rate F     fraction of transactions pgbench logs for the latency percentiles (default 0.1)
 //   --quiet PCT           before each run, wait (up to --quiet-wait S, default 60) until processes outside the benchmark
 //                         use less than PCT % of the host's CPU over 1 s (for shared machines; default off)
+//   --rtt-ms MS           put Postgres "across a network": every target reaches it through scripts/delay-relay.ts, which adds
+//                         MS per round trip (default 0 = loopback; 1 = 0.5 ms each way, a database in the same region)
+//   --cpu-prof            run the cache proxy under `node --cpu-prof` (profile in .bench/cpu-prof-<timestamp>)
 //   --json FILE           also write the results as JSON
 //   --keep                keep the temp dir (configs, proxy logs)
 // Default run: 2 workloads x 3 targets x 2 rounds x 15 s + warm-up and setup ≈ 4 min.
@@ -50,9 +53,11 @@ import { makeLog } from './lib/log.js';
 import { writeJson } from './lib/json.js';
 import { finish, Interrupt, runMain } from './lib/main.js';
 import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, readLatencyLogs } from './lib/pgbench.js';
-import { benchConfig, startPrescient as launchPrescient } from './lib/prescient.js';
+import { benchConfig, cpuProfDir, startPrescient as launchPrescient } from './lib/prescient.js';
+import { fileURLToPath } from 'node:url';
 import { killEverything, procs, signalGroup, spawnWatchdog, stopProc, tail, type Proc } from './lib/proc.js';
 import { median, percentile } from './lib/stats.js';
+import { measuredRttMs, startDelayRelay } from './lib/delayRelay.js';
 
 const log = makeLog('bench-cache');
 
@@ -83,19 +88,21 @@ interface Options {
   samplingRate: number;
   quietPct?: number;
   quietWaitS: number;
+  rttMs: number;
+  cpuProf: boolean;
   json?: string;
   keep: boolean;
 }
 
 const USAGE = `usage: npm run bench:cache -- [--duration S] [--rounds N] [--clients N] [--jobs N] [--mode simple|extended|prepared]
        [--workloads mixed,read-only] [--write-pct P] [--accounts A] [--rows R] [--zipf S] [--pool-size N] [--warmup S]
-       [--sampling-rate F] [--quiet PCT] [--quiet-wait S] [--json FILE] [--keep]`;
+       [--sampling-rate F] [--quiet PCT] [--quiet-wait S] [--rtt-ms MS] [--cpu-prof] [--json FILE] [--keep]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'jobs', 'mode', 'workloads', 'write-pct', 'accounts', 'rows', 'zipf', 'pool-size', 'warmup', 'sampling-rate', 'quiet', 'quiet-wait', 'json'],
-    booleans: ['keep'],
+    values: ['duration', 'rounds', 'clients', 'jobs', 'mode', 'workloads', 'write-pct', 'accounts', 'rows', 'zipf', 'pool-size', 'warmup', 'sampling-rate', 'quiet', 'quiet-wait', 'rtt-ms', 'json'],
+    booleans: ['keep', 'cpu-prof'],
   });
   const mode = flags.get('mode') ?? 'extended';
   if (mode !== 'simple' && mode !== 'extended' && mode !== 'prepared') throw new Error(`--mode: simple, extended or prepared, got ${mode}`);
@@ -115,6 +122,8 @@ function parseArgs(argv: string[]): Options {
     samplingRate: flags.num('sampling-rate', 0.1, 0.0001, 1, false),
     quietPct: flags.has('quiet') ? flags.num('quiet', 0, 1, 100) : undefined,
     quietWaitS: flags.num('quiet-wait', 60, 0),
+    rttMs: flags.num('rtt-ms', 0, 0, 100, false),
+    cpuProf: flags.bool('cpu-prof'),
     json: flags.get('json'),
     keep: flags.bool('keep'),
   };
@@ -150,17 +159,18 @@ async function load(c: Cluster, accounts: number, rows: number): Promise<void> {
   }
 }
 
-async function startPrescient(dir: string, name: string, c: Cluster, poolSize: number, cache: boolean): Promise<Endpoint> {
+async function startPrescient(dir: string, name: string, c: Cluster, pgAt: { host: string; port: number }, poolSize: number, cache: boolean, profDir?: string): Promise<Endpoint> {
   const p = await launchPrescient({
     dir,
     name,
+    cpuProfDir: profDir,
     generatedBy: 'scripts/bench-cache.ts',
     config: (port) => ({
       ...benchConfig(port, poolSize, 'warn'),
       database: DB,
       users: [{ name: c.user, password: c.password }],
       admin: { users: [ADMIN] },
-      shards: [{ name: 's0', host: c.host, port: c.port, database: DB, user: c.user, password: c.password }],
+      shards: [{ name: 's0', host: pgAt.host, port: pgAt.port, database: DB, user: c.user, password: c.password }],
       sharding: { account_column: 'account_id', domains: { item: { tables: ['items'] } } },
       catalog: { path: path.join(dir, `${name}.db`) },
       cache: { enabled: cache, tables: ['items'] },
@@ -308,7 +318,7 @@ function summarize(results: RunResult[], opts: Options, clkTck: number): Cell[] 
 const fmt = (n: number | null, digits = 0): string => (n === null ? 'n/a' : n.toFixed(digits));
 const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`);
 
-function report(cells: Cell[], opts: Options): string {
+function report(cells: Cell[], opts: Options, rttMeasured: number | null): string {
   const lines = [
     '| workload | target | TPS | read p50 ms | read p99 ms | hit ratio | proxy CPU µs/txn | failed | other load % (max) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -330,6 +340,9 @@ function report(cells: Cell[], opts: Options): string {
       `(--sampling-rate ${opts.samplingRate}) pooled over rounds; hit ratio = SHOW CACHE hits / (hits + misses) during the measured runs.`,
     `One Postgres cluster (one shard), both Prescient processes on it (pool.size ${opts.poolSize}, transaction mode); the version triggers the cache proxy installs ` +
       `fire on every write, whichever target sent it. Everything on one ${os.cpus().length}-core host: pgbench, Postgres and Prescient share the CPUs.`,
+    opts.rttMs > 0
+      ? `Postgres across a network: every target (direct too) reaches it through scripts/delay-relay.ts, ${opts.rttMs} ms per round trip asked, ${rttMeasured === null ? '?' : rttMeasured.toFixed(3)} ms measured (median select 1 through it minus direct).`
+      : 'Postgres on loopback (no added network latency; --rtt-ms adds some).',
     'proxy CPU µs/txn = the Prescient process\'s utime+stime during the runs / transactions (Prescient runs on one thread: 1e6 / this is its ceiling in TPS).',
     '"other load" = host CPU used during a run by processes outside this benchmark, in % of all cores (high values mean noisy numbers).',
   );
@@ -350,6 +363,8 @@ async function main(): Promise<number> {
   let tmp: string | undefined;
   let clusters: Cluster[] = [];
   const proxies: Endpoint[] = [];
+  const relays: Proc[] = [];
+  let rttMeasured: number | null = null;
   let watchdog: number | undefined;
   let exitCode = 0;
   const interrupt = new Interrupt(
@@ -371,12 +386,22 @@ async function main(): Promise<number> {
     log(`loading ${opts.accounts} accounts x ${opts.rows} rows`);
     await load(cluster, opts.accounts, opts.rows);
     check();
-    const nocache = await startPrescient(tmp, 'prescient-nocache', cluster, opts.poolSize, false);
+    let pgAt: { host: string; port: number } = { host: cluster.host, port: cluster.port };
+    if (opts.rttMs > 0) {
+      const relay = await startDelayRelay(tmp, 'delay-relay', cluster, opts.rttMs);
+      relays.push(relay.proc);
+      pgAt = relay;
+      rttMeasured = await measuredRttMs(cluster, relay, { user: cluster.user, password: cluster.password, database: DB });
+      log(`Postgres behind the delay relay (${opts.rttMs} ms per round trip asked): a client sees ${rttMeasured.toFixed(3)} ms more per round trip`);
+    }
+    const nocache = await startPrescient(tmp, 'prescient-nocache', cluster, pgAt, opts.poolSize, false);
     proxies.push(nocache);
-    const cache = await startPrescient(tmp, 'prescient-cache', cluster, opts.poolSize, true);
+    const profDir = opts.cpuProf ? cpuProfDir(undefined, path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')) : undefined;
+    if (profDir) await mkdir(profDir, { recursive: true });
+    const cache = await startPrescient(tmp, 'prescient-cache', cluster, pgAt, opts.poolSize, true, profDir);
     proxies.push(cache);
-    watchdog = spawnWatchdog(proxies.map((p) => p.proc!.pid));
-    const endpoints: Record<Target, Endpoint> = { direct: { host: cluster.host, port: cluster.port }, nocache, cache };
+    watchdog = spawnWatchdog([...proxies.map((p) => p.proc!.pid), ...relays.map((p) => p.pid)]);
+    const endpoints: Record<Target, Endpoint> = { direct: pgAt, nocache, cache };
     const ctx: Ctx = { dir: tmp, opts, cluster, clkTck, own: { proxyPids: proxies.map((p) => p.proc!.pid), postmasterPids: [cluster.pid] } };
 
     if (opts.warmupS > 0) {
@@ -421,14 +446,16 @@ async function main(): Promise<number> {
       }
     }
     const summary = summarize(results, opts, clkTck);
-    process.stdout.write('\n' + report(summary, opts));
-    await writeJson(opts.json, { meta: { date: new Date().toISOString(), node: process.version, pgbench: pgbenchVersion, cores: os.cpus().length, ...opts }, summary, runs: results.map(({ readUs, ...r }) => ({ ...r, readSamples: readUs.length })) }, log);
+    process.stdout.write('\n' + report(summary, opts, rttMeasured));
+    await writeJson(opts.json, { meta: { date: new Date().toISOString(), node: process.version, pgbench: pgbenchVersion, cores: os.cpus().length, ...opts, rttMeasuredMs: rttMeasured }, summary, runs: results.map(({ readUs, ...r }) => ({ ...r, readSamples: readUs.length })) }, log);
     if (results.some((r) => r.error)) exitCode = 1;
   } catch (e) {
     exitCode = interrupt.failed(e, log);
   } finally {
     for (const p of [...procs]) if (p.name === 'pgbench') await stopProc(p, 'SIGKILL', 5000);
     for (const p of proxies) if (p.proc) await stopProc(p.proc, 'SIGTERM', 10_000);
+    if (opts.cpuProf) log('CPU profile of the cache proxy: .bench/cpu-prof-* (newest)');
+    for (const p of relays) await stopProc(p, 'SIGTERM', 5000);
     await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || (exitCode !== 0 && !interrupt.interrupted), kept: 'configs, proxy logs' });
   }
   return exitCode;

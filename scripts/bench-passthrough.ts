@@ -19,7 +19,10 @@
 //   --keep                keep the temp dir (configs, PgBouncer/Prescient logs)
 //   --quiet PCT           before each run, wait (up to --quiet-wait S, default 120) until processes outside the
 //                         benchmark use less than PCT % of the host's CPU over 1 s (for shared machines; default off)
-//   --targets LIST        which of direct,pgbouncer,floor,prescient to run (default all; floor = the Node relay,
+//   --targets LIST        which of direct,pgbouncer,floor,prescient,floor-onread,pipelined to run (default the first
+//                         four; floor-onread = the Node relay reading the server with onread into a reused buffer;
+//                         pipelined = scripts/pipeline-relay.ts, many clients' Queries over 2 server connections, -M
+//                         simple only; floor = the Node relay,
 //                         scripts/node-relay.ts: what Node's socket layer costs with no logic)
 //   --strace              after the measured runs, one 5 s run per proxy and mode under `strace -c -f` (first client
 //                         count): system calls per transaction, by syscall (its TPS is not a measurement)
@@ -50,7 +53,7 @@ import { writeJson } from './lib/json.js';
 import { finish, Interrupt, runMain } from './lib/main.js';
 import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, pgEnv, type Endpoint } from './lib/pgbench.js';
 import { pgbouncerVersion as pgbouncerVersionLine, startPgBouncers } from './lib/pgbouncer.js';
-import { startNodeRelay } from './lib/nodeRelay.js';
+import { startNodeRelay, startPipelineRelay } from './lib/nodeRelay.js';
 import { traceSyscalls } from './lib/strace.js';
 import { rssMb, sampleRss } from './lib/rss.js';
 import { benchConfig, cpuProfDir, latestCpuProfile, startPrescient as launchPrescient } from './lib/prescient.js';
@@ -63,7 +66,7 @@ import { maxOf, median } from './lib/stats.js';
 
 const MODES = ['simple', 'extended', 'prepared'] as const;
 type Mode = (typeof MODES)[number];
-type Target = 'direct' | 'pgbouncer' | 'floor' | 'prescient' | 'baseline';
+type Target = 'direct' | 'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers';
 /**
  * the targets of this run: 'floor' is the Node relay with no logic (scripts/node-relay.ts), what Node's socket layer
  * costs at all; 'baseline' (another build of Prescient) only with --baseline
@@ -89,6 +92,10 @@ interface Options {
   baseline?: string;
   targets: Target[];
   strace: boolean;
+  /** `workers: N` (N > 1) as one more Prescient target, interleaved with the one-worker Prescient */
+  workers?: number;
+  /** CPUs the Prescient targets run on (taskset -c) */
+  pin?: string;
   memory: boolean;
   memoryClients: number;
 }
@@ -96,13 +103,13 @@ interface Options {
 const USAGE = `usage: node dist/scripts/bench-passthrough.js [--duration S] [--rounds N] [--clients 8,32]
        [--modes simple,extended,prepared] [--scale N] [--pool-size N] [--jobs N] [--warmup S]
        [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S] [--baseline DIR]
-       [--targets direct,pgbouncer,floor,prescient] [--strace]
+       [--targets direct,pgbouncer,floor,prescient] [--strace] [--workers N] [--pin CPUS]
        [--memory] [--memory-clients N]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets', 'memory-clients'],
+    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets', 'memory-clients', 'workers', 'pin'],
     booleans: ['cpu-prof', 'keep', 'strace', 'memory'],
   });
   return {
@@ -121,8 +128,10 @@ function parseArgs(argv: string[]): Options {
     quietPct: flags.has('quiet') ? flags.int('quiet', 0, 1) : undefined,
     quietWaitS: flags.int('quiet-wait', 120, 0),
     baseline: flags.get('baseline'),
-    targets: flags.list('targets', ['direct', 'pgbouncer', 'floor', 'prescient'] as const),
+    targets: flags.list('targets', ['direct', 'pgbouncer', 'floor', 'prescient', 'floor-onread', 'pipelined'] as const, ['direct', 'pgbouncer', 'floor', 'prescient']),
     strace: flags.bool('strace'),
+    workers: flags.has('workers') ? flags.int('workers', 2, 2) : undefined,
+    pin: flags.get('pin'),
     memory: flags.bool('memory'),
     memoryClients: flags.int('memory-clients', 1000, 1),
   };
@@ -140,11 +149,16 @@ async function startPrescient(
   poolSize: number,
   profDir: string | undefined,
   baseline?: string,
+  workers?: number,
+  pin?: string,
 ): Promise<Endpoint> {
+  const name = baseline ? 'baseline' : workers ? 'workers' : 'prescient';
   const p = await launchPrescient({
     dir,
-    name: baseline ? 'baseline' : 'prescient',
+    name,
     root: baseline,
+    pin,
+    workers,
     generatedBy: 'scripts/bench-passthrough.ts',
     cpuProfDir: profDir,
     config: (port) => ({
@@ -152,10 +166,11 @@ async function startPrescient(
       database: PG_DB,
       users: [{ name: pg.user, password: pg.password }],
       shards: [{ name: 's0', host: pg.host, port: pg.port, database: PG_DB, user: pg.user, password: pg.password }],
+      ...(workers ? { workers } : {}),
     }),
   });
-  log(`${baseline ? `baseline (${baseline})` : 'prescient'}: pool mode transaction size ${poolSize} on 127.0.0.1:${p.port} (pid ${p.proc.pid})${profDir ? ' with --cpu-prof' : ''}`);
-  return { host: p.host, port: p.port, proc: p.proc, cpuPid: p.proc.pid, label: baseline ? 'Prescient baseline (transaction)' : 'Prescient (transaction)' };
+  log(`${baseline ? `baseline (${baseline})` : name}: pool mode transaction size ${poolSize}${workers ? ` over ${workers} workers` : ''} on 127.0.0.1:${p.port} (pid ${p.proc.pid})${pin ? ` pinned to CPUs ${pin}` : ''}${profDir ? ' with --cpu-prof' : ''}`);
+  return { host: p.host, port: p.port, proc: p.proc, cpuPid: p.proc.pid, label: baseline ? 'Prescient baseline (transaction)' : workers ? `Prescient, ${workers} workers (transaction)` : 'Prescient (transaction)' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -374,9 +389,11 @@ interface SummaryRow {
   prescientVsBaseline: number | null;
   /** Prescient against the Node floor (TPS ratio) */
   prescientVsFloor: number | null;
-  cpuUsPerTxn: Record<'pgbouncer' | 'floor' | 'prescient' | 'baseline', number | null>;
+  /** `workers: N` against one worker (TPS ratio), null without --workers */
+  workersVsOne: number | null;
+  cpuUsPerTxn: Record<'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers', number | null>;
   /** the same split into user and kernel (sys) time */
-  cpuSplitUsPerTxn: Record<'pgbouncer' | 'floor' | 'prescient' | 'baseline', { user: number; sys: number } | null>;
+  cpuSplitUsPerTxn: Record<'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers', { user: number; sys: number } | null>;
   /** highest share of host CPU used by unrelated processes during any run of this cell, % */
   maxForeignCpuPct: number | null;
 }
@@ -424,8 +441,9 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
         prescientVsDirect: tps.prescient !== null && tps.direct ? tps.prescient / tps.direct : null,
         prescientVsBaseline: tps.prescient !== null && tps.baseline ? tps.prescient / tps.baseline : null,
         prescientVsFloor: tps.prescient !== null && tps.floor ? tps.prescient / tps.floor : null,
-        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), floor: cpu('floor'), prescient: cpu('prescient'), baseline: cpu('baseline') },
-        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), floor: split('floor'), prescient: split('prescient'), baseline: split('baseline') },
+        workersVsOne: tps.workers != null && tps.prescient ? tps.workers / tps.prescient : null,
+        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), floor: cpu('floor'), 'floor-onread': cpu('floor-onread'), pipelined: cpu('pipelined'), prescient: cpu('prescient'), baseline: cpu('baseline'), workers: cpu('workers') },
+        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), floor: split('floor'), 'floor-onread': split('floor-onread'), pipelined: split('pipelined'), prescient: split('prescient'), baseline: split('baseline'), workers: split('workers') },
         maxForeignCpuPct: maxOf(cell.map((r) => r.foreignCpuPct)),
       });
     }
@@ -447,6 +465,9 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
     'direct lat ms', 'PgBouncer lat ms', 'Prescient lat ms',
     'Prescient/PgBouncer', 'Prescient/floor', 'Prescient/direct', 'PgBouncer CPU µs/txn', 'Node floor CPU µs/txn', 'Prescient CPU µs/txn', 'failed txns d/b/f/p', 'other load % (max)',
     ...(opts.baseline ? ['baseline TPS', 'Prescient/baseline', 'baseline CPU µs/txn'] : []),
+    ...(TARGETS.includes('floor-onread') ? ['floor onread TPS', 'floor onread CPU µs/txn'] : []),
+    ...(TARGETS.includes('pipelined') ? ['pipelined relay TPS', 'pipelined relay CPU µs/txn'] : []),
+    ...(opts.workers ? [`${opts.workers} workers TPS`, `${opts.workers} workers/1`, `${opts.workers} workers CPU µs/txn`] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const r of rows) {
@@ -475,6 +496,11 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
           ...(opts.baseline
             ? [fmt(r.tps.baseline) + errs('baseline'), r.prescientVsBaseline === null ? 'n/a' : r.prescientVsBaseline.toFixed(2), fmt(r.cpuUsPerTxn.baseline, 1) + splitText(r.cpuSplitUsPerTxn.baseline)]
             : []),
+          ...(TARGETS.includes('floor-onread') ? [fmt(r.tps['floor-onread']) + errs('floor-onread'), fmt(r.cpuUsPerTxn['floor-onread'], 1) + splitText(r.cpuSplitUsPerTxn['floor-onread'])] : []),
+          ...(TARGETS.includes('pipelined') ? [r.mode === 'simple' ? fmt(r.tps.pipelined) + errs('pipelined') : '–', r.mode === 'simple' ? fmt(r.cpuUsPerTxn.pipelined, 1) + splitText(r.cpuSplitUsPerTxn.pipelined) : '–'] : []),
+          ...(opts.workers
+            ? [fmt(r.tps.workers) + errs('workers'), r.workersVsOne === null ? 'n/a' : r.workersVsOne.toFixed(2), fmt(r.cpuUsPerTxn.workers, 1) + splitText(r.cpuSplitUsPerTxn.workers)]
+            : []),
         ].join(' | ') +
         ' |',
     );
@@ -493,6 +519,8 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
         '(max_prepared_statements arrived in 1.21), so these cells use a second PgBouncer instance in pool_mode=session. ' +
         'Prescient stays in transaction mode.',
     );
+  if (opts.workers) notes.push(`${opts.workers} workers = Prescient with \`workers: ${opts.workers}\` (pool.size split between them); its CPU is the primary's and the workers' together.`);
+  if (opts.pin) notes.push(`The Prescient targets ran pinned to CPUs ${opts.pin} (taskset -c); PgBouncer, the Node floor, pgbench and Postgres were not pinned.`);
   if (opts.cpuProf) notes.push('Prescient ran under node --cpu-prof: its numbers include profiler overhead.');
   return lines.join('\n') + '\n' + notes.join('\n') + '\n';
 }
@@ -602,7 +630,7 @@ let clockTicks = 100;
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
-  TARGETS = opts.baseline ? [...opts.targets, 'baseline'] : opts.targets;
+  TARGETS = [...opts.targets, ...(opts.baseline ? ['baseline' as const] : []), ...(opts.workers ? ['workers' as const] : [])];
   clockTicks = clockTicksPerSecond();
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../..');
@@ -622,6 +650,7 @@ async function main(): Promise<number> {
   let watchdog: number | undefined;
   let prescient: Endpoint | undefined;
   let baseline: Endpoint | undefined;
+  let workersEp: Endpoint | undefined;
   const servers: Endpoint[] = [];
   const results: RunResult[] = [];
   let exitCode = 0;
@@ -670,11 +699,25 @@ async function main(): Promise<number> {
     const floor = await startNodeRelay(tmp, pg);
     servers.push(floor);
     log(`node relay (the Node floor) on 127.0.0.1:${floor.port} (pid ${floor.cpuPid})`);
-    prescient = await startPrescient(tmp, pg, opts.poolSize, profDir);
+    let floorOnread: Endpoint | undefined;
+    let pipelined: Endpoint | undefined;
+    if (TARGETS.includes('pipelined')) {
+      pipelined = await startPipelineRelay(tmp, pg);
+      servers.push(pipelined);
+    }
+    if (TARGETS.includes('floor-onread')) {
+      floorOnread = await startNodeRelay(tmp, pg, true);
+      servers.push(floorOnread);
+    }
+    prescient = await startPrescient(tmp, pg, opts.poolSize, profDir, undefined, undefined, opts.pin);
     servers.push(prescient);
     if (opts.baseline) {
-      baseline = await startPrescient(tmp, pg, opts.poolSize, undefined, path.resolve(opts.baseline));
+      baseline = await startPrescient(tmp, pg, opts.poolSize, undefined, path.resolve(opts.baseline), undefined, opts.pin);
       servers.push(baseline);
+    }
+    if (opts.workers) {
+      workersEp = await startPrescient(tmp, pg, opts.poolSize, undefined, undefined, opts.workers, opts.pin);
+      servers.push(workersEp);
     }
     watchdog = spawnWatchdog(servers.flatMap((s) => (s.proc ? [s.proc.pid] : [])));
     check();
@@ -695,7 +738,7 @@ async function main(): Promise<number> {
 
     const own: Own = { proxyPids: servers.flatMap((s) => (s.cpuPid ? [s.cpuPid] : [])), postmasterPids: [pg.pid] };
     const endpointFor = (t: Target, mode: Mode): Endpoint =>
-      t === 'direct' ? direct : t === 'floor' ? floor : t === 'prescient' ? prescient! : t === 'baseline' ? baseline! : mode === 'prepared' ? bouncerSession! : bouncerTx;
+      t === 'direct' ? direct : t === 'floor' ? floor : t === 'floor-onread' ? floorOnread! : t === 'pipelined' ? pipelined! : t === 'prescient' ? prescient! : t === 'baseline' ? baseline! : t === 'workers' ? workersEp! : mode === 'prepared' ? bouncerSession! : bouncerTx;
 
     if (opts.warmupS > 0) {
       for (const ep of [direct, ...servers]) {
@@ -705,12 +748,14 @@ async function main(): Promise<number> {
       }
     }
 
-    const total = opts.modes.length * opts.clients.length * opts.rounds * TARGETS.length;
+    const total = opts.modes.reduce((n, mode) => n + opts.clients.length * opts.rounds * TARGETS.filter((t) => t !== 'pipelined' || mode === 'simple').length, 0);
     let done = 0;
     for (const mode of opts.modes) {
       for (const clients of opts.clients) {
         for (let round = 1; round <= opts.rounds; round++) {
           for (const target of TARGETS) {
+            // the pipelining experiment relays simple Queries only
+            if (target === 'pipelined' && mode !== 'simple') continue;
             check();
             const ep = endpointFor(target, mode);
             if (opts.quietPct !== undefined) await waitQuiet(opts.quietPct, opts.quietWaitS, clockTicks, own, log, () => interrupt.interrupted);
@@ -742,7 +787,7 @@ async function main(): Promise<number> {
     const syscalls: SyscallRow[] = [];
     if (opts.strace) {
       for (const mode of opts.modes) {
-        for (const target of TARGETS.filter((t) => t !== 'direct')) {
+        for (const target of TARGETS.filter((t) => t !== 'direct' && (t !== 'pipelined' || mode === 'simple'))) {
           check();
           const ep = endpointFor(target, mode);
           const tracer = await traceSyscalls(ep.cpuPid!, path.join(tmp, `strace-${target}-${mode}.txt`));

@@ -16,6 +16,8 @@
 //   --jobs N              pgbench -j (default 2)
 //   --warmup S            seconds of `select` warm-up through each target before measuring (default 3, 0 = none)
 //   --sampling-rate F     fraction of transactions pgbench logs for the latency percentiles (default 0.1)
+//   --rtt-ms MS           put Postgres "across a network": every target reaches its clusters through scripts/delay-relay.ts,
+//                         which adds MS per round trip (default 0 = loopback; 1 = 0.5 ms each way, same-region)
 //   --json FILE           also write the results as JSON
 //   --cpu-prof            run Prescient under `node --cpu-prof` (profile written to --cpu-prof-dir, default .bench/cpu-prof-<timestamp>)
 //   --cpu-prof-dir DIR
@@ -52,7 +54,8 @@ import { finish, Interrupt, runMain } from './lib/main.js';
 import { pgbench as runPgbench, pgbenchVersion as pgbenchVersionLine, readLatencyLogs, type Endpoint } from './lib/pgbench.js';
 import { pgbouncerVersion as pgbouncerVersionLine, startPgBouncers } from './lib/pgbouncer.js';
 import { benchConfig, cpuProfDir, latestCpuProfile, startPrescient as launchPrescient } from './lib/prescient.js';
-import { isRoot, killEverything, osUser, procs, signalGroup, spawnWatchdog, stopAll, stopProc, tail } from './lib/proc.js';
+import { isRoot, killEverything, osUser, procs, signalGroup, spawnWatchdog, stopAll, stopProc, tail, type Proc } from './lib/proc.js';
+import { measuredRttMs, startDelayRelay } from './lib/delayRelay.js';
 import { maxOf, median, percentile } from './lib/stats.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -82,6 +85,7 @@ interface Options {
   jobs: number;
   warmupS: number;
   samplingRate: number;
+  rttMs: number;
   json?: string;
   cpuProf: boolean;
   cpuProfDir?: string;
@@ -90,12 +94,12 @@ interface Options {
 
 const USAGE = `usage: node dist/scripts/bench-routing.js [--duration S] [--rounds N] [--clients 8,32]
        [--modes simple,extended,prepared] [--scripts select,update-tx] [--accounts A] [--rows R]
-       [--pool-size N] [--jobs N] [--warmup S] [--sampling-rate F] [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep]`;
+       [--pool-size N] [--jobs N] [--warmup S] [--sampling-rate F] [--rtt-ms MS] [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'modes', 'scripts', 'accounts', 'rows', 'pool-size', 'jobs', 'warmup', 'sampling-rate', 'json', 'cpu-prof-dir'],
+    values: ['duration', 'rounds', 'clients', 'modes', 'scripts', 'accounts', 'rows', 'pool-size', 'jobs', 'warmup', 'sampling-rate', 'rtt-ms', 'json', 'cpu-prof-dir'],
     booleans: ['cpu-prof', 'keep'],
   });
   const clients = flags.intList('clients', '8,32');
@@ -113,6 +117,7 @@ function parseArgs(argv: string[]): Options {
     jobs: flags.int('jobs', 2, 1),
     warmupS: flags.int('warmup', 3, 0),
     samplingRate,
+    rttMs: flags.num('rtt-ms', 0, 0, 100, false),
     json: flags.get('json'),
     cpuProf: flags.bool('cpu-prof'),
     cpuProfDir: flags.get('cpu-prof-dir'),
@@ -518,6 +523,8 @@ async function main(): Promise<number> {
   let watchdog: number | undefined;
   let prescient: Endpoint | undefined;
   const servers: Endpoint[] = [];
+  const relays: Proc[] = [];
+  let rttMeasured: number | null = null;
   const results: RunResult[] = [];
   const checks: Check[] = [];
   let exitCode = 0;
@@ -564,14 +571,26 @@ async function main(): Promise<number> {
     log(`loaded ${opts.accounts * opts.rows} rows in ${Date.now() - t0} ms`);
     check();
 
+    // with --rtt-ms every target reaches the clusters through a delay relay (the data was loaded, and is checked, directly)
+    const reach = new Map<Cluster, { host: string; port: number }>(clusters.map((c) => [c, c]));
+    if (opts.rttMs > 0) {
+      for (const [i, c] of clusters.entries()) {
+        const relay = await startDelayRelay(tmp, `delay-relay-${i}`, c, opts.rttMs);
+        relays.push(relay.proc);
+        reach.set(c, relay);
+      }
+      rttMeasured = await measuredRttMs(direct, reach.get(direct)!, { user: APP_USER.name, password: APP_USER.password, database: DB });
+      log(`clusters behind delay relays (${opts.rttMs} ms per round trip asked): a client sees ${rttMeasured.toFixed(3)} ms more per round trip`);
+    }
+    const directAt = reach.get(direct)!;
     // PgBouncer and the servers' login: the app user (owner of schema public on every cluster).
-    const directAsApp = { host: direct.host, port: direct.port, user: APP_USER.name, password: APP_USER.password };
-    const directEp: Endpoint = { host: direct.host, port: direct.port, label: 'direct' };
+    const directAsApp = { host: directAt.host, port: directAt.port, user: APP_USER.name, password: APP_USER.password };
+    const directEp: Endpoint = { host: directAt.host, port: directAt.port, label: 'direct' };
     const { tx: bouncerTx, session: bouncerSession } = await startPgBouncers(tmp, directAsApp, opts.poolSize, maxClients, opts.modes.includes('prepared'));
     servers.push(bouncerTx, ...(bouncerSession ? [bouncerSession] : []));
-    prescient = await startPrescient(tmp, shards, catalogFile, opts.poolSize, profDir);
+    prescient = await startPrescient(tmp, shards.map((s) => ({ ...s, cluster: { ...s.cluster, ...reach.get(s.cluster)! } })), catalogFile, opts.poolSize, profDir);
     servers.push(prescient);
-    watchdog = spawnWatchdog(servers.flatMap((s) => (s.proc ? [s.proc.pid] : [])));
+    watchdog = spawnWatchdog([...servers.flatMap((s) => (s.proc ? [s.proc.pid] : [])), ...relays.map((p) => p.pid)]);
     check();
 
     // Smoke test: each endpoint answers a query for account 1 (Prescient's routing is checked separately below).
@@ -650,6 +669,11 @@ async function main(): Promise<number> {
 
     const rows = summarize(results, opts, clkTck);
     process.stdout.write('\n' + markdownTable(rows, opts, placed));
+    process.stdout.write(
+      opts.rttMs > 0
+        ? `\nClusters across a network: every target (direct too) reaches them through scripts/delay-relay.ts, ${opts.rttMs} ms per round trip asked, ${rttMeasured === null ? '?' : rttMeasured.toFixed(3)} ms measured (median select 1 through it minus direct).\n`
+        : '\nClusters on loopback (no added network latency; --rtt-ms adds some).\n',
+    );
 
     // Correctness
     const after = {
@@ -708,6 +732,7 @@ async function main(): Promise<number> {
           ...opts,
           shards: shards.map((s) => ({ name: s.name, accounts: s.accounts.length })),
           prescientProcessCpuTicks: prescientCpu,
+          rttMeasuredMs: rttMeasured,
         },
         summary: rows,
         runs: results.map(({ samplesUs: _samples, ...r }) => ({ ...r, samples: _samples?.length ?? 0 })),
@@ -719,7 +744,7 @@ async function main(): Promise<number> {
   } catch (e) {
     exitCode = interrupt.failed(e, log);
   } finally {
-    await stopAll([{ proc: prescient?.proc, graceMs: 20_000 }, ...servers]);
+    await stopAll([{ proc: prescient?.proc, graceMs: 20_000 }, ...servers, ...relays.map((proc) => ({ proc, graceMs: 5000 }))]);
     await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || (exitCode !== 0 && !interrupt.interrupted), kept: 'configs, catalog and logs' });
   }
   return exitCode;

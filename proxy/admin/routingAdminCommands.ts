@@ -31,6 +31,8 @@ export function routingAdminCommands(ctx: ProxyContext): Map<string, (args: stri
   });
   commands.set('RELOAD', async () => {
     const message = await ctx.reload();
+    // the other workers (config.workers > 1) read the file too
+    ctx.peers?.reloadOthers();
     return { columns: ['reload'], rows: [[message]], tag: 'RELOAD' };
   });
   return commands;

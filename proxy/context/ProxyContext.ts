@@ -1,4 +1,5 @@
 // ProxyContext owns what every session shares, built whole at start-up: config, a pool per (shard, server user), the routing parts (catalog, analyzer, router, plugins), key versions, the admin console, statement names, the client registry, cancel routing.
+import { workerOfPid, type WorkerPeers } from '../workers/WorkerPeers.js';
 import type tls from 'node:tls';
 import type { Config, ShardConfig, UserConfig } from '../../config/schema.js';
 import { Pool } from '../pool/Pool.js';
@@ -39,6 +40,8 @@ export interface ProxyContextParts {
   readConfig?: () => Config;
   /** the admin console over this context (called once, at the end of the constructor) */
   admin: (ctx: ProxyContext) => AdminSource;
+  /** this process is one of `workers` (config.workers > 1): the other workers, through the primary */
+  peers?: WorkerPeers | null;
 }
 
 /** Pools are told apart by shard, server user and password: a client never rides on credentials it was not given. */
@@ -84,6 +87,8 @@ export class ProxyContext {
   /** run after DDL was applied on every shard, before the client is answered (installs version triggers) */
   readonly afterDdl: (() => Promise<void>) | null;
   private readonly readConfig: (() => Config) | undefined;
+  /** the other workers (config.workers > 1), else null */
+  readonly peers: WorkerPeers | null;
   /** see `routing` */
   private routes: boolean;
   /** what the admin console reads */
@@ -109,6 +114,7 @@ export class ProxyContext {
     this.versionTracker = parts.versions;
     this.afterDdl = parts.afterDdl;
     this.readConfig = parts.readConfig;
+    this.peers = parts.peers ?? null;
     this.routes = ProxyContext.needsRouting(parts.config);
     for (const u of parts.config.users) this.users.set(u.name, u);
     warmVerifiers(parts.config);
@@ -223,9 +229,11 @@ export class ProxyContext {
     return admins.find((u) => u.name === name);
   }
 
+  /** A client's pid (BackendKeyData); with several workers, pid % workers is this worker's index (a CancelRequest finds it). */
   nextPid(): number {
-    this.pidCounter = (this.pidCounter % 0x7ffffff0) + 1;
-    return this.pidCounter;
+    const count = this.peers?.count ?? 1;
+    this.pidCounter = (this.pidCounter % Math.floor(0x7ffffff0 / count)) + 1;
+    return this.pidCounter * count + (this.peers?.index ?? 0);
   }
 
   admitClient(session: ClientHandle): boolean {
@@ -302,6 +310,13 @@ export class ProxyContext {
    * CancelRequest connection is closed when the cancel has reached the server, as with Postgres itself.
    */
   cancel(pid: number, secret: number, done: () => void = () => {}): void {
+    // another worker's client (the CancelRequest's connection landed here): that worker checks the secret and cancels
+    if (this.peers && workerOfPid(pid, this.peers.count) !== this.peers.index) {
+      logger.debug('cancel request for another worker\'s client: passed on', { pid, worker: workerOfPid(pid, this.peers.count) });
+      this.peers.sendCancel(pid, secret);
+      done();
+      return;
+    }
     const session = this.clients.get(pid);
     if (!session || session.secret !== secret) {
       logger.debug('cancel request for unknown client', { pid });

@@ -14,6 +14,7 @@ import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
 import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
+import type { WorkerPeers } from '../workers/WorkerPeers.js';
 
 /** What the composition root passes in besides the config. */
 export interface ProxyContextOptions {
@@ -21,6 +22,8 @@ export interface ProxyContextOptions {
   configDir?: string;
   /** re-reads the config file for RELOAD */
   reloadConfig?: () => Config;
+  /** this process is one of several workers (config.workers > 1) */
+  peers?: WorkerPeers | null;
 }
 
 type AdminCommand = (args: string) => AdminResult | Promise<AdminResult>;
@@ -71,7 +74,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       ),
     });
     ctx = new ProxyContext({
-      config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig,
+      config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers,
       // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
       admin: (c) => proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...pluginCommands]), startedAt),
     });

@@ -12,14 +12,45 @@ export function clockTicksPerSecond(): number {
   return Number.isFinite(n) && n > 0 ? n : 100;
 }
 
-/** utime + stime of a process (all its threads), in clock ticks, from /proc/<pid>/stat. */
+/**
+ * utime + stime of a process (all its threads) and of its live children (the workers of `workers: N`), in clock ticks,
+ * from /proc/<pid>/stat.
+ */
 export function cpuTicks(pid: number): { user: number; sys: number } | null {
+  const own = userSys(pid);
+  if (own === null) return null;
+  for (const child of childPids(pid)) {
+    const c = userSys(child);
+    if (c) {
+      own.user += c.user;
+      own.sys += c.sys;
+    }
+  }
+  return own;
+}
+
+function userSys(pid: number): { user: number; sys: number } | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
     return { user: Number(rest[11]), sys: Number(rest[12]) }; // fields 14 (utime) and 15 (stime)
   } catch {
     return null;
+  }
+}
+
+/** The live children of `pid` (from the children file of each of its threads in /proc). */
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
   }
 }
 
@@ -68,7 +99,10 @@ export interface Own {
 /** CPU ticks of this process and its reaped children (pgbench), the proxies, and every postmaster with its live and reaped backends. */
 export function ownTicks(own: Own): number {
   let t = procTimes('self', true)?.ticks ?? 0;
-  for (const pid of own.proxyPids) t += procTimes(pid, false)?.ticks ?? 0;
+  for (const pid of own.proxyPids) {
+    const c = cpuTicks(pid);
+    if (c) t += c.user + c.sys;
+  }
   return t + postgresTicks(own.postmasterPids);
 }
 

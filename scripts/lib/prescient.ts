@@ -1,6 +1,6 @@
 // prescient owns starting a Prescient process for a benchmark or test tool: the config file written from the caller's settings, `node <NODE_FLAGS> dist/proxy/cli.js start`, its log file, and waiting until it listens.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,6 +43,10 @@ export async function startPrescient(opts: {
   cpuProfDir?: string;
   /** another build's checkout (its dist/ built): the baseline a benchmark compares with; default this one */
   root?: string;
+  /** CPUs to run on (`taskset -c`; the workers of `workers: N` inherit it) */
+  pin?: string;
+  /** the config's `workers`: wait until every worker listens */
+  workers?: number;
 }): Promise<Prescient> {
   const cli = opts.root ? path.resolve(opts.root, 'dist/proxy/cli.js') : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proxy/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found; run 'npm run build' first`);
@@ -54,13 +58,28 @@ export async function startPrescient(opts: {
   // another build runs with its own Node flags (they are part of what is compared)
   const flagsFile = opts.root ? path.resolve(opts.root, 'dist/proxy/nodeFlags.js') : null;
   const flags = flagsFile && existsSync(flagsFile) ? ((await import(pathToFileURL(flagsFile).href)) as { NODE_FLAGS: string[] }).NODE_FLAGS : NODE_FLAGS;
-  const proc = spawnProc(opts.name, process.execPath, [...flags, ...cpuProfArgs(opts.cpuProfDir), cli, 'start', '--config', configFile], { logFile });
+  const argv = [...flags, ...cpuProfArgs(opts.cpuProfDir), cli, 'start', '--config', configFile];
+  // taskset execs node: the pid stays the proxy's
+  const proc = opts.pin ? spawnProc(opts.name, 'taskset', ['-c', opts.pin, process.execPath, ...argv], { logFile }) : spawnProc(opts.name, process.execPath, argv, { logFile });
   try {
     await waitForPort('127.0.0.1', port, 20_000, proc);
+    if ((opts.workers ?? 1) > 1) await waitForLogLines(logFile, '"msg":"worker listening"', opts.workers!, 30_000, proc);
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- ${opts.name} log ---\n${await tail(logFile)}`);
   }
   return { host: '127.0.0.1', port, proc, logFile };
+}
+
+/** Waits until `needle` appears `n` times in the log file (the workers of `workers: N` start one after another). */
+async function waitForLogLines(logFile: string, needle: string, n: number, timeoutMs: number, proc: Proc): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    if (text.split(needle).length - 1 >= n) return;
+    if (proc.hasExited) throw new Error(`${proc.name} exited before ${n} × ${needle}`);
+    if (Date.now() > end) throw new Error(`${proc.name}: not ${n} × ${needle} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Where `--cpu-prof` profiles go: `dir` when given, else .bench/cpu-prof-<timestamp> under the repository `root`. */
