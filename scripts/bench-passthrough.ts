@@ -491,7 +491,7 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
           fmt(r.cpuUsPerTxn.pgbouncer, 1) + splitText(r.cpuSplitUsPerTxn.pgbouncer) + mark,
           fmt(r.cpuUsPerTxn.floor, 1) + splitText(r.cpuSplitUsPerTxn.floor),
           fmt(r.cpuUsPerTxn.prescient, 1) + splitText(r.cpuSplitUsPerTxn.prescient),
-          `${r.failed.direct}/${r.failed.pgbouncer}/${r.failed.floor}/${r.failed.prescient}`,
+          [r.failed.direct, r.failed.pgbouncer, r.failed.floor, r.failed.prescient].map((n) => n ?? "–").join("/"),
           fmt(r.maxForeignCpuPct),
           ...(opts.baseline
             ? [fmt(r.tps.baseline) + errs('baseline'), r.prescientVsBaseline === null ? 'n/a' : r.prescientVsBaseline.toFixed(2), fmt(r.cpuUsPerTxn.baseline, 1) + splitText(r.cpuSplitUsPerTxn.baseline)]

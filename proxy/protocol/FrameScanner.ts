@@ -37,6 +37,11 @@ export class FrameScanner {
     this.partsLen = 0;
   }
 
+  /** part of a frame is kept from an earlier chunk (as a view of it, or a copy) */
+  get holdsBytes(): boolean {
+    return this.carry.length > 0 || this.partsLen > 0;
+  }
+
   get idle(): boolean {
     return this.passRemaining === 0 && this.carry.length === 0 && this.partsLen === 0;
   }

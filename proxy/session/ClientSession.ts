@@ -79,6 +79,7 @@ export class ClientSession {
     const self = this;
     return {
       write: (buf: Buffer) => self.writeClient(buf),
+      get clientQueued() { return self.socket.writableLength; },
       fail: (e: unknown) => self.fail(e),
       get closed() { return self.state === SessionState.Closed; },
       get pid() { return self.pid; },

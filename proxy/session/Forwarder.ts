@@ -690,17 +690,19 @@ export class Forwarder implements ServerOwner, FrameVisitor {
 
   private readonly serverStream = new FrameScanner(this);
 
-  onServerData(chunk: Buffer): void {
+  /** Server bytes; false when nothing of `chunk` is kept (no frame cut across reads, nothing queued for the client). */
+  onServerData(chunk: Buffer): boolean {
     try {
       this.serverStream.push(chunk);
     } catch (e) {
       this.owner.fail(e);
-      return;
+      return true;
     }
     this.flushRun();
     // released mid-chunk: whatever is left belonged to nobody (nothing is owed once released)
     if (!this.server) this.serverStream.reset();
     this.owner.answered();
+    return this.serverStream.holdsBytes || this.owner.clientQueued > 0;
   }
 
   /** FrameVisitor: rows and COPY data stream through untouched unless Prescient hides the response. */

@@ -4,6 +4,8 @@
 export interface SessionPort {
   /** bytes for the client, in order (written now, or queued behind what is owed) */
   write(buf: Buffer): void;
+  /** bytes written for the client that its socket has not taken yet (they may still refer to what was written) */
+  readonly clientQueued: number;
   /** an error for the client: a FATAL one ends the session */
   fail(e: unknown): void;
   /** true once the session has ended: late answers are dropped */

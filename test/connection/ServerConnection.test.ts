@@ -230,6 +230,36 @@ t.test('an owner gets the server\'s bytes; without one they are not lost to anyo
   c.terminate();
 });
 
+t.test('reads reuse one buffer while the owner keeps nothing; a chunk the owner keeps is never written over', async (t) => {
+  const c = await connect();
+  // a large answer comes in many reads
+  const query = Fe.Query("select repeat('x', 200) || i as v from generate_series(1, 4000) i");
+  const seen: { memory: ArrayBufferLike; offset: number }[] = [];
+  const run = (keep: boolean): Promise<Buffer[]> =>
+    new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      seen.length = 0;
+      c.owner = {
+        onServerData(chunk: Buffer): boolean {
+          seen.push({ memory: chunk.buffer, offset: chunk.byteOffset });
+          chunks.push(keep ? chunk : Buffer.from(chunk));
+          const all = Buffer.concat(chunks);
+          if (all.length >= 6 && all[all.length - 6] === BackendCode.ReadyForQuery) resolve(chunks);
+          return keep;
+        },
+        onServerClose() {},
+      };
+      c.write(query);
+    });
+  const copied = Buffer.concat(await run(false));
+  t.ok(seen.length > 3, `${seen.length} reads`);
+  t.equal(new Set(seen.map((x) => x.memory)).size, 1, 'owner kept nothing: every read went into the same buffer');
+  const kept = Buffer.concat(await run(true));
+  t.equal(new Set(seen.map((x) => x.memory)).size, seen.length, 'owner kept each chunk: each read went into a new buffer');
+  t.ok(kept.equals(copied), 'the kept chunks are intact after later reads (same bytes as the copied run)');
+  c.terminate();
+});
+
 t.test('the server closes an owned connection: the owner hears the FATAL and the close', async (t) => {
   const c = await connect();
   const o = owner(BackendCode.ErrorResponse);
@@ -317,7 +347,7 @@ t.test('cancel: a cancel not sent yet is dropped by afterCancel; a sent one ends
 
 t.test('after connect, only the connection\'s own listeners stay on the socket', async (t) => {
   const c = await connect();
-  t.equal(c.socket.listenerCount('data'), 1, 'data');
+  t.equal(c.socket.listenerCount('data'), 0, 'no data listener: reads go through onread into the reused buffer');
   t.equal(c.socket.listenerCount('close'), 1, 'close');
   t.equal(c.socket.listenerCount('error'), 1, 'error');
   c.terminate();
