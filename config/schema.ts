@@ -181,6 +181,11 @@ export const ConfigSchema = z.strictObject({
       max_prepared_statements: z.number().int().min(0).default(200),
       /** run on the shared server connection when any client leaves (for single-session backends such as PGlite) */
       reset_on_every_client: z.boolean().default(false),
+      /**
+       * transaction mode: single autocommit statements (simple Query) of different clients share a server connection,
+       * up to this many in flight on it, several in one write (docs/pipelining.md). 1: off (each request has its own)
+       */
+      pipeline: z.number().int().min(1).max(1024).default(1),
     })
     .prefault({}),
   /**

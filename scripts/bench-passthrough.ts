@@ -66,7 +66,7 @@ import { maxOf, median } from './lib/stats.js';
 
 const MODES = ['simple', 'extended', 'prepared'] as const;
 type Mode = (typeof MODES)[number];
-type Target = 'direct' | 'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers';
+type Target = 'direct' | 'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers' | 'pipeline';
 /**
  * the targets of this run: 'floor' is the Node relay with no logic (scripts/node-relay.ts), what Node's socket layer
  * costs at all; 'baseline' (another build of Prescient) only with --baseline
@@ -96,6 +96,8 @@ interface Options {
   workers?: number;
   /** CPUs the Prescient targets run on (taskset -c) */
   pin?: string;
+  /** `pool.pipeline: N` (N > 1) as one more Prescient target, interleaved with Prescient without it */
+  pipeline?: number;
   memory: boolean;
   memoryClients: number;
 }
@@ -103,13 +105,13 @@ interface Options {
 const USAGE = `usage: node dist/scripts/bench-passthrough.js [--duration S] [--rounds N] [--clients 8,32]
        [--modes simple,extended,prepared] [--scale N] [--pool-size N] [--jobs N] [--warmup S]
        [--json FILE] [--cpu-prof] [--cpu-prof-dir DIR] [--keep] [--quiet PCT] [--quiet-wait S] [--baseline DIR]
-       [--targets direct,pgbouncer,floor,prescient] [--strace] [--workers N] [--pin CPUS]
+       [--targets direct,pgbouncer,floor,prescient] [--strace] [--workers N] [--pin CPUS] [--pipeline N]
        [--memory] [--memory-clients N]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets', 'memory-clients', 'workers', 'pin'],
+    values: ['duration', 'rounds', 'clients', 'modes', 'scale', 'pool-size', 'jobs', 'warmup', 'json', 'cpu-prof-dir', 'quiet', 'quiet-wait', 'baseline', 'targets', 'memory-clients', 'workers', 'pin', 'pipeline'],
     booleans: ['cpu-prof', 'keep', 'strace', 'memory'],
   });
   return {
@@ -132,6 +134,7 @@ function parseArgs(argv: string[]): Options {
     strace: flags.bool('strace'),
     workers: flags.has('workers') ? flags.int('workers', 2, 2) : undefined,
     pin: flags.get('pin'),
+    pipeline: flags.has('pipeline') ? flags.int('pipeline', 16, 2) : undefined,
     memory: flags.bool('memory'),
     memoryClients: flags.int('memory-clients', 1000, 1),
   };
@@ -151,8 +154,9 @@ async function startPrescient(
   baseline?: string,
   workers?: number,
   pin?: string,
+  pipeline?: number,
 ): Promise<Endpoint> {
-  const name = baseline ? 'baseline' : workers ? 'workers' : 'prescient';
+  const name = baseline ? 'baseline' : workers ? 'workers' : pipeline ? 'pipeline' : 'prescient';
   const p = await launchPrescient({
     dir,
     name,
@@ -167,10 +171,11 @@ async function startPrescient(
       users: [{ name: pg.user, password: pg.password }],
       shards: [{ name: 's0', host: pg.host, port: pg.port, database: PG_DB, user: pg.user, password: pg.password }],
       ...(workers ? { workers } : {}),
+      ...(pipeline ? { pool: { mode: 'transaction', size: poolSize, pipeline } } : {}),
     }),
   });
   log(`${baseline ? `baseline (${baseline})` : name}: pool mode transaction size ${poolSize}${workers ? ` over ${workers} workers` : ''} on 127.0.0.1:${p.port} (pid ${p.proc.pid})${pin ? ` pinned to CPUs ${pin}` : ''}${profDir ? ' with --cpu-prof' : ''}`);
-  return { host: p.host, port: p.port, proc: p.proc, cpuPid: p.proc.pid, label: baseline ? 'Prescient baseline (transaction)' : workers ? `Prescient, ${workers} workers (transaction)` : 'Prescient (transaction)' };
+  return { host: p.host, port: p.port, proc: p.proc, cpuPid: p.proc.pid, label: baseline ? 'Prescient baseline (transaction)' : workers ? `Prescient, ${workers} workers (transaction)` : pipeline ? `Prescient, pool.pipeline ${pipeline} (transaction)` : 'Prescient (transaction)' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,9 +396,9 @@ interface SummaryRow {
   prescientVsFloor: number | null;
   /** `workers: N` against one worker (TPS ratio), null without --workers */
   workersVsOne: number | null;
-  cpuUsPerTxn: Record<'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers', number | null>;
+  cpuUsPerTxn: Record<'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers' | 'pipeline', number | null>;
   /** the same split into user and kernel (sys) time */
-  cpuSplitUsPerTxn: Record<'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers', { user: number; sys: number } | null>;
+  cpuSplitUsPerTxn: Record<'pgbouncer' | 'floor' | 'floor-onread' | 'pipelined' | 'prescient' | 'baseline' | 'workers' | 'pipeline', { user: number; sys: number } | null>;
   /** highest share of host CPU used by unrelated processes during any run of this cell, % */
   maxForeignCpuPct: number | null;
 }
@@ -442,8 +447,8 @@ function summarize(results: RunResult[], opts: Options): SummaryRow[] {
         prescientVsBaseline: tps.prescient !== null && tps.baseline ? tps.prescient / tps.baseline : null,
         prescientVsFloor: tps.prescient !== null && tps.floor ? tps.prescient / tps.floor : null,
         workersVsOne: tps.workers != null && tps.prescient ? tps.workers / tps.prescient : null,
-        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), floor: cpu('floor'), 'floor-onread': cpu('floor-onread'), pipelined: cpu('pipelined'), prescient: cpu('prescient'), baseline: cpu('baseline'), workers: cpu('workers') },
-        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), floor: split('floor'), 'floor-onread': split('floor-onread'), pipelined: split('pipelined'), prescient: split('prescient'), baseline: split('baseline'), workers: split('workers') },
+        cpuUsPerTxn: { pgbouncer: cpu('pgbouncer'), floor: cpu('floor'), 'floor-onread': cpu('floor-onread'), pipelined: cpu('pipelined'), prescient: cpu('prescient'), baseline: cpu('baseline'), workers: cpu('workers'), pipeline: cpu('pipeline') },
+        cpuSplitUsPerTxn: { pgbouncer: split('pgbouncer'), floor: split('floor'), 'floor-onread': split('floor-onread'), pipelined: split('pipelined'), prescient: split('prescient'), baseline: split('baseline'), workers: split('workers'), pipeline: split('pipeline') },
         maxForeignCpuPct: maxOf(cell.map((r) => r.foreignCpuPct)),
       });
     }
@@ -467,6 +472,7 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
     ...(opts.baseline ? ['baseline TPS', 'Prescient/baseline', 'baseline CPU µs/txn'] : []),
     ...(TARGETS.includes('floor-onread') ? ['floor onread TPS', 'floor onread CPU µs/txn'] : []),
     ...(TARGETS.includes('pipelined') ? ['pipelined relay TPS', 'pipelined relay CPU µs/txn'] : []),
+    ...(opts.pipeline ? [`pipeline ${opts.pipeline} TPS`, 'pipeline/PgBouncer', 'pipeline/Prescient', `pipeline ${opts.pipeline} CPU µs/txn`] : []),
     ...(opts.workers ? [`${opts.workers} workers TPS`, `${opts.workers} workers/1`, `${opts.workers} workers CPU µs/txn`] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
@@ -498,6 +504,14 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
             : []),
           ...(TARGETS.includes('floor-onread') ? [fmt(r.tps['floor-onread']) + errs('floor-onread'), fmt(r.cpuUsPerTxn['floor-onread'], 1) + splitText(r.cpuSplitUsPerTxn['floor-onread'])] : []),
           ...(TARGETS.includes('pipelined') ? [r.mode === 'simple' ? fmt(r.tps.pipelined) + errs('pipelined') : '–', r.mode === 'simple' ? fmt(r.cpuUsPerTxn.pipelined, 1) + splitText(r.cpuSplitUsPerTxn.pipelined) : '–'] : []),
+          ...(opts.pipeline
+            ? [
+                fmt(r.tps.pipeline) + errs('pipeline'),
+                r.tps.pipeline != null && r.tps.pgbouncer ? (r.tps.pipeline / r.tps.pgbouncer).toFixed(2) + mark : 'n/a',
+                r.tps.pipeline != null && r.tps.prescient ? (r.tps.pipeline / r.tps.prescient).toFixed(2) : 'n/a',
+                fmt(r.cpuUsPerTxn.pipeline, 1) + splitText(r.cpuSplitUsPerTxn.pipeline),
+              ]
+            : []),
           ...(opts.workers
             ? [fmt(r.tps.workers) + errs('workers'), r.workersVsOne === null ? 'n/a' : r.workersVsOne.toFixed(2), fmt(r.cpuUsPerTxn.workers, 1) + splitText(r.cpuSplitUsPerTxn.workers)]
             : []),
@@ -519,6 +533,7 @@ function markdownTable(rows: SummaryRow[], opts: Options): string {
         '(max_prepared_statements arrived in 1.21), so these cells use a second PgBouncer instance in pool_mode=session. ' +
         'Prescient stays in transaction mode.',
     );
+  if (opts.pipeline) notes.push(`pipeline ${opts.pipeline} = Prescient with \`pool.pipeline: ${opts.pipeline}\` (docs/pipelining.md): simple-protocol autocommit Queries of different clients share server connections; the extended and prepared modes take the usual path.`);
   if (opts.workers) notes.push(`${opts.workers} workers = Prescient with \`workers: ${opts.workers}\` (pool.size split between them); its CPU is the primary's and the workers' together.`);
   if (opts.pin) notes.push(`The Prescient targets ran pinned to CPUs ${opts.pin} (taskset -c); PgBouncer, the Node floor, pgbench and Postgres were not pinned.`);
   if (opts.cpuProf) notes.push('Prescient ran under node --cpu-prof: its numbers include profiler overhead.');
@@ -630,7 +645,7 @@ let clockTicks = 100;
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
-  TARGETS = [...opts.targets, ...(opts.baseline ? ['baseline' as const] : []), ...(opts.workers ? ['workers' as const] : [])];
+  TARGETS = [...opts.targets, ...(opts.baseline ? ['baseline' as const] : []), ...(opts.workers ? ['workers' as const] : []), ...(opts.pipeline ? ['pipeline' as const] : [])];
   clockTicks = clockTicksPerSecond();
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../..');
@@ -651,6 +666,7 @@ async function main(): Promise<number> {
   let prescient: Endpoint | undefined;
   let baseline: Endpoint | undefined;
   let workersEp: Endpoint | undefined;
+  let pipelineEp: Endpoint | undefined;
   const servers: Endpoint[] = [];
   const results: RunResult[] = [];
   let exitCode = 0;
@@ -719,6 +735,10 @@ async function main(): Promise<number> {
       workersEp = await startPrescient(tmp, pg, opts.poolSize, undefined, undefined, opts.workers, opts.pin);
       servers.push(workersEp);
     }
+    if (opts.pipeline) {
+      pipelineEp = await startPrescient(tmp, pg, opts.poolSize, undefined, undefined, undefined, opts.pin, opts.pipeline);
+      servers.push(pipelineEp);
+    }
     watchdog = spawnWatchdog(servers.flatMap((s) => (s.proc ? [s.proc.pid] : [])));
     check();
 
@@ -738,7 +758,7 @@ async function main(): Promise<number> {
 
     const own: Own = { proxyPids: servers.flatMap((s) => (s.cpuPid ? [s.cpuPid] : [])), postmasterPids: [pg.pid] };
     const endpointFor = (t: Target, mode: Mode): Endpoint =>
-      t === 'direct' ? direct : t === 'floor' ? floor : t === 'floor-onread' ? floorOnread! : t === 'pipelined' ? pipelined! : t === 'prescient' ? prescient! : t === 'baseline' ? baseline! : t === 'workers' ? workersEp! : mode === 'prepared' ? bouncerSession! : bouncerTx;
+      t === 'direct' ? direct : t === 'floor' ? floor : t === 'floor-onread' ? floorOnread! : t === 'pipelined' ? pipelined! : t === 'prescient' ? prescient! : t === 'baseline' ? baseline! : t === 'workers' ? workersEp! : t === 'pipeline' ? pipelineEp! : mode === 'prepared' ? bouncerSession! : bouncerTx;
 
     if (opts.warmupS > 0) {
       for (const ep of [direct, ...servers]) {

@@ -3,6 +3,7 @@ import type { ShardConfig } from '../../config/schema.js';
 import { ServerConnection, type ServerIdentity } from '../connection/ServerConnection.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { logger } from '../logger.js';
+import { ServerPipeline, type PipelineOwner } from './ServerPipeline.js';
 
 export type AcquireCallback = (err: ProxyError | null, conn: ServerConnection | null) => void;
 
@@ -19,8 +20,10 @@ export interface PoolOptions {
   connectTimeoutMs: number;
 }
 
-export class Pool {
+export class Pool implements PipelineOwner {
   private readonly idle: ServerConnection[] = [];
+  /** connections carrying several clients' autocommit Queries at once (pool.pipeline > 1) */
+  private readonly pipelines: ServerPipeline[] = [];
   private readonly waiters: Waiter[] = [];
   private waitHead = 0;
   /** open or opening connections */
@@ -83,6 +86,35 @@ export class Pool {
   tryAcquireBackground(): ServerConnection | null {
     if (this.waitingCount > 0) return null;
     return this.tryAcquire();
+  }
+
+  /**
+   * pool.pipeline > 1: a connection an autocommit Query of a client with these settings can ride, with fewer than
+   * `depth` Queries in flight on it — one already carrying others first (so that many clients' Queries share a few
+   * connections and their writes), else an idle one with the same settings. null (take the usual path) when there is
+   * none, or when a client waits for a connection of its own: then no pipeline takes riders, so one drains and its
+   * connection goes to that client.
+   */
+  tryPipeline(settingsKey: string, depth: number): ServerPipeline | null {
+    if (this.closed || this.waitingCount > 0) return null;
+    for (const p of this.pipelines) if (p.settingsKey === settingsKey && p.depth < depth && !p.conn.closed) return p;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const c = this.idle[i]!;
+      if (c.closed || c.setParamsKey !== settingsKey) continue;
+      this.idle.splice(i, 1);
+      this.stats.acquired++;
+      const p = new ServerPipeline(c, settingsKey, this);
+      this.pipelines.push(p);
+      return p;
+    }
+    return null;
+  }
+
+  /** A pipeline carries nothing any more: its connection goes back like any other. */
+  pipelineEmpty(pipe: ServerPipeline): void {
+    const i = this.pipelines.indexOf(pipe);
+    if (i >= 0) this.pipelines.splice(i, 1);
+    this.release(pipe.conn);
   }
 
   /** Queues for a connection; the callback gets one, or a 53300-class error after the queue timeout. */
@@ -197,6 +229,8 @@ export class Pool {
     this.stats.closedConns++;
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
+    const p = this.pipelines.findIndex((x) => x.conn === conn);
+    if (p >= 0) this.pipelines.splice(p, 1);
     if (this.waitingCount > 0) this.grow();
   }
 

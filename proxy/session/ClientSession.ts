@@ -12,7 +12,7 @@ import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
 import { Login, type LoginOwner, type StartupRequest } from './Login.js';
 import { ADMIN_DATABASE, AdminSession } from './AdminSession.js';
-import { Forwarder, MAX_PENDING, type ForwarderOwner } from './Forwarder.js';
+import { CLIENT_NOT_READING, Forwarder, MAX_PENDING, type ForwarderOwner } from './Forwarder.js';
 import { RequestPipeline, type PipelineHost } from './RequestPipeline.js';
 import { logger } from '../logger.js';
 import type { SessionPlugins } from '../plugins/PluginHost.js';
@@ -223,7 +223,8 @@ export class ClientSession {
   }
   /** the server connection running a request of this client now (a CancelRequest goes there), else null */
   get cancelTarget(): ServerConnection | null {
-    return this.fw.server !== null && this.fw.pending.length > 0 ? this.fw.server : null;
+    // a Query riding a pipeline shares its backend with other clients' Queries: a cancel could stop one of theirs
+    return this.fw.server !== null && this.fw.pending.length > 0 && this.fw.riding === null ? this.fw.server : null;
   }
 
   // ---------------------------------------------------------------- client bytes
@@ -508,6 +509,12 @@ export class ClientSession {
     if (!(e instanceof ProxyError)) logger.error('internal error in session', { pid: this.pid, error: (e as Error)?.stack });
     this.fw.flushRun();
     const msg = Be.ErrorResponse({ severity: err.severity, code: err.sqlState, message: err.message });
+    if (err.code === CLIENT_NOT_READING) {
+      // what it has not read would wait behind the error forever: the memory goes now
+      this.socket.destroy();
+      this.close();
+      return;
+    }
     if (err.severity === 'FATAL') {
       this.socket.end(msg);
       this.close();

@@ -3,6 +3,8 @@
 // merged writes, backpressure both ways, leasing and releasing the connection, COPY IN and resets on release.
 import type { ServerConnection, ServerOwner } from '../connection/ServerConnection.js';
 import type { Pool } from '../pool/Pool.js';
+import type { ServerPipeline } from '../pool/ServerPipeline.js';
+import { isPipelinableQuery } from './pipelinableQuery.js';
 import * as Be from '../protocol/BackendMessage.js';
 import * as Fe from '../protocol/FrontendEncoder.js';
 import type { Frame } from '../protocol/FrameReader.js';
@@ -29,6 +31,10 @@ const REPORTED_ONLY = new Set(['server_version', 'server_encoding', 'integer_dat
 const DDL_TAG = /^(?:CREATE|ALTER|DROP) (?!INDEX|DATABASE|ROLE|USER|EXTENSION|PUBLICATION|SUBSCRIPTION|TABLESPACE)/;
 /** responses owed to one client beyond which Prescient stops reading it until they drain */
 export const MAX_PENDING = 4096;
+/** bytes of answers a client riding a pipeline may leave unread before it is closed (the connection is not paused for it) */
+const PIPELINE_CLIENT_QUEUE_LIMIT = 16 * 1024 * 1024;
+/** the error code of a client closed for not reading (its socket is destroyed: it would not read the error either) */
+export const CLIENT_NOT_READING = 'CLIENT_NOT_READING';
 /** a server-side statement name no statement ever has (names are numbered from 1; SQL cannot create it: 42939) */
 const NO_STATEMENT_NAME = 'prescient_0';
 const NO_STATEMENT = Buffer.from(NO_STATEMENT_NAME + '\0', 'latin1');
@@ -117,7 +123,8 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   /** Stops reading the server while the client does not drain; the function returned reads it again. */
   pauseServer(): (() => void) | null {
     const server = this.server;
-    if (!server) return null;
+    // a pipeline's connection carries other clients' answers too: it is never paused for one client (see onServerData)
+    if (!server || this.riding !== null) return null;
     this.serverPaused = true;
     server.socket.pause();
     return () => {
@@ -130,6 +137,13 @@ export class Forwarder implements ServerOwner, FrameVisitor {
 
   /** The client left: its server connection goes back (reset if need be) or, its state unknown, is closed. */
   leave(wasReady: boolean): void {
+    if (this.riding !== null) {
+      // the connection stays with its pipeline; what this client is still owed is dropped there
+      this.riding.drop(this);
+      this.riding = null;
+      this.server = null;
+      return;
+    }
     const server = this.server;
     if (server) {
       this.detachServer();
@@ -158,6 +172,8 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   settingsKey = '';
   readonly statements: PreparedStatements;
   server: ServerConnection | null = null;
+  /** the pipeline this client's Query rides (pool.pipeline > 1; `server` is its connection then), else null */
+  riding: ServerPipeline | null = null;
   readonly pending = new PendingQueue();
   /** last transaction status reported to the client */
   txStatus: number = Be.TransactionStatus.Idle;
@@ -203,6 +219,12 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   /** One request frame on the pass-through path (and, once routed, each frame of a routed request). */
   handleFrame(f: Frame): void {
     const code = f.code;
+    if (this.riding !== null) {
+      // anything the client sends while its Query rides a pipeline waits for that answer (then takes its own path)
+      this.heldFrame = f;
+      this.owner.block();
+      return;
+    }
     if (this.copyIn !== null && this.copyIn.open && this.server) {
       this.forwardInCopy(f);
       return;
@@ -238,6 +260,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       if ((first === 0x64 || first === 0x44 || first === 0x20 || first === 0x0a) && this.interceptQuery(decodeQuery(f.payload))) return;
     }
     if (!this.server && this.answerWithoutServer(f)) return;
+    if (!this.server && code === FrontendCode.Query && this.ctx.config.pool.pipeline > 1 && this.ridePipeline(f)) return;
     if (!this.server) {
       if (!this.leaseServer()) {
         this.heldFrame = f;
@@ -248,6 +271,46 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   }
 
   heldFrame: Frame | null = null;
+
+  /**
+   * pool.pipeline > 1: a single autocommit statement of an idle client on the pass-through path rides a connection
+   * that carries other clients' Queries too (ServerPipeline); false when it does not qualify or no pipeline has room.
+   */
+  private ridePipeline(f: Frame): boolean {
+    if (this.pending.length > 0 || this.txStatus !== Be.TransactionStatus.Idle || this.skipUntilSync || this.pins.reason !== null) return false;
+    if (!this.owner.ready || this.copyIn !== null || this.observer !== null || this.ctx.config.pool.mode !== 'transaction') return false;
+    if (!isPipelinableQuery(f.payload)) return false;
+    const pipe = this.owner.poolOn(this.ctx.firstShard)!.tryPipeline(this.settingsKey, this.ctx.config.pool.pipeline);
+    if (pipe === null) return false;
+    this.riding = pipe;
+    this.server = pipe.conn;
+    this.usedServer = true;
+    this.queries.push(f.payload);
+    this.expect(PENDING.Query);
+    pipe.send(this, f.frame);
+    return true;
+  }
+
+  /** The answer of the Query that rode a pipeline is complete: the client goes on (what it sent meanwhile first). */
+  private endRide(): void {
+    this.flushRun();
+    this.riding = null;
+    this.server = null;
+    this.runBuf = null;
+    this.serverStream.reset();
+    if (this.ctx.shuttingDown) this.owner.shutdownIdle();
+    const held = this.heldFrame;
+    if (held === null) return;
+    this.heldFrame = null;
+    this.owner.unblock();
+    try {
+      this.handleFrame(held);
+    } catch (e) {
+      this.owner.fail(e);
+      return;
+    }
+    this.owner.readMore();
+  }
 
   /**
    * With no server connection and nothing owed, outside a transaction: a Sync only needs its ReadyForQuery, and the
@@ -664,6 +727,10 @@ export class Forwarder implements ServerOwner, FrameVisitor {
 
   /** Gives the server connection back when nothing is owed and no transaction is open. */
   private maybeRelease(): void {
+    if (this.riding !== null) {
+      if (this.pending.length === 0) this.endRide();
+      return;
+    }
     const server = this.server;
     if (!server || this.pending.length > 0 || server.txStatus !== Be.TransactionStatus.Idle || server.unsynced || server.desynced) return;
     if (this.pins.reason !== null || this.ctx.config.pool.mode === 'session' || !this.owner.ready) return;
@@ -702,7 +769,16 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     // released mid-chunk: whatever is left belonged to nobody (nothing is owed once released)
     if (!this.server) this.serverStream.reset();
     this.owner.answered();
-    return this.serverStream.holdsBytes || this.owner.clientQueued > 0;
+    const queued = this.owner.clientQueued;
+    // a client that does not read would hold up every client of its pipeline's connection, which is never paused:
+    // past the limit it is closed, and the rest of its answer is dropped
+    if (this.riding !== null && queued > PIPELINE_CLIENT_QUEUE_LIMIT) {
+      const message = `the client did not read ${queued} bytes of answers on a shared (pipelined) server connection`;
+      logger.warn('client closed: it does not read its answers on a pipelined server connection', { pid: this.owner.pid, queued });
+      this.owner.fail(new ProxyError(CLIENT_NOT_READING, message, SqlState.ProgramLimitExceeded, 'FATAL'));
+      return true;
+    }
+    return this.serverStream.holdsBytes || queued > 0;
   }
 
   /** FrameVisitor: rows and COPY data stream through untouched unless Prescient hides the response. */
@@ -982,6 +1058,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     if (this.server !== conn) return;
     this.flushRun();
     this.server = null;
+    this.riding = null;
     this.copyIn = null;
     this.serverStream.reset();
     this.ctx.poolOf(conn).discard(conn);

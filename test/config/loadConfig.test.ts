@@ -142,7 +142,7 @@ t.test('the minimal config parses, with defaults filled in', async (t) => {
     shards: [{ name: 's0', host: '127.0.0.1', port: 5432, database: 'app', user: 'postgres', password: '' }],
     pool: {
       mode: 'transaction', size: 20, queue_timeout_ms: 5000, idle_timeout_ms: 60000, connect_timeout_ms: 5000,
-      reset_query: 'DISCARD ALL', reset_timeout_ms: 5000, max_prepared_statements: 200, reset_on_every_client: false,
+      reset_query: 'DISCARD ALL', reset_timeout_ms: 5000, max_prepared_statements: 200, reset_on_every_client: false, pipeline: 1,
     },
     workers: 1,
     shutdown: { timeout_ms: 30000 },

@@ -340,7 +340,9 @@ const setupSql = `
 const setup = await psql(['-c', setupSql], connOf(cluster!));
 if (setup.code !== 0) throw new Error(`setup failed: ${setup.stderr}`);
 
-const proxy = await startProxy(t, [cluster!], { pool: { mode: 'transaction', size: 3 } });
+// differentialPipelined.test.ts runs this file again with pool.pipeline on (simple Queries ride shared connections)
+const pipeline = Number(process.env.PRESCIENT_TEST_PIPELINE ?? '1');
+const proxy = await startProxy(t, [cluster!], { pool: { mode: 'transaction', size: 3, pipeline } });
 
 // the same session settings on both sides, so ParameterStatus and formatting agree
 const STARTUP = {
