@@ -2,7 +2,7 @@
 // bytes (LRU by second chance), with a per-entry cap, an optional TTL backstop and counters per domain.
 
 export interface CacheEntry {
-  /** RowDescription? DataRow… CommandComplete, as the server sent them */
+  /** the RowDescription, if any, then DataRow… CommandComplete as the server sent them, encoded in one buffer */
   frames: Buffer[];
   /** the RowDescription frame, if any (replayed only when the request describes its portal) */
   rowDescription: Buffer | null;

@@ -141,8 +141,12 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             return;
           }
           const rowDescription = got[0]![0] === BackendCode.RowDescription ? got[0]! : null;
+          // stored encoded once: the RowDescription (a replayed Describe may want it alone), then every other frame in
+          // one buffer, so a hit writes [RowDescription, rows + tag, ReadyForQuery] without gathering N frames
+          const body = Buffer.concat(rowDescription ? got.slice(1) : got);
+          const stored = rowDescription ? [rowDescription, body] : [body];
           store.set(fill.cacheKey, {
-            frames: got, rowDescription, bytes: got.reduce((n, f) => n + f.length, 0), token: fill.token,
+            frames: stored, rowDescription, bytes: rowDescription ? rowDescription.length + body.length : body.length, token: fill.token,
             placementKey: fill.placementKey, domain: fill.domain, storedAt: now(),
           });
         },
