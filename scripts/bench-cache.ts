@@ -401,7 +401,8 @@ async function main(): Promise<number> {
     const cache = await startPrescient(tmp, 'prescient-cache', cluster, pgAt, opts.poolSize, true, profDir);
     proxies.push(cache);
     watchdog = spawnWatchdog([...proxies.map((p) => p.proc!.pid), ...relays.map((p) => p.pid)]);
-    const endpoints: Record<Target, Endpoint> = { direct: pgAt, nocache, cache };
+    // direct: no proxy CPU to count (the delay relay's own CPU is not Postgres')
+    const endpoints: Record<Target, Endpoint> = { direct: { host: pgAt.host, port: pgAt.port }, nocache, cache };
     const ctx: Ctx = { dir: tmp, opts, cluster, clkTck, own: { proxyPids: proxies.map((p) => p.proc!.pid), postmasterPids: [cluster.pid] } };
 
     if (opts.warmupS > 0) {
