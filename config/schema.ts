@@ -124,6 +124,16 @@ export const PluginEntrySchema = z
     }
   });
 
+/** The shard manager (docs/shard-manager.md): load on a rolling window, hot keys. */
+export const ShardManagerSchema = z.strictObject({
+  /** count load per shard and key (SHOW LOAD, SHOW HOTSPOTS) */
+  enabled: z.boolean().default(false),
+  /** seconds the rolling window of load covers (per-second buckets) */
+  window: z.number().int().min(1).max(3600).default(60),
+  /** counters per second for the heaviest placement keys, and as many for account_action keys (Space-Saving) */
+  heavy_hitters: z.number().int().min(8).max(100_000).default(128),
+});
+
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
 
@@ -200,6 +210,7 @@ export const ConfigSchema = z.strictObject({
   catalog: CatalogSchema.default({ path: 'prescient.db' }),
   plugins: z.array(PluginEntrySchema).default([]),
   cache: CacheSchema.prefault({}),
+  shard_manager: ShardManagerSchema.prefault({}),
 }).superRefine((c, ctx) => {
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {

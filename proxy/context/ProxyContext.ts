@@ -52,7 +52,7 @@ function poolKey(shard: string, identity: ServerIdentity): string {
 export class ProxyContext {
   /** Requests are analysed and routed with several shards, plugins of the user's, or the cache; else pass-through. */
   static needsRouting(config: Config): boolean {
-    return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled;
+    return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled || config.shard_manager.enabled;
   }
 
   readonly statementNames = new StatementNames();

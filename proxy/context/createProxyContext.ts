@@ -55,6 +55,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
     const entries = [
       ...config.sharding.key_plugins.map((name) => ({ name })),
       ...(config.cache.enabled ? [{ name: 'result-cache' }] : []),
+      ...(config.shard_manager.enabled ? [{ name: 'shard-load' }] : []),
       ...config.plugins,
     ];
     const pluginCommands = new Map<string, AdminCommand>();

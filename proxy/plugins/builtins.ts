@@ -3,16 +3,19 @@ import type { PrescientPlugin } from './api.js';
 import { sqlcommenter } from '../../plugins/sqlcommenter.js';
 import { columnRules } from '../../plugins/columnRules.js';
 import { cachePlugin } from '../../plugins/cache/cachePlugin.js';
+import { loadPlugin } from '../../plugins/load/loadPlugin.js';
 
 /** A built-in plugin: a factory, so every host gets its own instance. */
 export type BuiltinPluginFactory = () => PrescientPlugin;
 
 /**
  * Built-in plugins by name. `sqlcommenter` and `column-rules` derive the shard key (sharding.key_plugins);
- * `result-cache` is the version-checked cache (loaded when `cache.enabled`).
+ * `result-cache` is the version-checked cache (loaded when `cache.enabled`); `shard-load` counts load for the shard
+ * manager (loaded when `shard_manager.enabled`).
  */
 export const builtinPlugins: ReadonlyMap<string, BuiltinPluginFactory> = new Map<string, BuiltinPluginFactory>([
   ['sqlcommenter', sqlcommenter],
   ['column-rules', columnRules],
   ['result-cache', cachePlugin],
+  ['shard-load', loadPlugin],
 ]);

@@ -1,0 +1,67 @@
+// loadPlugin owns the built-in `shard-load` plugin: every routed request's shard, placement key and account_action counted in the shard manager's rolling window (onRoute + onResponse), and the admin console's SHOW LOAD and SHOW HOTSPOTS.
+import { PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext } from '../../proxy/plugins/api.js';
+import { LoadWindow } from '../../proxy/shardManager/LoadWindow.js';
+
+/** rows SHOW HOTSPOTS lists of each kind */
+const HOTSPOT_ROWS = 20;
+
+const round = (n: number, digits: number): number => Number(n.toFixed(digits));
+
+/** The `shard-load` plugin; `now` is the window's clock (tests inject one). */
+export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
+  let window: LoadWindow | null = null;
+  return {
+    name: 'shard-load',
+    apiVersion: PLUGIN_API_VERSION,
+    dependencies: [],
+    setup(host) {
+      const cfg = host.config?.shard_manager;
+      if (!cfg) return;
+      const w = (window = new LoadWindow(cfg.window, cfg.heavy_hitters, now));
+      host.services?.adminCommand('SHOW LOAD', () => {
+        const shards = w.shardLoad();
+        const all = shards.reduce((n, s) => n + s.requests, 0);
+        return {
+          columns: ['shard', 'requests', 'requests_per_s', 'rows', 'backend_ms', 'errors', 'share'],
+          rows: shards.map((s) => [s.shard, s.requests, round(s.requests / w.seconds, 1), s.rows, round(s.backendUs / 1000, 1), s.errors, all > 0 ? round(s.requests / all, 4) : null]),
+        };
+      });
+      host.services?.adminCommand('SHOW HOTSPOTS', () => ({
+        columns: ['kind', 'key', 'requests', 'share', 'error', 'rows', 'backend_ms'],
+        rows: (['placement', 'action'] as const).flatMap((kind) =>
+          w.hotspots(kind, HOTSPOT_ROWS).map((k) => [kind, k.key, k.requests, round(k.share, 4), k.error, k.rows, round(k.backendUs / 1000, 1)]),
+        ),
+      }));
+    },
+    createSessionHooks() {
+      const w = window;
+      if (w === null) return {};
+      const routes = new Map<RequestContext, { shard: string; key: string | undefined }>();
+      return {
+        onRoute(ctx) {
+          routes.set(ctx.request, { shard: ctx.shard, key: ctx.key });
+          return undefined;
+        },
+        onResponse(info) {
+          const req = info.request;
+          if (req === undefined) return;
+          const route = routes.get(req);
+          if (route === undefined) return;
+          routes.delete(req);
+          const k = req.shardKey;
+          w.record({
+            shard: route.shard,
+            placementKey: route.key,
+            actionKey: k?.account !== undefined && k.action !== undefined ? `${k.account}_${k.action}` : undefined,
+            rows: info.rows ?? 0,
+            backendUs: Math.round(info.durationMs * 1000),
+            error: info.error !== undefined,
+          });
+        },
+        onClose() {
+          routes.clear();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,40 @@
+// Owns: LoadWindow — per-second buckets on an injected clock: totals per shard over the window, old seconds dropped,
+// the heaviest keys merged across buckets with their share.
+import t from 'tap';
+import { LoadWindow } from '../../proxy/shardManager/LoadWindow.js';
+
+t.test('shard totals and hot keys over the window; seconds older than the window are gone', async (t) => {
+  let now = 1_000_000;
+  const w = new LoadWindow(10, 16, () => now);
+  const rec = (shard: string, account: string, rows = 1): void =>
+    w.record({ shard, placementKey: `${account}_volume`, actionKey: `${account}_DescribeVolumes`, rows, backendUs: 100, error: false });
+  for (let s = 0; s < 5; s++) {
+    for (let i = 0; i < 8; i++) rec('s1', 'acct-7');
+    rec('s2', 'acct-1', 3);
+    rec('s2', 'acct-2', 3);
+    now += 1000;
+  }
+  t.same(w.shardLoad(), [
+    { shard: 's1', requests: 40, rows: 40, backendUs: 4000, errors: 0 },
+    { shard: 's2', requests: 10, rows: 30, backendUs: 1000, errors: 0 },
+  ]);
+  const hot = w.hotspots('placement', 2);
+  t.same(hot.map((h) => [h.key, h.requests, h.share]), [['acct-7_volume', 40, 0.8], ['acct-1_volume', 5, 0.1]]);
+  t.equal(w.hotspots('action', 1)[0]!.key, 'acct-7_DescribeVolumes');
+  // at second 11 of the run (seconds 0–4 recorded) the window holds seconds 2–11: the first two have left
+  now += 6000;
+  t.equal(w.requests(), 30, 'three seconds of 10 requests left');
+  now += 10_000;
+  t.same(w.shardLoad(), [], 'nothing once the window has passed');
+  // a slot is reused for a new second: its old counts do not come back
+  rec('s1', 'acct-9');
+  t.same(w.hotspots('placement', 5).map((h) => h.key), ['acct-9_volume']);
+});
+
+t.test('errors are counted per shard; a request without a key counts for its shard only', async (t) => {
+  const w = new LoadWindow(5, 8, () => 0);
+  w.record({ shard: 's1', rows: 0, backendUs: 10, error: true });
+  w.record({ shard: 's1', placementKey: 'a_x', rows: 2, backendUs: 10, error: false });
+  t.same(w.shardLoad(), [{ shard: 's1', requests: 2, rows: 2, backendUs: 20, errors: 1 }]);
+  t.same(w.hotspots('placement', 5).map((h) => [h.key, h.share]), [['a_x', 0.5]]);
+});
