@@ -132,6 +132,14 @@ export const ShardManagerSchema = z.strictObject({
   window: z.number().int().min(1).max(3600).default(60),
   /** counters per second for the heaviest placement keys, and as many for account_action keys (Space-Saving) */
   heavy_hitters: z.number().int().min(8).max(100_000).default(128),
+  /** peak-to-mean shard load (requests over the window) above which the shards are out of balance */
+  imbalance: z.number().min(1).default(1.25),
+  /** seconds an imbalance must last before the planner moves anything */
+  sustain: z.number().int().min(0).default(10),
+  max_concurrent_moves: z.number().int().min(1).default(2),
+  max_moves_per_hour: z.number().int().min(1).default(60),
+  /** seconds a moved key stays where it is (nothing flaps) */
+  cooldown: z.number().int().min(0).default(300),
 });
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;

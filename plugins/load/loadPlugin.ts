@@ -1,9 +1,12 @@
-// loadPlugin owns the built-in `shard-load` plugin: every routed request's shard, placement key and account_action counted in the shard manager's rolling window (onRoute + onResponse), and the admin console's SHOW LOAD and SHOW HOTSPOTS.
+// loadPlugin owns the built-in `shard-load` plugin: every routed request's shard, placement key and account_action counted in the shard manager's rolling window (onRoute + onResponse), and the admin console's SHOW LOAD, SHOW HOTSPOTS and SHOW PLAN.
 import { PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext } from '../../proxy/plugins/api.js';
 import { LoadWindow } from '../../proxy/shardManager/LoadWindow.js';
+import { Planner } from '../../proxy/shardManager/Planner.js';
 
 /** rows SHOW HOTSPOTS lists of each kind */
 const HOTSPOT_ROWS = 20;
+/** keys the planner considers */
+const PLAN_KEYS = 200;
 
 const round = (n: number, digits: number): number => Number(n.toFixed(digits));
 
@@ -25,6 +28,18 @@ export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
           columns: ['shard', 'requests', 'requests_per_s', 'rows', 'backend_ms', 'errors', 'share'],
           rows: shards.map((s) => [s.shard, s.requests, round(s.requests / w.seconds, 1), s.rows, round(s.backendUs / 1000, 1), s.errors, all > 0 ? round(s.requests / all, 4) : null]),
         };
+      });
+      // what the planner would do with the window as it is (a dry run: nothing is recorded against the budgets)
+      const planner = new Planner(cfg, now);
+      const shardNames = (host.config?.shards ?? []).map((s) => s.name);
+      host.services?.adminCommand('SHOW PLAN', () => {
+        const load = new Map(w.shardLoad().map((s) => [s.shard, s.requests]));
+        const keys = w.hotspots('placement', PLAN_KEYS).flatMap((k) => (k.shard !== undefined ? [{ key: k.key, shard: k.shard, load: k.requests }] : []));
+        const p = planner.plan({ shards: shardNames.map((s) => ({ shard: s, load: load.get(s) ?? 0 })), keys, running: 0 }, true);
+        const rows: (string | number | null)[][] = [['status', null, null, null, round(p.peak, 3), p.held ?? `${p.moves.length} move(s)`]];
+        for (const m of p.moves) rows.push(['move', m.key, m.from, m.to, round(m.peakAfter, 3), `load ${m.load}`]);
+        for (const h of p.tooHot) rows.push(['too hot', h.key, h.shard, null, null, `share ${round(h.share, 4)}: hotter than a shard's fair share, not moved`]);
+        return { columns: ['kind', 'key', 'from', 'to', 'peak_to_mean', 'detail'], rows };
       });
       host.services?.adminCommand('SHOW HOTSPOTS', () => ({
         columns: ['kind', 'key', 'requests', 'share', 'error', 'rows', 'backend_ms'],

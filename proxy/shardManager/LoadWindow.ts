@@ -31,6 +31,8 @@ export interface KeyLoad {
   backendUs: number;
   /** requests / all requests in the window */
   share: number;
+  /** the shard it was last routed to (placement keys) */
+  shard?: string;
 }
 
 interface Bucket {
@@ -80,7 +82,7 @@ export class LoadWindow {
     sh.rows += s.rows;
     sh.backendUs += s.backendUs;
     if (s.error) sh.errors++;
-    if (s.placementKey !== undefined) b.placement.offer(s.placementKey, 1, s.rows, s.backendUs);
+    if (s.placementKey !== undefined) b.placement.offer(s.placementKey, 1, s.rows, s.backendUs, s.shard);
     if (s.actionKey !== undefined) b.action.offer(s.actionKey, 1, s.rows, s.backendUs);
   }
 
@@ -113,23 +115,25 @@ export class LoadWindow {
 
   /** The heaviest placement keys (`account_domain`) or account_action keys over the window, heaviest first. */
   hotspots(kind: 'placement' | 'action', n: number): KeyLoad[] {
-    const merged = new Map<string, { requests: number; error: number; rows: number; backendUs: number }>();
+    const merged = new Map<string, { requests: number; error: number; rows: number; backendUs: number; shard?: string; second: number }>();
     let all = 0;
-    for (const b of this.live()) {
+    for (const b of this.live().sort((x, y) => x.second - y.second)) {
       all += b.requests;
       const sketch = b[kind];
       for (const c of sketch.entries() as HeavyHitter[]) {
-        const m = merged.get(c.key) ?? { requests: 0, error: 0, rows: 0, backendUs: 0 };
+        const m = merged.get(c.key) ?? { requests: 0, error: 0, rows: 0, backendUs: 0, second: b.second };
         m.requests += c.count;
         m.error += c.error;
         m.rows += c.rows;
         m.backendUs += c.us;
+        // buckets oldest first: the newest shard wins
+        if (c.tag !== undefined) m.shard = c.tag;
         merged.set(c.key, m);
       }
     }
     return [...merged]
       .sort((a, b) => b[1].requests - a[1].requests || a[0].localeCompare(b[0]))
       .slice(0, n)
-      .map(([key, m]) => ({ key, ...m, share: all > 0 ? m.requests / all : 0 }));
+      .map(([key, m]) => ({ key, requests: m.requests, error: m.error, rows: m.rows, backendUs: m.backendUs, share: all > 0 ? m.requests / all : 0, ...(m.shard !== undefined ? { shard: m.shard } : {}) }));
   }
 }

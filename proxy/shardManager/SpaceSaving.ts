@@ -7,6 +7,8 @@ export interface HeavyHitter {
   error: number;
   rows: number;
   us: number;
+  /** the last tag offered with the key (the shard a placement key was routed to) */
+  tag?: string;
 }
 
 /**
@@ -28,7 +30,7 @@ export class SpaceSaving {
   }
 
   /** Counts `weight` for `key` (and rows and backend µs alongside, not used for the ranking). */
-  offer(key: string, weight = 1, rows = 0, us = 0): void {
+  offer(key: string, weight = 1, rows = 0, us = 0, tag?: string): void {
     this.total += weight;
     const i = this.at.get(key);
     if (i !== undefined) {
@@ -36,11 +38,12 @@ export class SpaceSaving {
       c.count += weight;
       c.rows += rows;
       c.us += us;
+      if (tag !== undefined) c.tag = tag;
       this.down(i);
       return;
     }
     if (this.heap.length < this.capacity) {
-      this.heap.push({ key, count: weight, error: 0, rows, us });
+      this.heap.push({ key, count: weight, error: 0, rows, us, tag });
       this.at.set(key, this.heap.length - 1);
       this.up(this.heap.length - 1);
       return;
@@ -48,7 +51,7 @@ export class SpaceSaving {
     // the smallest counter is taken over: the new key inherits its count as possible overestimate
     const min = this.heap[0]!;
     this.at.delete(min.key);
-    this.heap[0] = { key, count: min.count + weight, error: min.count, rows, us };
+    this.heap[0] = { key, count: min.count + weight, error: min.count, rows, us, tag };
     this.at.set(key, 0);
     this.down(0);
   }

@@ -1,5 +1,6 @@
 // Owns: shard_manager load accounting as users see it — requests routed over two shards counted per shard (SHOW LOAD)
-// and the hottest tenant named with its share (SHOW HOTSPOTS), through a real Prescient and real Postgres shards.
+// and the hottest tenant named with its share (SHOW HOTSPOTS) and judged by the planner (SHOW PLAN), through a real
+// Prescient and real Postgres shards.
 import t from 'tap';
 import pg from 'pg';
 import { requirePostgres, connOf, withClusters } from '../helpers/pg.js';
@@ -41,4 +42,10 @@ t.test('SHOW LOAD counts requests per shard; SHOW HOTSPOTS names the hot tenant 
   t.equal(Number(placement[0].share), 0.8, 'with its share of the window');
   const action = hot.rows.filter((r) => r.kind === 'action');
   t.equal(action[0].key, 'acct-7_DescribeVolumes', 'the hottest account_action');
+  // the planner's dry run: acct-7 alone is more than a shard's fair share (the mean): reported, not moved
+  const plan = await admin.query({ text: 'SHOW PLAN', queryMode: 'simple' } as pg.QueryConfig);
+  t.equal(plan.rows[0].kind, 'status');
+  const tooHot = plan.rows.filter((r) => r.kind === 'too hot').map((r) => r.key);
+  t.same(tooHot, ['acct-7_volume'], 'the hot tenant is reported as too hot to move');
+  t.notOk(plan.rows.some((r) => r.kind === 'move' && r.key === 'acct-7_volume'), 'and not moved');
 });
