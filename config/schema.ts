@@ -140,6 +140,8 @@ export const ShardManagerSchema = z.strictObject({
   max_moves_per_hour: z.number().int().min(1).default(60),
   /** seconds a moved key stays where it is (nothing flaps) */
   cooldown: z.number().int().min(0).default(300),
+  /** how long a move waits for the requests and transactions using its key; then the move is aborted, not them */
+  fence_timeout_ms: z.number().int().min(1).default(5000),
 });
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;

@@ -12,6 +12,8 @@ import type { PluginServices } from '../plugins/api.js';
 import type { AdminResult } from '../admin/AdminConsole.js';
 import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
+import { migrationAdminCommands } from '../admin/migrationAdminCommands.js';
+import { Mover } from '../shardManager/Mover.js';
 import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
 import type { WorkerPeers } from '../workers/WorkerPeers.js';
@@ -77,7 +79,11 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
     ctx = new ProxyContext({
       config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers,
       // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
-      admin: (c) => proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...pluginCommands]), startedAt),
+      admin: (c) => {
+        const mover = new Mover({ get config() { return c.config; }, catalog: c.catalog, fence: c.fence, invalidate: (k) => c.versions?.localWrite(k) });
+        const moves = migrationAdminCommands(mover, () => c.config.shard_manager.fence_timeout_ms);
+        return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...pluginCommands]), startedAt);
+      },
     });
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
     return ctx;

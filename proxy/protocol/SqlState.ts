@@ -21,6 +21,9 @@ export const SqlState = {
   SyntaxError: '42601',
   InsufficientPrivilege: '42501',
   ReservedName: '42939',
+  ObjectInUse: '55006',
+  LockNotAvailable: '55P03',
+  DataCorrupted: 'XX001',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];
 

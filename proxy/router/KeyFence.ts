@@ -9,6 +9,43 @@ interface Hold {
 
 export class KeyFence {
   private readonly holds = new Map<string, Hold>();
+  /** sessions whose request or open transaction uses each key */
+  private readonly using = new Map<string, number>();
+  private readonly drainWaiters = new Map<string, (() => void)[]>();
+
+  /** A session's request or transaction uses `key` (until leave). */
+  enter(key: string): void {
+    this.using.set(key, (this.using.get(key) ?? 0) + 1);
+  }
+
+  /** The session's request ended, or its transaction (committed, rolled back, or the session gone). */
+  leave(key: string): void {
+    const n = (this.using.get(key) ?? 0) - 1;
+    if (n > 0) {
+      this.using.set(key, n);
+      return;
+    }
+    this.using.delete(key);
+    const waiters = this.drainWaiters.get(key);
+    if (waiters === undefined) return;
+    this.drainWaiters.delete(key);
+    for (const w of waiters) w();
+  }
+
+  /** sessions using `key` now */
+  users(key: string): number {
+    return this.using.get(key) ?? 0;
+  }
+
+  /** Resolves once no session uses `key` (at once when none does). */
+  drained(key: string): Promise<void> {
+    if (!this.using.has(key)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.drainWaiters.get(key) ?? [];
+      list.push(resolve);
+      this.drainWaiters.set(key, list);
+    });
+  }
 
   constructor(private readonly now: () => number = Date.now) {}
 

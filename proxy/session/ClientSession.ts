@@ -537,6 +537,8 @@ export class ClientSession {
     this.state = SessionState.Closed;
     this.login.stop();
     if (endSocket && !this.socket.destroyed) this.socket.end();
+    // keys its request or transaction used are free for a move (the server connection is closed or reset below)
+    this.pipeline?.leaveKeys();
     this.fw.leave(wasReady);
     this.ctx.forgetClient(this);
     if (this.plugins?.hasCloseHooks) this.plugins.observeClose({ durationMs: Date.now() - this.connectedAt });

@@ -108,6 +108,8 @@ export class RequestPipeline {
 
   /** placement keys written since the transaction began (or by the autocommit statement in flight) */
   private readonly txWrites = new Set<string>();
+  /** placement keys the request in flight or the open transaction uses (KeyFence.enter), left when the session is idle */
+  private readonly keysInUse = new Set<string>();
   /** routed requests whose onResponse is owed, oldest first (only while a plugin has onResponse hooks) */
   private readonly responses: { request: RequestContext | undefined; start: number; rows?: number; error?: { code: string; message: string } }[] = [];
   /** extended-protocol frames gathered until Sync or Flush */
@@ -458,13 +460,18 @@ export class RequestPipeline {
       return;
     }
     const server = this.host.server;
-    if (route.kind === 'shard' && server === null) {
+    if (route.kind === 'shard') {
       // the one place a request waits for its key: a tenant being moved is fenced (KeyFence) until its new placement
-      // is live; a session inside a transaction is never held (the move waits for the transaction instead)
-      const wait = this.ctx.fence.admit(route.key);
-      if (wait !== null) {
-        this.fenced(req, wait);
-        return;
+      // is live. A transaction that already uses the key goes on (the move waits for it); one that would start using
+      // it now waits too, so that nothing reaches the old shard once the move has begun copying
+      if (!this.keysInUse.has(route.key)) {
+        const wait = this.ctx.fence.admit(route.key);
+        if (wait !== null) {
+          this.fenced(req, wait);
+          return;
+        }
+        this.keysInUse.add(route.key);
+        this.ctx.fence.enter(route.key);
       }
     }
     if (route.kind === 'fanout' || route.kind === 'broadcast') {
@@ -659,6 +666,7 @@ export class RequestPipeline {
 
   /** A ReadyForQuery the client is about to see: the writes of a transaction that ended are reported before it. */
   beforeReady(status: number): void {
+    if (status === Be.TransactionStatus.Idle) this.leaveKeys();
     if (status === Be.TransactionStatus.Idle && this.txWrites.size > 0) {
       // the writes are committed (or rolled back): bump again before the client sees ReadyForQuery
       for (const k of this.txWrites) this.ctx.versions?.localWrite(k);
@@ -672,6 +680,13 @@ export class RequestPipeline {
       const r = this.responses.shift()!;
       this.host.plugins?.observeResponse({ request: r.request, durationMs: performance.now() - r.start, rows: r.rows, error: r.error });
     }
+  }
+
+  /** The session uses no key any more (its transaction or request ended, or it is gone): a move may go on. */
+  leaveKeys(): void {
+    if (this.keysInUse.size === 0) return;
+    for (const k of this.keysInUse) this.ctx.fence.leave(k);
+    this.keysInUse.clear();
   }
 
   /** DISCARD ALL ran: the session's settings are its start-up settings again */

@@ -1,0 +1,30 @@
+// migrationAdminCommands owns the admin console's tenant moves: MIGRATE ACCOUNT '…' DOMAIN '…' TO shard, and SHOW MIGRATIONS.
+import type { AdminResult } from './AdminConsole.js';
+import type { Mover } from '../shardManager/Mover.js';
+
+const VALUE = String.raw`(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|([A-Za-z0-9_.:@-]+))`;
+const MIGRATE = new RegExp(String.raw`^ACCOUNT\s+${VALUE}\s+DOMAIN\s+${VALUE}\s+TO\s+${VALUE}$`, 'i');
+
+function valueAt(m: RegExpExecArray, at: number): string | undefined {
+  if (m[at] !== undefined) return m[at]!.replace(/''/g, "'");
+  if (m[at + 1] !== undefined) return m[at + 1]!.replace(/""/g, '"');
+  return m[at + 2];
+}
+
+const COLUMNS = ['id', 'key', 'from', 'to', 'state', 'rows', 'pause_ms', 'elapsed_ms', 'error'];
+
+export function migrationAdminCommands(mover: Mover, fenceTimeoutMs: () => number): Map<string, (args: string) => AdminResult | Promise<AdminResult>> {
+  const commands = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
+  commands.set('MIGRATE', async (args) => {
+    const m = MIGRATE.exec(args.trim());
+    if (!m) throw new Error(`usage: MIGRATE ACCOUNT 'account-id' DOMAIN 'domain' TO shard`);
+    const done = await mover.move(valueAt(m, 1)!, valueAt(m, 4)!, valueAt(m, 7)!, fenceTimeoutMs());
+    if (done.error !== undefined) throw new Error(`migration ${done.id} of ${done.key} failed: ${done.error}`);
+    return { columns: COLUMNS, rows: [[done.id, done.key, done.from, done.to, done.state, done.rows, done.pauseMs, done.elapsedMs, null]], tag: 'MIGRATE' };
+  });
+  commands.set('SHOW MIGRATIONS', () => ({
+    columns: COLUMNS,
+    rows: mover.migrations.map((x) => [x.id, x.key, x.from, x.to, x.state, x.rows, x.pauseMs, x.elapsedMs, x.error ?? null]),
+  }));
+  return commands;
+}
