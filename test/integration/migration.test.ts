@@ -1,7 +1,7 @@
 // Owns: MIGRATE ACCOUNT … DOMAIN … TO … as users run it — one tenant's rows moved to another shard while clients keep
 // writing to it (autocommit and in transactions): every acknowledged write on the new shard exactly once, none left on
 // the old, ids made later never collide; a move that cannot fence its key in time is aborted and costs the open
-// transaction nothing; SHOW MIGRATIONS.
+// transaction nothing; a copy that differs is caught before the flip; SHOW MIGRATIONS.
 import t from 'tap';
 import pg from 'pg';
 import { requirePostgres, connOf, withClusters, type Cluster } from '../helpers/pg.js';
@@ -102,6 +102,24 @@ t.test('a move that cannot fence in time is aborted; the open transaction goes o
   t.equal(await shardOf('acct-9'), from, 'the placement did not change');
   const rows = await direct<{ n: string }>(clusterOf(from), `select count(*) as n from volumes where account_id = 'acct-9'`);
   t.equal(Number(rows.rows[0]!.n), 3, 'the transaction committed all its rows where they were');
+});
+
+t.test('verification catches a copy that differs: the flip does not happen, nothing is lost', async (t) => {
+  const c = await connected(t, proxy);
+  for (let k = 0; k < 5; k++) await c.query(`insert into volumes (account_id, size) values ('acct-5', ${k})`);
+  const from = await shardOf('acct-5');
+  const to = from === 's0' ? 's1' : 's0';
+  // the target changes a row as it is written (as a stray trigger or a concurrent writer would)
+  await direct(clusterOf(to), `create function bump() returns trigger language plpgsql as $$ begin if new.account_id = 'acct-5' and new.size = 3 then new.size := 33; end if; return new; end $$;
+    create trigger bump before insert on volumes for each row execute function bump()`);
+  t.teardown(() => direct(clusterOf(to), 'drop trigger bump on volumes; drop function bump()'));
+  const err = await console_(`MIGRATE ACCOUNT 'acct-5' DOMAIN 'volume' TO ${to}`).catch((e: Error) => e);
+  t.match((err as Error).message, /table volumes differs after the copy/);
+  t.equal(await shardOf('acct-5'), from, 'the placement did not change');
+  const target = await direct<{ n: string }>(clusterOf(to), `select count(*) as n from volumes where account_id = 'acct-5'`);
+  t.equal(Number(target.rows[0]!.n), 0, 'the copy was rolled back on the target');
+  const r = await c.query(`select array_agg(size order by size) as s from volumes where account_id = 'acct-5'`);
+  t.same(r.rows[0].s, [0, 1, 2, 3, 4], 'the tenant is whole where it was, and served');
   const list = await console_('SHOW MIGRATIONS');
-  t.same(list.rows.map((x) => [x.key, x.state]), [['acct-7_volume', 'done'], ['acct-9_volume', 'failed']]);
+  t.same(list.rows.map((x) => [x.key, x.state]), [['acct-7_volume', 'done'], ['acct-9_volume', 'failed'], ['acct-5_volume', 'failed']]);
 });
