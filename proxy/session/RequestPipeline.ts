@@ -380,6 +380,8 @@ export class RequestPipeline {
       this.host.synthesize(err);
       this.host.dropping = true;
     }
+    // refused with nothing in flight and no transaction open: the keys it named are not in use
+    if (this.host.owed === 0 && this.host.txStatus === Be.TransactionStatus.Idle) this.leaveKeys();
   }
 
   private routeRequest(req: RoutedRequest): void {
