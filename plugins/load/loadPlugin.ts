@@ -1,5 +1,5 @@
 // loadPlugin owns the built-in `shard-load` plugin: every routed request's shard, placement key and account_action counted in the shard manager's rolling window (onRoute + onResponse), and the admin console's SHOW LOAD, SHOW HOTSPOTS and SHOW PLAN.
-import { PLUGIN_API_VERSION, type PrescientPlugin, type RequestContext } from '../../proxy/plugins/api.js';
+import { PLUGIN_API_VERSION, type LoadView, type PrescientPlugin, type RequestContext } from '../../proxy/plugins/api.js';
 import { LoadWindow } from '../../proxy/shardManager/LoadWindow.js';
 import { Planner } from '../../proxy/shardManager/Planner.js';
 
@@ -12,7 +12,7 @@ const round = (n: number, digits: number): number => Number(n.toFixed(digits));
 
 /** The `shard-load` plugin; `now` is the window's clock (tests inject one). */
 export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
-  let window: LoadWindow | null = null;
+  let window: LoadView | null = null;
   return {
     name: 'shard-load',
     apiVersion: PLUGIN_API_VERSION,
@@ -20,7 +20,8 @@ export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
     setup(host) {
       const cfg = host.config?.shard_manager;
       if (!cfg) return;
-      const w = (window = new LoadWindow(cfg.window, cfg.heavy_hitters, now));
+      // the proxy's own window when it has one (its rebalancer reads it), else one of this plugin's
+      const w = (window = host.services?.load ?? new LoadWindow(cfg.window, cfg.heavy_hitters, now));
       host.services?.adminCommand('SHOW LOAD', () => {
         const shards = w.shardLoad();
         const all = shards.reduce((n, s) => n + s.requests, 0);

@@ -296,7 +296,11 @@ export class ProxyContext {
   }
 
   /** The end of shutdown: every pool, the version tracker, the plugins and the catalog are closed. */
+  /** run first at close (the shard manager's loop) */
+  readonly closers: (() => void)[] = [];
+
   async close(): Promise<void> {
+    for (const stop of this.closers) stop();
     for (const pool of this.allPools()) pool.close();
     await this.versionTracker?.stop();
     await this.plugins.close();

@@ -14,6 +14,8 @@ import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
 import { migrationAdminCommands } from '../admin/migrationAdminCommands.js';
 import { Mover } from '../shardManager/Mover.js';
+import { LoadWindow } from '../shardManager/LoadWindow.js';
+import { Rebalancer } from '../shardManager/Rebalancer.js';
 import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
 import type { WorkerPeers } from '../workers/WorkerPeers.js';
@@ -64,8 +66,12 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
     const router = new Router(config);
     // plugins ask for placement keys once the proxy runs: by then `ctx` holds the router in effect (RELOAD replaces it)
     let ctx: ProxyContext | undefined;
+    let moverOf: Mover | null = null;
+    // the shard manager's window of load: the shard-load plugin records into it, the rebalancer reads it
+    const load = config.shard_manager.enabled ? new LoadWindow(config.shard_manager.window, config.shard_manager.heavy_hitters) : null;
     const services: PluginServices = {
       versions: versions ?? undefined,
+      load: load ?? undefined,
       placementKey: (account, action, tables) => `${account}_${ctx?.router.domainOf(action ?? null, tables) ?? router.domainOf(action ?? null, tables) ?? 'default'}`,
       adminCommand: (name, run) => void pluginCommands.set(name.toUpperCase().replace(/\s+/g, ' ').trim(), run),
     };
@@ -80,12 +86,18 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers,
       // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
       admin: (c) => {
-        const mover = new Mover({ get config() { return c.config; }, catalog: c.catalog, fence: c.fence, invalidate: (k) => c.versions?.localWrite(k) });
+        const mover = (moverOf = new Mover({ get config() { return c.config; }, catalog: c.catalog, fence: c.fence, invalidate: (k) => c.versions?.localWrite(k) }));
         const moves = migrationAdminCommands(mover, () => c.config.shard_manager.fence_timeout_ms);
         return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...pluginCommands]), startedAt);
       },
     });
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
+    if (load !== null && moverOf !== null) {
+      const built = ctx;
+      const rebalancer = new Rebalancer(() => built.config, load, moverOf, (key) => built.catalog.snapshot().placementOf(key).shard.name);
+      rebalancer.start();
+      built.closers.push(() => rebalancer.stop());
+    }
     return ctx;
   } catch (e) {
     await catalog.close().catch(() => {});

@@ -255,10 +255,20 @@ export interface PluginHostApi {
 export interface PluginServices {
   /** key versions: a token per placement key that changes whenever the key's data may have changed */
   readonly versions?: VersionView;
+  /** the shard manager's rolling window of load (with shard_manager.enabled): what the planner reads */
+  readonly load?: LoadView;
   /** the placement key (`account_domain`) the router would use for this account, action and tables */
   placementKey(account: string, action: string | undefined, tables: readonly string[]): string;
   /** adds a statement to the admin console (e.g. `SHOW CACHE`): a result of columns and rows */
   adminCommand(name: string, run: (args: string) => { columns: string[]; rows: (string | number | boolean | null)[][] }): void;
+}
+
+/** The shard manager's window of load as plugins see it (proxy/shardManager/LoadWindow.ts). */
+export interface LoadView {
+  readonly seconds: number;
+  record(sample: { shard: string; placementKey?: string; actionKey?: string; rows: number; backendUs: number; error: boolean }): void;
+  shardLoad(): { shard: string; requests: number; rows: number; backendUs: number; errors: number }[];
+  hotspots(kind: 'placement' | 'action', n: number): { key: string; requests: number; error: number; rows: number; backendUs: number; share: number; shard?: string; byShard?: Record<string, number> }[];
 }
 
 /** The proxy's version tracker as plugins see it. */

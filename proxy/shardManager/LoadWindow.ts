@@ -33,6 +33,8 @@ export interface KeyLoad {
   share: number;
   /** the shard it was last routed to (placement keys) */
   shard?: string;
+  /** its requests by the shard they went to (per second, the shard of that second's last request) */
+  byShard?: Record<string, number>;
 }
 
 interface Bucket {
@@ -115,25 +117,28 @@ export class LoadWindow {
 
   /** The heaviest placement keys (`account_domain`) or account_action keys over the window, heaviest first. */
   hotspots(kind: 'placement' | 'action', n: number): KeyLoad[] {
-    const merged = new Map<string, { requests: number; error: number; rows: number; backendUs: number; shard?: string; second: number }>();
+    const merged = new Map<string, { requests: number; error: number; rows: number; backendUs: number; shard?: string; second: number; byShard: Record<string, number> }>();
     let all = 0;
     for (const b of this.live().sort((x, y) => x.second - y.second)) {
       all += b.requests;
       const sketch = b[kind];
       for (const c of sketch.entries() as HeavyHitter[]) {
-        const m = merged.get(c.key) ?? { requests: 0, error: 0, rows: 0, backendUs: 0, second: b.second };
+        const m = merged.get(c.key) ?? { requests: 0, error: 0, rows: 0, backendUs: 0, second: b.second, byShard: {} };
         m.requests += c.count;
         m.error += c.error;
         m.rows += c.rows;
         m.backendUs += c.us;
         // buckets oldest first: the newest shard wins
-        if (c.tag !== undefined) m.shard = c.tag;
+        if (c.tag !== undefined) {
+          m.shard = c.tag;
+          m.byShard[c.tag] = (m.byShard[c.tag] ?? 0) + c.count;
+        }
         merged.set(c.key, m);
       }
     }
     return [...merged]
       .sort((a, b) => b[1].requests - a[1].requests || a[0].localeCompare(b[0]))
       .slice(0, n)
-      .map(([key, m]) => ({ key, requests: m.requests, error: m.error, rows: m.rows, backendUs: m.backendUs, share: all > 0 ? m.requests / all : 0, ...(m.shard !== undefined ? { shard: m.shard } : {}) }));
+      .map(([key, m]) => ({ key, requests: m.requests, error: m.error, rows: m.rows, backendUs: m.backendUs, share: all > 0 ? m.requests / all : 0, ...(m.shard !== undefined ? { shard: m.shard, byShard: m.byShard } : {}) }));
   }
 }

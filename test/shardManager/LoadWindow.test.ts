@@ -38,3 +38,14 @@ t.test('errors are counted per shard; a request without a key counts for its sha
   t.same(w.shardLoad(), [{ shard: 's1', requests: 2, rows: 2, backendUs: 20, errors: 1 }]);
   t.same(w.hotspots('placement', 5).map((h) => [h.key, h.share]), [['a_x', 0.5]]);
 });
+
+t.test('a key routed to another shard later: its requests by shard, and the newest shard', async (t) => {
+  let now = 0;
+  const w = new LoadWindow(10, 8, () => now);
+  for (let i = 0; i < 3; i++) w.record({ shard: 's0', placementKey: 'a_x', rows: 0, backendUs: 1, error: false });
+  now += 1000;
+  for (let i = 0; i < 2; i++) w.record({ shard: 's1', placementKey: 'a_x', rows: 0, backendUs: 1, error: false });
+  const [k] = w.hotspots('placement', 1);
+  t.equal(k!.shard, 's1');
+  t.same(k!.byShard, { s0: 3, s1: 2 });
+});

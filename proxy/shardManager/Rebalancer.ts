@@ -1,0 +1,73 @@
+// Rebalancer owns the shard manager's loop: every second it reads the window of load, asks the planner, and starts the moves it chose (at most max_concurrent_moves at a time), logging what it does.
+import type { Config } from '../../config/schema.js';
+import { logger } from '../logger.js';
+import type { LoadView } from '../plugins/api.js';
+import type { Mover } from './Mover.js';
+import { Planner } from './Planner.js';
+
+/** keys the planner considers each time */
+const PLAN_KEYS = 200;
+
+export class Rebalancer {
+  private readonly planner: Planner;
+  private timer: NodeJS.Timeout | null = null;
+  private running = 0;
+  private warnedNoUser = false;
+
+  constructor(
+    private readonly config: () => Config,
+    private readonly load: LoadView,
+    private readonly mover: Mover,
+    /** the shard a placement key lives on now (the catalog) */
+    private readonly shardOf: (key: string) => string,
+    now: () => number = Date.now,
+  ) {
+    this.planner = new Planner(config().shard_manager, now);
+  }
+
+  start(intervalMs = 1000): void {
+    this.timer = setInterval(() => this.tick(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One look at the load; the moves chosen are started (not awaited). */
+  tick(): void {
+    const cfg = this.config();
+    if (cfg.shards.some((s) => s.user === undefined)) {
+      if (!this.warnedNoUser) logger.warn('shard manager: moves need shards[].user on every shard; the planner only plans (SHOW PLAN)');
+      this.warnedNoUser = true;
+      return;
+    }
+    const load = new Map(this.load.shardLoad().map((s) => [s.shard, s.requests]));
+    // the window remembers where requests went; a key moved since counts for the shard it is on now (else the planner
+    // would keep seeing its old shard busy and move more than needed)
+    const keys = this.load.hotspots('placement', PLAN_KEYS).flatMap((k) => {
+      if (k.shard === undefined) return [];
+      const now = this.shardOf(k.key);
+      for (const [was, n] of Object.entries(k.byShard ?? {})) {
+        if (was === now || !load.has(was)) continue;
+        load.set(was, Math.max(0, load.get(was)! - n));
+        load.set(now, (load.get(now) ?? 0) + n);
+      }
+      return [{ key: k.key, shard: now, load: k.requests }];
+    });
+    const plan = this.planner.plan({ shards: cfg.shards.map((s) => ({ shard: s.name, load: load.get(s.name) ?? 0 })), keys, running: this.running });
+    for (const m of plan.moves) {
+      const at = m.key.lastIndexOf('_');
+      const account = m.key.slice(0, at);
+      const domain = m.key.slice(at + 1);
+      if (cfg.sharding.domains[domain] === undefined) continue;
+      logger.info('shard manager: moving a key to even the load', { key: m.key, from: m.from, to: m.to, peakBefore: Number(m.peakBefore.toFixed(3)), peakAfter: Number(m.peakAfter.toFixed(3)) });
+      this.running++;
+      void this.mover
+        .move(account, domain, m.to, cfg.shard_manager.fence_timeout_ms)
+        .catch((e: unknown) => logger.warn('shard manager: move not started', { key: m.key, error: (e as Error).message }))
+        .finally(() => this.running--);
+    }
+  }
+}
