@@ -1,4 +1,4 @@
-// migrationAdminCommands owns the admin console's tenant moves: MIGRATE ACCOUNT '…' DOMAIN '…' TO shard, and SHOW MIGRATIONS.
+// migrationAdminCommands owns the admin console's tenant moves: MIGRATE ACCOUNT '…' DOMAIN '…' TO shard, CANCEL MIGRATION n, and SHOW MIGRATIONS.
 import type { AdminResult } from './AdminConsole.js';
 import type { Mover } from '../shardManager/Mover.js';
 
@@ -21,6 +21,12 @@ export function migrationAdminCommands(mover: Mover, fenceTimeoutMs: () => numbe
     const done = await mover.move(valueAt(m, 1)!, valueAt(m, 4)!, valueAt(m, 7)!, fenceTimeoutMs());
     if (done.error !== undefined) throw new Error(`migration ${done.id} of ${done.key} failed: ${done.error}`);
     return { columns: COLUMNS, rows: [[done.id, done.key, done.from, done.to, done.state, done.rows, done.pauseMs, done.elapsedMs, null]], tag: 'MIGRATE' };
+  });
+  commands.set('CANCEL MIGRATION', (args) => {
+    const id = Number(args.trim());
+    if (!Number.isInteger(id) || id <= 0) throw new Error('usage: CANCEL MIGRATION id');
+    if (!mover.cancel(id)) throw new Error(`migration ${id} cannot be cancelled: unknown, finished, or past the flip`);
+    return { columns: ['cancel'], rows: [[`migration ${id} cancelled`]], tag: 'CANCEL' };
   });
   commands.set('SHOW MIGRATIONS', () => ({
     columns: COLUMNS,

@@ -15,6 +15,7 @@ export const MoveState = {
   Cleaning: 'cleaning',
   Done: 'done',
   Failed: 'failed',
+  Cancelled: 'cancelled',
 } as const;
 export type MoveState = (typeof MoveState)[keyof typeof MoveState];
 
@@ -32,6 +33,8 @@ export interface Migration {
   pauseMs: number | null;
   elapsedMs: number | null;
   error?: string;
+  /** CANCEL MIGRATION: honoured until the placement flips */
+  cancel?: () => void;
 }
 
 /** What a move needs of the running proxy. */
@@ -78,7 +81,15 @@ export class Mover {
     return c;
   }
 
-  /** Moves `account`'s `domain` to shard `to`; resolves with the finished migration (state done or failed). */
+  /** CANCEL MIGRATION n: true when it was still cancellable (not finished, not flipped yet). */
+  cancel(id: number): boolean {
+    const m = this.migrations.find((x) => x.id === id);
+    if (m === undefined || m.cancel === undefined) return false;
+    m.cancel();
+    return true;
+  }
+
+  /** Moves `account`'s `domain` to shard `to`; resolves with the finished migration (state done, failed or cancelled). */
   async move(account: string, domain: string, to: string, fenceTimeoutMs: number): Promise<Migration> {
     const cfg = this.ctx.config;
     const d = cfg.sharding.domains[domain];
@@ -90,6 +101,16 @@ export class Mover {
     const source = this.shard(from);
     const target = this.shard(to);
     const m: Migration = { id: this.nextId++, key, account, domain, from, to, state: MoveState.Fencing, rows: 0, startedAt: Date.now(), pauseMs: null, elapsedMs: null };
+    let cancelled = false;
+    let wakeCancel: () => void = () => {};
+    const cancelledP = new Promise<void>((r) => (wakeCancel = r));
+    m.cancel = () => {
+      cancelled = true;
+      wakeCancel();
+    };
+    const checkCancel = (): void => {
+      if (cancelled) throw new ProxyError('MOVE_CANCELLED', `migration ${m.id} of ${key} was cancelled (CANCEL MIGRATION)`, SqlState.QueryCanceled);
+    };
     this.migrations.push(m);
     if (this.migrations.length > 1000) this.migrations.shift();
     const step = (state: MoveState): void => {
@@ -111,8 +132,10 @@ export class Mover {
       const timedOut = await Promise.race([
         fence.drained(key).then(() => false),
         new Promise<boolean>((r) => (timer = setTimeout(() => r(true), fenceTimeoutMs))),
+        cancelledP.then(() => false),
       ]);
       clearTimeout(timer);
+      checkCancel();
       if (timedOut) throw new ProxyError('MOVE_FENCE_TIMEOUT', `${fence.users(key)} session(s) still used ${key} after fence_timeout_ms (${fenceTimeoutMs} ms): the move is aborted`, SqlState.LockNotAvailable);
       step(MoveState.Copying);
       await dst.query('begin');
@@ -146,6 +169,7 @@ export class Mover {
         }
         expected.set(table, await fingerprint(src, table, col, account));
       }
+      checkCancel();
       step(MoveState.Verifying);
       for (const table of d.tables) {
         const got = await fingerprint(dst, table, columnOf(table), account);
@@ -154,7 +178,10 @@ export class Mover {
           throw new ProxyError('MOVE_VERIFY_FAILED', `${key}: table ${table} differs after the copy (source ${want.rows} rows, checksum ${want.sum}; target ${got.rows} rows, checksum ${got.sum})`, SqlState.DataCorrupted);
         }
       }
+      checkCancel();
       await dst.query('commit');
+      // from here on the move completes: the copy is committed and the placement flips
+      m.cancel = undefined;
       step(MoveState.Flipping);
       await this.ctx.catalog.setPlacement(key, to, `migrate ${m.id} from ${from}`);
       this.ctx.invalidate(key);
@@ -163,7 +190,7 @@ export class Mover {
       step(MoveState.Done);
     } catch (e) {
       m.error = (e as Error).message;
-      m.state = MoveState.Failed;
+      m.state = cancelled && m.cancel !== undefined ? MoveState.Cancelled : MoveState.Failed;
       logger.warn('migration failed', { id: m.id, key, from, to, error: m.error });
       await dst?.query('rollback').catch(() => {});
     } finally {
@@ -173,6 +200,7 @@ export class Mover {
         logger.info('fence opened', { id: m.id, key, pauseMs: m.pauseMs, released: waited });
       }
       m.elapsedMs = Date.now() - m.startedAt;
+      m.cancel = undefined;
       await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {})]);
     }
     return m;
@@ -180,5 +208,5 @@ export class Mover {
 }
 
 function isFinished(s: MoveState): boolean {
-  return s === MoveState.Done || s === MoveState.Failed;
+  return s === MoveState.Done || s === MoveState.Failed || s === MoveState.Cancelled;
 }

@@ -123,3 +123,31 @@ t.test('verification catches a copy that differs: the flip does not happen, noth
   const list = await console_('SHOW MIGRATIONS');
   t.same(list.rows.map((x) => [x.key, x.state]), [['acct-7_volume', 'done'], ['acct-9_volume', 'failed'], ['acct-5_volume', 'failed']]);
 });
+
+t.test('CANCEL MIGRATION while the move waits for a transaction: nothing moves, the transaction goes on', async (t) => {
+  const c = await connected(t, proxy);
+  await c.query(`insert into volumes (account_id, size) values ('acct-3', 1)`);
+  const from = await shardOf('acct-3');
+  const to = from === 's0' ? 's1' : 's0';
+  await c.query('begin');
+  await c.query(`insert into volumes (account_id, size) values ('acct-3', 2)`);
+  // the move on a console connection of its own (one connection answers one statement at a time)
+  const admin2 = await connected(t, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+  const moving = admin2.query({ text: `MIGRATE ACCOUNT 'acct-3' DOMAIN 'volume' TO ${to}`, queryMode: 'simple' } as pg.QueryConfig).then(() => null, (e: Error) => e);
+  await new Promise((r) => setTimeout(r, 200));
+  const list = await console_('SHOW MIGRATIONS');
+  const m = list.rows.find((r) => r.key === 'acct-3_volume');
+  t.equal(m.state, 'fencing', 'it waits for the transaction');
+  const r = await console_(`CANCEL MIGRATION ${m.id}`);
+  t.match(r.rows[0].cancel, /cancelled/);
+  t.match((await moving)?.message ?? '', /was cancelled/, 'MIGRATE answers that it was cancelled');
+  await c.query(`insert into volumes (account_id, size) values ('acct-3', 3)`);
+  await c.query('commit');
+  t.equal(await shardOf('acct-3'), from, 'the placement did not change');
+  const rows = await direct<{ n: string }>(clusterOf(from), `select count(*) as n from volumes where account_id = 'acct-3'`);
+  t.equal(Number(rows.rows[0]!.n), 3);
+  const after = await console_('SHOW MIGRATIONS');
+  t.equal(after.rows.find((x) => x.key === 'acct-3_volume').state, 'cancelled');
+  const again = await console_(`CANCEL MIGRATION ${m.id}`).catch((e: Error) => e);
+  t.match((again as Error).message, /cannot be cancelled/, 'a finished one cannot be cancelled');
+});
