@@ -10,12 +10,11 @@
 
 import net from 'node:net';
 import { Args } from './lib/args.js';
-import { ServerConnection, type ServerOwner } from '../proxy/connection/ServerConnection.js';
+import { ServerConnection } from '../proxy/connection/ServerConnection.js';
 import { FrameReader } from '../proxy/protocol/FrameReader.js';
 import * as Be from '../proxy/protocol/BackendMessage.js';
-import { BackendCode, FrontendCode } from '../proxy/protocol/MessageCode.js';
-
-const EMPTY = Buffer.alloc(0);
+import { FrontendCode } from '../proxy/protocol/MessageCode.js';
+import { ServerPipeline, type PipelineOwner, type PipelineRider } from '../proxy/pool/ServerPipeline.js';
 
 /** A client of the relay: its frames in, its answers out. */
 class Client {
@@ -24,70 +23,21 @@ class Client {
   constructor(readonly socket: net.Socket) {}
 }
 
-/** One server connection carrying many clients' Queries: what is owed to whom, in order. */
-class Lane implements ServerOwner {
-  /** the client of each Query sent and not yet answered (ReadyForQuery), oldest first */
-  private readonly owed: Client[] = [];
-  private head = 0;
-  /** Queries gathered this turn of the event loop: one write */
-  private out: Buffer[] = [];
-  private scheduled = false;
-  /** bytes of a server frame cut across chunks */
-  private rest: Buffer = EMPTY;
-
-  constructor(readonly conn: ServerConnection) {
-    conn.owner = this;
-  }
-
-  get inFlight(): number {
-    return this.owed.length - this.head;
-  }
-
-  send(client: Client, query: Buffer): void {
-    this.owed.push(client);
-    this.out.push(query);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    const out = this.out;
-    this.out = [];
-    this.conn.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+/** A client's rides on a lane: its answers go straight to its socket, in order (the lane is Prescient's ServerPipeline). */
+function riderOf(client: Client): PipelineRider {
+  return {
+    onServerData: (chunk: Buffer) => {
+      client.socket.write(chunk);
+    },
+    onServerClose: () => {
+      process.stderr.write('pipeline-relay: a server connection closed\n');
+      process.exit(1);
+    },
   };
-
-  /** Server bytes: each answer, up to and including its ReadyForQuery, goes to the client that asked, in runs. */
-  onServerData(chunk: Buffer): void {
-    const buf = this.rest.length > 0 ? Buffer.concat([this.rest, chunk]) : chunk;
-    let at = 0;
-    let runStart = 0;
-    while (at + 5 <= buf.length) {
-      const end = at + 1 + buf.readInt32BE(at + 1);
-      if (end > buf.length) break;
-      if (buf[at] === BackendCode.ReadyForQuery) {
-        const client = this.owed[this.head++]!;
-        client.socket.write(buf.subarray(runStart, end));
-        runStart = end;
-        if (this.head > 1024 && this.head * 2 > this.owed.length) {
-          this.owed.splice(0, this.head);
-          this.head = 0;
-        }
-      }
-      at = end;
-    }
-    // frames of an answer not finished yet go to its client now; a cut frame waits for the rest of its bytes
-    if (at > runStart) this.owed[this.head]?.socket.write(buf.subarray(runStart, at));
-    this.rest = at < buf.length ? Buffer.from(buf.subarray(at)) : EMPTY;
-  }
-
-  onServerClose(): void {
-    process.stderr.write('pipeline-relay: a server connection closed\n');
-    process.exit(1);
-  }
 }
+
+/** the relay keeps its lanes for good: a lane with nothing owed simply waits for the next Query */
+const keepLanes: PipelineOwner = { pipelineEmpty: () => {} };
 
 async function main(): Promise<void> {
   const usage = 'usage: node dist/scripts/pipeline-relay.js --port P --to HOST:PORT --user U --password PW --database DB [--servers N]';
@@ -97,12 +47,13 @@ async function main(): Promise<void> {
   if (at <= 0) throw new Error('--to HOST:PORT is required');
   const shard = { name: 'pg', host: to.slice(0, at), port: Number(to.slice(at + 1)), database: flags.get('database') ?? 'app', password: '' };
   const identity = { user: flags.get('user') ?? 'postgres', password: flags.get('password') ?? '' };
-  const lanes = await Promise.all(Array.from({ length: flags.int('servers', 2, 1) }, () => ServerConnection.connect(shard, identity, 10_000, 'pipeline-relay').then((c) => new Lane(c))));
+  const lanes = await Promise.all(Array.from({ length: flags.int('servers', 2, 1) }, () => ServerConnection.connect(shard, identity, 10_000, 'pipeline-relay').then((c) => new ServerPipeline(c, '', keepLanes))));
   const params = Buffer.concat([...lanes[0]!.conn.params].map(([k, v]) => Be.ParameterStatus(k, v)));
   let pid = 1;
   const listener = net.createServer((socket) => {
     socket.setNoDelay(true);
     const client = new Client(socket);
+    const rider = riderOf(client);
     socket.on('data', (chunk: Buffer) => {
       client.reader.push(chunk);
       let f;
@@ -127,9 +78,9 @@ async function main(): Promise<void> {
           return;
         }
         let lane = lanes[0]!;
-        for (const l of lanes) if (l.inFlight < lane.inFlight) lane = l;
+        for (const l of lanes) if (l.depth < lane.depth) lane = l;
         // the frame is a slice of the chunk: the Query is copied once, into the lane's write
-        lane.send(client, f.frame);
+        lane.send(rider, f.frame);
       }
     });
     socket.on('error', () => socket.destroy());
