@@ -1,4 +1,6 @@
-// Owns: test helpers for real Postgres: per-test throwaway clusters (withClusters) and running the psql / pgbench binaries.
+// Owns: test helpers for real Postgres: per-test throwaway clusters (withClusters), running the psql / pgbench binaries,
+// and one statement straight on a cluster (directQuery).
+import pg from 'pg';
 import {
   findPgBin,
   hasPostgres,
@@ -118,4 +120,15 @@ export function connOf(c: Cluster, user?: { name: string; password: string }, da
     password: user?.password ?? c.password,
     database,
   };
+}
+
+/** One statement straight on a cluster (as its superuser, database `app`), on a connection of its own. */
+export async function directQuery<T extends pg.QueryResultRow = pg.QueryResultRow>(c: Cluster, sql: string): Promise<pg.QueryResult<T>> {
+  const d = new pg.Client({ ...connOf(c), database: 'app' });
+  await d.connect();
+  try {
+    return await d.query<T>(sql);
+  } finally {
+    await d.end();
+  }
 }

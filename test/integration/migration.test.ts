@@ -4,21 +4,13 @@
 // transaction nothing; a copy that differs is caught before the flip; SHOW MIGRATIONS.
 import t from 'tap';
 import pg from 'pg';
-import { requirePostgres, connOf, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, directQuery, withClusters, type Cluster } from '../helpers/pg.js';
 import { connected, startProxy } from '../helpers/proxy.js';
 
 requirePostgres(t);
 
 const clusters = await withClusters(t, 2);
-const direct = async <T extends pg.QueryResultRow>(c: Cluster, sql: string): Promise<pg.QueryResult<T>> => {
-  const d = new pg.Client({ ...connOf(c), database: 'app' });
-  await d.connect();
-  try {
-    return await d.query<T>(sql);
-  } finally {
-    await d.end();
-  }
-};
+const direct = directQuery;
 for (const c of clusters) await direct(c, 'create table volumes (account_id text not null, id serial, size int not null, primary key (account_id, id))');
 const ADMIN = { name: 'admin', password: 'admin-secret' };
 const proxy = await startProxy(t, clusters, {
@@ -32,6 +24,9 @@ const console_ = (sql: string): Promise<pg.QueryResult> => admin.query({ text: s
 const shardOf = async (account: string): Promise<string> =>
   (await console_(`SHOW PLACEMENT FOR ACCOUNT '${account}' TABLE 'volumes'`)).rows[0].shard;
 const clusterOf = (shard: string): Cluster => clusters[Number(shard.slice(1))]!;
+/** the tenant's rows on a shard, counted there directly */
+const rowsOn = async (shard: string, account: string): Promise<number> =>
+  Number((await direct<{ n: string }>(clusterOf(shard), `select count(*) as n from volumes where account_id = '${account}'`)).rows[0]!.n);
 
 t.test('a tenant moves while it is written to: nothing lost, nothing doubled, nothing left behind', async (t) => {
   const c = await connected(t, proxy);
@@ -82,8 +77,7 @@ t.test('a tenant moves while it is written to: nothing lost, nothing doubled, no
   const want = [...Array.from({ length: 50 }, (_, k) => -1 - k), ...acked].sort((a, b) => a - b);
   t.same(sizes, want, `the new shard holds the 50 first rows and all ${acked.length} acknowledged writes, each once`);
   t.ok(acked.some((k) => k % 2 === 0) && acked.some((k) => k % 2 === 1), 'both writers wrote');
-  const left = await direct<{ n: string }>(clusterOf(from), `select count(*) as n from volumes where account_id = 'acct-7'`);
-  t.equal(Number(left.rows[0]!.n), 0, 'nothing left on the old shard');
+  t.equal(await rowsOn(from, 'acct-7'), 0, 'nothing left on the old shard');
   const viaProxy = await c.query(`select count(*)::int as n from volumes where account_id = 'acct-7'`);
   t.equal(viaProxy.rows[0].n, want.length, 'reads through Prescient see every row');
 });
@@ -100,8 +94,7 @@ t.test('a move that cannot fence in time is aborted; the open transaction goes o
   await c.query(`insert into volumes (account_id, size) values ('acct-9', 3)`);
   await c.query('commit');
   t.equal(await shardOf('acct-9'), from, 'the placement did not change');
-  const rows = await direct<{ n: string }>(clusterOf(from), `select count(*) as n from volumes where account_id = 'acct-9'`);
-  t.equal(Number(rows.rows[0]!.n), 3, 'the transaction committed all its rows where they were');
+  t.equal(await rowsOn(from, 'acct-9'), 3, 'the transaction committed all its rows where they were');
 });
 
 t.test('verification catches a copy that differs: the flip does not happen, nothing is lost', async (t) => {
@@ -116,8 +109,7 @@ t.test('verification catches a copy that differs: the flip does not happen, noth
   const err = await console_(`MIGRATE ACCOUNT 'acct-5' DOMAIN 'volume' TO ${to}`).catch((e: Error) => e);
   t.match((err as Error).message, /table volumes differs after the copy/);
   t.equal(await shardOf('acct-5'), from, 'the placement did not change');
-  const target = await direct<{ n: string }>(clusterOf(to), `select count(*) as n from volumes where account_id = 'acct-5'`);
-  t.equal(Number(target.rows[0]!.n), 0, 'the copy was rolled back on the target');
+  t.equal(await rowsOn(to, 'acct-5'), 0, 'the copy was rolled back on the target');
   const r = await c.query(`select array_agg(size order by size) as s from volumes where account_id = 'acct-5'`);
   t.same(r.rows[0].s, [0, 1, 2, 3, 4], 'the tenant is whole where it was, and served');
   const list = await console_('SHOW MIGRATIONS');
@@ -144,8 +136,7 @@ t.test('CANCEL MIGRATION while the move waits for a transaction: nothing moves, 
   await c.query(`insert into volumes (account_id, size) values ('acct-3', 3)`);
   await c.query('commit');
   t.equal(await shardOf('acct-3'), from, 'the placement did not change');
-  const rows = await direct<{ n: string }>(clusterOf(from), `select count(*) as n from volumes where account_id = 'acct-3'`);
-  t.equal(Number(rows.rows[0]!.n), 3);
+  t.equal(await rowsOn(from, 'acct-3'), 3);
   const after = await console_('SHOW MIGRATIONS');
   t.equal(after.rows.find((x) => x.key === 'acct-3_volume').state, 'cancelled');
   const again = await console_(`CANCEL MIGRATION ${m.id}`).catch((e: Error) => e);

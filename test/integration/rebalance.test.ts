@@ -3,21 +3,13 @@
 // tenants keep being written to — and not all of them (a moved tenant's past load counts for its new shard).
 import t from 'tap';
 import pg from 'pg';
-import { requirePostgres, connOf, withClusters, type Cluster } from '../helpers/pg.js';
+import { requirePostgres, directQuery, withClusters, type Cluster } from '../helpers/pg.js';
 import { connected, startProxy } from '../helpers/proxy.js';
 
 requirePostgres(t);
 
 const clusters = await withClusters(t, 2);
-const direct = async <T extends pg.QueryResultRow>(c: Cluster, sql: string): Promise<pg.QueryResult<T>> => {
-  const d = new pg.Client({ ...connOf(c), database: 'app' });
-  await d.connect();
-  try {
-    return await d.query<T>(sql);
-  } finally {
-    await d.end();
-  }
-};
+const direct = directQuery;
 for (const c of clusters) await direct(c, 'create table volumes (account_id text not null, id serial, size int not null, primary key (account_id, id))');
 const ADMIN = { name: 'admin', password: 'admin-secret' };
 const proxy = await startProxy(t, clusters, {

@@ -3,18 +3,13 @@
 // Prescient and real Postgres shards.
 import t from 'tap';
 import pg from 'pg';
-import { requirePostgres, connOf, withClusters } from '../helpers/pg.js';
+import { requirePostgres, directQuery, withClusters } from '../helpers/pg.js';
 import { connected, startProxy } from '../helpers/proxy.js';
 
 requirePostgres(t);
 
 const clusters = await withClusters(t, 2);
-for (const c of clusters) {
-  const d = new pg.Client({ ...connOf(c), database: 'app' });
-  await d.connect();
-  await d.query('create table volumes (account_id text not null, id int not null, size int not null, primary key (account_id, id))');
-  await d.end();
-}
+for (const c of clusters) await directQuery(c, 'create table volumes (account_id text not null, id int not null, size int not null, primary key (account_id, id))');
 const ADMIN = { name: 'admin', password: 'admin-secret' };
 const proxy = await startProxy(t, clusters, {
   admin: { users: [ADMIN] },
