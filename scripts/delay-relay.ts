@@ -10,6 +10,7 @@
 
 import net from 'node:net';
 import { Args } from './lib/args.js';
+import { relayTarget, serveRelay } from './lib/relayProcess.js';
 
 /** Chunks from one server socket, held until their time. */
 class DelayLine {
@@ -83,20 +84,8 @@ function main(): void {
   const flags = new Args(process.argv.slice(2), { usage, values: ['port', 'to', 'rtt-ms'], booleans: [] });
   const port = flags.int('port', 0, 0);
   const rttMs = flags.num('rtt-ms', 1, 0, 10_000, false);
-  const to = flags.get('to') ?? '';
-  const at = to.lastIndexOf(':');
-  if (at <= 0) throw new Error('--to HOST:PORT is required');
-  const host = to.slice(0, at);
-  const serverPort = Number(to.slice(at + 1));
-  const listener = net.createServer((c) => relay(c, host, serverPort, rttMs));
-  listener.listen(port, '127.0.0.1', () => {
-    const a = listener.address() as net.AddressInfo;
-    process.stdout.write(`listening on 127.0.0.1:${a.port}\n`);
-  });
-  process.on('SIGTERM', () => {
-    listener.close();
-    process.exit(0);
-  });
+  const to = relayTarget(flags);
+  serveRelay(port, (c) => relay(c, to.host, to.port, rttMs));
 }
 
 main();

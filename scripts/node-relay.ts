@@ -7,6 +7,7 @@
 
 import net from 'node:net';
 import { Args } from './lib/args.js';
+import { relayTarget, serveRelay } from './lib/relayProcess.js';
 
 /** Relays one client to its own server connection; either side closing closes both. */
 function relay(client: net.Socket, host: string, port: number, onread: boolean): void {
@@ -58,21 +59,9 @@ function relay(client: net.Socket, host: string, port: number, onread: boolean):
 function main(): void {
   const flags = new Args(process.argv.slice(2), { usage: 'usage: node dist/scripts/node-relay.js --port P --to HOST:PORT', values: ['port', 'to'], booleans: ['onread'] });
   const port = flags.int('port', 0, 0);
-  const to = flags.get('to') ?? '';
-  const at = to.lastIndexOf(':');
-  if (at <= 0) throw new Error('--to HOST:PORT is required');
-  const host = to.slice(0, at);
-  const serverPort = Number(to.slice(at + 1));
+  const to = relayTarget(flags);
   const onread = flags.bool('onread');
-  const listener = net.createServer((c) => relay(c, host, serverPort, onread));
-  listener.listen(port, '127.0.0.1', () => {
-    const a = listener.address() as net.AddressInfo;
-    process.stdout.write(`listening on 127.0.0.1:${a.port}\n`);
-  });
-  process.on('SIGTERM', () => {
-    listener.close();
-    process.exit(0);
-  });
+  serveRelay(port, (c) => relay(c, to.host, to.port, onread));
 }
 
 main();
