@@ -103,3 +103,18 @@ t.test('a client that never reads its answer is closed; the others go on', async
   const r = await other.query('select 1 as one');
   t.equal(r.rows[0].one, 1);
 });
+
+t.test('the backend of a pipeline is killed mid-query: each of its riders gets an error, the proxy serves on', async (t) => {
+  const riders = await Promise.all(Array.from({ length: 6 }, () => connected(t, proxy)));
+  // warm: these clients' settings are on the pool's connections, so their next Queries ride
+  await Promise.all(riders.map((c) => c.query('select 1')));
+  const running = riders.map((c) => c.query('select pg_sleep(2), pg_backend_pid() as pid').then(() => 'answered', (e: PgError) => e.code ?? e.message));
+  await new Promise((r) => setTimeout(r, 300));
+  const busy = await admin.query<{ pid: number }>("select pid from pg_stat_activity where datname = 'app' and query like 'select pg_sleep(2)%'");
+  t.ok(busy.rows.length >= 1 && busy.rows.length < 6, `${busy.rows.length} backend(s) run the 6 clients' statements: they ride`);
+  await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query like $2', ['app', 'select pg_sleep(2)%']);
+  const outcomes = await Promise.all(running);
+  t.ok(outcomes.every((o) => o !== 'answered'), `every rider of a killed backend heard of it: ${[...new Set(outcomes)].join(', ')}`);
+  const fresh = await connected(t, proxy);
+  t.equal((await fresh.query('select 7 as n')).rows[0].n, 7, 'a new client is served');
+});
