@@ -1,4 +1,4 @@
-// bench-passthrough owns the pass-through benchmark: pgbench -S against direct Postgres, PgBouncer, the Node floor and Prescient (interleaved), proxy CPU per transaction, and optionally syscalls per transaction (--strace), RSS with 1,000 clients (--memory) and a CPU profile.
+// bench-passthrough owns the pass-through benchmark: pgbench -S against direct Postgres, PgBouncer, the Node floor and Prescient (interleaved; optionally its variants: another build, workers, pipelining, and the floor's experiments), proxy CPU per transaction, and optionally syscalls per transaction (--strace), RSS with 1,000 clients (--memory) and a CPU profile.
 //
 // usage (after `npm run build`):
 //   npm run bench:passthrough -- [options]

@@ -1,6 +1,7 @@
 // Forwarder owns a client's conversation with its server connection: frames to the server (prepared-statement names
 // mapped, made-up answers in their place), the responses owed (PendingQueue), server frames back to the client in
-// merged writes, backpressure both ways, leasing and releasing the connection, COPY IN and resets on release.
+// merged writes, backpressure both ways, leasing and releasing the connection (or riding a shared one: pool.pipeline),
+// COPY IN and resets on release.
 import type { ServerConnection, ServerOwner } from '../connection/ServerConnection.js';
 import type { Pool } from '../pool/Pool.js';
 import type { ServerPipeline } from '../pool/ServerPipeline.js';
