@@ -142,6 +142,12 @@ export const ShardManagerSchema = z.strictObject({
   cooldown: z.number().int().min(0).default(300),
   /** how long a move waits for the requests and transactions using its key; then the move is aborted, not them */
   fence_timeout_ms: z.number().int().min(1).default(5000),
+  /** a move begins once the source's transactions older than it have ended (their snapshots cannot see its change capture): how long it waits for them, then it is aborted */
+  capture_timeout_ms: z.number().int().min(1).default(30_000),
+  /** before the fence: catch-up rounds go on until one finds at most this many changed rows of the key (or 10 rounds) */
+  catchup_rows: z.number().int().min(0).default(100),
+  /** after the flip, how long the key's old rows stay on the source before they are deleted (0: at once) */
+  cleanup_grace_ms: z.number().int().min(0).default(0),
 });
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;

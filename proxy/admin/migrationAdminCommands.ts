@@ -1,6 +1,7 @@
 // migrationAdminCommands owns the admin console's tenant moves: MIGRATE ACCOUNT '…' DOMAIN '…' TO shard, CANCEL MIGRATION n, and SHOW MIGRATIONS.
 import type { AdminResult } from './AdminConsole.js';
 import type { Mover } from '../shardManager/Mover.js';
+import type { Catalog } from '../catalog/Catalog.js';
 
 const VALUE = String.raw`(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|([A-Za-z0-9_.:@-]+))`;
 const MIGRATE = new RegExp(String.raw`^ACCOUNT\s+${VALUE}\s+DOMAIN\s+${VALUE}\s+TO\s+${VALUE}$`, 'i');
@@ -11,16 +12,16 @@ function valueAt(m: RegExpExecArray, at: number): string | undefined {
   return m[at + 2];
 }
 
-const COLUMNS = ['id', 'key', 'from', 'to', 'state', 'rows', 'pause_ms', 'elapsed_ms', 'error'];
+const COLUMNS = ['id', 'key', 'from', 'to', 'state', 'rows', 'pause_ms', 'elapsed_ms', 'error', 'bytes'];
 
-export function migrationAdminCommands(mover: Mover, fenceTimeoutMs: () => number): Map<string, (args: string) => AdminResult | Promise<AdminResult>> {
+export function migrationAdminCommands(mover: Mover, catalog: Catalog, fenceTimeoutMs: () => number): Map<string, (args: string) => AdminResult | Promise<AdminResult>> {
   const commands = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
   commands.set('MIGRATE', async (args) => {
     const m = MIGRATE.exec(args.trim());
     if (!m) throw new Error(`usage: MIGRATE ACCOUNT 'account-id' DOMAIN 'domain' TO shard`);
     const done = await mover.move(valueAt(m, 1)!, valueAt(m, 4)!, valueAt(m, 7)!, fenceTimeoutMs());
     if (done.error !== undefined) throw new Error(`migration ${done.id} of ${done.key} failed: ${done.error}`);
-    return { columns: COLUMNS, rows: [[done.id, done.key, done.from, done.to, done.state, done.rows, done.pauseMs, done.elapsedMs, null]], tag: 'MIGRATE' };
+    return { columns: COLUMNS, rows: [[done.id, done.key, done.from, done.to, done.state, done.rows, done.pauseMs, done.elapsedMs, null, done.bytes]], tag: 'MIGRATE' };
   });
   commands.set('CANCEL MIGRATION', (args) => {
     const id = Number(args.trim());
@@ -28,9 +29,18 @@ export function migrationAdminCommands(mover: Mover, fenceTimeoutMs: () => numbe
     if (!mover.cancel(id)) throw new Error(`migration ${id} cannot be cancelled: unknown, finished, or past the flip`);
     return { columns: ['cancel'], rows: [[`migration ${id} cancelled`]], tag: 'CANCEL' };
   });
-  commands.set('SHOW MIGRATIONS', () => ({
-    columns: COLUMNS,
-    rows: mover.migrations.map((x) => [x.id, x.key, x.from, x.to, x.state, x.rows, x.pauseMs, x.elapsedMs, x.error ?? null]),
-  }));
+  // every proxy's moves, from the catalog; the ones running here with their figures of this moment
+  commands.set('SHOW MIGRATIONS', async () => {
+    const live = new Map(mover.running().map((m) => [m.id, m]));
+    const now = Date.now();
+    return {
+      columns: COLUMNS,
+      rows: (await catalog.migrations({ limit: 1000 })).map((r) => {
+        const m = live.get(r.id);
+        const elapsed = r.elapsedMs ?? (m ? now - m.startedAt : null);
+        return [r.id, r.key, r.from, r.to, m?.state ?? r.state, m?.rows ?? r.rows, r.pauseMs, elapsed, r.error, m?.bytes ?? r.bytes];
+      }),
+    };
+  });
   return commands;
 }

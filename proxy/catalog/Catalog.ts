@@ -72,6 +72,31 @@ export interface PlacementHistoryRow {
   epoch: number;
 }
 
+/** One tenant move as the catalog keeps it: each step is written before it is taken, so a restart can resume or undo it. */
+export interface MigrationRecord {
+  id: number;
+  key: string;
+  account: string;
+  domain: string;
+  /** shard names */
+  from: string;
+  to: string;
+  state: string;
+  rows: number;
+  bytes: number;
+  pauseMs: number | null;
+  elapsedMs: number | null;
+  error: string | null;
+  /** what resuming needs (JSON): the source tables with change capture, the capture's position */
+  detail: string;
+  /** the process running it (null once settled) */
+  owner: string | null;
+  startedAt: number;
+  updatedAt: number;
+}
+export type NewMigration = Pick<MigrationRecord, 'key' | 'account' | 'domain' | 'from' | 'to' | 'state' | 'owner'>;
+export type MigrationPatch = Partial<Pick<MigrationRecord, 'state' | 'rows' | 'bytes' | 'pauseMs' | 'elapsedMs' | 'error' | 'detail' | 'owner'>>;
+
 export interface Catalog {
   open(): Promise<void>;
   close(): Promise<void>;
@@ -86,6 +111,11 @@ export interface Catalog {
   /** Every change of the key, oldest first. */
   history(key: string): Promise<PlacementHistoryRow[]>;
   setShardStatus(name: string, status: ShardStatus): Promise<void>;
+  /** Records a new tenant move; returns its id (unique across every proxy on this catalog). */
+  addMigration(m: NewMigration): Promise<number>;
+  updateMigration(id: number, patch: MigrationPatch): Promise<void>;
+  /** The latest `limit` moves, oldest first; `unsettled`: only those not done, failed, cancelled or rolled back. */
+  migrations(opts?: { limit?: number; unsettled?: boolean }): Promise<MigrationRecord[]>;
   /** Called (after the snapshot is replaced) for every new epoch seen, local or from another process. */
   onChange(cb: (epoch: number) => void): void;
   readonly epoch: number;

@@ -4,6 +4,8 @@ import {
   CatalogErrorCode,
   CatalogSnapshot,
   ShardStatus,
+  type MigrationPatch,
+  type MigrationRecord,
   type PlacementRow,
   type ShardConfigEntry,
   type ShardRow,
@@ -42,6 +44,28 @@ export abstract class CatalogBase {
   protected requireOpen(): void {
     if (!this.opened) throw new CatalogError(CatalogErrorCode.NotOpen, 'catalog is not open');
   }
+}
+
+/** States a move can end in (Mover's MoveState); the rest are steps a restart resumes or undoes. */
+export const SETTLED_MIGRATION_STATES = ['done', 'failed', 'cancelled', 'rolled_back'] as const;
+
+/** The patch's columns as snake_case names with their values, in a fixed order (both backends build their UPDATE from it). */
+export function migrationPatchColumns(patch: MigrationPatch): [string, string | number | null][] {
+  const names: Record<keyof MigrationPatch, string> = {
+    state: 'state', rows: 'rows', bytes: 'bytes', pauseMs: 'pause_ms', elapsedMs: 'elapsed_ms', error: 'error', detail: 'detail', owner: 'owner',
+  };
+  return (Object.keys(names) as (keyof MigrationPatch)[]).filter((k) => patch[k] !== undefined).map((k) => [names[k], patch[k] as string | number | null]);
+}
+
+/** A row of either backend's migrations table as the Catalog hands it out. */
+export function migrationOfRow(r: Record<string, unknown>): MigrationRecord {
+  const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: Number(r.id), key: String(r.shard_key), account: String(r.account), domain: String(r.domain), from: String(r.from_shard), to: String(r.to_shard),
+    state: String(r.state), rows: Number(r.rows), bytes: Number(r.bytes), pauseMs: n(r.pause_ms), elapsedMs: n(r.elapsed_ms),
+    error: (r.error as string | null) ?? null, detail: String(r.detail ?? '{}'), owner: (r.owner as string | null) ?? null,
+    startedAt: Number(r.started_at), updatedAt: Number(r.updated_at),
+  };
 }
 
 export function checkKey(key: string): void {

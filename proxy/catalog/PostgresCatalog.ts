@@ -5,12 +5,15 @@ import {
   CatalogErrorCode,
   ShardStatus,
   type Catalog,
+  type MigrationPatch,
+  type MigrationRecord,
+  type NewMigration,
   type PlacementHistoryRow,
   type PlacementRow,
   type ShardConfigEntry,
   type ShardRow,
 } from './Catalog.js';
-import { CatalogBase, checkKey, checkShardConfig, checkStatus } from './CatalogBase.js';
+import { CatalogBase, SETTLED_MIGRATION_STATES, checkKey, checkShardConfig, checkStatus, migrationOfRow, migrationPatchColumns } from './CatalogBase.js';
 
 /** Schema steps for schema `S` (the placeholder); step i brings the schema to version i + 1. Append only. */
 const MIGRATIONS: string[] = [
@@ -64,6 +67,30 @@ const MIGRATIONS: string[] = [
     updated_at timestamptz not null default now()
   );
   create index migrations_key on S.migrations(shard_key);
+  `,
+  // tenant moves recorded step by step (the table of step 1 was never written)
+  `
+  drop table S.migrations;
+  create table S.migrations (
+    id bigserial primary key,
+    shard_key text not null,
+    account text not null,
+    domain text not null,
+    from_shard text not null,
+    to_shard text not null,
+    state text not null,
+    rows bigint not null default 0,
+    bytes bigint not null default 0,
+    pause_ms bigint,
+    elapsed_ms bigint,
+    error text,
+    detail text not null default '{}',
+    owner text,
+    started_at bigint not null,
+    updated_at bigint not null
+  );
+  create index migrations_key on S.migrations(shard_key);
+  create index migrations_state on S.migrations(state);
   `,
 ];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
@@ -393,5 +420,35 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
       at: new Date(x.at),
       epoch: Number(x.epoch),
     }));
+  }
+
+  async addMigration(m: NewMigration): Promise<number> {
+    this.requireOpen();
+    const now = Date.now();
+    const r = await this.pool!.query(
+      this.sql(
+        `insert into S.migrations (shard_key, account, domain, from_shard, to_shard, state, owner, started_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning id`,
+      ),
+      [m.key, m.account, m.domain, m.from, m.to, m.state, m.owner, now],
+    );
+    return Number(r.rows[0].id);
+  }
+
+  async updateMigration(id: number, patch: MigrationPatch): Promise<void> {
+    this.requireOpen();
+    const cols = migrationPatchColumns(patch);
+    const sets = cols.map(([c], i) => `${c} = $${i + 3}`);
+    await this.pool!.query(this.sql(`update S.migrations set ${[...sets, 'updated_at = $2'].join(', ')} where id = $1`), [id, Date.now(), ...cols.map(([, v]) => v)]);
+  }
+
+  async migrations(opts: { limit?: number; unsettled?: boolean } = {}): Promise<MigrationRecord[]> {
+    this.requireOpen();
+    const where = opts.unsettled ? 'where not (state = any($2))' : '';
+    const r = await this.pool!.query(
+      this.sql(`select * from (select * from S.migrations ${where} order by id desc limit $1) m order by id`),
+      opts.unsettled ? [opts.limit ?? 1000, [...SETTLED_MIGRATION_STATES]] : [opts.limit ?? 1000],
+    );
+    return r.rows.map(migrationOfRow);
   }
 }

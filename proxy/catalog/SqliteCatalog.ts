@@ -5,12 +5,15 @@ import {
   CatalogErrorCode,
   ShardStatus,
   type Catalog,
+  type MigrationPatch,
+  type MigrationRecord,
+  type NewMigration,
   type PlacementHistoryRow,
   type PlacementRow,
   type ShardConfigEntry,
   type ShardRow,
 } from './Catalog.js';
-import { CatalogBase, checkKey, checkShardConfig, checkStatus } from './CatalogBase.js';
+import { CatalogBase, SETTLED_MIGRATION_STATES, checkKey, checkShardConfig, checkStatus, migrationOfRow, migrationPatchColumns } from './CatalogBase.js';
 
 /** Schema steps; step i brings the schema to version i + 1. Append only. */
 const MIGRATIONS: string[] = [
@@ -64,6 +67,30 @@ const MIGRATIONS: string[] = [
     updated_at integer not null
   );
   create index migrations_key on migrations(shard_key);
+  `,
+  // tenant moves recorded step by step (the table of step 1 was never written)
+  `
+  drop table migrations;
+  create table migrations (
+    id integer primary key autoincrement,
+    shard_key text not null,
+    account text not null,
+    domain text not null,
+    from_shard text not null,
+    to_shard text not null,
+    state text not null,
+    rows bigint not null default 0,
+    bytes bigint not null default 0,
+    pause_ms bigint,
+    elapsed_ms bigint,
+    error text,
+    detail text not null default '{}',
+    owner text,
+    started_at bigint not null,
+    updated_at bigint not null
+  );
+  create index migrations_key on migrations(shard_key);
+  create index migrations_state on migrations(state);
   `,
 ];
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
@@ -289,5 +316,35 @@ export class SqliteCatalog extends CatalogBase implements Catalog {
       at: new Date(r.at),
       epoch: r.epoch,
     }));
+  }
+
+  async addMigration(m: NewMigration): Promise<number> {
+    this.requireOpen();
+    const now = Date.now();
+    const r = this.db!
+      .prepare(
+        `insert into migrations (shard_key, account, domain, from_shard, to_shard, state, owner, started_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`,
+      )
+      .pluck()
+      .get(m.key, m.account, m.domain, m.from, m.to, m.state, m.owner, now, now) as number;
+    return Number(r);
+  }
+
+  async updateMigration(id: number, patch: MigrationPatch): Promise<void> {
+    this.requireOpen();
+    const cols = migrationPatchColumns(patch);
+    this.db!
+      .prepare(`update migrations set ${cols.map(([c]) => `${c} = ?`).join(', ')}${cols.length ? ', ' : ''}updated_at = ? where id = ?`)
+      .run(...cols.map(([, v]) => v), Date.now(), id);
+  }
+
+  async migrations(opts: { limit?: number; unsettled?: boolean } = {}): Promise<MigrationRecord[]> {
+    this.requireOpen();
+    const where = opts.unsettled ? `where state not in (${SETTLED_MIGRATION_STATES.map(() => '?').join(', ')})` : '';
+    const rows = this.db!
+      .prepare(`select * from (select * from migrations ${where} order by id desc limit ?) order by id`)
+      .all(...(opts.unsettled ? SETTLED_MIGRATION_STATES : []), opts.limit ?? 1000) as Record<string, unknown>[];
+    return rows.map(migrationOfRow);
   }
 }

@@ -14,6 +14,8 @@ import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
 import { migrationAdminCommands } from '../admin/migrationAdminCommands.js';
 import { Mover } from '../shardManager/Mover.js';
+import { LocalMoveFence } from '../shardManager/MoveFence.js';
+import { MoveRecovery } from '../shardManager/MoveRecovery.js';
 import { LoadWindow } from '../shardManager/LoadWindow.js';
 import { Rebalancer } from '../shardManager/Rebalancer.js';
 import { VersionTracker } from '../versions/VersionTracker.js';
@@ -86,12 +88,22 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers,
       // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
       admin: (c) => {
-        const mover = (moverOf = new Mover({ get config() { return c.config; }, catalog: c.catalog, fence: c.fence, invalidate: (k) => c.versions?.localWrite(k) }));
-        const moves = migrationAdminCommands(mover, () => c.config.shard_manager.fence_timeout_ms);
+        const mover = (moverOf = new Mover({ get config() { return c.config; }, catalog: c.catalog, fence: new LocalMoveFence(c.fence), invalidate: (k) => c.versions?.localWrite(k) }));
+        const moves = migrationAdminCommands(mover, c.catalog, () => c.config.shard_manager.fence_timeout_ms);
         return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...pluginCommands]), startedAt);
       },
     });
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
+    // moves a killed process left half done are settled before clients come (and looked for again every 30 s)
+    {
+      const built = ctx;
+      const recovery = new MoveRecovery(() => built.config, catalog);
+      const sweep = (): Promise<void> => recovery.sweep().then(() => {}, (e: unknown) => logger.warn('migration recovery failed', { error: (e as Error).message }));
+      await sweep();
+      const timer = setInterval(() => void sweep(), 30_000);
+      timer.unref();
+      built.closers.push(() => clearInterval(timer));
+    }
     if (load !== null && moverOf !== null) {
       const built = ctx;
       const rebalancer = new Rebalancer(() => built.config, load, moverOf, (key) => built.catalog.snapshot().placementOf(key).shard.name);

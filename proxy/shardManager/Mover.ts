@@ -1,23 +1,34 @@
-// Mover owns moving one placement key (one account's domain) from its shard to another while the proxy serves: fence the key, let the requests and transactions using it finish, copy its rows of every table of the domain, verify count and checksum on both sides, flip the placement, delete the old rows, open the fence.
-import pg from 'pg';
+// Mover owns moving one placement key (one account's domain) from its shard to another while the proxy serves: capture the key's changes on the source, copy it in one snapshot, catch up, fence the key, final catch-up, verify count and checksum on both sides, flip the placement, open the fence, delete the old rows — each step written to the catalog first, so a restart resumes or undoes it (MoveRecovery).
+import os from 'node:os';
+import type pg from 'pg';
 import type { Config, ShardConfig } from '../../config/schema.js';
 import type { Catalog } from '../catalog/Catalog.js';
-import type { KeyFence } from '../router/KeyFence.js';
 import { logger } from '../logger.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
+import { ChangeCapture, type CaptureTable } from './ChangeCapture.js';
+import { failpoint } from './failpoint.js';
+import type { MoveFence } from './MoveFence.js';
+import { connectShard, fingerprint, ident, literal, tableShape, type Fingerprint } from './shardSql.js';
 
-/** The steps of a move, in order (SHOW MIGRATIONS shows the one it is at). */
+/** The steps of a move, in order, then how it ended (SHOW MIGRATIONS shows the one it is at). */
 export const MoveState = {
-  Fencing: 'fencing',
+  Preparing: 'preparing',
   Copying: 'copying',
+  CatchingUp: 'catching_up',
+  Fencing: 'fencing',
+  FinalCatchUp: 'final_catchup',
   Verifying: 'verifying',
   Flipping: 'flipping',
   Cleaning: 'cleaning',
   Done: 'done',
   Failed: 'failed',
   Cancelled: 'cancelled',
+  RolledBack: 'rolled_back',
 } as const;
 export type MoveState = (typeof MoveState)[keyof typeof MoveState];
+
+/** catch-up rounds before the fence at most (each one shorter than the one before while writes go on) */
+const MAX_ROUNDS = 10;
 
 export interface Migration {
   id: number;
@@ -28,6 +39,7 @@ export interface Migration {
   to: string;
   state: MoveState;
   rows: number;
+  bytes: number;
   startedAt: number;
   /** from the fence closing to its opening: how long requests for the key waited */
   pauseMs: number | null;
@@ -41,52 +53,52 @@ export interface Migration {
 export interface MoverContext {
   readonly config: Config;
   readonly catalog: Catalog;
-  readonly fence: KeyFence;
+  readonly fence: MoveFence;
   /** cached reads of the key are stale from now on */
   invalidate(key: string): void;
 }
 
-const ident = (name: string): string => name.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.');
-const literal = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+/** This process, as the owner of the moves it runs (catalog migrations.owner). */
+export const MOVER_OWNER = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 
-/** Per table: the row count and an order-independent checksum of the key's rows (sum of each row's hash). */
-async function fingerprint(c: pg.Client, table: string, column: string, account: string): Promise<{ rows: number; sum: string }> {
-  const r = await c.query<{ n: string; s: string }>(
-    `select count(*)::text as n, coalesce(sum(hashtextextended(t::text, 0)), 0)::text as s from ${ident(table)} t where ${ident(column)} = ${literal(account)}`,
-  );
-  return { rows: Number(r.rows[0]!.n), sum: r.rows[0]!.s };
+/** What the catalog keeps of a move for resuming it: the tables whose capture triggers are on the source. */
+export interface MoveDetail {
+  tables: string[];
+}
+
+export function isSettled(s: string): boolean {
+  return s === MoveState.Done || s === MoveState.Failed || s === MoveState.Cancelled || s === MoveState.RolledBack;
 }
 
 export class Mover {
-  private nextId = 1;
-  readonly migrations: Migration[] = [];
+  /** moves of this process, live and recent (the catalog has them all) */
+  private readonly live = new Map<number, Migration>();
 
   constructor(private readonly ctx: MoverContext) {}
 
-  private shard(name: string): ShardConfig {
+  shard(name: string): ShardConfig {
     const s = this.ctx.config.shards.find((x) => x.name === name);
     if (!s) throw new ProxyError('UNKNOWN_SHARD', `unknown shard "${name}"`, SqlState.InvalidParameterValue);
     if (s.user === undefined) throw new ProxyError('MOVE_NEEDS_USER', `moving data needs shards[].user on shard "${name}": a server user that can read and write every table of the domain`, SqlState.InvalidParameterValue);
     return s;
   }
 
-  /** A client of the shard; values come back as the text Postgres prints (they go back in as that text, unchanged). */
-  private async connect(s: ShardConfig): Promise<pg.Client> {
-    const c = new pg.Client({
-      host: s.host, port: s.port, database: s.database, user: s.user, password: s.password, application_name: 'prescient-mover',
-      types: { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig,
-    });
-    c.on('error', () => {});
-    await c.connect();
-    return c;
+  columnOf(table: string): string {
+    const cfg = this.ctx.config;
+    return cfg.sharding.tables[table]?.account_column ?? cfg.sharding.account_column;
   }
 
-  /** CANCEL MIGRATION n: true when it was still cancellable (not finished, not flipped yet). */
+  /** CANCEL MIGRATION n: true when it was still cancellable (running here, not past the flip). */
   cancel(id: number): boolean {
-    const m = this.migrations.find((x) => x.id === id);
+    const m = this.live.get(id);
     if (m === undefined || m.cancel === undefined) return false;
     m.cancel();
     return true;
+  }
+
+  /** The moves this process runs now. */
+  running(): Migration[] {
+    return [...this.live.values()].filter((m) => !isSettled(m.state));
   }
 
   /** Moves `account`'s `domain` to shard `to`; resolves with the finished migration (state done, failed or cancelled). */
@@ -97,10 +109,14 @@ export class Mover {
     const key = `${account}_${domain}`;
     const from = this.ctx.catalog.snapshot().placementOf(key).shard.name;
     if (from === to) throw new ProxyError('MOVE_SAME_SHARD', `${key} is on shard "${to}" already`, SqlState.InvalidParameterValue);
-    if (this.migrations.some((m) => m.key === key && !isFinished(m.state))) throw new ProxyError('MOVE_RUNNING', `${key} is being moved already`, SqlState.ObjectInUse);
+    if (this.running().some((m) => m.key === key)) throw new ProxyError('MOVE_RUNNING', `${key} is being moved already`, SqlState.ObjectInUse);
     const source = this.shard(from);
     const target = this.shard(to);
-    const m: Migration = { id: this.nextId++, key, account, domain, from, to, state: MoveState.Fencing, rows: 0, startedAt: Date.now(), pauseMs: null, elapsedMs: null };
+    const catalog = this.ctx.catalog;
+    const id = await catalog.addMigration({ key, account, domain, from, to, state: MoveState.Preparing, owner: MOVER_OWNER });
+    const m: Migration = { id, key, account, domain, from, to, state: MoveState.Preparing, rows: 0, bytes: 0, startedAt: Date.now(), pauseMs: null, elapsedMs: null };
+    this.live.set(id, m);
+    for (const old of this.live.keys()) if (this.live.size > 100 && isSettled(this.live.get(old)!.state)) this.live.delete(old);
     let cancelled = false;
     let wakeCancel: () => void = () => {};
     const cancelledP = new Promise<void>((r) => (wakeCancel = r));
@@ -109,104 +125,113 @@ export class Mover {
       wakeCancel();
     };
     const checkCancel = (): void => {
-      if (cancelled) throw new ProxyError('MOVE_CANCELLED', `migration ${m.id} of ${key} was cancelled (CANCEL MIGRATION)`, SqlState.QueryCanceled);
+      if (cancelled) throw new ProxyError('MOVE_CANCELLED', `migration ${id} of ${key} was cancelled (CANCEL MIGRATION)`, SqlState.QueryCanceled);
     };
-    this.migrations.push(m);
-    if (this.migrations.length > 1000) this.migrations.shift();
-    const step = (state: MoveState): void => {
+    // each step is in the catalog before it is taken; a failpoint lets a test stop the process exactly there
+    const step = async (state: MoveState): Promise<void> => {
       m.state = state;
-      logger.info('migration step', { id: m.id, key, from, to, state, rows: m.rows });
+      await catalog.updateMigration(id, { state, rows: m.rows, bytes: m.bytes });
+      logger.info('migration step', { id, key, from, to, state, rows: m.rows });
+      await failpoint(`move.${state}`);
     };
-    const columnOf = (table: string): string => cfg.sharding.tables[table]?.account_column ?? cfg.sharding.account_column;
     let src: pg.Client | null = null;
     let dst: pg.Client | null = null;
-    const fence = this.ctx.fence;
+    let capture: ChangeCapture | null = null;
+    let fenced = false;
     let fencedAt = 0;
+    let flipped = false;
     try {
-      [src, dst] = await Promise.all([this.connect(source), this.connect(target)]);
-      step(MoveState.Fencing);
-      fence.close(key);
+      [src, dst] = await Promise.all([connectShard(source), connectShard(target)]);
+      const tables: CaptureTable[] = [];
+      for (const table of d.tables) tables.push({ table, column: this.columnOf(table), shape: await tableShape(src, table) });
+      await catalog.updateMigration(id, { detail: JSON.stringify({ tables: d.tables } satisfies MoveDetail) });
+      await ChangeCapture.prepare(src);
+      capture = new ChangeCapture(src, dst, id, account, tables);
+      await capture.install(performance.now() + cfg.shard_manager.capture_timeout_ms, () => cancelled);
+      checkCancel();
+      await step(MoveState.Copying);
+      await dst.query('begin');
+      // what a failed earlier move may have left on the target goes first
+      for (const t of tables) await dst.query(`delete from ${ident(t.table)} where ${ident(t.column)} = ${literal(account)}`);
+      const copied = await capture.round(null);
+      m.rows += copied.rows;
+      m.bytes += copied.bytes;
+      let since = copied.next;
+      checkCancel();
+      await step(MoveState.CatchingUp);
+      for (let i = 0; i < MAX_ROUNDS; i++) {
+        const r = await capture.round(since);
+        m.rows += r.rows;
+        m.bytes += r.bytes;
+        since = r.next;
+        checkCancel();
+        if (r.changed <= cfg.shard_manager.catchup_rows) break;
+      }
+      await step(MoveState.Fencing);
+      fenced = true;
       fencedAt = performance.now();
       // requests and transactions that use the key finish first; one that does not in time aborts the move, not them
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        fence.drained(key).then(() => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), fenceTimeoutMs))),
-        cancelledP.then(() => false),
-      ]);
-      clearTimeout(timer);
+      await this.ctx.fence.close(key, id, fenceTimeoutMs, cancelledP);
       checkCancel();
-      if (timedOut) throw new ProxyError('MOVE_FENCE_TIMEOUT', `${fence.users(key)} session(s) still used ${key} after fence_timeout_ms (${fenceTimeoutMs} ms): the move is aborted`, SqlState.LockNotAvailable);
-      step(MoveState.Copying);
-      await dst.query('begin');
-      const expected = new Map<string, { rows: number; sum: string }>();
-      for (const table of d.tables) {
-        const col = columnOf(table);
-        // what a failed earlier move may have left on the target goes first
-        await dst.query(`delete from ${ident(table)} where ${ident(col)} = ${literal(account)}`);
-        const cols = await src.query<{ c: string }>(
-          `select quote_ident(attname) as c from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = '' order by attnum`,
-          [table],
-        );
-        const list = cols.rows.map((r) => r.c).join(', ');
-        const rows = await src.query(`select ${list} from ${ident(table)} where ${ident(col)} = ${literal(account)}`);
-        if (rows.rows.length > 0) {
-          const names = cols.rows.map((r) => r.c);
-          // one INSERT per batch of rows, values as parameters (text in, as Postgres prints them out)
-          for (let i = 0; i < rows.rows.length; i += 500) {
-            const batch = rows.rows.slice(i, i + 500);
-            const params: unknown[] = [];
-            const tuples = batch.map((row: Record<string, unknown>) => `(${names.map((_, j) => `$${params.push(row[rows.fields[j]!.name]) }`).join(', ')})`);
-            await dst.query(`insert into ${ident(table)} (${list}) overriding system value values ${tuples.join(', ')}`, params);
-          }
-        }
-        m.rows += rows.rows.length;
-        // ids that came with the rows: the target's sequences go past them, so that ids it makes later never collide
-        for (const r of cols.rows) {
-          const seq = await dst.query<{ s: string | null }>('select pg_get_serial_sequence($1, $2) as s', [table, r.c.replace(/^"|"$/g, '')]);
-          const name = seq.rows[0]?.s;
-          if (name) await dst.query(`select setval($1, greatest((select coalesce(max(${r.c})::bigint, 1) from ${ident(table)}), (select last_value from ${name})))`, [name]);
-        }
-        expected.set(table, await fingerprint(src, table, col, account));
-      }
-      checkCancel();
-      step(MoveState.Verifying);
-      for (const table of d.tables) {
-        const got = await fingerprint(dst, table, columnOf(table), account);
-        const want = expected.get(table)!;
-        if (got.rows !== want.rows || got.sum !== want.sum) {
-          throw new ProxyError('MOVE_VERIFY_FAILED', `${key}: table ${table} differs after the copy (source ${want.rows} rows, checksum ${want.sum}; target ${got.rows} rows, checksum ${got.sum})`, SqlState.DataCorrupted);
+      await step(MoveState.FinalCatchUp);
+      const last = await capture.round(since);
+      m.rows += last.rows;
+      m.bytes += last.bytes;
+      await capture.advanceSequences();
+      await step(MoveState.Verifying);
+      for (const t of tables) {
+        const [want, got] = await Promise.all([fingerprint(src, t.table, t.column, account), fingerprint(dst, t.table, t.column, account)]);
+        if (!sameFingerprint(want, got)) {
+          throw new ProxyError('MOVE_VERIFY_FAILED', `${key}: table ${t.table} differs after the copy (source ${want.rows} rows, checksum ${want.sum}; target ${got.rows} rows, checksum ${got.sum}): the placement stays on ${from}`, SqlState.DataCorrupted);
         }
       }
       checkCancel();
-      await dst.query('commit');
-      // from here on the move completes: the copy is committed and the placement flips
+      // from here on the move completes: the copy is committed and the placement flips (a restart finishes it)
       m.cancel = undefined;
-      step(MoveState.Flipping);
-      await this.ctx.catalog.setPlacement(key, to, `migrate ${m.id} from ${from}`);
+      await step(MoveState.Flipping);
+      await dst.query('commit');
+      await failpoint('move.committed');
+      await catalog.setPlacement(key, to, `migrate ${id} from ${from}`);
+      flipped = true;
       this.ctx.invalidate(key);
-      step(MoveState.Cleaning);
-      for (const table of d.tables) await src.query(`delete from ${ident(table)} where ${ident(columnOf(table))} = ${literal(account)}`);
-      step(MoveState.Done);
+      m.pauseMs = Math.round(performance.now() - fencedAt);
+      await this.ctx.fence.open(key, id);
+      fenced = false;
+      logger.info('fence opened', { id, key, pauseMs: m.pauseMs });
+      await step(MoveState.Cleaning);
+      const grace = cfg.shard_manager.cleanup_grace_ms;
+      if (grace > 0) await new Promise((r) => setTimeout(r, grace));
+      for (const t of tables) await src.query(`delete from ${ident(t.table)} where ${ident(t.column)} = ${literal(account)}`);
+      await ChangeCapture.remove(src, id);
+      await step(MoveState.Done);
     } catch (e) {
       m.error = (e as Error).message;
-      m.state = cancelled && m.cancel !== undefined ? MoveState.Cancelled : MoveState.Failed;
-      logger.warn('migration failed', { id: m.id, key, from, to, error: m.error });
+      logger.warn('migration failed', { id, key, from, to, state: m.state, error: m.error });
       await dst?.query('rollback').catch(() => {});
+      if (!flipped) {
+        // the placement never left the source: the target keeps nothing of the key, the source no triggers
+        await dst?.query(`begin; ${d.tables.map((t) => `delete from ${ident(t)} where ${ident(this.columnOf(t))} = ${literal(account)}`).join('; ')}; commit`).catch(() => {});
+        if (src) await ChangeCapture.remove(src, id).catch(() => {});
+      }
+      // past the flip the move is kept as cleaning: the restart's recovery deletes the old rows
+      m.state = flipped ? MoveState.Cleaning : cancelled && m.cancel !== undefined ? MoveState.Cancelled : MoveState.Failed;
     } finally {
-      if (fencedAt > 0) {
-        const waited = fence.open(key);
+      if (fenced) {
         m.pauseMs = Math.round(performance.now() - fencedAt);
-        logger.info('fence opened', { id: m.id, key, pauseMs: m.pauseMs, released: waited });
+        await this.ctx.fence.open(key, id).catch(() => {});
+        logger.info('fence opened', { id, key, pauseMs: m.pauseMs });
       }
       m.elapsedMs = Date.now() - m.startedAt;
       m.cancel = undefined;
+      await catalog.updateMigration(id, { state: m.state, rows: m.rows, bytes: m.bytes, pauseMs: m.pauseMs, elapsedMs: m.elapsedMs, error: m.error ?? null, owner: isSettled(m.state) ? null : MOVER_OWNER }).catch((e: unknown) => {
+        logger.warn('migration: its end could not be recorded in the catalog (a restart settles it)', { id, error: (e as Error).message });
+      });
       await Promise.all([src?.end().catch(() => {}), dst?.end().catch(() => {})]);
     }
     return m;
   }
 }
 
-function isFinished(s: MoveState): boolean {
-  return s === MoveState.Done || s === MoveState.Failed || s === MoveState.Cancelled;
+function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
+  return a.rows === b.rows && a.sum === b.sum;
 }

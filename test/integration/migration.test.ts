@@ -17,7 +17,7 @@ const proxy = await startProxy(t, clusters, {
   admin: { users: [ADMIN] },
   pool: { mode: 'transaction', size: 6, queue_timeout_ms: 20000 },
   sharding: { account_column: 'account_id', domains: { volume: { tables: ['volumes'] } } },
-  shard_manager: { fence_timeout_ms: 1000 },
+  shard_manager: { fence_timeout_ms: 1000, capture_timeout_ms: 1000 },
 });
 const admin = await connected(t, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
 const console_ = (sql: string): Promise<pg.QueryResult> => admin.query({ text: sql, queryMode: 'simple' } as pg.QueryConfig);
@@ -82,19 +82,38 @@ t.test('a tenant moves while it is written to: nothing lost, nothing doubled, no
   t.equal(viaProxy.rows[0].n, want.length, 'reads through Prescient see every row');
 });
 
-t.test('a move that cannot fence in time is aborted; the open transaction goes on untouched', async (t) => {
+t.test('a transaction older than the move, open past capture_timeout_ms: the move is aborted, the transaction goes on untouched', async (t) => {
   const c = await connected(t, proxy);
   await c.query(`insert into volumes (account_id, size) values ('acct-9', 1)`);
   const from = await shardOf('acct-9');
   const to = from === 's0' ? 's1' : 's0';
   await c.query('begin');
-  await c.query(`insert into volumes (account_id, size) values ('acct-9', 2)`);
+  await c.query(`select count(*) from volumes where account_id = 'acct-9'`);
   const err = await console_(`MIGRATE ACCOUNT 'acct-9' DOMAIN 'volume' TO ${to}`).catch((e: Error) => e);
-  t.match((err as Error).message, /still used acct-9_volume after fence_timeout_ms/);
+  t.match((err as Error).message, /transaction\(s\) on the source that began before the move were still open after capture_timeout_ms/);
+  await c.query(`insert into volumes (account_id, size) values ('acct-9', 2)`);
   await c.query(`insert into volumes (account_id, size) values ('acct-9', 3)`);
   await c.query('commit');
   t.equal(await shardOf('acct-9'), from, 'the placement did not change');
   t.equal(await rowsOn(from, 'acct-9'), 3, 'the transaction committed all its rows where they were');
+  t.equal(await rowsOn(to, 'acct-9'), 0, 'nothing of it on the target');
+});
+
+t.test('a transaction that wrote to the table, open past capture_timeout_ms: the move is aborted, the transaction goes on', async (t) => {
+  const c = await connected(t, proxy);
+  await c.query(`insert into volumes (account_id, size) values ('acct-8', 1)`);
+  const from = await shardOf('acct-8');
+  const to = from === 's0' ? 's1' : 's0';
+  await c.query('begin');
+  await c.query(`insert into volumes (account_id, size) values ('acct-8', 2)`);
+  const err = await console_(`MIGRATE ACCOUNT 'acct-8' DOMAIN 'volume' TO ${to}`).catch((e: Error) => e);
+  t.match((err as Error).message, /still open after capture_timeout_ms|kept table volumes locked past capture_timeout_ms/);
+  await c.query(`insert into volumes (account_id, size) values ('acct-8', 3)`);
+  await c.query('commit');
+  t.equal(await shardOf('acct-8'), from, 'the placement did not change');
+  t.equal(await rowsOn(from, 'acct-8'), 3, 'the transaction committed all its rows where they were');
+  const marks = await direct<{ n: string }>(clusterOf(from), `select count(*) as n from prescient.moving`);
+  t.equal(Number(marks.rows[0]!.n), 0, 'no key left marked as moving on the source');
 });
 
 t.test('verification catches a copy that differs: the flip does not happen, nothing is lost', async (t) => {
@@ -113,32 +132,35 @@ t.test('verification catches a copy that differs: the flip does not happen, noth
   const r = await c.query(`select array_agg(size order by size) as s from volumes where account_id = 'acct-5'`);
   t.same(r.rows[0].s, [0, 1, 2, 3, 4], 'the tenant is whole where it was, and served');
   const list = await console_('SHOW MIGRATIONS');
-  t.same(list.rows.map((x) => [x.key, x.state]), [['acct-7_volume', 'done'], ['acct-9_volume', 'failed'], ['acct-5_volume', 'failed']]);
+  t.same(list.rows.map((x) => [x.key, x.state]), [['acct-7_volume', 'done'], ['acct-9_volume', 'failed'], ['acct-8_volume', 'failed'], ['acct-5_volume', 'failed']]);
 });
 
-t.test('CANCEL MIGRATION while the move waits for a transaction: nothing moves, the transaction goes on', async (t) => {
+t.test('CANCEL MIGRATION while the move waits for an older transaction: nothing moves, the transaction goes on', async (t) => {
   const c = await connected(t, proxy);
   await c.query(`insert into volumes (account_id, size) values ('acct-3', 1)`);
   const from = await shardOf('acct-3');
   const to = from === 's0' ? 's1' : 's0';
   await c.query('begin');
-  await c.query(`insert into volumes (account_id, size) values ('acct-3', 2)`);
+  await c.query(`select count(*) from volumes where account_id = 'acct-3'`);
   // the move on a console connection of its own (one connection answers one statement at a time)
   const admin2 = await connected(t, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
   const moving = admin2.query({ text: `MIGRATE ACCOUNT 'acct-3' DOMAIN 'volume' TO ${to}`, queryMode: 'simple' } as pg.QueryConfig).then(() => null, (e: Error) => e);
-  await new Promise((r) => setTimeout(r, 200));
-  const list = await console_('SHOW MIGRATIONS');
-  const m = list.rows.find((r) => r.key === 'acct-3_volume');
-  t.equal(m.state, 'fencing', 'it waits for the transaction');
-  const r = await console_(`CANCEL MIGRATION ${m.id}`);
+  let m: { id: number; state: string } | undefined;
+  for (let i = 0; i < 100 && m?.state !== 'preparing'; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    m = (await console_('SHOW MIGRATIONS')).rows.find((r) => r.key === 'acct-3_volume');
+  }
+  t.equal(m!.state, 'preparing', 'it waits for the transaction older than it');
+  const r = await console_(`CANCEL MIGRATION ${m!.id}`);
   t.match(r.rows[0].cancel, /cancelled/);
   t.match((await moving)?.message ?? '', /was cancelled/, 'MIGRATE answers that it was cancelled');
+  await c.query(`insert into volumes (account_id, size) values ('acct-3', 2)`);
   await c.query(`insert into volumes (account_id, size) values ('acct-3', 3)`);
   await c.query('commit');
   t.equal(await shardOf('acct-3'), from, 'the placement did not change');
   t.equal(await rowsOn(from, 'acct-3'), 3);
   const after = await console_('SHOW MIGRATIONS');
   t.equal(after.rows.find((x) => x.key === 'acct-3_volume').state, 'cancelled');
-  const again = await console_(`CANCEL MIGRATION ${m.id}`).catch((e: Error) => e);
+  const again = await console_(`CANCEL MIGRATION ${m!.id}`).catch((e: Error) => e);
   t.match((again as Error).message, /cannot be cancelled/, 'a finished one cannot be cancelled');
 });
