@@ -142,6 +142,8 @@ export const ShardManagerSchema = z.strictObject({
   cooldown: z.number().int().min(0).default(300),
   /** how long a move waits for the requests and transactions using its key; then the move is aborted, not them */
   fence_timeout_ms: z.number().int().min(1).default(5000),
+  /** false: the planner only plans (SHOW PLAN), nothing moves on its own; RELOAD switches it either way */
+  moves: z.boolean().default(true),
 });
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;

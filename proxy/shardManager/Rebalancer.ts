@@ -22,7 +22,18 @@ export class Rebalancer {
     private readonly shardOf: (key: string) => string,
     now: () => number = Date.now,
   ) {
-    this.planner = new Planner(config().shard_manager, now);
+    // read at each look: RELOAD changes the thresholds and budgets of a running planner
+    const sm = (): Config['shard_manager'] => config().shard_manager;
+    this.planner = new Planner(
+      {
+        get imbalance() { return sm().imbalance; },
+        get sustain() { return sm().sustain; },
+        get max_concurrent_moves() { return sm().max_concurrent_moves; },
+        get max_moves_per_hour() { return sm().max_moves_per_hour; },
+        get cooldown() { return sm().cooldown; },
+      },
+      now,
+    );
   }
 
   start(intervalMs = 1000): void {
@@ -38,6 +49,8 @@ export class Rebalancer {
   /** One look at the load; the moves chosen are started (not awaited). */
   tick(): void {
     const cfg = this.config();
+    // shard_manager.moves: false — the planner only plans (SHOW PLAN); its imbalance clock starts again when switched on
+    if (!cfg.shard_manager.moves) return;
     if (cfg.shards.some((s) => s.user === undefined)) {
       if (!this.warnedNoUser) logger.warn('shard manager: moves need shards[].user on every shard; the planner only plans (SHOW PLAN)');
       this.warnedNoUser = true;
