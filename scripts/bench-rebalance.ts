@@ -1,17 +1,20 @@
 // bench-rebalance owns the rebalancing benchmark (issue 12): the project's workload (Zipf s = 1.1) through Prescient over four shards, peak-to-mean shard load per 10-second window with the shard manager's moves off and then on, and after a hot-tenant step the time to detect it and to bring peak-to-mean below 1.25; then the write ledger verified.
 //
 // usage (after `npm run build`): npm run bench:rebalance -- [--accounts N] [--rate R] [--agents A] [--before S] [--after S]
-//        [--hot-phase S] [--hot ACCOUNT:PCT%@TIME] [--window S] [--sustain S] [--seed X] [--json FILE]
+//        [--hot-phase S] [--hot ACCOUNT:PCT%@TIME] [--window S] [--recent S] [--sustain S] [--seed X] [--json FILE]
 //   --accounts N    accounts loaded (default 200; Zipf s = 1.1 over them: the hottest has ~21 % of the sessions)
 //   --rate R        actions per second, open loop (default 250), by --agents A clients (default 32)
 //   --before S      seconds of the Zipf run with moves off (default 40), then --after S with moves on (default 80)
 //   --hot-phase S   seconds of a second run with --hot (default 90; 0 = none), moves on
 //   --hot SPEC      the hot-tenant step of that run (default acct-7:20%@30s)
-//   --window S      shard_manager.window (default 60); --sustain S: shard_manager.sustain (default 10)
+//   --window S      shard_manager.window (default 60); --recent S: shard_manager.recent (default 10);
+//                   --sustain S: shard_manager.sustain (default 10)
 //   --json FILE     also write the results as JSON
-// Shard load is measured independently of Prescient: each cluster's pg_stat_database xact_commit + xact_rollback for
-// the workload's database, read every second over a direct connection; SHOW LOAD (the proxy's own count over its
-// window) is reported beside it. Four throwaway Postgres clusters (scripts/testbed.ts), one Prescient, all on
+// Shard load is measured independently of Prescient, every second over a direct connection to each cluster: the
+// statements it ran in the workload's database (pg_stat_statements' calls: the unit Prescient balances, requests) and
+// its transactions (pg_stat_database xact_commit + xact_rollback); SHOW LOAD (the proxy's own count over its window)
+// is reported beside them. The workload's write_log gets the primary key (account_id, id) on each shard: its global
+// bigserial key collides between shards when an account's rows move (docs/benchmarks.md, Rebalancing). Four throwaway Postgres clusters (scripts/testbed.ts), one Prescient, all on
 // 127.0.0.1, stopped at the end.
 
 import os from 'node:os';
@@ -32,6 +35,7 @@ import { runWorkload, type RunReport } from '../workload/run.js';
 import { verify } from '../workload/verify.js';
 import { hotKeyFloor, peakToMean, slidingWindows, tumblingWindows, type LoadSample } from './lib/shardLoad.js';
 
+const series = (ticks: readonly Tick[], of: 'statements' | 'xacts'): LoadSample[] => ticks.map((x) => ({ t: x.t, counts: x[of] }));
 const log = makeLog('bench-rebalance');
 const DB = 'app';
 const SHARDS = 4;
@@ -43,8 +47,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const simple = (sql: string): pg.QueryConfig => ({ text: sql, queryMode: 'simple' }) as pg.QueryConfig;
 const f2 = (n: number | null | undefined): string => (n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(2));
 
-/** One second's look: transactions per cluster (cumulative), SHOW LOAD's requests per shard, SHOW HOTSPOTS' top keys. */
-interface Tick extends LoadSample {
+/** One second's look: statements and transactions per cluster (cumulative), SHOW LOAD's requests per shard, SHOW HOTSPOTS' top keys. */
+interface Tick {
+  t: number;
+  statements: number[];
+  xacts: number[];
   showLoad: number[];
   top: { key: string; share: number }[];
 }
@@ -56,8 +63,8 @@ async function actionLog(file: string): Promise<{ t: number; account: string }[]
 
 async function main(): Promise<number> {
   const flags = new Args(process.argv.slice(2), {
-    usage: 'usage: npm run bench:rebalance -- [--accounts N] [--rate R] [--agents A] [--before S] [--after S] [--hot-phase S] [--hot ACCOUNT:PCT%@TIME] [--window S] [--sustain S] [--seed X] [--json FILE]',
-    values: ['accounts', 'rate', 'agents', 'before', 'after', 'hot-phase', 'hot', 'window', 'sustain', 'seed', 'json'],
+    usage: 'usage: npm run bench:rebalance -- [--accounts N] [--rate R] [--agents A] [--before S] [--after S] [--hot-phase S] [--hot ACCOUNT:PCT%@TIME] [--window S] [--recent S] [--sustain S] [--seed X] [--json FILE]',
+    values: ['accounts', 'rate', 'agents', 'before', 'after', 'hot-phase', 'hot', 'window', 'recent', 'sustain', 'seed', 'json'],
   });
   const accounts = flags.int('accounts', 200, 4);
   const rate = flags.int('rate', 250, 1);
@@ -69,11 +76,12 @@ async function main(): Promise<number> {
   const hot = parseHot(hotSpec);
   const windowS = flags.int('window', 60, 1);
   const sustain = flags.int('sustain', 10, 0);
+  const recent = flags.int('recent', 10, 1);
   const seed = flags.get('seed') ?? '1';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'prescient-bench-rebalance-'));
   const loadBefore = os.loadavg();
   log(`host: ${os.cpus().length} cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}; starting ${SHARDS} Postgres clusters in ${dir}`);
-  const clusters: Cluster[] = await startClusters(SHARDS, { databases: [DB], settings: { max_connections: 150 } });
+  const clusters: Cluster[] = await startClusters(SHARDS, { databases: [DB], settings: { max_connections: 150, shared_preload_libraries: 'pg_stat_statements' } });
   let proxy: Awaited<ReturnType<typeof startPrescient>> | null = null;
   let port = 0;
   const config = (moves: boolean): object => ({
@@ -86,7 +94,7 @@ async function main(): Promise<number> {
     // one domain: an account's every table moves together (its transactions stay on one shard)
     sharding: { account_column: 'account_id', domains: { [DOMAIN]: { tables: TABLES } } },
     catalog: { path: path.join(dir, 'catalog.db') },
-    shard_manager: { enabled: true, window: windowS, sustain, imbalance: GOAL, moves },
+    shard_manager: { enabled: true, window: windowS, recent, sustain, imbalance: GOAL, moves },
   });
   const opened: pg.Client[] = [];
   const client = async (cfg: pg.ClientConfig): Promise<pg.Client> => {
@@ -110,11 +118,17 @@ async function main(): Promise<number> {
     const url = `postgres://${clusters[0]!.user}:${clusters[0]!.password}@${proxy.host}:${proxy.port}/${DB}`;
     const loader = await client({ connectionString: url });
     await applySchema(loader);
+    const direct = await Promise.all(clusters.map((c) => client({ host: c.host, port: c.port, user: c.user, password: c.password, database: 'postgres' })));
+    for (const [i, c] of clusters.entries()) {
+      await direct[i]!.query('create extension if not exists pg_stat_statements');
+      // a sharded table's key includes the account: write_log's own bigserial ids repeat from shard to shard
+      const d = await client({ host: c.host, port: c.port, user: c.user, password: c.password, database: DB });
+      await d.query('alter table write_log drop constraint write_log_pkey, add primary key (account_id, id)');
+    }
     const loaded = await loadAccounts(loader, { accounts, seed, alpha: 0.9, xmin: 3, maxResources: 2000, batch: 20_000, perAccount: true });
     const rows = Object.values(loaded.rows).reduce((a, b) => a + b, 0);
     log(`loaded ${accounts} accounts (${rows} rows) through Prescient in ${loaded.seconds.toFixed(1)} s`);
     const admin = await client({ host: proxy.host, port: proxy.port, user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
-    const direct = await Promise.all(clusters.map((c) => client({ host: c.host, port: c.port, user: c.user, password: c.password, database: 'postgres' })));
 
     // the sampler: every second, each cluster's transactions in the workload's database, SHOW LOAD, SHOW HOTSPOTS
     const ticks: Tick[] = [];
@@ -123,12 +137,15 @@ async function main(): Promise<number> {
       let next = Date.now();
       while (sampling) {
         const t = Date.now();
-        const xacts = await Promise.all(direct.map(async (d) => Number((await d.query(`select xact_commit + xact_rollback as n from pg_stat_database where datname = '${DB}'`)).rows[0].n)));
+        const counts = await Promise.all(direct.map(async (d) => (await d.query(
+          `select (select coalesce(sum(calls), 0) from pg_stat_statements s join pg_database b on b.oid = s.dbid where b.datname = $1) as s,
+                  (select xact_commit + xact_rollback from pg_stat_database where datname = $1) as x`, [DB])).rows[0] as { s: string; x: string }));
         const load = (await admin.query(simple('SHOW LOAD'))).rows as { shard: string; requests: string }[];
         const hs = (await admin.query(simple('SHOW HOTSPOTS'))).rows as { kind: string; key: string; share: string }[];
         ticks.push({
           t,
-          xacts,
+          statements: counts.map((c) => Number(c.s)),
+          xacts: counts.map((c) => Number(c.x)),
           showLoad: clusters.map((_, i) => Number(load.find((r) => r.shard === `s${i}`)?.requests ?? 0)),
           top: hs.filter((r) => r.kind === 'placement').slice(0, 3).map((r) => ({ key: r.key, share: Number(r.share) })),
         });
@@ -174,74 +191,79 @@ async function main(): Promise<number> {
     const v = await verify(ledgers, clusters.map((c) => `postgres://${c.user}:${c.password}@${c.host}:${c.port}/${DB}`));
     const loadAfter = os.loadavg();
 
-    // the figures
-    const log1 = await actionLog(path.join(dir, 'zipf.log'));
+    // the figures: statements per shard (the unit Prescient balances) decide; transactions and SHOW LOAD beside
+    const stmts = series(ticks, 'statements');
+    const xacts = series(ticks, 'xacts');
+    const median = (xs: number[]): number | null => (xs.length ? [...xs].sort((p, q) => p - q)[Math.floor((xs.length - 1) / 2)]! : null);
+    const rowsOf = (from: number, to: number, actions: { t: number; account: string }[], movesOn: (at: number) => boolean) =>
+      tumblingWindows(stmts, from, to, 10_000).map((w) => ({
+        startS: Math.round((w.start - from) / 1000),
+        moves: movesOn(w.start) ? 'on' : 'off',
+        peak: w.peak,
+        loads: w.loads,
+        xactPeak: tumblingWindows(xacts, w.start, w.end, 10_000)[0]?.peak ?? null,
+        floor: hotKeyFloor(actions.filter((x) => x.t >= w.start && x.t < w.end).map((x) => x.account), SHARDS),
+        showLoad: peakToMean(ticks.filter((x) => x.t <= w.end).at(-1)?.showLoad ?? []),
+      }));
     const end1 = t1 + (before + after) * 1000;
-    const windows1 = tumblingWindows(ticks, t1, end1, 10_000).map((w) => ({
-      ...w,
-      phase: w.start < movesOnAt ? 'off' : 'on',
-      floor: hotKeyFloor(log1.filter((a) => a.t >= w.start && a.t < w.end).map((a) => a.account), SHARDS),
-      showLoad: peakToMean(ticks.filter((x) => x.t <= w.end).at(-1)?.showLoad ?? []),
-    }));
-    const offW = windows1.filter((w) => w.phase === 'off');
-    const onW = windows1.filter((w) => w.phase === 'on');
-    const median = (xs: number[]): number | null => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]! : null);
+    const windows1 = rowsOf(t1, end1, await actionLog(path.join(dir, 'zipf.log')), (at) => at >= movesOnAt);
+    const offW = windows1.filter((w) => w.moves === 'off');
+    const settled = windows1.filter((w) => w.moves === 'on').slice(-3);
     const beforePtm = median(offW.map((w) => w.peak));
-    const settled = onW.slice(-3);
     const afterPtm = median(settled.map((w) => w.peak));
     const floor = median(windows1.map((w) => w.floor));
-    const firstBalanced1 = slidingWindows(ticks, movesOnAt, end1, 10_000, 1000).find((w) => w.peak < GOAL);
+    const firstBalanced1 = slidingWindows(stmts, movesOnAt, end1, 10_000, 1000).find((w) => w.peak < GOAL);
+    const balancedAfterMovesOnS = firstBalanced1 ? (firstBalanced1.end - movesOnAt) / 1000 : null;
 
-    let hotFigures: Record<string, unknown> | null = null;
     const lines: string[] = [];
-    lines.push('| run | window (s from start) | moves | peak-to-mean (xact, measured) | floor of the hottest key | SHOW LOAD peak-to-mean (its window) |');
-    lines.push('|---|---|---|---:|---:|---:|');
-    for (const w of windows1) lines.push(`| Zipf | ${((w.start - t1) / 1000).toFixed(0)}–${((w.end - t1) / 1000).toFixed(0)} | ${w.phase} | ${f2(w.peak)} | ${f2(w.floor)} | ${f2(w.showLoad)} |`);
+    lines.push('| run | window (s) | moves | peak-to-mean: statements (measured) | transactions (measured) | floor of the hottest key | SHOW LOAD (its window) |');
+    lines.push('|---|---|---|---:|---:|---:|---:|');
+    const row = (name: string, w: (typeof windows1)[number]): string => `| ${name} | ${w.startS}–${w.startS + 10} | ${w.moves} | ${f2(w.peak)} | ${f2(w.xactPeak)} | ${f2(w.floor)} | ${f2(w.showLoad)} |`;
+    for (const w of windows1) lines.push(row('Zipf', w));
+    let hotRun: { hotKey: string; hotShare: number; detectS: number | null; rebalancedS: number | null; firstWindowAfterStep: number | null; held: number | null; windows: typeof windows1 } | null = null;
     if (r2) {
-      const log2 = await actionLog(path.join(dir, 'hot.log'));
+      const actions2 = await actionLog(path.join(dir, 'hot.log'));
       const step = t2 + hot.atMs;
       const end2 = t2 + hotPhase * 1000;
       const hotKey = `${hot.account}_${DOMAIN}`;
       const detected = ticks.find((x) => x.t >= step && x.top[0]?.key === hotKey);
-      const balanced = slidingWindows(ticks, step, end2, 10_000, 1000).find((w) => w.peak < GOAL);
-      const windows2 = tumblingWindows(ticks, t2, end2, 10_000).map((w) => ({
-        ...w,
-        floor: hotKeyFloor(log2.filter((a) => a.t >= w.start && a.t < w.end).map((a) => a.account), SHARDS),
-        showLoad: peakToMean(ticks.filter((x) => x.t <= w.end).at(-1)?.showLoad ?? []),
-      }));
-      for (const w of windows2) lines.push(`| hot ${hotSpec} | ${((w.start - t2) / 1000).toFixed(0)}–${((w.end - t2) / 1000).toFixed(0)} | on | ${f2(w.peak)} | ${f2(w.floor)} | ${f2(w.showLoad)} |`);
-      const hotShare = log2.filter((a) => a.t >= step && a.account === hot.account).length / Math.max(1, log2.filter((a) => a.t >= step).length);
-      hotFigures = {
-        step, hotKey, hotShare,
+      const balanced = slidingWindows(stmts, step, end2, 10_000, 1000).find((w) => w.peak < GOAL);
+      const windows2 = rowsOf(t2, end2, actions2, () => true);
+      for (const w of windows2) lines.push(row(`hot ${hotSpec}`, w));
+      const after2 = actions2.filter((x) => x.t >= step);
+      hotRun = {
+        hotKey,
+        hotShare: after2.filter((x) => x.account === hot.account).length / Math.max(1, after2.length),
         detectS: detected ? (detected.t - step) / 1000 : null,
         rebalancedS: balanced ? (balanced.end - step) / 1000 : null,
-        firstWindowAfterStep: slidingWindows(ticks, step, step + 10_000, 10_000, 1000)[0]?.peak ?? null,
+        firstWindowAfterStep: slidingWindows(stmts, step, step + 10_000, 10_000, 1000)[0]?.peak ?? null,
+        held: median(windows2.slice(-3).map((w) => w.peak)),
         windows: windows2,
       };
     }
-    const moved = migrations.map((m) => `${m.key} ${m.from}→${m.to} ${m.state} (${m.rows} rows, pause ${m.pause_ms} ms)`);
+    const moved = migrations.map((m) => `${m.key} ${m.from}→${m.to} ${m.state}${m.error ? ` (${m.error})` : ''} (${m.rows} rows, pause ${m.pause_ms} ms)`);
     const errors = r1.overall.errors + (r2?.overall.errors ?? 0);
     const ok = v.ok && errors === 0;
-    const hf = hotFigures as { detectS: number | null; rebalancedS: number | null; hotShare: number; firstWindowAfterStep: number | null } | null;
+    const secs = (x: number | null): string => (x === null ? 'never' : `${x.toFixed(0)} s`);
     lines.push(
       '',
-      `Zipf s=1.1, ${accounts} accounts, ${rate} actions/s (${agents} clients, open loop), 4 shards; shard_manager window ${windowS} s, sustain ${sustain} s, imbalance ${GOAL}.`,
-      `peak-to-mean per 10-s window, measured (pg_stat_database transactions per cluster): before (moves off, median of ${offW.length}) ${f2(beforePtm)}; after (moves on, median of the last ${settled.length}) ${f2(afterPtm)}; floor of the hottest key (share × 4, median) ${f2(floor)}.`,
-      `moves on → first 10-s window below ${GOAL}: ${firstBalanced1 ? `${((firstBalanced1.end - movesOnAt) / 1000).toFixed(0)} s` : 'not reached'}.`,
-      ...(hf
+      `Zipf s=1.1, ${accounts} accounts, ${rate} actions/s (${agents} clients, open loop), 4 shards; shard_manager window ${windowS} s, recent ${recent} s, sustain ${sustain} s, imbalance ${GOAL}.`,
+      `peak-to-mean per 10-s window (statements per shard, pg_stat_statements): before (moves off, median of ${offW.length}) ${f2(beforePtm)}; after (moves on, median of the last ${settled.length}) ${f2(afterPtm)}; floor of the hottest key (its share of actions × 4, median) ${f2(floor)}.`,
+      `moves on → end of the first 10-s window below ${GOAL}: ${secs(balancedAfterMovesOnS)}.`,
+      ...(hotRun
         ? [
-            `hot step ${hotSpec} (the hot account's share of actions after it: ${(hf.hotShare * 100).toFixed(1)} %; first 10 s after it: peak-to-mean ${f2(hf.firstWindowAfterStep)}): detected (SHOW HOTSPOTS top) after ${hf.detectS === null ? 'never' : `${hf.detectS.toFixed(0)} s`} (goal ≤ 10 s); first 10-s window below ${GOAL} ends ${hf.rebalancedS === null ? 'never' : `${hf.rebalancedS.toFixed(0)} s`} after the step (goal ≤ 60 s).`,
+            `hot step ${hotSpec} (${hotRun.hotKey}'s share of actions after it: ${(hotRun.hotShare * 100).toFixed(1)} %; the first 10 s after it: peak-to-mean ${f2(hotRun.firstWindowAfterStep)}): on top of SHOW HOTSPOTS after ${secs(hotRun.detectS)} (goal ≤ 10 s); the first 10-s window below ${GOAL} ends ${secs(hotRun.rebalancedS)} after the step (goal ≤ 60 s); the run's last 30 s: median ${f2(hotRun.held)}.`,
           ]
         : []),
       `moves (SHOW MIGRATIONS): ${moved.length ? moved.join('; ') : 'none'}.`,
       `${ok ? 'PASS' : 'FAIL'}: ledger verified: ${v.writes} acknowledged writes, ${v.missing.length} missing, ${v.duplicated.length} duplicated, ${v.outOfOrder.length} out of order; ${errors} client errors${errors ? ' ' + JSON.stringify({ ...r1.errorMessages, ...(r2?.errorMessages ?? {}) }) : ''}.`,
-      `host: ${os.cpus().length} cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(' ')} after.`,
+      `host: ${os.cpus().length} cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(' ')} after; Prescient's log: ${proxy.logFile}.`,
     );
     process.stdout.write('\n' + lines.join('\n') + '\n');
     await writeJson(flags.get('json'), {
-      accounts, rate, agents, before, after, hotPhase, hot: hotSpec, window: windowS, sustain,
-      beforePtm, afterPtm, floor, balancedAfterMovesOnS: firstBalanced1 ? (firstBalanced1.end - movesOnAt) / 1000 : null,
-      windows: windows1, hotRun: hotFigures, migrations, verify: { writes: v.writes, missing: v.missing.length, duplicated: v.duplicated.length, outOfOrder: v.outOfOrder.length, ok: v.ok },
+      accounts, rate, agents, before, after, hotPhase, hot: hotSpec, window: windowS, recent, sustain,
+      beforePtm, afterPtm, floor, balancedAfterMovesOnS, windows: windows1, hotRun, migrations,
+      verify: { writes: v.writes, missing: v.missing.length, duplicated: v.duplicated.length, outOfOrder: v.outOfOrder.length, ok: v.ok },
       errors, runs: [r1, r2], ticks, loadavg: { before: loadBefore, after: loadAfter }, cores: os.cpus().length, dir,
     }, log);
     return ok ? 0 : 1;

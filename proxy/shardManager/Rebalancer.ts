@@ -13,6 +13,8 @@ export class Rebalancer {
   private timer: NodeJS.Timeout | null = null;
   private running = 0;
   private warnedNoUser = false;
+  /** keys reported as too hot to move (each logged once while it stays too hot) */
+  private tooHot = new Set<string>();
 
   constructor(
     private readonly config: () => Config,
@@ -56,10 +58,12 @@ export class Rebalancer {
       this.warnedNoUser = true;
       return;
     }
-    const load = new Map(this.load.shardLoad().map((s) => [s.shard, s.requests]));
+    // the latest `recent` seconds of the window: a step in load shows within seconds, not diluted by the whole window
+    const span = cfg.shard_manager.recent;
+    const load = new Map(this.load.shardLoad(span).map((s) => [s.shard, s.requests]));
     // the window remembers where requests went; a key moved since counts for the shard it is on now (else the planner
     // would keep seeing its old shard busy and move more than needed)
-    const keys = this.load.hotspots('placement', PLAN_KEYS).flatMap((k) => {
+    const keys = this.load.hotspots('placement', PLAN_KEYS, span).flatMap((k) => {
       if (k.shard === undefined) return [];
       const now = this.shardOf(k.key);
       for (const [was, n] of Object.entries(k.byShard ?? {})) {
@@ -70,6 +74,11 @@ export class Rebalancer {
       return [{ key: k.key, shard: now, load: k.requests }];
     });
     const plan = this.planner.plan({ shards: cfg.shards.map((s) => ({ shard: s.name, load: load.get(s.name) ?? 0 })), keys, running: this.running });
+    const hot = new Set(plan.tooHot.map((k) => k.key));
+    for (const k of plan.tooHot) {
+      if (!this.tooHot.has(k.key)) logger.warn('shard manager: a key hotter than a shard\'s fair share: reported, not moved (moving it would move the hot spot)', { key: k.key, shard: k.shard, share: Number(k.share.toFixed(4)) });
+    }
+    this.tooHot = hot;
     for (const m of plan.moves) {
       const at = m.key.lastIndexOf('_');
       const account = m.key.slice(0, at);

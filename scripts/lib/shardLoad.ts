@@ -1,9 +1,9 @@
 // shardLoad owns the arithmetic of a shard-load measurement: cumulative per-shard counters sampled over time cut into windows, peak-to-mean per window, and the floor a single hottest key sets on it.
 
-/** One sample: when (ms) and each shard's cumulative count then (e.g. pg_stat_database transactions). */
+/** One sample: when (ms) and each shard's cumulative count then (e.g. statements from pg_stat_statements). */
 export interface LoadSample {
   t: number;
-  xacts: number[];
+  counts: number[];
 }
 
 export interface LoadWindowFigure {
@@ -26,12 +26,12 @@ export function peakToMean(loads: readonly number[]): number {
 export function countersAt(samples: readonly LoadSample[], t: number): number[] {
   if (samples.length === 0) return [];
   let i = samples.findIndex((s) => s.t >= t);
-  if (i === -1) return [...samples.at(-1)!.xacts];
-  if (i === 0 || samples[i]!.t === t) return [...samples[i]!.xacts];
+  if (i === -1) return [...samples.at(-1)!.counts];
+  if (i === 0 || samples[i]!.t === t) return [...samples[i]!.counts];
   const a = samples[i - 1]!;
   const b = samples[i]!;
   const f = (t - a.t) / (b.t - a.t);
-  return a.xacts.map((x, k) => x + (b.xacts[k]! - x) * f);
+  return a.counts.map((x, k) => x + (b.counts[k]! - x) * f);
 }
 
 function figure(samples: readonly LoadSample[], start: number, end: number): LoadWindowFigure {
