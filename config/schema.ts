@@ -130,6 +130,8 @@ export const ShardManagerSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** seconds the rolling window of load covers (per-second buckets) */
   window: z.number().int().min(1).max(3600).default(60),
+  /** seconds of the latest load the planner weighs and SHOW HOTSPOTS ranks by (the window's last `recent` seconds) */
+  recent: z.number().int().min(1).max(3600).default(10),
   /** counters per second for the heaviest placement keys, and as many for account_action keys (Space-Saving) */
   heavy_hitters: z.number().int().min(8).max(100_000).default(128),
   /** peak-to-mean shard load (requests over the window) above which the shards are out of balance */
@@ -148,6 +150,8 @@ export const ShardManagerSchema = z.strictObject({
   catchup_rows: z.number().int().min(0).default(100),
   /** after the flip, how long the key's old rows stay on the source before they are deleted (0: at once) */
   cleanup_grace_ms: z.number().int().min(0).default(0),
+  /** false: the planner only plans (SHOW PLAN), nothing moves on its own; RELOAD switches it either way */
+  moves: z.boolean().default(true),
 });
 
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;

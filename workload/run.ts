@@ -25,6 +25,8 @@ export interface RunOptions {
   thinkScale: number;
   ledger?: string;
   log?: string;
+  /** called once when the run's clock starts (Date.now()): the time --hot's @TIME counts from */
+  onStart?: (startedAtMs: number) => void;
 }
 
 export interface RunReport {
@@ -117,6 +119,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const log = o.log ? createWriteStream(o.log, { flags: 'a' }) : undefined;
   const rec = new Recorder();
   const t0 = performance.now();
+  o.onStart?.(Date.now());
   const end = t0 + o.durationMs;
   const interval = o.rate ? (1000 * o.agents) / o.rate : 0;
 

@@ -34,19 +34,25 @@ export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
       const planner = new Planner(cfg, now);
       const shardNames = (host.config?.shards ?? []).map((s) => s.name);
       host.services?.adminCommand('SHOW PLAN', () => {
-        const load = new Map(w.shardLoad().map((s) => [s.shard, s.requests]));
-        const keys = w.hotspots('placement', PLAN_KEYS).flatMap((k) => (k.shard !== undefined ? [{ key: k.key, shard: k.shard, load: k.requests }] : []));
+        // what the planner weighs: the window's last `recent` seconds
+        const load = new Map(w.shardLoad(cfg.recent).map((s) => [s.shard, s.requests]));
+        const keys = w.hotspots('placement', PLAN_KEYS, cfg.recent).flatMap((k) => (k.shard !== undefined ? [{ key: k.key, shard: k.shard, load: k.requests }] : []));
         const p = planner.plan({ shards: shardNames.map((s) => ({ shard: s, load: load.get(s) ?? 0 })), keys, running: 0 }, true);
         const rows: (string | number | null)[][] = [['status', null, null, null, round(p.peak, 3), p.held ?? `${p.moves.length} move(s)`]];
         for (const m of p.moves) rows.push(['move', m.key, m.from, m.to, round(m.peakAfter, 3), `load ${m.load}`]);
         for (const h of p.tooHot) rows.push(['too hot', h.key, h.shard, null, null, `share ${round(h.share, 4)}: hotter than a shard's fair share, not moved`]);
         return { columns: ['kind', 'key', 'from', 'to', 'peak_to_mean', 'detail'], rows };
       });
+      // hottest now first (the window's last `recent` seconds), with the whole window's figures beside
       host.services?.adminCommand('SHOW HOTSPOTS', () => ({
-        columns: ['kind', 'key', 'requests', 'share', 'error', 'rows', 'backend_ms'],
-        rows: (['placement', 'action'] as const).flatMap((kind) =>
-          w.hotspots(kind, HOTSPOT_ROWS).map((k) => [kind, k.key, k.requests, round(k.share, 4), k.error, k.rows, round(k.backendUs / 1000, 1)]),
-        ),
+        columns: ['kind', 'key', 'requests', 'share', 'error', 'rows', 'backend_ms', 'recent_requests', 'recent_share'],
+        rows: (['placement', 'action'] as const).flatMap((kind) => {
+          const all = new Map(w.hotspots(kind, PLAN_KEYS).map((k) => [k.key, k]));
+          return w.hotspots(kind, HOTSPOT_ROWS, cfg.recent).map((r) => {
+            const k = all.get(r.key) ?? r;
+            return [kind, k.key, k.requests, round(k.share, 4), k.error, k.rows, round(k.backendUs / 1000, 1), r.requests, round(r.share, 4)];
+          });
+        }),
       }));
     },
     createSessionHooks() {

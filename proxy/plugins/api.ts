@@ -267,8 +267,9 @@ export interface PluginServices {
 export interface LoadView {
   readonly seconds: number;
   record(sample: { shard: string; placementKey?: string; actionKey?: string; rows: number; backendUs: number; error: boolean }): void;
-  shardLoad(): { shard: string; requests: number; rows: number; backendUs: number; errors: number }[];
-  hotspots(kind: 'placement' | 'action', n: number): { key: string; requests: number; error: number; rows: number; backendUs: number; share: number; shard?: string; byShard?: Record<string, number> }[];
+  /** over the window, or its last `seconds` */
+  shardLoad(seconds?: number): { shard: string; requests: number; rows: number; backendUs: number; errors: number }[];
+  hotspots(kind: 'placement' | 'action', n: number, seconds?: number): { key: string; requests: number; error: number; rows: number; backendUs: number; share: number; shard?: string; byShard?: Record<string, number> }[];
 }
 
 /** The proxy's version tracker as plugins see it. */

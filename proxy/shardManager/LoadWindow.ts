@@ -88,16 +88,17 @@ export class LoadWindow {
     if (s.actionKey !== undefined) b.action.offer(s.actionKey, 1, s.rows, s.backendUs);
   }
 
-  /** buckets inside the window now */
-  private live(): Bucket[] {
+  /** buckets of the last `seconds` seconds (this one included; at most the whole window) */
+  private live(seconds = this.seconds): Bucket[] {
     const second = Math.floor(this.now() / 1000);
-    return this.buckets.filter((b) => b.second > second - this.seconds && b.second <= second);
+    const span = Math.max(1, Math.min(seconds, this.seconds));
+    return this.buckets.filter((b) => b.second > second - span && b.second <= second);
   }
 
-  /** Totals per shard over the window (shards with no request are absent). */
-  shardLoad(): ShardLoad[] {
+  /** Totals per shard over the window, or its last `seconds` (shards with no request are absent). */
+  shardLoad(seconds?: number): ShardLoad[] {
     const out = new Map<string, ShardLoad>();
-    for (const b of this.live()) {
+    for (const b of this.live(seconds)) {
       for (const s of b.shards.values()) {
         const o = out.get(s.shard) ?? { shard: s.shard, requests: 0, rows: 0, backendUs: 0, errors: 0 };
         o.requests += s.requests;
@@ -110,16 +111,16 @@ export class LoadWindow {
     return [...out.values()].sort((a, b) => a.shard.localeCompare(b.shard));
   }
 
-  /** All requests in the window. */
-  requests(): number {
-    return this.live().reduce((n, b) => n + b.requests, 0);
+  /** All requests in the window, or in its last `seconds`. */
+  requests(seconds?: number): number {
+    return this.live(seconds).reduce((n, b) => n + b.requests, 0);
   }
 
-  /** The heaviest placement keys (`account_domain`) or account_action keys over the window, heaviest first. */
-  hotspots(kind: 'placement' | 'action', n: number): KeyLoad[] {
+  /** The heaviest placement keys (`account_domain`) or account_action keys over the window (or its last `seconds`), heaviest first. */
+  hotspots(kind: 'placement' | 'action', n: number, seconds?: number): KeyLoad[] {
     const merged = new Map<string, { requests: number; error: number; rows: number; backendUs: number; shard?: string; second: number; byShard: Record<string, number> }>();
     let all = 0;
-    for (const b of this.live().sort((x, y) => x.second - y.second)) {
+    for (const b of this.live(seconds).sort((x, y) => x.second - y.second)) {
       all += b.requests;
       const sketch = b[kind];
       for (const c of sketch.entries() as HeavyHitter[]) {

@@ -13,6 +13,8 @@ export class Rebalancer {
   private timer: NodeJS.Timeout | null = null;
   private running = 0;
   private warnedNoUser = false;
+  /** keys reported as too hot to move (each logged once while it stays too hot) */
+  private tooHot = new Set<string>();
 
   constructor(
     private readonly config: () => Config,
@@ -22,7 +24,18 @@ export class Rebalancer {
     private readonly shardOf: (key: string) => string,
     now: () => number = Date.now,
   ) {
-    this.planner = new Planner(config().shard_manager, now);
+    // read at each look: RELOAD changes the thresholds and budgets of a running planner
+    const sm = (): Config['shard_manager'] => config().shard_manager;
+    this.planner = new Planner(
+      {
+        get imbalance() { return sm().imbalance; },
+        get sustain() { return sm().sustain; },
+        get max_concurrent_moves() { return sm().max_concurrent_moves; },
+        get max_moves_per_hour() { return sm().max_moves_per_hour; },
+        get cooldown() { return sm().cooldown; },
+      },
+      now,
+    );
   }
 
   start(intervalMs = 1000): void {
@@ -38,15 +51,19 @@ export class Rebalancer {
   /** One look at the load; the moves chosen are started (not awaited). */
   tick(): void {
     const cfg = this.config();
+    // shard_manager.moves: false — the planner only plans (SHOW PLAN); its imbalance clock starts again when switched on
+    if (!cfg.shard_manager.moves) return;
     if (cfg.shards.some((s) => s.user === undefined)) {
       if (!this.warnedNoUser) logger.warn('shard manager: moves need shards[].user on every shard; the planner only plans (SHOW PLAN)');
       this.warnedNoUser = true;
       return;
     }
-    const load = new Map(this.load.shardLoad().map((s) => [s.shard, s.requests]));
+    // the latest `recent` seconds of the window: a step in load shows within seconds, not diluted by the whole window
+    const span = cfg.shard_manager.recent;
+    const load = new Map(this.load.shardLoad(span).map((s) => [s.shard, s.requests]));
     // the window remembers where requests went; a key moved since counts for the shard it is on now (else the planner
     // would keep seeing its old shard busy and move more than needed)
-    const keys = this.load.hotspots('placement', PLAN_KEYS).flatMap((k) => {
+    const keys = this.load.hotspots('placement', PLAN_KEYS, span).flatMap((k) => {
       if (k.shard === undefined) return [];
       const now = this.shardOf(k.key);
       for (const [was, n] of Object.entries(k.byShard ?? {})) {
@@ -57,6 +74,11 @@ export class Rebalancer {
       return [{ key: k.key, shard: now, load: k.requests }];
     });
     const plan = this.planner.plan({ shards: cfg.shards.map((s) => ({ shard: s.name, load: load.get(s.name) ?? 0 })), keys, running: this.running });
+    const hot = new Set(plan.tooHot.map((k) => k.key));
+    for (const k of plan.tooHot) {
+      if (!this.tooHot.has(k.key)) logger.warn('shard manager: a key hotter than a shard\'s fair share: reported, not moved (moving it would move the hot spot)', { key: k.key, shard: k.shard, share: Number(k.share.toFixed(4)) });
+    }
+    this.tooHot = hot;
     for (const m of plan.moves) {
       const at = m.key.lastIndexOf('_');
       const account = m.key.slice(0, at);

@@ -49,3 +49,31 @@ t.test('a key routed to another shard later: its requests by shard, and the newe
   t.equal(k!.shard, 's1');
   t.same(k!.byShard, { s0: 3, s1: 2 });
 });
+
+t.test('the last `seconds` of the window: shard totals, hot keys and their shares over that span only', async (t) => {
+  let now = 0;
+  const w = new LoadWindow(60, 16, () => now);
+  const rec = (shard: string, key: string, n: number): void => {
+    for (let i = 0; i < n; i++) w.record({ shard, placementKey: key, rows: 0, backendUs: 1, error: false });
+  };
+  // 50 s of a steady tenant, then 5 s in which another one steps up
+  for (let s = 0; s < 55; s++) {
+    rec('s0', 'steady_x', 10);
+    if (s >= 50) rec('s1', 'step_x', 30);
+    now += 1000;
+  }
+  now -= 1000; // still in the last second recorded
+  const cases: [span: number | undefined, s0: number, s1: number, top: string, share: number][] = [
+    [undefined, 550, 150, 'steady_x', 550 / 700],
+    [60, 550, 150, 'steady_x', 550 / 700],
+    [10, 100, 150, 'step_x', 150 / 250],
+    [5, 50, 150, 'step_x', 150 / 200],
+    [1000, 550, 150, 'steady_x', 550 / 700], // at most the whole window
+  ];
+  for (const [span, s0, s1, top, share] of cases) {
+    t.same(w.shardLoad(span).map((s) => [s.shard, s.requests]), [['s0', s0], ['s1', s1]], `shards over ${span ?? 'the window'}`);
+    const [k] = w.hotspots('placement', 1, span);
+    t.same([k!.key, k!.share], [top, share], `the hottest over ${span ?? 'the window'}`);
+    t.equal(w.requests(span), s0 + s1);
+  }
+});
