@@ -86,6 +86,8 @@ export interface Catalog {
   /** Every change of the key, oldest first. */
   history(key: string): Promise<PlacementHistoryRow[]>;
   setShardStatus(name: string, status: ShardStatus): Promise<void>;
+  /** ADD SHARD: inserts the shard with `status`, or sets an existing one's address and status (no effect on other shards). */
+  registerShard(shard: ShardConfigEntry, status: ShardStatus): Promise<void>;
   /** Called (after the snapshot is replaced) for every new epoch seen, local or from another process. */
   onChange(cb: (epoch: number) => void): void;
   readonly epoch: number;
