@@ -1,9 +1,12 @@
 // Owns: ADD SHARD and DRAIN SHARD as users run them, on real clusters while clients write: a third shard takes exactly
 // the keys whose rendezvous owner became it; a drained shard gives all its keys to their owners among the rest and
 // ends inactive; every tenant's rows are whole on exactly the shard its placement names; no client error, no write
-// lost; RELOAD refuses a config that would strand a shard's keys; DRAIN SHARD refuses the global shard.
+// lost; RELOAD refuses a config that would strand a shard's keys; DRAIN SHARD refuses the global shard; a RELOAD whose
+// config brings a drained shard back takes the same path as ADD SHARD.
 import t from 'tap';
 import pg from 'pg';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 import { requirePostgres, directQuery, withClusters, type Cluster } from '../helpers/pg.js';
 import { connected, startProxy } from '../helpers/proxy.js';
 import { ShardRing } from '../../proxy/catalog/ShardRing.js';
@@ -192,4 +195,26 @@ t.test('refusals: a RELOAD that would strand a shard, draining the global shard'
   t.match((again as Error).message, /"s2" is active already/);
   const syntax = await console_('ADD SHARD s9 HOST h PORT 5432').catch((e: Error) => e);
   t.match((syntax as Error).message, /usage: ADD SHARD name HOST/);
+});
+
+t.test('a RELOAD whose config lists the drained shard again brings it back as ADD SHARD does', async (t) => {
+  const cfg = parse(readFileSync(proxy.configPath, 'utf8'));
+  const c = clusters[2]!;
+  cfg.shards.push({ name: 's2', host: c.host, port: c.port, database: 'app', user: c.user, password: c.password });
+  writeFileSync(proxy.configPath, stringify(cfg));
+  const back = new ShardRing(['s0', 's1', 's2']);
+  const predicted = TENANTS.filter((a) => back.ownerName(`${a}_volume`) === 's1');
+  const movesBefore = (await console_('SHOW MIGRATIONS')).rows.length;
+  const w = writers(3);
+  const r = await console_('RELOAD');
+  t.match(r.rows[0].reload, new RegExp(`add shard s1: ${predicted.length} key\\(s\\) to move`), r.rows[0].reload);
+  const op = (await console_('SHOW RESHARDS')).rows.at(-1);
+  const done = await finished(Number(op.id));
+  const written = await w.stop();
+  t.equal(written.errors, 0, 'no client error during the reload');
+  t.equal(done.state, 'done', `the reshard finished: ${done.error ?? ''}`);
+  const moves = (await console_('SHOW MIGRATIONS')).rows.slice(movesBefore);
+  t.same(moves.map((m) => m.key).sort(), predicted.map((a) => `${a}_volume`).sort(), 'exactly the keys s1 wins back moved');
+  t.same(Object.fromEntries((await console_('SHOW SHARDS')).rows.map((x) => [x.name, x.status])), { s0: 'active', s1: 'active', s2: 'active' });
+  await checkRows(t, ['s0', 's1', 's2']);
 });
