@@ -104,8 +104,11 @@ export class Resharder {
    * them in the background (at most shard_manager.max_concurrent_moves at a time), each unpinned once moved.
    */
   async addShards(names: readonly string[]): Promise<Reshard> {
+    const busy = this.busy();
     const op = this.begin(ReshardKind.Add, names.join(','));
     try {
+      // the shard stays inactive (out of the ring, nothing routed to it): ADD SHARD or RELOAD again once it is over
+      if (busy) throw new ProxyError('RESHARD_RUNNING', `another ADD SHARD or DRAIN SHARD is under way (SHOW RESHARDS): ${names.join(', ')} stay(s) inactive`, SqlState.ObjectInUse);
       const catalog = this.ctx.catalog;
       const active = catalog.snapshot().shards.filter((s) => s.status === ShardStatus.Active).map((s) => s.name);
       for (const n of [...active, ...names]) this.shardConfig(n);
@@ -140,7 +143,7 @@ export class Resharder {
     }
     const remaining = snap.shards.filter((s) => s.status === ShardStatus.Active && s.name !== name).map((s) => s.name);
     if (remaining.length === 0) throw new ProxyError('DRAIN_LAST_SHARD', `shard "${name}" is the last active shard: ADD SHARD another first`, SqlState.ObjectInUse);
-    if (this.operations.some((o) => o.state === ReshardState.Pinning || o.state === ReshardState.Moving)) {
+    if (this.busy()) {
       throw new ProxyError('RESHARD_RUNNING', 'another ADD SHARD or DRAIN SHARD is under way (SHOW RESHARDS)', SqlState.ObjectInUse);
     }
     for (const n of [name, ...remaining]) this.shardConfig(n);
@@ -179,6 +182,10 @@ export class Resharder {
     }
     await this.ctx.catalog.setShardStatus(name, ShardStatus.Inactive);
     logger.info('reshard: shard drained, now inactive', { id: op.id, shard: name });
+  }
+
+  private busy(): boolean {
+    return this.operations.some((o) => o.state === ReshardState.Pinning || o.state === ReshardState.Moving);
   }
 
   private begin(kind: ReshardKind, shard: string): Reshard {
