@@ -113,14 +113,19 @@ export class Resharder {
       const active = catalog.snapshot().shards.filter((s) => s.status === ShardStatus.Active).map((s) => s.name);
       for (const n of [...active, ...names]) this.shardConfig(n);
       const keys: PlacedKey[] = [];
-      for (const shard of active) keys.push(...(await this.keysOn(shard)));
+      for (const shard of active) keys.push(...(await this.keysOn(shard)).keys);
       const moves = reshardPlan(keys, [...active, ...names]);
       op.keys = moves.length;
       // pinned before the ring changes: until its rows have moved, a key is served where they are
       for (const m of moves) if (m.pin) await catalog.setPlacement(m.key, m.from, `reshard ${op.id}: add shard ${op.shard}, pinned until moved`);
       for (const n of names) await catalog.setShardStatus(n, ShardStatus.Active);
       logger.info('reshard: shard(s) added', { id: op.id, shards: names, keys: moves.length });
-      this.run(op, moves, async () => {});
+      // an account first written between the listing and the activation was not pinned: its rows stayed behind
+      this.run(op, moves, async () => {
+        const strays: string[] = [];
+        for (const shard of active) strays.push(...(await this.keysOn(shard)).strays);
+        if (strays.length > 0) op.error = `warning: rows of ${strays.length} key(s) are on a shard their placement does not name (${strays.slice(0, 5).join(', ')}${strays.length > 5 ? ', …' : ''})`;
+      });
     } catch (e) {
       this.fail(op, e);
     }
@@ -149,7 +154,7 @@ export class Resharder {
     for (const n of [name, ...remaining]) this.shardConfig(n);
     const op = this.begin(ReshardKind.Drain, name);
     try {
-      const keys = await this.keysOn(name);
+      const { keys } = await this.keysOn(name);
       // explicit placements on the shard with no rows there move too (nothing to copy)
       const seen = new Set(keys.map((k) => k.key));
       for (const [key, p] of snap.explicitPlacements()) {
@@ -292,18 +297,18 @@ export class Resharder {
     return found;
   }
 
-  /** The keys with rows on `shard` that the catalog places there (rows of a key placed elsewhere are logged, not moved). */
-  private async keysOn(shard: string): Promise<PlacedKey[]> {
+  /** The keys with rows on `shard` that the catalog places there, and the strays: keys with rows there placed elsewhere (logged, not moved). */
+  private async keysOn(shard: string): Promise<{ keys: PlacedKey[]; strays: string[] }> {
     const found = await this.accountsOn(shard);
     const snap = this.ctx.catalog.snapshot();
     const keys: PlacedKey[] = [];
-    let strays = 0;
+    const strays: string[] = [];
     for (const [key, { account, domain }] of found) {
       const p = snap.placementOf(key);
       if (p.shard.name === shard) keys.push({ account, domain, key, shard, explicit: p.explicit });
-      else strays++;
+      else strays.push(key);
     }
-    if (strays > 0) logger.warn('reshard: rows of keys placed on another shard left where they are', { shard, keys: strays });
-    return keys;
+    if (strays.length > 0) logger.warn('reshard: rows of keys placed on another shard left where they are', { shard, keys: strays.length, first: strays.slice(0, 5) });
+    return { keys, strays };
   }
 }
