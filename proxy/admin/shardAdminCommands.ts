@@ -68,9 +68,12 @@ export function shardAdminCommands(host: ShardAdminHost, resharder: Resharder): 
       throw new ProxyError('SHARD_EXISTS', `shard "${shard.name}" is ${known.status} already`, SqlState.InvalidParameterValue);
     }
     const cfg = host.config;
-    // an inactive shard of that name (drained, or an ADD that failed) is replaced by the one given
+    const before = resharder.operations.at(-1)?.id ?? 0;
+    // a shard new to the config comes in through RELOAD's path; an inactive one listed already (drained, or an ADD
+    // that failed) gets the address given, then is brought in the same way
     await host.reload({ ...cfg, shards: [...cfg.shards.filter((s) => s.name !== shard.name), shard] });
-    return answer(latest(shard.name), 'ADD SHARD');
+    const op = latest(shard.name);
+    return answer(op !== undefined && op.id > before ? op : await resharder.addShards([shard.name]), 'ADD SHARD');
   });
   commands.set('DRAIN SHARD', async (args) => {
     const name = new RegExp(`^${VALUE}$`).exec(args.trim());

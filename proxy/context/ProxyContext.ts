@@ -158,7 +158,7 @@ export class ProxyContext {
     }
     // pools are per (shard, server user) and made on first use: new shards and users get theirs when a client needs one
     // with the Resharder, a shard new to the ring starts outside it and comes in with its keys once `next` is in effect
-    const added = this.resharder === null ? [] : await this.resharder.syncShards(next.shards);
+    const added = this.resharder === null ? [] : await this.resharder.syncShards(next.shards, this.config.shards);
     if (this.resharder === null) await this.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
     this.currentRouter = new Router(next);
     logger.setLevel(next.log.level);

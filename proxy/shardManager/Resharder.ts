@@ -64,10 +64,12 @@ export class Resharder {
   /**
    * The catalog learns a shard list (RELOAD, start-up). A shard active or draining in the catalog but missing from the
    * list is refused (its keys would be stranded: DRAIN SHARD it first). With shards active already, a shard new to the
-   * ring (unknown, or inactive in the catalog) is registered inactive and returned: `addShards` brings it in with its
-   * keys once the config holding it is in effect. A catalog with no active shard takes the list as it is.
+   * config (unknown to the catalog, or inactive there and not in `running`, the config in effect) is registered inactive
+   * and returned: `addShards` brings it in with its keys once the config holding it is in effect. An inactive shard
+   * that stays listed (drained, not yet removed from the config) stays inactive. A catalog with no active shard takes
+   * the list as it is. At start-up `running` is the list itself: only shards unknown to the catalog are new.
    */
-  static async syncShards(catalog: Catalog, shards: readonly ShardConfig[]): Promise<string[]> {
+  static async syncShards(catalog: Catalog, shards: readonly ShardConfig[], running: readonly ShardConfig[] = shards): Promise<string[]> {
     const snap = catalog.snapshot();
     const listed = new Set(shards.map((s) => s.name));
     const dropped = snap.shards.filter((s) => s.status !== ShardStatus.Inactive && !listed.has(s.name));
@@ -83,19 +85,19 @@ export class Resharder {
       await catalog.syncShards(shards.map(entryOf));
       return [];
     }
-    const added = shards.filter((s) => {
-      const known = snap.shard(s.name);
-      return known === undefined || known.status === ShardStatus.Inactive;
-    });
-    for (const s of added) await catalog.registerShard(entryOf(s), ShardStatus.Inactive);
-    // the added ones are left out: syncShards would make them active (and leaves an inactive shard it is not given alone)
-    await catalog.syncShards(shards.filter((s) => !added.includes(s)).map(entryOf));
+    const inactive = shards.filter((s) => snap.shard(s.name)?.status === ShardStatus.Inactive);
+    const added = shards.filter((s) => snap.shard(s.name) === undefined || (inactive.includes(s) && !running.some((r) => r.name === s.name)));
+    const kept = inactive.filter((s) => !added.includes(s));
+    for (const s of [...added, ...kept]) await catalog.registerShard(entryOf(s), ShardStatus.Inactive);
+    for (const s of kept) logger.warn('a shard of the config is inactive in the catalog (drained): ADD SHARD brings it back; else remove it from the config', { shard: s.name });
+    // the inactive ones are left out: syncShards would make them active (and leaves an inactive shard it is not given alone)
+    await catalog.syncShards(shards.filter((s) => !added.includes(s) && !kept.includes(s)).map(entryOf));
     return added.map((s) => s.name);
   }
 
-  /** RELOAD's shard list: see the static syncShards. */
-  syncShards(shards: readonly ShardConfig[]): Promise<string[]> {
-    return Resharder.syncShards(this.ctx.catalog, shards);
+  /** RELOAD's shard list, `running` the config in effect: see the static syncShards. */
+  syncShards(shards: readonly ShardConfig[], running: readonly ShardConfig[]): Promise<string[]> {
+    return Resharder.syncShards(this.ctx.catalog, shards, running);
   }
 
   /**
@@ -107,11 +109,16 @@ export class Resharder {
     const busy = this.busy();
     const op = this.begin(ReshardKind.Add, names.join(','));
     try {
-      // the shard stays inactive (out of the ring, nothing routed to it): ADD SHARD or RELOAD again once it is over
-      if (busy) throw new ProxyError('RESHARD_RUNNING', `another ADD SHARD or DRAIN SHARD is under way (SHOW RESHARDS): ${names.join(', ')} stay(s) inactive`, SqlState.ObjectInUse);
+      // the shard stays inactive (out of the ring, nothing routed to it): ADD SHARD again once the other is over
+      if (busy) throw new ProxyError('RESHARD_RUNNING', `another ADD SHARD or DRAIN SHARD is under way (SHOW RESHARDS): ${names.join(', ')} stay(s) inactive; ADD SHARD again afterwards`, SqlState.ObjectInUse);
       const catalog = this.ctx.catalog;
       const active = catalog.snapshot().shards.filter((s) => s.status === ShardStatus.Active).map((s) => s.name);
       for (const n of [...active, ...names]) this.shardConfig(n);
+      // reachable, with the domains' tables, and empty: else it stays out of the ring (rows there would show in fan-out reads)
+      for (const n of names) {
+        const there = [...(await this.accountsOn(n)).keys()];
+        if (there.length > 0) throw new ProxyError('SHARD_NOT_EMPTY', `shard "${n}" already has rows of ${there.length} key(s) in the domains' tables (${there.slice(0, 5).join(', ')}): add an empty shard`, SqlState.ObjectInUse);
+      }
       const keys: PlacedKey[] = [];
       for (const shard of active) keys.push(...(await this.keysOn(shard)).keys);
       const moves = reshardPlan(keys, [...active, ...names]);

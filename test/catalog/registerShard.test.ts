@@ -1,6 +1,7 @@
 // Owns: Catalog.registerShard in both backends (a shard with a given status, outside the ring while inactive) and
 // Resharder.syncShards over a real catalog: a shard new to a running ring is registered inactive and returned, a shard
-// that still holds keys cannot be left out of the list, a fresh catalog takes the list as it is.
+// that still holds keys cannot be left out of the list, a drained one that stays listed stays inactive, a fresh
+// catalog takes the list as it is.
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,8 +37,10 @@ async function behaves(t: Test, c: Catalog): Promise<void> {
   t.equal(statuses(c).s2, 'active', 'a refused list changes nothing');
   await c.setShardStatus('s2', ShardStatus.Inactive);
   t.same(await Resharder.syncShards(c, shards(0, 1)), [], 'an inactive shard may leave the list');
-  t.same(await Resharder.syncShards(c, shards(0, 1, 2)), ['s2'], 'listed again, it comes back through addShards');
+  t.same(await Resharder.syncShards(c, shards(0, 1, 2), shards(0, 1)), ['s2'], 'listed again (new to the config in effect), it comes back through addShards');
   t.equal(statuses(c).s2, 'inactive');
+  t.same(await Resharder.syncShards(c, shards(0, 1, 2), shards(0, 1, 2)), [], 'a drained shard that stays listed is not new');
+  t.equal(statuses(c).s2, 'inactive', '… and stays inactive (syncShards alone would make it active)');
 }
 
 t.test('SQLite', async (t) => {

@@ -1,9 +1,10 @@
 // Owns: ADD SHARD and DRAIN SHARD as users run them, on real clusters while clients write: a third shard takes exactly
 // the keys whose rendezvous owner became it; a drained shard gives all its keys to their owners among the rest and
 // ends inactive; every tenant's rows are whole on exactly the shard its placement names; no client error, no write
-// lost; RELOAD refuses a config that would strand a shard's keys; DRAIN SHARD refuses the global shard; a RELOAD whose
+// lost; RELOAD refuses a config that would strand a shard's keys; DRAIN SHARD refuses the global shard, ADD SHARD a
+// shard that has rows already; a RELOAD whose
 // config brings a drained shard back takes the same path as ADD SHARD.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import pg from 'pg';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
@@ -95,7 +96,7 @@ async function finished(id: number): Promise<Record<string, string>> {
 }
 
 /** Every tenant's rows, counted on each cluster directly: all of them on the shard its placement names, none elsewhere. */
-async function checkRows(t: Tap.Test, shards: string[]): Promise<void> {
+async function checkRows(t: Test, shards: string[]): Promise<void> {
   const on = await Promise.all(clusters.map(async (c) => ({
     volumes: (await directQuery<{ a: string; s: number[] }>(c, 'select account_id as a, array_agg(size order by size) as s from volumes group by 1')).rows,
     notes: (await directQuery<{ a: string; b: string[] }>(c, 'select account_id as a, array_agg(body order by body) as b from notes group by 1')).rows,
@@ -195,12 +196,21 @@ t.test('refusals: a RELOAD that would strand a shard, draining the global shard'
   t.match((again as Error).message, /"s2" is active already/);
   const syntax = await console_('ADD SHARD s9 HOST h PORT 5432').catch((e: Error) => e);
   t.match((syntax as Error).message, /usage: ADD SHARD name HOST/);
+  // a shard with rows already (here: s0's own cluster) stays out of the ring
+  const c = clusters[0]!;
+  const full = await console_(`ADD SHARD s3 HOST '${c.host}' PORT ${c.port} DATABASE app USER '${c.user}' PASSWORD '${c.password}'`).catch((e: Error) => e);
+  t.match((full as Error).message, /shard "s3" already has rows of \d+ key\(s\)/);
+  t.equal(Object.fromEntries((await console_('SHOW SHARDS')).rows.map((r) => [r.name, r.status])).s3, 'inactive', 's3 stays inactive');
 });
 
-t.test('a RELOAD whose config lists the drained shard again brings it back as ADD SHARD does', async (t) => {
+t.test('RELOAD: a drained shard leaves the config, then comes back as ADD SHARD brings a shard in', async (t) => {
   const cfg = parse(readFileSync(proxy.configPath, 'utf8'));
   const c = clusters[2]!;
-  cfg.shards.push({ name: 's2', host: c.host, port: c.port, database: 'app', user: c.user, password: c.password });
+  const s1 = cfg.shards.find((s: { name: string }) => s.name === 's1');
+  cfg.shards = [cfg.shards.find((s: { name: string }) => s.name === 's0'), { name: 's2', host: c.host, port: c.port, database: 'app', user: c.user, password: c.password }];
+  writeFileSync(proxy.configPath, stringify(cfg));
+  t.match((await console_('RELOAD')).rows[0].reload, /^RELOAD: 2 shard\(s\), epoch \d+$/, 'the drained s1 (inactive) may leave the config');
+  cfg.shards.splice(1, 0, s1);
   writeFileSync(proxy.configPath, stringify(cfg));
   const back = new ShardRing(['s0', 's1', 's2']);
   const predicted = TENANTS.filter((a) => back.ownerName(`${a}_volume`) === 's1');
@@ -215,6 +225,6 @@ t.test('a RELOAD whose config lists the drained shard again brings it back as AD
   t.equal(done.state, 'done', `the reshard finished: ${done.error ?? ''}`);
   const moves = (await console_('SHOW MIGRATIONS')).rows.slice(movesBefore);
   t.same(moves.map((m) => m.key).sort(), predicted.map((a) => `${a}_volume`).sort(), 'exactly the keys s1 wins back moved');
-  t.same(Object.fromEntries((await console_('SHOW SHARDS')).rows.map((x) => [x.name, x.status])), { s0: 'active', s1: 'active', s2: 'active' });
+  t.same(Object.fromEntries((await console_('SHOW SHARDS')).rows.map((x) => [x.name, x.status])), { s0: 'active', s1: 'active', s2: 'active', s3: 'inactive' });
   await checkRows(t, ['s0', 's1', 's2']);
 });
