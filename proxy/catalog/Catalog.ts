@@ -116,6 +116,8 @@ export interface Catalog {
   updateMigration(id: number, patch: MigrationPatch): Promise<void>;
   /** The latest `limit` moves, oldest first; `unsettled`: only those not done, failed, cancelled or rolled back. */
   migrations(opts?: { limit?: number; unsettled?: boolean }): Promise<MigrationRecord[]>;
+  /** ADD SHARD: inserts the shard with `status`, or sets an existing one's address and status (no effect on other shards). */
+  registerShard(shard: ShardConfigEntry, status: ShardStatus): Promise<void>;
   /** Called (after the snapshot is replaced) for every new epoch seen, local or from another process. */
   onChange(cb: (epoch: number) => void): void;
   readonly epoch: number;

@@ -363,6 +363,29 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
     });
   }
 
+  async registerShard(shard: ShardConfigEntry, status: ShardStatus): Promise<void> {
+    checkShardConfig([shard]);
+    checkStatus(status);
+    await this.change(async (c, bump) => {
+      const r = await c.query(this.sql('select id, name, host, port, database, status from S.shards where name = $1'), [shard.name]);
+      const row = r.rows[0] as ShardRow | undefined;
+      if (row === undefined) {
+        await c.query(
+          this.sql(`insert into S.shards (name, host, port, database, status, version, epoch) values ($1, $2, $3, $4, $5, 1, $6)`),
+          [shard.name, shard.host, shard.port, shard.database, status, await bump()],
+        );
+      } else if (row.host !== shard.host || row.port !== shard.port || row.database !== shard.database || row.status !== status) {
+        await c.query(
+          this.sql(
+            `update S.shards set host = $2, port = $3, database = $4, status = $5, version = version + 1,
+               epoch = $6, updated_at = now() where id = $1`,
+          ),
+          [row.id, shard.host, shard.port, shard.database, status, await bump()],
+        );
+      }
+    });
+  }
+
   private async writePlacement(c: pg.PoolClient, key: string, shardId: number | null, reason: string, epoch: number) {
     const r = await c.query(
       this.sql(

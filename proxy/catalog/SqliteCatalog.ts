@@ -268,6 +268,23 @@ export class SqliteCatalog extends CatalogBase implements Catalog {
     });
   }
 
+  async registerShard(shard: ShardConfigEntry, status: ShardStatus): Promise<void> {
+    checkShardConfig([shard]);
+    checkStatus(status);
+    this.change((bump) => {
+      const row = this.st.shardByName.get(shard.name) as ShardRow | undefined;
+      const now = Date.now();
+      if (row === undefined) {
+        this.db!.prepare(
+          `insert into shards (name, host, port, database, status, version, epoch, updated_at)
+           values (@name, @host, @port, @database, @status, 1, @epoch, @now)`,
+        ).run({ name: shard.name, host: shard.host, port: shard.port, database: shard.database, status, epoch: bump(), now });
+      } else if (row.host !== shard.host || row.port !== shard.port || row.database !== shard.database || row.status !== status) {
+        this.st.updateShard.run({ id: row.id, host: shard.host, port: shard.port, database: shard.database, status, epoch: bump(), now });
+      }
+    });
+  }
+
   async setPlacement(key: string, shardName: string, reason: string): Promise<number> {
     checkKey(key);
     return this.change((bump) => {

@@ -16,6 +16,7 @@ import type { ServerConnection, ServerIdentity } from '../connection/ServerConne
 import { FailureThrottle } from '../auth/FailureThrottle.js';
 import { KeyFence } from '../router/KeyFence.js';
 import { warmVerifiers } from '../auth/verifiers.js';
+import { describeReshard, type Resharder } from '../shardManager/Resharder.js';
 
 /** The version tracker as the session uses it: writes through the proxy bump a key's token. */
 export interface VersionWrites {
@@ -74,6 +75,8 @@ export class ProxyContext {
   readonly pools = new Map<string, Pool>();
   /** placement keys whose requests wait (a tenant being moved): the request path's one per-key hold */
   readonly fence = new KeyFence();
+  /** adds and drains shards; RELOAD's shard list goes through it (set once by createProxyContext; null: synced as given) */
+  resharder: Resharder | null = null;
 
   private currentConfig: Config;
   readonly secureContext: tls.SecureContext | null;
@@ -154,7 +157,9 @@ export class ProxyContext {
       next = this.readConfig();
     }
     // pools are per (shard, server user) and made on first use: new shards and users get theirs when a client needs one
-    await this.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
+    // with the Resharder, a shard new to the ring starts outside it and comes in with its keys once `next` is in effect
+    const added = this.resharder === null ? [] : await this.resharder.syncShards(next.shards, this.config.shards);
+    if (this.resharder === null) await this.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
     this.currentRouter = new Router(next);
     logger.setLevel(next.log.level);
     // server identities or settings may differ now: the next login of each kind asks a server again
@@ -165,7 +170,8 @@ export class ProxyContext {
     warmVerifiers(next);
     this.routes = ProxyContext.needsRouting(next);
     logger.info('configuration reloaded', { shards: next.shards.map((s) => s.name) });
-    return `RELOAD: ${next.shards.length} shard(s), epoch ${this.catalog.epoch}`;
+    const adding = added.length === 0 || this.resharder === null ? '' : `; ${describeReshard(await this.resharder.addShards(added))}`;
+    return `RELOAD: ${next.shards.length} shard(s), epoch ${this.catalog.epoch}${adding}`;
   }
 
   /** The configured shard of that name (after RELOAD: the reloaded one). */

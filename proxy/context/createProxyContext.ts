@@ -13,11 +13,13 @@ import type { AdminResult } from '../admin/AdminConsole.js';
 import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
 import { migrationAdminCommands } from '../admin/migrationAdminCommands.js';
+import { shardAdminCommands } from '../admin/shardAdminCommands.js';
 import { Mover } from '../shardManager/Mover.js';
 import { LocalMoveFence } from '../shardManager/MoveFence.js';
 import { MoveRecovery } from '../shardManager/MoveRecovery.js';
 import { LoadWindow } from '../shardManager/LoadWindow.js';
 import { Rebalancer } from '../shardManager/Rebalancer.js';
+import { Resharder, describeReshard } from '../shardManager/Resharder.js';
 import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
 import type { WorkerPeers } from '../workers/WorkerPeers.js';
@@ -44,7 +46,8 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
   const catalog = createCatalog(config.catalog);
   await catalog.open();
   try {
-    await catalog.syncShards(config.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
+    // a shard the catalog still holds keys on must stay listed; one new to a running ring is brought in below, with its keys
+    const added = await Resharder.syncShards(catalog, config.shards);
     await Analyzer.init();
     let versions: VersionTracker | null = null;
     let afterDdl: (() => Promise<void>) | null = null;
@@ -90,7 +93,9 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       admin: (c) => {
         const mover = (moverOf = new Mover({ get config() { return c.config; }, catalog: c.catalog, fence: new LocalMoveFence(c.fence), invalidate: (k) => c.versions?.localWrite(k) }));
         const moves = migrationAdminCommands(mover, c.catalog, () => c.config.shard_manager.fence_timeout_ms);
-        return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...pluginCommands]), startedAt);
+        const resharder = (c.resharder = new Resharder({ get config() { return c.config; }, catalog: c.catalog, mover }));
+        const shardSet = shardAdminCommands(c, resharder);
+        return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...shardSet, ...pluginCommands]), startedAt);
       },
     });
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
@@ -110,6 +115,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       rebalancer.start();
       built.closers.push(() => rebalancer.stop());
     }
+    if (added.length > 0 && ctx.resharder !== null) logger.info('start-up: new shard(s) in the config', { reshard: describeReshard(await ctx.resharder.addShards(added)) });
     return ctx;
   } catch (e) {
     await catalog.close().catch(() => {});
