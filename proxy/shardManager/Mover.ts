@@ -148,6 +148,7 @@ export class Mover {
       await ChangeCapture.prepare(src);
       capture = new ChangeCapture(src, dst, id, account, tables);
       await capture.install(performance.now() + cfg.shard_manager.capture_timeout_ms, () => cancelled);
+      await failpoint(`move.${MoveState.Preparing}`);
       checkCancel();
       await step(MoveState.Copying);
       await dst.query('begin');
