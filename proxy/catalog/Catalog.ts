@@ -94,6 +94,12 @@ export interface MigrationRecord {
   startedAt: number;
   updatedAt: number;
 }
+export interface MemberRow {
+  id: string;
+  serving: boolean;
+  heartbeatAt: number;
+}
+
 export type NewMigration = Pick<MigrationRecord, 'key' | 'account' | 'domain' | 'from' | 'to' | 'state' | 'owner'>;
 export type MigrationPatch = Partial<Pick<MigrationRecord, 'state' | 'rows' | 'bytes' | 'pauseMs' | 'elapsedMs' | 'error' | 'detail' | 'owner'>>;
 
@@ -118,6 +124,26 @@ export interface Catalog {
   migrations(opts?: { limit?: number; unsettled?: boolean }): Promise<MigrationRecord[]>;
   /** ADD SHARD: inserts the shard with `status`, or sets an existing one's address and status (no effect on other shards). */
   registerShard(shard: ShardConfigEntry, status: ShardStatus): Promise<void>;
+  /** A proxy (or shard-manager process) says it is alive; `serving`: it has clients, so fences need its acknowledgement. */
+  heartbeat(member: string, serving: boolean): Promise<void>;
+  /** Members whose last heartbeat is younger than `maxAgeMs`. */
+  members(maxAgeMs: number): Promise<MemberRow[]>;
+  /** A member leaving cleanly (its fences need no acknowledgement from it any more). */
+  leave(member: string): Promise<void>;
+  /** Try to become (or stay) the one member that plans and moves; true while this member leads. */
+  lead(member: string): Promise<boolean>;
+  /** Every proxy holds `key`'s new requests from the epoch this makes. */
+  closeFence(key: string, migration: number): Promise<void>;
+  /** Releases `key` on every proxy (the placement in force when they see it is the one their held requests take). */
+  openFence(key: string, migration: number): Promise<void>;
+  /** This member holds the fenced key and nothing of its own uses it any more. */
+  ackFence(migration: number, member: string): Promise<void>;
+  /** The members that acknowledged the migration's fence. */
+  fenceAcks(migration: number): Promise<string[]>;
+  /** A member's summary of its window of load (JSON), for the leader's planner. */
+  publishLoad(member: string, report: string): Promise<void>;
+  /** The latest report of each member younger than `maxAgeMs`. */
+  loadReports(maxAgeMs: number): Promise<{ member: string; at: number; report: string }[]>;
   /** Called (after the snapshot is replaced) for every new epoch seen, local or from another process. */
   onChange(cb: (epoch: number) => void): void;
   readonly epoch: number;
@@ -138,6 +164,11 @@ export interface PlacementRow {
   shard_id: number | null;
   version: number;
 }
+/** A placement key held by a move on every proxy (fences table). */
+export interface FenceRow {
+  shard_key: string;
+  migration: number;
+}
 
 /** An immutable view of the catalog at one epoch; placementOf is pure in-memory work. */
 export class CatalogSnapshot {
@@ -150,6 +181,8 @@ export class CatalogSnapshot {
     readonly epoch: number,
     shards: readonly ShardRow[],
     private readonly placements: ReadonlyMap<string, PlacementEntry>,
+    /** placement keys fenced by a move in progress (key → migration id): every proxy holds their requests */
+    readonly fences: ReadonlyMap<string, number> = new Map(),
   ) {
     this.shards = shards.map((s) => Object.freeze({ ...s }));
     this.byId = new Map(this.shards.map((s) => [s.id, s]));
@@ -166,12 +199,12 @@ export class CatalogSnapshot {
   }
 
   /** A new snapshot at `epoch` with all shards replaced and the placement rows changed since this one applied. */
-  apply(epoch: number, shards: readonly ShardRow[], changed: readonly PlacementRow[]): CatalogSnapshot {
+  apply(epoch: number, shards: readonly ShardRow[], changed: readonly PlacementRow[], fences: readonly FenceRow[] = []): CatalogSnapshot {
     const next = changed.length === 0 ? this.placements : new Map(this.placements);
     for (const r of changed) {
       (next as Map<string, PlacementEntry>).set(r.shard_key, { shardId: r.shard_id, version: Number(r.version) });
     }
-    return new CatalogSnapshot(epoch, shards, next);
+    return new CatalogSnapshot(epoch, shards, next, new Map(fences.map((f) => [f.shard_key, Number(f.migration)])));
   }
 
   shard(name: string): ShardInfo | undefined {

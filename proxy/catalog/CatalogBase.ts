@@ -4,6 +4,7 @@ import {
   CatalogErrorCode,
   CatalogSnapshot,
   ShardStatus,
+  type FenceRow,
   type MigrationPatch,
   type MigrationRecord,
   type PlacementRow,
@@ -29,9 +30,9 @@ export abstract class CatalogBase {
   }
 
   /** Replace the snapshot if `epoch` is newer, then tell the listeners. */
-  protected install(epoch: number, shards: ShardRow[], changed: PlacementRow[]): void {
+  protected install(epoch: number, shards: ShardRow[], changed: PlacementRow[], fences: FenceRow[] = []): void {
     if (epoch <= this.snap.epoch) return;
-    this.snap = this.snap.apply(epoch, shards, changed);
+    this.snap = this.snap.apply(epoch, shards, changed, fences);
     for (const cb of this.listeners) {
       try {
         cb(epoch);

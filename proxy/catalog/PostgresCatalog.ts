@@ -5,6 +5,8 @@ import {
   CatalogErrorCode,
   ShardStatus,
   type Catalog,
+  type FenceRow,
+  type MemberRow,
   type MigrationPatch,
   type MigrationRecord,
   type NewMigration,
@@ -92,6 +94,13 @@ const MIGRATIONS: string[] = [
   create index migrations_key on S.migrations(shard_key);
   create index migrations_state on S.migrations(state);
   `,
+  // members, fences with their acknowledgements, and published load (several proxies on one catalog; the leader holds an advisory lock)
+  `
+  create table S.members (id text primary key, serving boolean not null, heartbeat_at bigint not null);
+  create table S.fences (shard_key text primary key, migration bigint not null, closed_at bigint not null);
+  create table S.fence_acks (migration bigint not null, member text not null, at bigint not null, primary key (migration, member));
+  create table S.load_reports (member text primary key, at bigint not null, report text not null);
+  `,
 ];
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -118,6 +127,8 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly s: string;
   private readonly channel: string;
+  /** the connection holding the leader's advisory lock, while this process leads */
+  private leaderClient: pg.Client | null = null;
 
   constructor(private readonly opts: PostgresCatalogOptions) {
     super();
@@ -165,6 +176,8 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.timer = this.reconnectTimer = null;
     this.opened = false;
+    await this.leaderClient?.end().catch(() => {});
+    this.leaderClient = null;
     const l = this.listener;
     this.listener = null;
     await this.chain.catch(() => {});
@@ -276,9 +289,10 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
       const changed = (
         await c.query(this.sql('select shard_key, shard_id, version from S.placements where epoch > $1'), [this.snap.epoch])
       ).rows as PlacementRow[];
-      return { epoch, shards, changed };
+      const fences = (await c.query(this.sql('select shard_key, migration from S.fences'))).rows as FenceRow[];
+      return { epoch, shards, changed, fences };
     });
-    if (read) this.install(read.epoch, read.shards, read.changed);
+    if (read) this.install(read.epoch, read.shards, read.changed, read.fences);
     return this.snap.epoch;
   }
 
@@ -473,5 +487,89 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
       opts.unsettled ? [opts.limit ?? 1000, [...SETTLED_MIGRATION_STATES]] : [opts.limit ?? 1000],
     );
     return r.rows.map(migrationOfRow);
+  }
+
+  async heartbeat(member: string, serving: boolean): Promise<void> {
+    this.requireOpen();
+    await this.pool!.query(this.sql('insert into S.members (id, serving, heartbeat_at) values ($1, $2, $3) on conflict (id) do update set serving = excluded.serving, heartbeat_at = excluded.heartbeat_at'), [member, serving, Date.now()]);
+  }
+
+  async members(maxAgeMs: number): Promise<MemberRow[]> {
+    this.requireOpen();
+    const r = await this.pool!.query(this.sql('select id, serving, heartbeat_at from S.members where heartbeat_at >= $1 order by id'), [Date.now() - maxAgeMs]);
+    return r.rows.map((x) => ({ id: x.id, serving: x.serving, heartbeatAt: Number(x.heartbeat_at) }));
+  }
+
+  async leave(member: string): Promise<void> {
+    this.requireOpen();
+    await this.pool!.query(this.sql('delete from S.members where id = $1'), [member]);
+    if (this.leaderClient !== null) {
+      const c = this.leaderClient;
+      this.leaderClient = null;
+      await c.end().catch(() => {});
+    }
+  }
+
+  /** A session advisory lock on a connection of its own: held while the connection lives, so it passes on when its holder dies. */
+  async lead(member: string): Promise<boolean> {
+    this.requireOpen();
+    void member;
+    if (this.leaderClient !== null) return true;
+    const c = new pg.Client({ connectionString: this.opts.url, application_name: 'prescient-leader' });
+    c.on('error', () => {
+      if (this.leaderClient === c) this.leaderClient = null;
+    });
+    c.on('end', () => {
+      if (this.leaderClient === c) this.leaderClient = null;
+    });
+    try {
+      await c.connect();
+      const r = await c.query('select pg_try_advisory_lock(hashtext($1)) as ok', [`${this.s}.leader`]);
+      if (r.rows[0].ok === true) {
+        this.leaderClient = c;
+        return true;
+      }
+    } catch {
+      // the catalog is out of reach: not the leader now
+    }
+    await c.end().catch(() => {});
+    return false;
+  }
+
+  async closeFence(key: string, migration: number): Promise<void> {
+    await this.change(async (c, bump) => {
+      await c.query(this.sql('insert into S.fences (shard_key, migration, closed_at) values ($1, $2, $3) on conflict (shard_key) do update set migration = excluded.migration, closed_at = excluded.closed_at'), [key, migration, Date.now()]);
+      await bump();
+    });
+  }
+
+  async openFence(key: string, migration: number): Promise<void> {
+    await this.change(async (c, bump) => {
+      const r = await c.query(this.sql('delete from S.fences where shard_key = $1 and migration = $2'), [key, migration]);
+      await c.query(this.sql('delete from S.fence_acks where migration = $1'), [migration]);
+      if ((r.rowCount ?? 0) > 0) await bump();
+    });
+  }
+
+  async ackFence(migration: number, member: string): Promise<void> {
+    this.requireOpen();
+    await this.pool!.query(this.sql('insert into S.fence_acks (migration, member, at) values ($1, $2, $3) on conflict do nothing'), [migration, member, Date.now()]);
+  }
+
+  async fenceAcks(migration: number): Promise<string[]> {
+    this.requireOpen();
+    const r = await this.pool!.query(this.sql('select member from S.fence_acks where migration = $1'), [migration]);
+    return r.rows.map((x) => x.member as string);
+  }
+
+  async publishLoad(member: string, report: string): Promise<void> {
+    this.requireOpen();
+    await this.pool!.query(this.sql('insert into S.load_reports (member, at, report) values ($1, $2, $3) on conflict (member) do update set at = excluded.at, report = excluded.report'), [member, Date.now(), report]);
+  }
+
+  async loadReports(maxAgeMs: number): Promise<{ member: string; at: number; report: string }[]> {
+    this.requireOpen();
+    const r = await this.pool!.query(this.sql('select member, at, report from S.load_reports where at >= $1 order by member'), [Date.now() - maxAgeMs]);
+    return r.rows.map((x) => ({ member: x.member, at: Number(x.at), report: x.report }));
   }
 }

@@ -5,6 +5,8 @@ import {
   CatalogErrorCode,
   ShardStatus,
   type Catalog,
+  type FenceRow,
+  type MemberRow,
   type MigrationPatch,
   type MigrationRecord,
   type NewMigration,
@@ -92,7 +94,18 @@ const MIGRATIONS: string[] = [
   create index migrations_key on migrations(shard_key);
   create index migrations_state on migrations(state);
   `,
+  // members, the leader's lease, fences with their acknowledgements, and published load (several proxies on one catalog)
+  `
+  create table members (id text primary key, serving integer not null, heartbeat_at integer not null);
+  create table leader (id integer primary key check (id = 1), holder text, expires_at integer not null);
+  insert into leader (id, holder, expires_at) values (1, null, 0);
+  create table fences (shard_key text primary key, migration integer not null, closed_at integer not null);
+  create table fence_acks (migration integer not null, member text not null, at integer not null, primary key (migration, member));
+  create table load_reports (member text primary key, at integer not null, report text not null);
+  `,
 ];
+/** how long a SQLite leader's lease lasts without renewal */
+const LEASE_MS = 5000;
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 export interface SqliteCatalogOptions {
@@ -170,7 +183,7 @@ export class SqliteCatalog extends CatalogBase implements Catalog {
     };
     this.opened = true;
     this.refresh();
-    const pollMs = this.opts.pollMs ?? 250;
+    const pollMs = this.opts.pollMs ?? 50;
     if (pollMs > 0) {
       this.timer = setInterval(() => {
         try {
@@ -219,10 +232,11 @@ export class SqliteCatalog extends CatalogBase implements Catalog {
       if (epoch <= this.snap.epoch) return null;
       const shards = this.st.shards.all() as ShardRow[];
       const changed = this.st.placementsSince.all(this.snap.epoch) as PlacementRow[];
-      return { epoch, shards, changed };
+      const fences = this.db!.prepare('select shard_key, migration from fences').all() as FenceRow[];
+      return { epoch, shards, changed, fences };
     });
     const r = read.deferred();
-    if (r) this.install(r.epoch, r.shards, r.changed);
+    if (r) this.install(r.epoch, r.shards, r.changed, r.fences);
     return this.snap.epoch;
   }
 
@@ -363,5 +377,65 @@ export class SqliteCatalog extends CatalogBase implements Catalog {
       .prepare(`select * from (select * from migrations ${where} order by id desc limit ?) order by id`)
       .all(...(opts.unsettled ? SETTLED_MIGRATION_STATES : []), opts.limit ?? 1000) as Record<string, unknown>[];
     return rows.map(migrationOfRow);
+  }
+
+  async heartbeat(member: string, serving: boolean): Promise<void> {
+    this.requireOpen();
+    this.db!.prepare('insert into members (id, serving, heartbeat_at) values (?, ?, ?) on conflict (id) do update set serving = excluded.serving, heartbeat_at = excluded.heartbeat_at').run(member, serving ? 1 : 0, Date.now());
+  }
+
+  async members(maxAgeMs: number): Promise<MemberRow[]> {
+    this.requireOpen();
+    const rows = this.db!.prepare('select id, serving, heartbeat_at from members where heartbeat_at >= ? order by id').all(Date.now() - maxAgeMs) as { id: string; serving: number; heartbeat_at: number }[];
+    return rows.map((r) => ({ id: r.id, serving: r.serving === 1, heartbeatAt: r.heartbeat_at }));
+  }
+
+  async leave(member: string): Promise<void> {
+    this.requireOpen();
+    this.db!.prepare('delete from members where id = ?').run(member);
+    this.db!.prepare('update leader set holder = null, expires_at = 0 where holder = ?').run(member);
+  }
+
+  /** A lease in the catalog file (SQLite has no session locks across processes): renewed by its holder, taken when it expires. */
+  async lead(member: string): Promise<boolean> {
+    this.requireOpen();
+    const now = Date.now();
+    const r = this.db!.prepare('update leader set holder = ?, expires_at = ? where id = 1 and (holder = ? or holder is null or expires_at < ?)').run(member, now + LEASE_MS, member, now);
+    return r.changes === 1;
+  }
+
+  async closeFence(key: string, migration: number): Promise<void> {
+    this.change((bump) => {
+      this.db!.prepare('insert into fences (shard_key, migration, closed_at) values (?, ?, ?) on conflict (shard_key) do update set migration = excluded.migration, closed_at = excluded.closed_at').run(key, migration, Date.now());
+      bump();
+    });
+  }
+
+  async openFence(key: string, migration: number): Promise<void> {
+    this.change((bump) => {
+      const r = this.db!.prepare('delete from fences where shard_key = ? and migration = ?').run(key, migration);
+      this.db!.prepare('delete from fence_acks where migration = ?').run(migration);
+      if (r.changes > 0) bump();
+    });
+  }
+
+  async ackFence(migration: number, member: string): Promise<void> {
+    this.requireOpen();
+    this.db!.prepare('insert into fence_acks (migration, member, at) values (?, ?, ?) on conflict do nothing').run(migration, member, Date.now());
+  }
+
+  async fenceAcks(migration: number): Promise<string[]> {
+    this.requireOpen();
+    return this.db!.prepare('select member from fence_acks where migration = ?').pluck().all(migration) as string[];
+  }
+
+  async publishLoad(member: string, report: string): Promise<void> {
+    this.requireOpen();
+    this.db!.prepare('insert into load_reports (member, at, report) values (?, ?, ?) on conflict (member) do update set at = excluded.at, report = excluded.report').run(member, Date.now(), report);
+  }
+
+  async loadReports(maxAgeMs: number): Promise<{ member: string; at: number; report: string }[]> {
+    this.requireOpen();
+    return this.db!.prepare('select member, at, report from load_reports where at >= ? order by member').all(Date.now() - maxAgeMs) as { member: string; at: number; report: string }[];
   }
 }

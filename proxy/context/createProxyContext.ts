@@ -14,12 +14,9 @@ import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
 import { migrationAdminCommands } from '../admin/migrationAdminCommands.js';
 import { shardAdminCommands } from '../admin/shardAdminCommands.js';
-import { Mover } from '../shardManager/Mover.js';
-import { LocalMoveFence } from '../shardManager/MoveFence.js';
-import { MoveRecovery } from '../shardManager/MoveRecovery.js';
 import { LoadWindow } from '../shardManager/LoadWindow.js';
-import { Rebalancer } from '../shardManager/Rebalancer.js';
 import { Resharder, describeReshard } from '../shardManager/Resharder.js';
+import { ShardManager } from '../shardManager/ShardManager.js';
 import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
 import type { WorkerPeers } from '../workers/WorkerPeers.js';
@@ -71,7 +68,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
     const router = new Router(config);
     // plugins ask for placement keys once the proxy runs: by then `ctx` holds the router in effect (RELOAD replaces it)
     let ctx: ProxyContext | undefined;
-    let moverOf: Mover | null = null;
+    let shardManager: ShardManager | null = null;
     // the shard manager's window of load: the shard-load plugin records into it, the rebalancer reads it
     const load = config.shard_manager.enabled ? new LoadWindow(config.shard_manager.window, config.shard_manager.heavy_hitters) : null;
     const services: PluginServices = {
@@ -91,29 +88,19 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers,
       // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
       admin: (c) => {
-        const mover = (moverOf = new Mover({ get config() { return c.config; }, catalog: c.catalog, fence: new LocalMoveFence(c.fence), invalidate: (k) => c.versions?.localWrite(k) }));
-        const moves = migrationAdminCommands(mover, c.catalog, () => c.config.shard_manager.fence_timeout_ms);
-        const resharder = (c.resharder = new Resharder({ get config() { return c.config; }, catalog: c.catalog, mover }));
+        const sm = (shardManager = ShardManager.create({ config: () => c.config, catalog: c.catalog, fence: c.fence, load, invalidate: (k) => c.versions?.localWrite(k) }));
+        const moves = migrationAdminCommands(sm.mover, c.catalog, () => c.config.shard_manager.fence_timeout_ms);
+        const resharder = (c.resharder = sm.resharder);
         const shardSet = shardAdminCommands(c, resharder);
         return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...shardSet, ...pluginCommands]), startedAt);
       },
     });
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
-    // moves a killed process left half done are settled before clients come (and looked for again every 30 s)
+    // members, fences, load, the planner; moves a killed process left half done are settled before clients come
+    await shardManager!.start();
     {
-      const built = ctx;
-      const recovery = new MoveRecovery(() => built.config, catalog);
-      const sweep = (): Promise<void> => recovery.sweep().then(() => {}, (e: unknown) => logger.warn('migration recovery failed', { error: (e as Error).message }));
-      await sweep();
-      const timer = setInterval(() => void sweep(), 30_000);
-      timer.unref();
-      built.closers.push(() => clearInterval(timer));
-    }
-    if (load !== null && moverOf !== null) {
-      const built = ctx;
-      const rebalancer = new Rebalancer(() => built.config, load, moverOf, (key) => built.catalog.snapshot().placementOf(key).shard.name);
-      rebalancer.start();
-      built.closers.push(() => rebalancer.stop());
+      const sm = shardManager!;
+      ctx.closers.push(() => void sm.stop());
     }
     if (added.length > 0 && ctx.resharder !== null) logger.info('start-up: new shard(s) in the config', { reshard: describeReshard(await ctx.resharder.addShards(added)) });
     return ctx;

@@ -1,36 +1,36 @@
-// MoveFence owns the fence as a move sees it: hold the key's new requests, wait for the requests and transactions using it to end (or time out and abort the move), release them to the placement in force.
+// MoveFence owns the fence as a move sees it: the key fenced in the catalog, so that every proxy on it holds the key's new requests; the move goes on once every live serving proxy has acknowledged that nothing of its own uses the key, or is aborted when one has not in time.
+import type { Catalog } from '../catalog/Catalog.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
-import type { KeyFence } from '../router/KeyFence.js';
+import { MEMBER_TTL_MS } from './Membership.js';
 
-export interface MoveFence {
-  /** Holds new requests for `key`; resolves once no request or transaction uses it, throws MOVE_FENCE_TIMEOUT after `timeoutMs` (still closed: open it). Resolves early when `cancelled` does. */
-  close(key: string, migration: number, timeoutMs: number, cancelled: Promise<void>): Promise<void>;
-  /** Releases the held requests; they go on with the placement the catalog has now. */
-  open(key: string, migration: number): Promise<void>;
-}
+export class MoveFence {
+  constructor(
+    private readonly catalog: Catalog,
+    /** whether a member still runs (a member killed a moment ago still has a fresh heartbeat) */
+    private readonly alive: (member: string) => Promise<boolean>,
+  ) {}
 
-/** The fence of this process alone (one proxy, one worker). */
-export class LocalMoveFence implements MoveFence {
-  constructor(private readonly fence: KeyFence) {}
-
-  async close(key: string, _migration: number, timeoutMs: number, cancelled: Promise<void>): Promise<void> {
-    this.fence.close(key);
-    await drainedWithin(this.fence, key, timeoutMs, cancelled);
+  /** Holds `key` everywhere; resolves when every live serving member acknowledged (or `cancelled` resolved); throws MOVE_FENCE_TIMEOUT after `timeoutMs` (the fence is still closed: open it). */
+  async close(key: string, migration: number, timeoutMs: number, cancelled: Promise<void>): Promise<void> {
+    await this.catalog.closeFence(key, migration);
+    const deadline = performance.now() + timeoutMs;
+    let stop = false;
+    void cancelled.then(() => (stop = true));
+    for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
+      const [members, acks] = await Promise.all([this.catalog.members(MEMBER_TTL_MS), this.catalog.fenceAcks(migration)]);
+      const acked = new Set(acks);
+      const missing: string[] = [];
+      for (const m of members) if (m.serving && !acked.has(m.id) && (await this.alive(m.id))) missing.push(m.id);
+      if (missing.length === 0 || stop) return;
+      if (performance.now() >= deadline) {
+        throw new ProxyError('MOVE_FENCE_TIMEOUT', `${missing.length} proxy(ies) still used ${key} after fence_timeout_ms (${timeoutMs} ms) (${missing.join(', ')}): the move is aborted`, SqlState.LockNotAvailable);
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 
-  async open(key: string): Promise<void> {
-    this.fence.open(key);
+  /** Releases the key everywhere; held requests go on with the placement the catalog has now. */
+  async open(key: string, migration: number): Promise<void> {
+    await this.catalog.openFence(key, migration);
   }
-}
-
-/** Resolves when `key` has no users on `fence`, or `cancelled` resolves; throws MOVE_FENCE_TIMEOUT after `timeoutMs`. */
-export async function drainedWithin(fence: KeyFence, key: string, timeoutMs: number, cancelled: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([
-    fence.drained(key).then(() => false),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
-    cancelled.then(() => false),
-  ]);
-  clearTimeout(timer);
-  if (timedOut) throw new ProxyError('MOVE_FENCE_TIMEOUT', `${fence.users(key)} session(s) still used ${key} after fence_timeout_ms (${timeoutMs} ms): the move is aborted`, SqlState.LockNotAvailable);
 }

@@ -62,6 +62,8 @@ export class MoveRecovery {
         note = placed === r.from ? `rolled back by recovery at ${r.state}` : `the key is on ${placed}, neither ${r.from} nor ${r.to}: left as it is`;
       }
       await ChangeCapture.remove(src, r.id);
+      // a fence the dead process left closed would hold the key on every proxy
+      await this.catalog.openFence(r.key, r.id);
       await this.catalog.updateMigration(r.id, { state, owner: null, error: note });
       logger.info('migration recovered', { id: r.id, key: r.key, was: r.state, now: state });
       return state;

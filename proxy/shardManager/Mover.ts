@@ -56,6 +56,8 @@ export interface MoverContext {
   readonly fence: MoveFence;
   /** cached reads of the key are stale from now on */
   invalidate(key: string): void;
+  /** whether the member that owns a move still runs (a move of a dead one does not stop a new one) */
+  alive(member: string): Promise<boolean>;
 }
 
 /** This process, as the owner of the moves it runs (catalog migrations.owner). */
@@ -110,6 +112,10 @@ export class Mover {
     const from = this.ctx.catalog.snapshot().placementOf(key).shard.name;
     if (from === to) throw new ProxyError('MOVE_SAME_SHARD', `${key} is on shard "${to}" already`, SqlState.InvalidParameterValue);
     if (this.running().some((m) => m.key === key)) throw new ProxyError('MOVE_RUNNING', `${key} is being moved already`, SqlState.ObjectInUse);
+    // by any member of the catalog: a key moves one move at a time
+    for (const r of await this.ctx.catalog.migrations({ unsettled: true })) {
+      if (r.key === key && (r.owner === null || (await this.ctx.alive(r.owner)))) throw new ProxyError('MOVE_RUNNING', `${key} is being moved already (migration ${r.id}, by ${r.owner ?? 'a process being settled'})`, SqlState.ObjectInUse);
+    }
     const source = this.shard(from);
     const target = this.shard(to);
     const catalog = this.ctx.catalog;

@@ -1,7 +1,7 @@
 // Rebalancer owns the shard manager's loop: every second it reads the window of load, asks the planner, and starts the moves it chose (at most max_concurrent_moves at a time), logging what it does.
 import type { Config } from '../../config/schema.js';
 import { logger } from '../logger.js';
-import type { LoadView } from '../plugins/api.js';
+import type { PlannerLoad } from './ClusterLoad.js';
 import type { Mover } from './Mover.js';
 import { Planner } from './Planner.js';
 
@@ -18,7 +18,7 @@ export class Rebalancer {
 
   constructor(
     private readonly config: () => Config,
-    private readonly load: LoadView,
+    private readonly load: PlannerLoad,
     private readonly mover: Mover,
     /** the shard a placement key lives on now (the catalog) */
     private readonly shardOf: (key: string) => string,
