@@ -1,5 +1,6 @@
 // loadConfig owns reading a YAML config file and turning schema failures into errors that name the field.
 import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
@@ -45,4 +46,10 @@ export function loadConfig(path: string): Config {
     throw new ConfigError(`config file ${path} is not valid YAML: ${(e as Error).message}`);
   }
   return parseConfig(raw, `config file ${path}`);
+}
+
+/** A relative catalog file is taken from `dir` (the config file's folder), not from wherever the process was started. */
+export function anchorCatalogPath(config: Config, dir: string): Config {
+  if (config.catalog.path !== undefined && !isAbsolute(config.catalog.path)) config.catalog.path = resolve(dir, config.catalog.path);
+  return config;
 }

@@ -1,6 +1,7 @@
-// migrationAdminCommands owns the admin console's tenant moves: MIGRATE ACCOUNT '…' DOMAIN '…' TO shard, CANCEL MIGRATION n, and SHOW MIGRATIONS.
+// migrationAdminCommands owns the admin console's tenant moves: MIGRATE ACCOUNT '…' DOMAIN '…' TO shard, CANCEL MIGRATION n, SHOW MIGRATIONS, and SHOW MEMBERS (the processes moving them).
 import type { AdminResult } from './AdminConsole.js';
-import type { Mover } from '../shardManager/Mover.js';
+import { MOVER_OWNER, type Mover } from '../shardManager/Mover.js';
+import { MEMBER_TTL_MS } from '../shardManager/Membership.js';
 import type { Catalog } from '../catalog/Catalog.js';
 
 const VALUE = String.raw`(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|([A-Za-z0-9_.:@-]+))`;
@@ -42,5 +43,10 @@ export function migrationAdminCommands(mover: Mover, catalog: Catalog, fenceTime
       }),
     };
   });
+  // the processes on this catalog: proxies (serving: fences wait for them) and shard-manager processes
+  commands.set('SHOW MEMBERS', async () => ({
+    columns: ['member', 'serving', 'leading', 'heartbeat_age_ms', 'this'],
+    rows: (await catalog.members(MEMBER_TTL_MS)).map((m) => [m.id, m.serving, m.leading, Date.now() - m.heartbeatAt, m.id === MOVER_OWNER]),
+  }));
   return commands;
 }

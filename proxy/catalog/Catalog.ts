@@ -97,6 +97,8 @@ export interface MigrationRecord {
 export interface MemberRow {
   id: string;
   serving: boolean;
+  /** it led at its last heartbeat */
+  leading: boolean;
   heartbeatAt: number;
 }
 
@@ -125,7 +127,7 @@ export interface Catalog {
   /** ADD SHARD: inserts the shard with `status`, or sets an existing one's address and status (no effect on other shards). */
   registerShard(shard: ShardConfigEntry, status: ShardStatus): Promise<void>;
   /** A proxy (or shard-manager process) says it is alive; `serving`: it has clients, so fences need its acknowledgement. */
-  heartbeat(member: string, serving: boolean): Promise<void>;
+  heartbeat(member: string, serving: boolean, leading: boolean): Promise<void>;
   /** Members whose last heartbeat is younger than `maxAgeMs`. */
   members(maxAgeMs: number): Promise<MemberRow[]>;
   /** A member leaving cleanly (its fences need no acknowledgement from it any more). */

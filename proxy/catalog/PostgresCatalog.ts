@@ -96,7 +96,7 @@ const MIGRATIONS: string[] = [
   `,
   // members, fences with their acknowledgements, and published load (several proxies on one catalog; the leader holds an advisory lock)
   `
-  create table S.members (id text primary key, serving boolean not null, heartbeat_at bigint not null);
+  create table S.members (id text primary key, serving boolean not null, is_leader boolean not null default false, heartbeat_at bigint not null);
   create table S.fences (shard_key text primary key, migration bigint not null, closed_at bigint not null);
   create table S.fence_acks (migration bigint not null, member text not null, at bigint not null, primary key (migration, member));
   create table S.load_reports (member text primary key, at bigint not null, report text not null);
@@ -489,15 +489,15 @@ export class PostgresCatalog extends CatalogBase implements Catalog {
     return r.rows.map(migrationOfRow);
   }
 
-  async heartbeat(member: string, serving: boolean): Promise<void> {
+  async heartbeat(member: string, serving: boolean, leading: boolean): Promise<void> {
     this.requireOpen();
-    await this.pool!.query(this.sql('insert into S.members (id, serving, heartbeat_at) values ($1, $2, $3) on conflict (id) do update set serving = excluded.serving, heartbeat_at = excluded.heartbeat_at'), [member, serving, Date.now()]);
+    await this.pool!.query(this.sql('insert into S.members (id, serving, is_leader, heartbeat_at) values ($1, $2, $3, $4) on conflict (id) do update set serving = excluded.serving, is_leader = excluded.is_leader, heartbeat_at = excluded.heartbeat_at'), [member, serving, leading, Date.now()]);
   }
 
   async members(maxAgeMs: number): Promise<MemberRow[]> {
     this.requireOpen();
-    const r = await this.pool!.query(this.sql('select id, serving, heartbeat_at from S.members where heartbeat_at >= $1 order by id'), [Date.now() - maxAgeMs]);
-    return r.rows.map((x) => ({ id: x.id, serving: x.serving, heartbeatAt: Number(x.heartbeat_at) }));
+    const r = await this.pool!.query(this.sql('select id, serving, is_leader, heartbeat_at from S.members where heartbeat_at >= $1 order by id'), [Date.now() - maxAgeMs]);
+    return r.rows.map((x) => ({ id: x.id, serving: x.serving, leading: x.is_leader, heartbeatAt: Number(x.heartbeat_at) }));
   }
 
   async leave(member: string): Promise<void> {

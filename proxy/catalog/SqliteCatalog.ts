@@ -96,7 +96,7 @@ const MIGRATIONS: string[] = [
   `,
   // members, the leader's lease, fences with their acknowledgements, and published load (several proxies on one catalog)
   `
-  create table members (id text primary key, serving integer not null, heartbeat_at integer not null);
+  create table members (id text primary key, serving integer not null, is_leader integer not null default 0, heartbeat_at integer not null);
   create table leader (id integer primary key check (id = 1), holder text, expires_at integer not null);
   insert into leader (id, holder, expires_at) values (1, null, 0);
   create table fences (shard_key text primary key, migration integer not null, closed_at integer not null);
@@ -379,15 +379,15 @@ export class SqliteCatalog extends CatalogBase implements Catalog {
     return rows.map(migrationOfRow);
   }
 
-  async heartbeat(member: string, serving: boolean): Promise<void> {
+  async heartbeat(member: string, serving: boolean, leading: boolean): Promise<void> {
     this.requireOpen();
-    this.db!.prepare('insert into members (id, serving, heartbeat_at) values (?, ?, ?) on conflict (id) do update set serving = excluded.serving, heartbeat_at = excluded.heartbeat_at').run(member, serving ? 1 : 0, Date.now());
+    this.db!.prepare('insert into members (id, serving, is_leader, heartbeat_at) values (?, ?, ?, ?) on conflict (id) do update set serving = excluded.serving, is_leader = excluded.is_leader, heartbeat_at = excluded.heartbeat_at').run(member, serving ? 1 : 0, leading ? 1 : 0, Date.now());
   }
 
   async members(maxAgeMs: number): Promise<MemberRow[]> {
     this.requireOpen();
-    const rows = this.db!.prepare('select id, serving, heartbeat_at from members where heartbeat_at >= ? order by id').all(Date.now() - maxAgeMs) as { id: string; serving: number; heartbeat_at: number }[];
-    return rows.map((r) => ({ id: r.id, serving: r.serving === 1, heartbeatAt: r.heartbeat_at }));
+    const rows = this.db!.prepare('select id, serving, is_leader, heartbeat_at from members where heartbeat_at >= ? order by id').all(Date.now() - maxAgeMs) as { id: string; serving: number; is_leader: number; heartbeat_at: number }[];
+    return rows.map((r) => ({ id: r.id, serving: r.serving === 1, leading: r.is_leader === 1, heartbeatAt: r.heartbeat_at }));
   }
 
   async leave(member: string): Promise<void> {

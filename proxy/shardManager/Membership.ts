@@ -34,8 +34,8 @@ export class Membership {
 
   private async beat(): Promise<void> {
     try {
-      await this.catalog.heartbeat(this.id, this.serving);
       const now = await this.catalog.lead(this.id);
+      await this.catalog.heartbeat(this.id, this.serving, now);
       if (now !== this.leading) logger.info(now ? 'shard manager: this process leads (plans, settles moves of dead members)' : 'shard manager: leadership lost', { member: this.id });
       this.leading = now;
     } catch (e) {
