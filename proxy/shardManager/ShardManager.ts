@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog/Catalog.js';
 import { logger } from '../logger.js';
 import type { LoadView } from '../plugins/api.js';
 import type { KeyFence } from '../router/KeyFence.js';
+import { checkShards } from './checkShards.js';
 import { ClusterLoad } from './ClusterLoad.js';
 import { FenceFollower } from './FenceFollower.js';
 import { Membership } from './Membership.js';
@@ -60,6 +61,8 @@ export class ShardManager {
 
   /** Joins the catalog's members, settles what dead members left, and starts the loop (every second). */
   async start(): Promise<void> {
+    // what moves need on each shard, said at start (a proxy serves either way)
+    if (this.parts.config().shard_manager.enabled) await checkShards(this.parts.config());
     this.follower?.start();
     await this.membership.start();
     await this.sweep();
