@@ -3,6 +3,8 @@ import type { Config } from '../../config/schema.js';
 import { logger } from '../logger.js';
 import { connectShard } from './shardSql.js';
 
+// values come back as the text Postgres prints (connectShard): a boolean is 't' or 'f'
+
 /** What is missing on each shard for moves (empty when nothing is); logged as warnings, the proxy serves either way. */
 export async function checkShards(config: Config): Promise<string[]> {
   const gaps: string[] = [];
@@ -20,19 +22,19 @@ export async function checkShards(config: Config): Promise<string[]> {
       continue;
     }
     try {
-      const schema = await c.query<{ ok: boolean }>(
+      const schema = await c.query<{ ok: string }>(
         `select case when to_regnamespace('prescient') is null then has_database_privilege(current_database(), 'CREATE')
                      else has_schema_privilege('prescient', 'CREATE') and has_schema_privilege('prescient', 'USAGE') end as ok`,
       );
-      if (!schema.rows[0]!.ok) gaps.push(`shard ${s.name}: ${s.user} can neither create schema prescient nor create objects in it (change capture lives there)`);
+      if (schema.rows[0]!.ok !== 't') gaps.push(`shard ${s.name}: ${s.user} can neither create schema prescient nor create objects in it (change capture lives there)`);
       for (const t of tables) {
-        const r = await c.query<{ exists: boolean; missing: string | null }>(
+        const r = await c.query<{ exists: string; missing: string | null }>(
           `select to_regclass($1) is not null as exists,
                   case when to_regclass($1) is null then null else
                     nullif(array_to_string(array(select p from unnest(array['SELECT','INSERT','UPDATE','DELETE','TRIGGER']) p where not has_table_privilege(to_regclass($1), p)), ', '), '') end as missing`,
           [t],
         );
-        if (!r.rows[0]!.exists) gaps.push(`shard ${s.name}: table ${t} does not exist`);
+        if (r.rows[0]!.exists !== 't') gaps.push(`shard ${s.name}: table ${t} does not exist`);
         else if (r.rows[0]!.missing) gaps.push(`shard ${s.name}: ${s.user} lacks ${r.rows[0]!.missing} on ${t}`);
       }
     } finally {

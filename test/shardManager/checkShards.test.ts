@@ -13,6 +13,7 @@ await directQuery(c!, `create table volumes (account_id text not null, id serial
 
 const config = (user: string | undefined, password: string | undefined, tables = ['volumes']) =>
   ConfigSchema.parse({
+    database: 'app',
     users: [{ name: 'app', password: 'x' }],
     shards: [{ name: 's0', host: c!.host, port: c!.port, database: 'app', user, password }],
     sharding: { account_column: 'account_id', domains: { volume: { tables } } },
