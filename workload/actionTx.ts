@@ -57,12 +57,13 @@ export function oneOf<T>(rng: Rng, xs: readonly T[]): T {
 
 /**
  * Run `body` as one action. Writes: BEGIN, body, INSERT write_log (seq = nextSeq), COMMIT, then the onCommit hooks;
- * returns { rows, seq } (the caller advances nextSeq). Reads: BEGIN … COMMIT around several statements; a
+ * returns { rows, seq } (the caller advances nextSeq). `ctx.as`, when set, replaces `action` in the tag and write_log. Reads: BEGIN … COMMIT around several statements; a
  * single-statement read (`single`) runs as its own implicit transaction.
  */
 export async function transact(
   db: pg.ClientBase, ctx: ActionContext, action: string, write: boolean, body: (tx: Tx) => Promise<void>, single = false,
 ): Promise<ActionResult> {
+  action = ctx.as ?? action;
   const prefix = ctx.tagged ? tag(ctx.account.id, action) : '';
   let rows = 0;
   const hooks: (() => void)[] = [];

@@ -1,8 +1,9 @@
-// cloudtrail owns reading CloudTrail delivery files (nested dirs, .json/.json.gz) and mapping eventName → one of our action names.
+// cloudtrail owns reading CloudTrail delivery files (nested dirs, .json/.json.gz) and mapping each event to a catalogue action or a generic read/write of its service.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { resourceOf, serviceOf } from './trailResource.js';
 
 /** One CloudTrail event, reduced to what replay needs. */
 export interface TrailEvent {
@@ -15,6 +16,8 @@ export interface TrailEvent {
   eventName: string;
   eventSource: string;
   requestParameters: unknown;
+  /** the record's `readOnly` (true for reads); absent when the record has none */
+  readOnly?: boolean;
 }
 
 export interface ReadResult {
@@ -32,10 +35,20 @@ export interface ActionInfo {
   write: boolean;
 }
 
-export type MapKind = 'direct' | 'generic';
+/**
+ * direct: a catalogue action has the eventName; mapped: an EC2 event about a catalogue resource, run as that
+ * resource's action; generic: a read or write of `generic_resources` in the event's service.
+ */
+export type MapKind = 'direct' | 'mapped' | 'generic';
 export interface Mapping {
-  action: string;
   kind: MapKind;
+  /** direct / mapped: the catalogue action whose transaction runs (the replay tags it with the event's own name) */
+  action?: string;
+  write: boolean;
+  /** eventSource without `.amazonaws.com` (ec2 when absent): a generic action's domain */
+  service: string;
+  /** generic: the resource the request names (bucket/key, role name, …), if it names one */
+  resource?: string;
 }
 
 function walk(dir: string): string[] {
@@ -61,7 +74,10 @@ function toEvent(r: Json): TrailEvent | null {
     str(u.arn) ??
     (str(u.accountId) || str(u.principalId) ? `${str(u.accountId) ?? ''}:${str(u.principalId) ?? ''}` : undefined) ??
     `${account}/${str(u.invokedBy) ?? str(u.type) ?? 'unknown'}`;
-  return { time, identity, account, eventName, eventSource: str(r.eventSource) ?? '', requestParameters: r.requestParameters ?? null };
+  const ev: TrailEvent = { time, identity, account, eventName, eventSource: str(r.eventSource) ?? '', requestParameters: r.requestParameters ?? null };
+  const ro = r.readOnly === true || r.readOnly === 'true' ? true : r.readOnly === false || r.readOnly === 'false' ? false : undefined;
+  if (ro !== undefined) ev.readOnly = ro;
+  return ev;
 }
 
 /**
@@ -139,46 +155,83 @@ const READ_VERBS = /^(Describe|List|Get|BatchGet|Lookup|Search|Check|Head|Select
 /** Leading verb of an API name: CreateVolume → Create. */
 const verbOf = (name: string): string => /^[A-Z][a-z]+/.exec(name)?.[0] ?? name;
 
-/**
- * Maps one event to an action name from `actions`:
- *  - direct: an action has exactly the eventName (our actions are named after the EC2 API);
- *  - generic: domain = the resource keyword in the eventName for ec2 events (Volume, Snapshot, Instance, Image,
- *    SecurityGroup, KeyPair, NetworkInterface), else `account`; a write verb on an ec2 resource becomes that
- *    domain's write action with the same verb (ModifySnapshotAttribute → a Modify* snapshot write) if one exists;
- *    everything else (other services, reads, unmatched writes) becomes the domain's read (its first Describe*),
- *    falling back to the account domain's read (DescribeAccountAttributes).
- */
-export function mapEvent(ev: Pick<TrailEvent, 'eventName' | 'eventSource'>, actions: readonly ActionInfo[]): Mapping {
-  const name = ev.eventName;
-  if (actions.some((a) => a.name === name)) return { action: name, kind: 'direct' };
-  const ec2 = ev.eventSource === 'ec2.amazonaws.com' || ev.eventSource === '';
-  const domain = (ec2 && DOMAIN_KEYWORDS.find(([re]) => re.test(name))?.[1]) || 'account';
-  const inDomain = actions.filter((a) => a.domain === domain);
-  if (ec2 && !READ_VERBS.test(name)) {
-    const w = inDomain.find((a) => a.write && verbOf(a.name) === verbOf(name));
-    if (w) return { action: w.name, kind: 'generic' };
-  }
-  return { action: genericRead(domain, actions), kind: 'generic' };
+/** A read: the record's readOnly when it has one, else a read verb leads the name (Get, List, Describe, Head, …). */
+export function isRead(ev: Pick<TrailEvent, 'eventName' | 'readOnly'>): boolean {
+  return ev.readOnly ?? READ_VERBS.test(ev.eventName);
 }
 
-function genericRead(domain: string, actions: readonly ActionInfo[]): string {
-  const reads = (d: string): ActionInfo[] => actions.filter((a) => a.domain === d && !a.write);
-  const pick = (rs: ActionInfo[]): ActionInfo | undefined =>
-    rs.find((a) => a.name === 'DescribeAccountAttributes') ?? rs.find((a) => a.name.startsWith('Describe')) ?? rs[0];
-  const a = pick(reads(domain)) ?? pick(reads('account')) ?? pick(actions.filter((x) => !x.write));
-  if (!a) throw new Error('mapEvent: no read action to map to');
-  return a.name;
+/**
+ * Maps one event to what the replay runs:
+ *  - direct: a catalogue action has exactly the eventName (our actions are named after the EC2 API);
+ *  - mapped: an ec2 event whose name has a catalogue resource keyword (Volume, Snapshot, Instance, Image,
+ *    SecurityGroup, KeyPair, NetworkInterface): a read runs that domain's Describe*, a write its write action
+ *    with the same verb (ModifyVolumeAttribute → ModifyVolume) when there is one;
+ *  - generic: everything else (other services, ec2 without a resource keyword, a write with no same-verb
+ *    action, a domain without a read) reads or writes `generic_resources` in the event's service, for the
+ *    resource its requestParameters name. Read or write: `readOnly`, else the name's verb (isRead).
+ */
+export function mapEvent(ev: Pick<TrailEvent, 'eventName' | 'eventSource'> & Partial<Pick<TrailEvent, 'readOnly' | 'requestParameters'>>, actions: readonly ActionInfo[]): Mapping {
+  const name = ev.eventName;
+  const service = serviceOf(ev.eventSource);
+  const direct = actions.find((a) => a.name === name);
+  if (direct) return { kind: 'direct', action: name, write: direct.write, service };
+  const read = isRead(ev);
+  const domain = service === 'ec2' ? DOMAIN_KEYWORDS.find(([re]) => re.test(name))?.[1] : undefined;
+  if (domain) {
+    const inDomain = actions.filter((a) => a.domain === domain && a.write === !read);
+    const a = read
+      ? inDomain.find((x) => x.name.startsWith('Describe')) ?? inDomain[0]
+      : inDomain.find((x) => verbOf(x.name) === verbOf(name));
+    if (a) return { kind: 'mapped', action: a.name, write: a.write, service };
+  }
+  const resource = resourceOf(ev.requestParameters);
+  return resource === undefined ? { kind: 'generic', write: !read, service } : { kind: 'generic', write: !read, service, resource };
+}
+
+export interface ServiceStats {
+  events: number;
+  reads: number;
+  writes: number;
+  /** run as a catalogue action (direct or mapped) */
+  known: number;
+  /** run on generic_resources */
+  generic: number;
 }
 
 export interface MapStats {
   events: number;
   identities: number;
   direct: number;
+  mapped: number;
   generic: number;
+  reads: number;
+  writes: number;
+  /** by service, most events first */
+  perService: Record<string, ServiceStats>;
 }
 
+/** Adds one mapped event to a per-service tally. */
+export function tally(per: Record<string, ServiceStats>, m: Mapping): void {
+  const s = (per[m.service] ??= { events: 0, reads: 0, writes: 0, known: 0, generic: 0 });
+  s.events++;
+  if (m.write) s.writes++;
+  else s.reads++;
+  if (m.kind === 'generic') s.generic++;
+  else s.known++;
+}
+
+export const byEvents = (per: Record<string, ServiceStats>): Record<string, ServiceStats> =>
+  Object.fromEntries(Object.entries(per).sort((a, b) => b[1].events - a[1].events || a[0].localeCompare(b[0])));
+
 export function mapStats(events: TrailEvent[], actions: readonly ActionInfo[]): MapStats {
-  let direct = 0;
-  for (const e of events) if (mapEvent(e, actions).kind === 'direct') direct++;
-  return { events: events.length, identities: new Set(events.map((e) => e.identity)).size, direct, generic: events.length - direct };
+  const s: MapStats = { events: events.length, identities: new Set(events.map((e) => e.identity)).size, direct: 0, mapped: 0, generic: 0, reads: 0, writes: 0, perService: {} };
+  for (const e of events) {
+    const m = mapEvent(e, actions);
+    s[m.kind]++;
+    if (m.write) s.writes++;
+    else s.reads++;
+    tally(s.perService, m);
+  }
+  s.perService = byEvents(s.perService);
+  return s;
 }

@@ -1,13 +1,14 @@
-// replay owns `prescient workload replay`: replaying CloudTrail events as the mapped actions' SQL transactions, per identity in order and in (scaled) time.
+// replay owns `prescient workload replay`: replaying CloudTrail events as SQL transactions tagged with each event's own name, per identity in order and in (scaled) time.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { ACTIONS, actionByName } from './actions.js';
-import { accountIdFor, byIdentity, mapEvent, mapStats, readCloudTrail, type MapStats, type TrailEvent } from './cloudtrail.js';
+import { accountIdFor, byEvents, byIdentity, mapEvent, mapStats, readCloudTrail, tally, type MapStats, type ServiceStats, type TrailEvent } from './cloudtrail.js';
+import { genericAction } from './genericActions.js';
 import { ensureAccount } from './replaySeed.js';
 import { Flags } from './flags.js';
 import { applySchema } from './load.js';
 import { makeRng } from './rng.js';
-import type { LedgerEntry } from './types.js';
+import type { Action, LedgerEntry } from './types.js';
 
 export interface ReplayOptions {
   target: string;
@@ -29,11 +30,19 @@ export interface ReplaySummary {
   filesSkipped: number;
   accounts: number;
   replayed: number;
+  /** events replayed as reads */
+  reads: number;
+  /** acknowledged writes (each in the ledger) */
   writes: number;
   errors: number;
   /** first few error messages, "action: message" */
   errorSamples: string[];
+  /** by the event's own name (the action it is tagged and logged as), most first */
   perAction: Record<string, { count: number; errors: number }>;
+  /** by what ran: a catalogue action's name, `generic read` or `generic write` */
+  perTransaction: Record<string, number>;
+  /** events replayed, by service: reads, writes, known (a catalogue action) and generic (generic_resources) */
+  perService: Record<string, ServiceStats>;
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   wallMs: number;
   speedup: number;
@@ -59,7 +68,10 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const perAction: ReplaySummary['perAction'] = {};
   const latencies: number[] = [];
   const errorSamples: string[] = [];
+  const perTransaction: Record<string, number> = {};
+  const perService: Record<string, ServiceStats> = {};
   let errors = 0;
+  let reads = 0;
   let writes = 0;
   const accounts = new Set<string>();
   const start = Date.now();
@@ -76,15 +88,22 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
         const due = start + (ev.time - first.time) / speedup; // each identity starts at replay start
         if (due > Date.now()) await sleep(due - Date.now());
       }
-      const name = mapEvent(ev, ACTIONS).action;
-      const action = actionByName(name);
+      const name = ev.eventName;
+      const m = mapEvent(ev, ACTIONS);
+      const action: Action | undefined = m.kind === 'generic'
+        ? genericAction({ name, service: m.service, resource: m.resource, write: m.write, time: ev.time, requestParameters: ev.requestParameters })
+        : actionByName(m.action!);
       const stat = (perAction[name] ??= { count: 0, errors: 0 });
       stat.count++;
+      const ran = m.action ?? (m.write ? 'generic write' : 'generic read');
+      perTransaction[ran] = (perTransaction[ran] ?? 0) + 1;
+      tally(perService, m);
+      if (!m.write) reads++;
       const db = await pool.connect();
       const t = performance.now();
       try {
-        if (!action) throw new Error(`no action named ${name}`);
-        const r = await action.run(db, ctx);
+        if (!action) throw new Error(`no action named ${ran}`);
+        const r = await action.run(db, { ...ctx, as: name });
         latencies.push(performance.now() - t);
         if (action.write && r.seq !== undefined) {
           writes++;
@@ -118,10 +137,13 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
     filesSkipped: read.skipped.length,
     accounts: accounts.size,
     replayed: latencies.length,
+    reads,
     writes,
     errors,
     errorSamples,
-    perAction: Object.fromEntries(Object.entries(perAction).sort((a, b) => b[1].count - a[1].count)),
+    perAction: Object.fromEntries(Object.entries(perAction).sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0]))),
+    perTransaction: Object.fromEntries(Object.entries(perTransaction).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
+    perService: byEvents(perService),
     latencyMs: { p50: round(percentile(sorted, 50)), p90: round(percentile(sorted, 90)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? 0), mean: round(mean) },
     wallMs: Date.now() - start,
     speedup,
@@ -129,13 +151,21 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   };
 }
 
+/** The first `n` entries as text, then how many more there are. */
+function head<T>(entries: [string, T][], n: number, fmt: (k: string, v: T) => string): string {
+  const shown = entries.slice(0, n).map(([k, v]) => fmt(k, v)).join(', ');
+  return entries.length > n ? `${shown}, … ${entries.length - n} more` : shown;
+}
+
 export function formatSummary(s: ReplaySummary): string {
   const m = s.mapping;
   const lines = [
-    `cloudtrail: ${m.events} events from ${s.filesRead} files (${s.filesSkipped} skipped), ${m.identities} identities; mapped ${m.direct} directly, ${m.generic} generically`,
-    `replayed ${s.replayed} events for ${s.accounts} accounts in ${(s.wallMs / 1000).toFixed(2)} s (speedup ${s.speedup === 0 ? 'max' : s.speedup}, concurrency ${s.concurrency}): ${s.writes} writes, ${s.errors} errors`,
+    `cloudtrail: ${m.events} events from ${s.filesRead} files (${s.filesSkipped} skipped), ${m.identities} identities; ${m.reads} reads, ${m.writes} writes; ${m.direct} direct, ${m.mapped} mapped to a catalogue action, ${m.generic} generic`,
+    `replayed ${s.replayed} events for ${s.accounts} accounts in ${(s.wallMs / 1000).toFixed(2)} s (speedup ${s.speedup === 0 ? 'max' : s.speedup}, concurrency ${s.concurrency}): ${s.reads} reads, ${s.writes} writes, ${s.errors} errors`,
     `latency ms: p50 ${s.latencyMs.p50}, p90 ${s.latencyMs.p90}, p99 ${s.latencyMs.p99}, max ${s.latencyMs.max}, mean ${s.latencyMs.mean}`,
-    'per action: ' + Object.entries(s.perAction).map(([k, v]) => `${k} ${v.count}${v.errors ? ` (${v.errors} errors)` : ''}`).join(', '),
+    'per service (reads/writes, known/generic): ' + head(Object.entries(s.perService), 12, (k, v) => `${k} ${v.events} (${v.reads}/${v.writes}, ${v.known}/${v.generic})`),
+    'per action: ' + head(Object.entries(s.perAction), 25, (k, v) => `${k} ${v.count}${v.errors ? ` (${v.errors} errors)` : ''}`),
+    'ran as: ' + head(Object.entries(s.perTransaction), 25, (k, v) => `${k} ${v}`),
     ...s.errorSamples.map((e) => `error: ${e}`),
   ];
   return lines.join('\n');

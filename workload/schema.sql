@@ -12,6 +12,17 @@ create table if not exists accounts (
 );
 create index if not exists accounts_account_idx on accounts (account_id);
 
+-- generic_resources: what a replayed CloudTrail event of a service the catalogue does not model (s3, iam, ssm, …) reads
+-- and writes; one row per account, service and resource name (a bucket/key, a role name, a parameter name, …)
+create table if not exists generic_resources (
+  account_id text not null,
+  service text not null,
+  resource text not null,
+  attrs jsonb not null default '{}',
+  updated_at timestamptz not null default now(),
+  primary key (account_id, service, resource)
+);
+
 create table if not exists volumes (
   id text primary key,
   account_id text not null,

@@ -25,6 +25,8 @@ export interface ActionContext {
   rng: Rng;
   /** send the sqlcommenter tag `/* account='…',action='…' *\/`; false = untagged SQL (routing must read the SQL) */
   tagged: boolean;
+  /** the action name to tag and record in write_log instead of the action's own (replay: the CloudTrail event's name) */
+  as?: string;
 }
 
 export interface ActionResult {

@@ -45,9 +45,16 @@ t.test('replays the whole dataset through Prescient with --speedup 0: zero error
   t.equal(s.errors, 0, s.errorSamples.join('\n'));
   t.equal(s.replayed, expected);
   t.equal(s.mapping.events, expected);
-  t.equal(s.mapping.direct + s.mapping.generic, expected);
+  t.equal(s.mapping.direct + s.mapping.mapped + s.mapping.generic, expected);
+  t.equal(s.mapping.reads + s.mapping.writes, expected);
   t.equal(Object.values(s.perAction).reduce((a, b) => a + b.count, 0), expected);
-  t.ok(s.writes > 0, `${s.writes} writes`);
+  t.equal(Object.values(s.perService).reduce((a, b) => a + b.events, 0), expected);
+  // every readOnly: false record is a write (the dataset's records all carry readOnly), each one acknowledged
+  const readOnlyFalse = readCloudTrail(dataset).events.filter((e) => e.readOnly === false).length;
+  t.equal(s.mapping.writes, readOnlyFalse, `${readOnlyFalse} records say readOnly: false`);
+  t.equal(s.writes, readOnlyFalse, `${s.writes} writes`);
+  t.equal(s.reads, expected - readOnlyFalse);
+  t.ok(s.perService.s3!.writes > 0 && s.perService.iam!.writes > 0, 's3 and iam writes replay as writes');
   t.equal(s.accounts, s.mapping.identities);
 
   const dbWrites = await admin.query<{ n: string }>('select count(*)::text as n from write_log');
