@@ -48,8 +48,9 @@ export function loadConfig(path: string): Config {
   return parseConfig(raw, `config file ${path}`);
 }
 
-/** A relative catalog file is taken from `dir` (the config file's folder), not from wherever the process was started. */
-export function anchorCatalogPath(config: Config, dir: string): Config {
+/** Relative paths of the config (the catalog file, the action log's folder) are taken from `dir` (the config file's folder), not from wherever the process was started. */
+export function anchorPaths(config: Config, dir: string): Config {
   if (config.catalog.path !== undefined && !isAbsolute(config.catalog.path)) config.catalog.path = resolve(dir, config.catalog.path);
+  if (!isAbsolute(config.action_log.dir)) config.action_log.dir = resolve(dir, config.action_log.dir);
   return config;
 }

@@ -154,6 +154,19 @@ export const ShardManagerSchema = z.strictObject({
   moves: z.boolean().default(true),
 });
 
+/** The action log: one line per action an account ran through the proxy (proxy/prediction/ActionLogStore.ts). */
+export const ActionLogSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** folder of the NDJSON segments (relative: to the config file's folder) */
+  dir: z.string().min(1).default('action-log'),
+  /** a segment is closed and a new one begun at this size */
+  segment_bytes: z.number().int().min(4096).default(16 * 1024 * 1024),
+  /** segments kept (the oldest go): the store holds at most segments × segment_bytes */
+  segments: z.number().int().min(1).default(8),
+  /** how often buffered lines are written (off the request path) */
+  flush_ms: z.number().int().min(10).default(200),
+});
+
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
 
@@ -231,6 +244,7 @@ export const ConfigSchema = z.strictObject({
   plugins: z.array(PluginEntrySchema).default([]),
   cache: CacheSchema.prefault({}),
   shard_manager: ShardManagerSchema.prefault({}),
+  action_log: ActionLogSchema.prefault({}),
 }).superRefine((c, ctx) => {
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {

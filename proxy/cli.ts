@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --optimize-for-size
 // cli owns the `prescient` command line: `prescient start [--config FILE]`, and which module runs each other command.
-import { loadConfig, ConfigError, anchorCatalogPath } from '../config/loadConfig.js';
+import { loadConfig, ConfigError, anchorPaths } from '../config/loadConfig.js';
 import { Server } from './Server.js';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { logger } from './logger.js';
@@ -12,9 +12,11 @@ import { workerShare } from './workers/workerShare.js';
 
 const USAGE = `usage: prescient start [--config FILE]
        prescient shard-manager --config FILE
+       prescient log export (--config FILE | --dir DIR) [--out FILE] [--since MS]
        prescient workload load|run|replay|verify [options]
        prescient versions install --config FILE
   start      run the proxy; without --config, in front of an embedded Postgres (PGlite) on 127.0.0.1:6432
+  log        the action log (action_log.enabled): export it as NDJSON
   shard-manager  the shard manager as a process of its own on the proxies' catalog: plans while it leads, settles moves of dead proxies
   workload   the control-plane workload: load data, run agents, replay CloudTrail, verify the write ledger
   versions   install the prescient schema and version triggers on every configured shard`;
@@ -64,7 +66,7 @@ async function start(args: string[]): Promise<void> {
   process.on('unhandledRejection', lastResort('unhandled rejection'));
   const configDir = path ? dirname(resolvePath(path)) : process.cwd();
   // the catalog file sits next to the config (or in the embedded data dir), not wherever the proxy was started
-  anchorCatalogPath(config, path ? configDir : dirname(resolvePath(arg(args, '--data') ?? '.data/pglite')));
+  anchorPaths(config, path ? configDir : dirname(resolvePath(arg(args, '--data') ?? '.data/pglite')));
   // SIGHUP = the admin console's RELOAD (as PgBouncer and Postgres do); a bad file keeps the running config.
   // Heard from here on: one that comes while the proxy opens its catalog and plugins is answered once it listens.
   let server: Server | undefined;
@@ -93,7 +95,7 @@ async function start(args: string[]): Promise<void> {
     peers,
     reloadConfig: path
       ? () => {
-          const next = anchorCatalogPath(loadConfig(path), configDir);
+          const next = anchorPaths(loadConfig(path), configDir);
           if (next.workers !== (peers?.count ?? 1)) logger.warn('workers: a new count takes effect at the next start', { running: peers?.count ?? 1, configured: next.workers });
           next.listen = config.listen;
           return peers ? workerShare(next, peers.index, peers.count) : next;
@@ -171,6 +173,11 @@ async function main(): Promise<void> {
     case 'shard-manager': {
       const { shardManagerCommand } = await import('./shardManager/shardManagerCommand.js');
       process.exitCode = await shardManagerCommand(rest);
+      return;
+    }
+    case 'log': {
+      const { logCommand } = await import('./prediction/logCommand.js');
+      process.exitCode = await logCommand(rest);
       return;
     }
     case 'versions': {

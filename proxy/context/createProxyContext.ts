@@ -62,6 +62,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       ...config.sharding.key_plugins.map((name) => ({ name })),
       ...(config.cache.enabled ? [{ name: 'result-cache' }] : []),
       ...(config.shard_manager.enabled ? [{ name: 'shard-load' }] : []),
+      ...(config.action_log.enabled ? [{ name: 'action-log' }] : []),
       ...config.plugins,
     ];
     const pluginCommands = new Map<string, AdminCommand>();

@@ -802,7 +802,8 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       this.onReadyForQuery(buf, start, end);
       return;
     }
-    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.observeFrame(code, buf, start, end);
+    // onBackendMessage hooks see every frame; onResponse hooks get the rows and the error counted from them
+    if (this.plugins !== null && (this.plugins.hasBackendMessageHooks || this.plugins.hasResponseHooks)) this.observeFrame(code, buf, start, end);
     // the rows of a simple Query the client sent, and its tag: forwarded from offsets, no frame object (the hot path)
     const head = this.pending.peek();
     if (head !== undefined && head.kind === Await.Query && !head.hide && this.copyIn === null) {
@@ -940,7 +941,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     const head = this.pending.peek();
     if (head && head.hide) return;
     const frame = buf.subarray(start, end);
-    this.plugins!.observeBackendMessage(code, frame);
+    if (this.plugins!.hasBackendMessageHooks) this.plugins!.observeBackendMessage(code, frame);
     this.observer?.observeResponseFrame(code, frame);
   }
 
