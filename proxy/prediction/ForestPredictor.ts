@@ -205,7 +205,8 @@ export class ForestPredictor implements Predictor {
   }
 }
 
-const ALPHAS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+/** at most 0.95: the smoothed Markov-1 share keeps every known action possible (a wrong certainty costs the log-loss floor) */
+const ALPHAS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
 const TEMPERATURES = [0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.15, 1.3, 1.5, 1.75, 2, 2.5];
 
 /** The blend weight and temperature with the lowest log loss on `rows` (grid search). */
