@@ -15,11 +15,15 @@ const USAGE = `usage: prescient start [--config FILE]
        prescient log export (--config FILE | --dir DIR) [--out FILE] [--since MS]
        prescient workload load|run|replay|verify [options]
        prescient versions install --config FILE
+       prescient train --log FILE|--cloudtrail DIR|--synthetic --out FILE [--model KIND]
+       prescient eval --log FILE|--cloudtrail DIR|--synthetic [--json FILE]
   start      run the proxy; without --config, in front of an embedded Postgres (PGlite) on 127.0.0.1:6432
   log        the action log (action_log.enabled): export it as NDJSON
   shard-manager  the shard manager as a process of its own on the proxies' catalog: plans while it leads, settles moves of dead proxies
   workload   the control-plane workload: load data, run agents, replay CloudTrail, verify the write ledger
-  versions   install the prescient schema and version triggers on every configured shard`;
+  versions   install the prescient schema and version triggers on every configured shard
+  train      train a next-action model (random forest by default) on an action log and write the model file
+  eval       score the next-action models (forest and baselines) on a time-ordered split of an action log`;
 
 /** `prescient workload <sub>`: each subcommand is its own module exporting main(args) → exit code. */
 const WORKLOAD_COMMANDS = ['load', 'run', 'replay', 'verify'] as const;
@@ -183,6 +187,16 @@ async function main(): Promise<void> {
     case 'versions': {
       const { versionsCommand } = await import('./versions/versionsCommand.js');
       process.exitCode = await versionsCommand(rest);
+      return;
+    }
+    case 'train': {
+      const { trainCommand } = await import('./prediction/trainCommand.js');
+      process.exitCode = await trainCommand(rest);
+      return;
+    }
+    case 'eval': {
+      const { evalCommand } = await import('./prediction/evalCommand.js');
+      process.exitCode = await evalCommand(rest);
       return;
     }
     case undefined:
