@@ -109,6 +109,26 @@ export const CacheSchema = z.strictObject({
   tables: z.array(z.string().min(1)).default([]),
   /** cacheable actions (from the action tag / SET prescient.action / rules); empty = any action, or none given */
   actions: z.array(z.string().min(1)).default([]),
+  /** predictive prefetch (docs/prediction.md): the reads of each account's likely next action, cached before it asks */
+  prefetch: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** a model file of `prescient train`; absent: a first-order Markov model learned online from the actions seen */
+      model: z.string().min(1).optional(),
+      /** an action at least this probable has its reads prefetched */
+      threshold: z.number().min(0).max(1).default(0.3),
+      /** predicted actions considered after each action */
+      top: z.number().int().min(1).default(3),
+      /** prefetch reads running at once (each on an idle server connection no client waits for) */
+      max_concurrency: z.number().int().min(1).default(2),
+      /** a prediction not prefetched within this long is dropped */
+      deadline_ms: z.number().int().min(1).default(1000),
+      /** weight of an action's prefetches in the queue (default 1): priority = probability × backend time saved × this */
+      criticality: z.record(z.string(), z.number().min(0)).default({}),
+      /** the online model is learned again from the latest actions this often */
+      retrain_s: z.number().int().min(1).default(10),
+    })
+    .prefault({}),
 });
 
 /** A plugin: a built-in one by `name`, or a user module by `module` path (relative to the config file). */

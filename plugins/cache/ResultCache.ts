@@ -14,6 +14,8 @@ export interface CacheEntry {
   storedAt: number;
   /** hit since it was stored or last spared by eviction (the CLOCK bit; set by the cache) */
   used?: boolean;
+  /** stored by a prefetch and not hit yet (a hit counts it used; leaving unhit counts it wasted) */
+  prefetched?: boolean;
 }
 
 export interface DomainStats {
@@ -25,9 +27,13 @@ export interface DomainStats {
   evictions: number;
   bytes: number;
   entries: number;
+  /** entries a prefetch stored; of them, hit by a client; left (stale, evicted, replaced) without a hit */
+  prefetched: number;
+  prefetchUsed: number;
+  prefetchWasted: number;
 }
 
-const emptyStats = (): DomainStats => ({ hits: 0, misses: 0, fills: 0, invalidations: 0, evictions: 0, bytes: 0, entries: 0 });
+const emptyStats = (): DomainStats => ({ hits: 0, misses: 0, fills: 0, invalidations: 0, evictions: 0, bytes: 0, entries: 0, prefetched: 0, prefetchUsed: 0, prefetchWasted: 0 });
 
 export class ResultCache {
   private readonly entries = new Map<string, CacheEntry>();
@@ -72,7 +78,17 @@ export class ResultCache {
     // evicting them. Moving the entry on every hit (delete + set) made the Map rehash its tombstones: 7 % of a hit's CPU
     e.used = true;
     s.hits++;
+    if (e.prefetched === true) {
+      e.prefetched = false;
+      s.prefetchUsed++;
+    }
     return e;
+  }
+
+  /** Whether a current entry is there (no counting: a prefetch asks before it reads). */
+  has(key: string, current: number): boolean {
+    const e = this.entries.get(key);
+    return e !== undefined && e.token === current && !(this.ttlMs > 0 && this.now() - e.storedAt > this.ttlMs);
   }
 
   /** Stores an entry (replacing one under the same key); false when it is over the per-entry cap. */
@@ -84,6 +100,7 @@ export class ResultCache {
     this.bytes += e.bytes;
     const s = this.stats(e.domain);
     s.fills++;
+    if (e.prefetched === true) s.prefetched++;
     s.bytes += e.bytes;
     s.entries++;
     // oldest first; an entry hit since it was stored gets a second chance at the end (entries moved during the loop are
@@ -109,6 +126,7 @@ export class ResultCache {
     const s = this.stats(e.domain);
     s.bytes -= e.bytes;
     s.entries--;
+    if (e.prefetched === true) s.prefetchWasted++;
   }
 
   clear(): void {

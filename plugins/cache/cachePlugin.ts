@@ -4,6 +4,9 @@
 import { BackendCode, PLUGIN_API_VERSION, StatementKind, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
 import type { CacheConfig } from '../../config/schema.js';
 import { ResultCache } from './ResultCache.js';
+import { Prefetcher } from './Prefetcher.js';
+import { loadModel } from '../../proxy/prediction/ModelFile.js';
+import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
 
 /** Session settings that change a result's bytes: part of the cache key. */
 const RESULT_SETTINGS = [
@@ -16,6 +19,21 @@ interface Fill {
   placementKey: string;
   domain: string;
   token: number;
+  /** with prefetch: the account_action the read belongs to, and how to send it again */
+  recorded?: { account: string; action: string; user: string; request: Buffer; settings: Map<string, string | null> };
+}
+
+/** The request a prefetch sends to run `ctx` again: a Query, or Parse/Bind/(Describe)/Execute/Sync with its parameters. */
+function requestOf(ctx: RequestContext): Buffer | null {
+  if (ctx.protocol === 'simple') return Fe.Query(ctx.sql);
+  if (!ctx.replay) return null;
+  return Buffer.concat([
+    Fe.Parse('', ctx.sql, []),
+    Fe.Bind({ params: ctx.params ?? [], paramFormats: ctx.paramFormats ?? [], resultFormats: ctx.resultFormats ?? [] }),
+    ...(ctx.replay.describePortal ? [Fe.targetFrame(0x44 /* D */, 'P', '')] : []),
+    Fe.Execute('', 0),
+    Fe.Sync,
+  ]);
 }
 
 /**
@@ -29,6 +47,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
   let placementKey: ((account: string, action: string | undefined, tables: readonly string[]) => string) | undefined;
   let tables: Set<string> | null = null;
   let actions: Set<string> | null = null;
+  let prefetcher: Prefetcher | null = null;
 
   /** The cache key of a cacheable request, or null. */
   function keyOf(ctx: RequestContext): { cacheKey: string; placementKey: string; domain: string } | null {
@@ -87,6 +106,28 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
         rows.push(['*', total.entries, total.bytes, total.hits, total.misses, total.fills, total.invalidations, total.evictions, total.hits + total.misses ? +(total.hits / (total.hits + total.misses)).toFixed(4) : null]);
         return { columns: ['domain', 'entries', 'bytes', 'hits', 'misses', 'fills', 'invalidations', 'evictions', 'hit_ratio'], rows };
       });
+      const pf = cfg.prefetch;
+      const read = host.services?.backgroundRead?.bind(host.services);
+      if (pf?.enabled && versions && read) {
+        const model = pf.model ? loadModel(pf.model) : null;
+        // the settings a read's rows depend on travel with it: a prefetch runs only where the server reports the same
+        prefetcher = new Prefetcher(pf, c, versions, { read }, model, now);
+        const p = prefetcher;
+        host.services?.adminCommand('SHOW PREFETCH', () => {
+          const s = p.summary();
+          return { columns: Object.keys(s), rows: [Object.values(s).map((v) => +v.toFixed(4))] };
+        });
+        host.services?.adminCommand('SHOW PREDICTIONS', (args) => {
+          const m = /^FOR\s+ACCOUNT\s+'((?:[^']|'')*)'$/i.exec(args.trim());
+          if (!m) throw new Error(`usage: SHOW PREDICTIONS FOR ACCOUNT 'account-id'`);
+          const got = p.predictionsFor(m[1]!.replace(/''/g, "'"));
+          return {
+            columns: ['action', 'probability', 'prefetched', 'at'],
+            rows: (got?.predictions ?? []).map((x) => [x.action, +x.p.toFixed(4), got!.queued.includes(x.action), new Date(got!.at).toISOString()]),
+          };
+        });
+        host.log.info('prefetch ready', { model: pf.model ?? 'markov1, learned online', threshold: pf.threshold });
+      }
       host.log.info('result cache ready', { maxBytes: cfg.max_bytes, tables: [...tables] });
     },
     close() {
@@ -100,14 +141,34 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
       let frames: Buffer[] = [];
       let bytes = 0;
       let unusable = false;
+      const pf = prefetcher;
+      /** the action this session runs (account + action), null once a request came outside a transaction */
+      let current: string | null = null;
       return {
         onRequest(ctx) {
+          if (pf !== null) {
+            if (!ctx.transaction?.open) current = null;
+            const account = ctx.shardKey?.account;
+            const action = ctx.shardKey?.action;
+            if (account !== undefined && action !== undefined && `${account}\u0000${action}` !== current) {
+              current = `${account}\u0000${action}`;
+              pf.observeAction(account, action);
+            }
+          }
           const k = keyOf(ctx);
           if (k === null) return undefined;
           const token = versions!.token(k.placementKey);
           const hit = store.get(k.cacheKey, token, k.domain);
           if (hit) return { answer: hit.frames };
-          fills.set(ctx, { ...k, token });
+          const fill: Fill = { ...k, token };
+          if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) {
+            const request = requestOf(ctx);
+            // every setting that shapes a result, with the client's value (null: not set)
+            const settings = new Map<string, string | null>();
+            for (const n of RESULT_SETTINGS) settings.set(n, ctx.settings.get(n) ?? null);
+            if (request !== null) fill.recorded = { account: ctx.shardKey.account, action: ctx.shardKey.action, user: ctx.session.user, request, settings };
+          }
+          fills.set(ctx, fill);
           return undefined;
         },
         onBackendMessage(code, frame) {
@@ -126,6 +187,14 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           } else if (code === BackendCode.PortalSuspended || code === BackendCode.ErrorResponse || code === BackendCode.CopyOutResponse) unusable = true;
         },
         onResponse(info) {
+          // the session's action ended (its commit or rollback, or a statement outside a transaction): prefetch what comes next
+          const req = info.request;
+          if (pf !== null && current !== null && req !== undefined) {
+            const last = req.statements?.[req.statements.length - 1]?.kind;
+            if (last === StatementKind.Commit || last === StatementKind.Rollback || (!req.transaction?.open && last !== StatementKind.Begin)) {
+              pf.actionEnded(current.slice(0, current.indexOf('\u0000')));
+            }
+          }
           const got = frames;
           const bad = unusable;
           frames = [];
@@ -149,6 +218,10 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             frames: stored, rowDescription, bytes: rowDescription ? rowDescription.length + body.length : body.length, token: fill.token,
             placementKey: fill.placementKey, domain: fill.domain, storedAt: now(),
           });
+          if (fill.recorded && pf !== null) {
+            const r = fill.recorded;
+            pf.recordRead(r.account, r.action, { cacheKey: fill.cacheKey, placementKey: fill.placementKey, domain: fill.domain, user: r.user, request: r.request, settings: r.settings, backendUs: Math.round(info.durationMs * 1000) });
+          }
         },
       };
     },

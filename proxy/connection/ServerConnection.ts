@@ -3,7 +3,7 @@ import net from 'node:net';
 import { ScramClientSession } from '../auth/scram.js';
 import { md5PasswordHash } from '../auth/md5.js';
 import { decodeErrorFields } from '../protocol/BackendMessage.js';
-import { FrameReader } from '../protocol/FrameReader.js';
+import { FrameReader, type Frame } from '../protocol/FrameReader.js';
 import { readCString } from '../protocol/FrontendMessage.js';
 import * as Fe from '../protocol/FrontendEncoder.js';
 import { AuthCode, BackendCode } from '../protocol/MessageCode.js';
@@ -335,43 +335,73 @@ export class ServerConnection {
    * values; reported settings are taken from the server's ParameterStatus). Resolves true when the server is idle
    * after it, false when it is not, closed, or did not answer within `timeoutMs` (then the caller discards it).
    */
-  reset(query: string, timeoutMs: number): Promise<boolean> {
+  async reset(query: string, timeoutMs: number): Promise<boolean> {
+    const idle = await this.exchange(Fe.Query(query), timeoutMs, (f) => {
+      if (f.code === BackendCode.ParameterStatus) {
+        // the reset puts reported settings back to their defaults: the next login reports these values
+        const [name, at] = readCString(f.payload, 0);
+        this.params.set(name, readCString(f.payload, at)[0]);
+      }
+    }, 'server reset');
+    if (idle !== null) {
+      this.forgetStatements();
+      this.setParams = new Map();
+      this.setParamsKey = '';
+    }
+    return idle === true;
+  }
+
+  /**
+   * Runs a read of Prescient's own (a prefetch: a Query, or Parse … Sync) on an idle connection with no owner: its
+   * result frames (RowDescription, DataRow…, CommandComplete) as the server sent them, or null when it failed, left a
+   * transaction open, or did not answer within `timeoutMs` (then the caller discards the connection).
+   */
+  async read(request: Buffer, timeoutMs: number): Promise<Buffer[] | null> {
+    const frames: Buffer[] = [];
+    let failed = false;
+    const idle = await this.exchange(request, timeoutMs, (f) => {
+      if (f.code === BackendCode.RowDescription || f.code === BackendCode.DataRow || f.code === BackendCode.CommandComplete) frames.push(Buffer.from(f.frame));
+      else if (f.code === BackendCode.ErrorResponse) failed = true;
+    }, 'prefetch read');
+    return idle === true && !failed ? frames : null;
+  }
+
+  /**
+   * One request (ending in a Query or a Sync) with no owner on the connection, each frame before its ReadyForQuery
+   * handed to `onFrame`. Resolves with whether the server is idle after it (its transaction status), or null: closed,
+   * or no answer in `timeoutMs`.
+   */
+  private exchange(request: Buffer, timeoutMs: number, onFrame: (f: Frame) => void, what: string): Promise<boolean | null> {
     return new Promise((resolve) => {
       const reader = new FrameReader(1 << 30);
       let timer: NodeJS.Timeout | null = null;
-      const done = (idle: boolean): void => {
+      const done = (idle: boolean | null): void => {
         if (timer !== null) clearTimeout(timer);
         timer = null;
-        if (this.owner === resetter) this.owner = null;
+        if (this.owner === exchanger) this.owner = null;
         resolve(idle);
       };
-      const resetter: ServerOwner = {
+      const exchanger: ServerOwner = {
         onServerData: (chunk) => {
           reader.push(chunk);
           let f;
           while ((f = reader.next())) {
-            if (f.code === BackendCode.ParameterStatus) {
-              // the reset puts reported settings back to their defaults: the next login reports these values
-              const [name, at] = readCString(f.payload, 0);
-              this.params.set(name, readCString(f.payload, at)[0]);
-            } else if (f.code === BackendCode.ReadyForQuery) {
-              this.forgetStatements();
-              this.setParams = new Map();
-              this.setParamsKey = '';
+            if (f.code === BackendCode.ReadyForQuery) {
               this.txStatus = f.payload[0]!;
               done(this.txStatus === 0x49);
               return;
             }
+            onFrame(f);
           }
         },
-        onServerClose: () => done(false),
+        onServerClose: () => done(null),
       };
-      this.owner = resetter;
-      this.write(Fe.Query(query));
+      this.owner = exchanger;
+      this.write(request);
       timer = setTimeout(() => {
-        if (this.owner !== resetter) return;
-        logger.warn('server reset timed out: connection closed', { server: this.id, shard: this.shard.name, timeoutMs });
-        done(false);
+        if (this.owner !== exchanger) return;
+        logger.warn(`${what} timed out: connection closed`, { server: this.id, shard: this.shard.name, timeoutMs });
+        done(null);
       }, timeoutMs);
       timer.unref();
     });

@@ -20,6 +20,7 @@ import { ShardManager } from '../shardManager/ShardManager.js';
 import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
 import type { WorkerPeers } from '../workers/WorkerPeers.js';
+import { backgroundRead } from './backgroundRead.js';
 
 /** What the composition root passes in besides the config. */
 export interface ProxyContextOptions {
@@ -77,6 +78,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       load: load ?? undefined,
       placementKey: (account, action, tables) => `${account}_${ctx?.router.domainOf(action ?? null, tables) ?? router.domainOf(action ?? null, tables) ?? 'default'}`,
       adminCommand: (name, run) => void pluginCommands.set(name.toUpperCase().replace(/\s+/g, ' ').trim(), run),
+      backgroundRead: (key, user, request, settings) => (ctx ? backgroundRead(ctx, key, user, request, settings) : Promise.resolve(null)),
     };
     const plugins = await PluginHost.load(entries, { config, configDir: options.configDir, services });
     const analyzer = new Analyzer({

@@ -259,6 +259,13 @@ export interface PluginServices {
   readonly load?: LoadView;
   /** the placement key (`account_domain`) the router would use for this account, action and tables */
   placementKey(account: string, action: string | undefined, tables: readonly string[]): string;
+  /**
+   * Background work (prefetch): runs `request` (a Query, or Parse … Sync) on an idle server connection of the key's
+   * shard no client waits for, as `user`'s server identity, when that connection's reported settings equal `settings`
+   * (name → value); resolves with the result frames, 'busy' (no idle connection now, or the key being moved: try
+   * later), or null (settings that differ, or the read failed). Never opens a connection or queues.
+   */
+  backgroundRead?(placementKey: string, user: string, request: Buffer, settings: ReadonlyMap<string, string | null>): Promise<Buffer[] | null | 'busy'>;
   /** adds a statement to the admin console (e.g. `SHOW CACHE`): a result of columns and rows */
   adminCommand(name: string, run: (args: string) => { columns: string[]; rows: (string | number | boolean | null)[][] }): void;
 }

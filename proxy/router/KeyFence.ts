@@ -49,6 +49,11 @@ export class KeyFence {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** Whether new requests for `key` wait now (no waiter is added). */
+  isClosed(key: string): boolean {
+    return this.holds.has(key);
+  }
+
   /** null: the key is open, go on (the fast path: one map lookup); else a Promise that resolves when it opens. */
   admit(key: string): Promise<void> | null {
     if (this.holds.size === 0) return null;

@@ -1,0 +1,214 @@
+// Prefetcher owns predictive prefetch: the reads each account_action issued (its read set), each account's latest actions, a next-action model (a trained file, or a first-order Markov model learned online), and a queue of the likely next actions' reads run on idle server connections — highest probability × backend time saved × criticality first — stored in the cache under the version token taken before each read.
+import type { CacheConfig } from '../../config/schema.js';
+import type { VersionView } from '../../proxy/plugins/api.js';
+import type { ActionEvent } from '../../proxy/prediction/ActionEvent.js';
+import { Markov1 } from '../../proxy/prediction/Markov1.js';
+import type { Prediction, Predictor } from '../../proxy/prediction/Predictor.js';
+import type { ResultCache } from './ResultCache.js';
+
+/** One read a client ran, as a prefetch runs it again: the request's bytes and its cache key. */
+export interface RecordedRead {
+  cacheKey: string;
+  placementKey: string;
+  domain: string;
+  user: string;
+  /** the request to send (a Query, or Parse … Sync), built once */
+  request: Buffer;
+  /** the session settings the result depends on (the connection that runs it must report the same) */
+  settings: ReadonlyMap<string, string | null>;
+  /** backend time it took, µs (what a hit saves) */
+  backendUs: number;
+}
+
+/** What a prefetch needs of the proxy. */
+export interface PrefetchIo {
+  /** runs `request` on an idle connection of the key's shard no client waits for; null: none free, or it failed */
+  read(placementKey: string, user: string, request: Buffer, settings: ReadonlyMap<string, string | null>): Promise<Buffer[] | null | 'busy'>;
+}
+
+interface Job {
+  read: RecordedRead;
+  priority: number;
+  deadline: number;
+}
+
+/** how soon a read that found no idle connection is tried again (until its deadline) */
+const BUSY_RETRY_MS = 5;
+
+/** reads kept per account_action; account_actions kept; actions kept per account; actions the online model learns from */
+const READS_PER_ACTION = 8;
+const MAX_READ_SETS = 50_000;
+const HISTORY = 8;
+const MAX_ACCOUNTS = 100_000;
+const TRAIN_EVENTS = 20_000;
+const MAX_QUEUE = 1000;
+
+export class Prefetcher {
+  private readonly readSets = new Map<string, Map<string, RecordedRead>>();
+  private readonly history = new Map<string, ActionEvent[]>();
+  private readonly recent: ActionEvent[] = [];
+  private model: Predictor | null;
+  private readonly trained: boolean;
+  private lastTrain = 0;
+  private queue: Job[] = [];
+  private running = 0;
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0 };
+  /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
+  private readonly lastPredictions = new Map<string, { at: number; predictions: Prediction[]; queued: string[] }>();
+
+  constructor(
+    private readonly cfg: NonNullable<CacheConfig['prefetch']>,
+    private readonly cache: ResultCache,
+    private readonly versions: VersionView,
+    private readonly io: PrefetchIo,
+    /** a trained model (cache.prefetch.model), or null: learned online */
+    model: Predictor | null,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.model = model;
+    this.trained = model !== null;
+  }
+
+  /** A read a client ran for `account`'s `action` (a miss the cache filled): kept in the action's read set. */
+  recordRead(account: string, action: string, read: RecordedRead): void {
+    const k = `${account}\u0000${action}`;
+    let set = this.readSets.get(k);
+    if (set === undefined) {
+      if (this.readSets.size >= MAX_READ_SETS) this.readSets.delete(this.readSets.keys().next().value!);
+      this.readSets.set(k, (set = new Map()));
+    }
+    set.delete(read.cacheKey);
+    set.set(read.cacheKey, read);
+    if (set.size > READS_PER_ACTION) set.delete(set.keys().next().value!);
+  }
+
+  /** `account` began `action`: scored against the last prediction, remembered, and its likely successors' reads queued. */
+  observeAction(account: string, action: string): void {
+    const now = this.now();
+    const last = this.lastPredictions.get(account);
+    if (last !== undefined) {
+      this.stats.predicted++;
+      if (last.predictions[0]?.action === action) this.stats.correct++;
+    }
+    let h = this.history.get(account);
+    if (h === undefined) {
+      if (this.history.size >= MAX_ACCOUNTS) this.history.delete(this.history.keys().next().value!);
+      this.history.set(account, (h = []));
+    }
+    const ev: ActionEvent = { t: now, account, action };
+    h.push(ev);
+    if (h.length > HISTORY) h.shift();
+    this.recent.push(ev);
+    if (this.recent.length > TRAIN_EVENTS) this.recent.splice(0, this.recent.length - TRAIN_EVENTS);
+    this.retrainIfDue(now);
+    if (this.model === null) return;
+    const predictions = this.model.predict(h).slice(0, this.cfg.top);
+    this.stats.predictions++;
+    this.lastPredictions.set(account, { at: now, predictions, queued: [] });
+    if (this.lastPredictions.size > MAX_ACCOUNTS) this.lastPredictions.delete(this.lastPredictions.keys().next().value!);
+  }
+
+  /**
+   * `account`'s action ended (its transaction, or its autocommit statement): the reads of its likely next actions are
+   * queued now — not when it began, since its own writes would make them stale at once.
+   */
+  actionEnded(account: string): void {
+    const last = this.lastPredictions.get(account);
+    if (last === undefined) return;
+    const now = this.now();
+    for (const p of last.predictions) {
+      if (p.p < this.cfg.threshold) break;
+      const set = this.readSets.get(`${account}\u0000${p.action}`);
+      if (set === undefined) continue;
+      const weight = this.cfg.criticality[p.action] ?? 1;
+      for (const read of set.values()) {
+        if (this.cache.has(read.cacheKey, this.versions.token(read.placementKey))) continue;
+        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms });
+        if (!last.queued.includes(p.action)) last.queued.push(p.action);
+      }
+    }
+    // after this turn of the event loop: the connection the ending action used goes back to its pool first
+    setImmediate(() => this.pump());
+  }
+
+  /** The online model (no model file): learned again every retrain_s from the latest actions seen. */
+  private retrainIfDue(now: number): void {
+    if (this.trained || now - this.lastTrain < this.cfg.retrain_s * 1000 || this.recent.length < 2) return;
+    this.lastTrain = now;
+    const t0 = performance.now();
+    this.model = Markov1.fit(this.recent);
+    this.stats.trainMs = performance.now() - t0;
+  }
+
+  private enqueue(job: Job): void {
+    if (this.queue.some((j) => j.read.cacheKey === job.read.cacheKey)) return;
+    this.queue.push(job);
+    this.queue.sort((a, b) => b.priority - a.priority);
+    if (this.queue.length > MAX_QUEUE) this.queue.length = MAX_QUEUE;
+  }
+
+  private pump(): void {
+    while (this.running < this.cfg.max_concurrency && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      if (this.now() > job.deadline) {
+        this.stats.dropped++;
+        continue;
+      }
+      this.running++;
+      void this.run(job).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  /** One prefetch read: the key's token before, the read on an idle connection, stored only if the token did not move. */
+  private async run(job: Job): Promise<void> {
+    const r = job.read;
+    const token = this.versions.token(r.placementKey);
+    if (this.cache.has(r.cacheKey, token)) return;
+    this.stats.issued++;
+    const frames = await this.io.read(r.placementKey, r.user, r.request, r.settings);
+    if (frames === 'busy') {
+      this.stats.issued--;
+      // no idle connection now (clients come first): again shortly, until the deadline
+      if (this.now() + BUSY_RETRY_MS <= job.deadline) setTimeout(() => {
+        this.enqueue(job);
+        this.pump();
+      }, BUSY_RETRY_MS).unref();
+      else this.stats.dropped++;
+      return;
+    }
+    if (frames === null || frames.length === 0 || frames[frames.length - 1]![0] !== 0x43 /* CommandComplete */) {
+      this.stats.failed++;
+      return;
+    }
+    if (this.versions.token(r.placementKey) !== token) {
+      this.stats.invalidated++;
+      return;
+    }
+    const rowDescription = frames[0]![0] === 0x54 /* RowDescription */ ? frames[0]! : null;
+    const body = Buffer.concat(rowDescription ? frames.slice(1) : frames);
+    const stored = this.cache.set(r.cacheKey, {
+      frames: rowDescription ? [rowDescription, body] : [body], rowDescription, bytes: (rowDescription?.length ?? 0) + body.length,
+      token, placementKey: r.placementKey, domain: r.domain, storedAt: this.now(), prefetched: true,
+    });
+    if (stored) this.stats.stored++;
+  }
+
+  /** SHOW PREDICTIONS FOR ACCOUNT: the latest predictions for it, and which of them had reads queued. */
+  predictionsFor(account: string): { at: number; predictions: Prediction[]; queued: string[] } | undefined {
+    return this.lastPredictions.get(account);
+  }
+
+  /** SHOW PREFETCH: rolling accuracy and what the prefetches did. */
+  summary(): Record<string, number> {
+    let used = 0;
+    let wasted = 0;
+    for (const d of this.cache.byDomain.values()) {
+      used += d.prefetchUsed;
+      wasted += d.prefetchWasted;
+    }
+    return { ...this.stats, used, wasted, accuracy: this.stats.predicted > 0 ? this.stats.correct / this.stats.predicted : 0, queued: this.queue.length, running: this.running };
+  }
+}
