@@ -85,6 +85,8 @@ export interface StalenessOptions extends StalenessSetup {
   /** pause of a bypassing writer between writes */
   bypassPauseMs: number;
   seed?: string;
+  /** tag every statement with its account and an action (sqlcommenter), so that predictive prefetch runs on them */
+  tagActions?: boolean;
   progress?: (msg: string) => void;
 }
 
@@ -310,6 +312,9 @@ export async function runStaleness(opts: StalenessOptions): Promise<StalenessRep
   const deadline = t0 + opts.seconds * 1000;
   say(`running ${opts.seconds} s: ${nProxies} proxies × ${opts.clientsPerProxy} clients, ${opts.bypassWriters} bypassing writers, ${accounts.length} accounts × ${rows} rows`);
 
+  /** the sqlcommenter prefix of a statement of `action` (with tagActions), else nothing */
+  const tag = (account: string, action: string): string => (opts.tagActions ? `/* account='${account}',action='${action}' */ ` : '');
+
   async function proxyClient(k: number): Promise<void> {
     const { c, proxy, name } = clients[k]!;
     const rng = makeRng(`${opts.seed ?? 'staleness'}/${name}`);
@@ -342,11 +347,11 @@ export async function runStaleness(opts: StalenessOptions): Promise<StalenessRep
             const got = new Map<number, number>();
             try {
               for (const id of ids) {
-                const u = await c.query('update volumes set val = val + 1 where account_id = $1 and id = $2 returning val', [account, id]);
+                const u = await c.query(tag(account, 'UpdateVolumes') + 'update volumes set val = val + 1 where account_id = $1 and id = $2 returning val', [account, id]);
                 got.set(id, Number(u.rows[0].val));
               }
               // a read after a write in the transaction: its own uncommitted value, never the cache's
-              const r = await c.query('select val from volumes where account_id = $1 and id = $2', [account, ids[0]]);
+              const r = await c.query(tag(account, 'UpdateVolumes') + 'select val from volumes where account_id = $1 and id = $2', [account, ids[0]]);
               const v = Number(r.rows[0].val);
               reads++;
               if (v !== got.get(ids[0]!)) {
@@ -366,7 +371,7 @@ export async function runStaleness(opts: StalenessOptions): Promise<StalenessRep
             writeCounts.tx++;
           } else {
             const id = 1 + rng.int(rows);
-            const r = await c.query('update volumes set val = val + 1 where account_id = $1 and id = $2 returning val', [account, id]);
+            const r = await c.query(tag(account, 'UpdateVolume') + 'update volumes set val = val + 1 where account_id = $1 and id = $2 returning val', [account, id]);
             const at = performance.now();
             const v = Number(r.rows[0].val);
             committed.set(rowOf(a, id), v);
@@ -377,16 +382,16 @@ export async function runStaleness(opts: StalenessOptions): Promise<StalenessRep
           const shape = rng.int(3);
           const start = performance.now();
           if (shape === 0) {
-            const r = await c.query('select id, val from volumes where account_id = $1 order by id', [account]);
+            const r = await c.query(tag(account, 'ListVolumes') + 'select id, val from volumes where account_id = $1 order by id', [account]);
             const end = performance.now();
             for (const x of r.rows) check(a, Number(x.id), Number(x.val), start, end, 'account rows (extended)');
           } else if (shape === 1) {
             const id = 1 + rng.int(rows);
-            const r = await c.query('select val from volumes where account_id = $1 and id = $2', [account, id]);
+            const r = await c.query(tag(account, 'DescribeVolume') + 'select val from volumes where account_id = $1 and id = $2', [account, id]);
             const end = performance.now();
             check(a, id, Number(r.rows[0].val), start, end, 'one row (extended)');
           } else {
-            const r = await c.query(`select id, val from volumes where account_id = '${account}' order by id`);
+            const r = await c.query(tag(account, 'ListVolumesSimple') + `select id, val from volumes where account_id = '${account}' order by id`);
             const end = performance.now();
             for (const x of r.rows) check(a, Number(x.id), Number(x.val), start, end, 'account rows (simple)');
           }

@@ -66,6 +66,41 @@ t.test('staleness tester: two proxies, bypassing writers', async (t) => {
   t.ok(r.probeCache.every((c) => c.hits > 0), `the probes read cached entries (${r.probeCache.map((c) => c.hits).join(', ')} hits)`);
 });
 
+t.test('staleness tester with predictive prefetch on (every statement tagged with an action): no read older than the own write', async (t) => {
+  // two more proxies on the same shards and catalog, with prefetch (the online model), the clients' statements tagged
+  const prefetching = { ...overrides, cache: { ...STALENESS_CONFIG.cache, prefetch: { enabled: true, threshold: 0.2 } } };
+  const pair = [await startProxy(t, clusters, prefetching), await startProxy(t, clusters, prefetching)];
+  const r = await runStaleness({
+    ...setup,
+    proxies: pair.map(app),
+    admins: pair.map(adm),
+    shards: Object.fromEntries(clusters.map((c, i) => [`s${i}`, shardEp(c)])),
+    seconds: SECONDS,
+    clientsPerProxy: 8,
+    bypassWriters: 2,
+    writeRatio: 0.05,
+    txRatio: 0.3,
+    bypassPauseMs: 10,
+    seed: 'cacheStaleness.test/prefetch',
+    tagActions: true,
+  });
+  t.comment(formatStaleness(r));
+  t.equal(r.errors, 0, `no errors (${r.errorMessages.join('; ')})`);
+  t.equal(r.violations, 0, 'no read older than the client\'s own last committed write (or, in its transaction, than its own write)');
+  t.equal(r.staleness.sameProxy.stale, 0, 'a write through a proxy is never seen stale by the other clients of that proxy');
+  const stats = await Promise.all(pair.map(async (p) => {
+    const c = new pg.Client({ ...adm(p) });
+    await c.connect();
+    try {
+      return Object.fromEntries(Object.entries((await c.query({ text: 'SHOW PREFETCH', queryMode: 'simple' } as pg.QueryConfig)).rows[0]).map(([k, v]) => [k, Number(v)]));
+    } finally {
+      await c.end();
+    }
+  }));
+  t.ok(stats.every((s) => s.stored > 0), `prefetched entries were stored on both proxies (${stats.map((s) => `${s.stored} stored, ${s.used} used, ${s.invalidated} invalidated`).join('; ')})`);
+  t.ok(stats.some((s) => s.used > 0), 'and read by clients');
+});
+
 t.test('two UPDATE statements in a transaction and a concurrent write of the same account do not deadlock', async (t) => {
   // A version trigger that bumped prescient.key_versions(<account>_volume) at each statement held that row's lock until
   // commit: T1 updates row 1 (key locked); T2 updates row 2 (row 2 locked, waits for the key); T1 updates row 2 (waits
