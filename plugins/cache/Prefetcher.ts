@@ -191,7 +191,7 @@ export class Prefetcher {
     const body = Buffer.concat(rowDescription ? frames.slice(1) : frames);
     const stored = this.cache.set(r.cacheKey, {
       frames: rowDescription ? [rowDescription, body] : [body], rowDescription, bytes: (rowDescription?.length ?? 0) + body.length,
-      token, placementKey: r.placementKey, domain: r.domain, storedAt: this.now(), prefetched: true,
+      token, placementKey: r.placementKey, domain: r.domain, storedAt: this.now(), prefetched: true, savesUs: r.backendUs,
     });
     if (stored) this.stats.stored++;
   }
@@ -205,10 +205,12 @@ export class Prefetcher {
   summary(): Record<string, number> {
     let used = 0;
     let wasted = 0;
+    let savedUs = 0;
     for (const d of this.cache.byDomain.values()) {
       used += d.prefetchUsed;
       wasted += d.prefetchWasted;
+      savedUs += d.prefetchSavedUs;
     }
-    return { ...this.stats, used, wasted, accuracy: this.stats.predicted > 0 ? this.stats.correct / this.stats.predicted : 0, queued: this.queue.length, running: this.running };
+    return { ...this.stats, used, wasted, saved_ms: savedUs / 1000, accuracy: this.stats.predicted > 0 ? this.stats.correct / this.stats.predicted : 0, queued: this.queue.length, running: this.running };
   }
 }

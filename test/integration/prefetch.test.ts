@@ -46,6 +46,7 @@ t.test('the next action is learned, its read prefetched and hit, and never stale
   const s = Object.fromEntries(Object.entries((await q('SHOW PREFETCH')).rows[0]).map(([k, v]) => [k, Number(v)]));
   t.ok(s.stored > 10, `prefetches stored (${s.stored} of ${s.issued} issued): ${JSON.stringify(s)}`);
   t.ok(s.used > 10, `prefetched entries hit by the client (${s.used}; wasted ${s.wasted})`);
+  t.ok(s.saved_ms > 0, `backend time saved: ${s.saved_ms} ms`);
   t.ok(s.accuracy > 0.8, `rolling top-1 accuracy ${s.accuracy}`);
   const p = (await q(`SHOW PREDICTIONS FOR ACCOUNT 'acct-1'`)).rows;
   t.equal(p[0]?.action, 'CreateVolume', 'after DescribeVolumes, CreateVolume is predicted first');
