@@ -25,10 +25,10 @@ function bench(name: string, events: ActionEvent[]): void {
   for (const seq of byAccount(events).values()) for (let i = 0; i < seq.length && histories.length < 2000; i += 3) histories.push(seq.slice(Math.max(0, i - HISTORY_WINDOW), i));
   const xs = histories.map((h) => features(h, forest.space));
   process.stdout.write(
-    `| ${name} | ${forest.vocabulary.length} | ${forest.options.trees} | ${usPer(histories, (h) => features(h, forest.space))} | ${usPer(xs, (x) => forest.votes([x]))} | ${usPer(histories, (h) => forest.predict(h))} | ${usPer(histories, (h) => markov.predict(h))} |\n`,
+    `| ${name} | ${forest.vocabulary.length} | ${forest.options.trees} | ${usPer(histories, (h) => features(h, forest.space))} | ${usPer(xs, (x) => forest.votes([x]))} | ${usPer(histories, (h) => forest.predict(h))} | ${usPer(histories, (h) => forest.predict(h, 3))} | ${usPer(histories, (h) => markov.predict(h))} |\n`,
   );
 }
 
-process.stdout.write('| log | actions | trees | features µs | forest votes µs | forest predict() µs | markov1 predict() µs |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+process.stdout.write('| log | actions | trees | features µs | forest votes µs | forest predict() µs | forest predict(h, 3) µs | markov1 predict() µs |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n');
 bench('synthetic (20k events)', syntheticLog());
 bench('CloudTrail invictus-ir', cloudTrailActions(process.argv[2] ?? '../shared/datasets/cloudtrail/invictus-ir-aws_dataset'));

@@ -2,10 +2,11 @@
 import { RandomForestClassifier } from 'ml-random-forest';
 import { byAccount, type ActionEvent } from './ActionEvent.js';
 import { applyFastSplit } from './fastSplit.js';
+import { CompiledForest } from './CompiledForest.js';
 import { buildFeatureSpace, features, HISTORY_WINDOW, FEATURES_VERSION, type FeatureSpace } from './features.js';
 import { Markov1 } from './Markov1.js';
 import { LOG_LOSS_FLOOR } from './metrics.js';
-import { sortPredictions, type Prediction, type Predictor, type PredictorFactory, type PredictorJSON, type TrainOptions } from './Predictor.js';
+import { topPredictions, type Prediction, type Predictor, type PredictorFactory, type PredictorJSON, type TrainOptions } from './Predictor.js';
 
 /** The forest's knobs (defaults tuned on the CloudTrail and synthetic logs: docs/prediction.md). */
 export interface ForestOptions {
@@ -127,6 +128,8 @@ export class ForestPredictor implements Predictor {
   private readonly forestClass: Int32Array;
   /** for each vocabulary action outside the feature space: its share of OTHER (by global frequency) */
   private readonly otherShare: Float64Array;
+  private readonly compiled: CompiledForest;
+  private readonly markovRows = new Map<string, Float64Array>();
 
   constructor(
     readonly space: FeatureSpace,
@@ -135,6 +138,7 @@ export class ForestPredictor implements Predictor {
     readonly calibration: Calibration,
     readonly options: ForestOptions,
   ) {
+    this.compiled = new CompiledForest(rf, space.actions.length + 1);
     this.vocabulary = markov.unigram.actions;
     this.vocabIndex = new Map(this.vocabulary.map((a, j) => [a, j]));
     const classOf = new Map(space.actions.map((a, i) => [a, i]));
@@ -145,8 +149,13 @@ export class ForestPredictor implements Predictor {
     this.vocabulary.forEach((a, j) => this.forestClass[j]! < 0 && total > 0 && (this.otherShare[j] = markov.unigram.get(a) / total));
   }
 
-  /** Vote shares per class (feature-space action index, OTHER last) for each feature vector: counted from every tree's vote. */
+  /** Vote shares per class (feature-space action index, OTHER last) for each feature vector, from the flattened trees. */
   votes(xs: readonly number[][]): Float64Array[] {
+    return xs.map((x) => this.compiled.votes(x));
+  }
+
+  /** The same vote shares counted from ml-random-forest's own predictionValues (the reference the compiled trees are tested against). */
+  votesFromLibrary(xs: readonly number[][]): Float64Array[] {
     const classes = this.space.actions.length + 1;
     const pv = this.rf.predictionValues(xs as number[][]);
     const out: Float64Array[] = [];
@@ -168,9 +177,8 @@ export class ForestPredictor implements Predictor {
       const c = this.forestClass[j]!;
       forest[j] = c >= 0 ? votes[c]! : other * this.otherShare[j]!;
     }
-    const markov1 = new Float64Array(V);
-    for (const [a, p] of this.markov.distribution(history[history.length - 1]?.action)) markov1[this.vocabIndex.get(a)!] = p;
-    let hist = new Float64Array(V);
+    const markov1 = this.markovRow(history[history.length - 1]?.action);
+    let hist: Float64Array = new Float64Array(V);
     let n = 0;
     for (const e of history) {
       const j = this.vocabIndex.get(e.action);
@@ -180,6 +188,18 @@ export class ForestPredictor implements Predictor {
     if (n === 0) hist = markov1;
     else for (let j = 0; j < V; j++) hist[j]! /= n;
     return { forest, markov1, history: hist };
+  }
+
+  /** Markov-1's distribution after `last` over the vocabulary, computed once per last action. */
+  private markovRow(last: string | undefined): Float64Array {
+    const key = last ?? '';
+    let row = this.markovRows.get(key);
+    if (!row) {
+      row = new Float64Array(this.vocabulary.length);
+      for (const [a, p] of this.markov.distribution(last)) row[this.vocabIndex.get(a)!] = p;
+      this.markovRows.set(key, row);
+    }
+    return row;
   }
 
   /** The calibrated distribution (over the vocabulary, same order). */
@@ -196,16 +216,15 @@ export class ForestPredictor implements Predictor {
     return out;
   }
 
-  private toPredictions(p: Float64Array): Prediction[] {
-    const m = new Map<string, number>();
-    this.vocabulary.forEach((a, j) => m.set(a, p[j]!));
-    return sortPredictions(m);
+  private toPredictions(p: Float64Array, limit = Infinity): Prediction[] {
+    const all = Array.from(this.vocabulary, (action, j) => ({ action, p: p[j]! }));
+    return limit < all.length ? topPredictions(all, limit) : all.sort((a, b) => b.p - a.p || (a.action < b.action ? -1 : 1));
   }
 
-  predict(history: readonly ActionEvent[]): Prediction[] {
+  predict(history: readonly ActionEvent[], limit?: number): Prediction[] {
     const h = history.length > HISTORY_WINDOW ? history.slice(history.length - HISTORY_WINDOW) : history;
     const [v] = this.votes([features(h, this.space)]);
-    return this.toPredictions(ForestPredictor.mix(this.components(v!, h), this.calibration));
+    return this.toPredictions(ForestPredictor.mix(this.components(v!, h), this.calibration), limit);
   }
 
   /** Predictions for many histories at once (one predictionValues call: what eval uses). */
