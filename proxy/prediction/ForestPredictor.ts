@@ -2,10 +2,11 @@
 import { RandomForestClassifier } from 'ml-random-forest';
 import { byAccount, type ActionEvent } from './ActionEvent.js';
 import { applyFastSplit } from './fastSplit.js';
+import { CompiledForest } from './CompiledForest.js';
 import { buildFeatureSpace, features, HISTORY_WINDOW, FEATURES_VERSION, type FeatureSpace } from './features.js';
 import { Markov1 } from './Markov1.js';
 import { LOG_LOSS_FLOOR } from './metrics.js';
-import { sortPredictions, type Prediction, type Predictor, type PredictorFactory, type PredictorJSON, type TrainOptions } from './Predictor.js';
+import { topPredictions, type Prediction, type Predictor, type PredictorFactory, type PredictorJSON, type TrainOptions } from './Predictor.js';
 
 /** The forest's knobs (defaults tuned on the CloudTrail and synthetic logs: docs/prediction.md). */
 export interface ForestOptions {
@@ -24,13 +25,30 @@ export interface ForestOptions {
 
 export const FOREST_DEFAULTS: ForestOptions = { trees: 30, maxDepth: 14, maxFeatures: 0.7, minNumSamples: 2, maxRows: 2500, calibrationShare: 0.2, seed: 42 };
 
-/** How the vote shares and Markov-1 are combined: p ∝ (alpha · votes + (1 − alpha) · markov1)^(1/temperature). */
+/**
+ * How the forest's vote shares are turned into probabilities: a blend with Markov-1 (smoothed, so every known
+ * action keeps some probability) and with the account's own action frequencies in its window, then a temperature:
+ * p ∝ (forest · votes + markov1 · p₁(next | last) + history · share in window)^(1/temperature). The weights sum to 1
+ * and are fitted, with the temperature, for the lowest log loss on held-out rows.
+ */
 export interface Calibration {
-  alpha: number;
+  weights: { forest: number; markov1: number; history: number };
   temperature: number;
   /** log loss on the held-out rows it was fitted on (NaN: none were held out, defaults used) */
   heldOutLogLoss: number;
   heldOutRows: number;
+}
+
+/** fewer held-out rows than this: the default blend, not a fitted one */
+export const MIN_CALIBRATION_ROWS = 100;
+
+const DEFAULT_CALIBRATION: Calibration = { weights: { forest: 0.5, markov1: 0.5, history: 0 }, temperature: 1, heldOutLogLoss: NaN, heldOutRows: 0 };
+
+/** The three distributions the forest blends, over the model's vocabulary (markov.unigram.actions). */
+interface Components {
+  forest: Float64Array;
+  markov1: Float64Array;
+  history: Float64Array;
 }
 
 interface Row {
@@ -41,8 +59,8 @@ interface Row {
   x: number[];
   y: number;
   action: string;
-  /** the last action before it (Markov-1's context) */
-  last: string | undefined;
+  /** the account's window before it */
+  history: readonly ActionEvent[];
 }
 
 /** One row per event: the features of the account's history before it, labelled with its action's class. */
@@ -52,7 +70,7 @@ function buildRows(events: readonly ActionEvent[], space: FeatureSpace): Row[] {
   for (const [account, seq] of byAccount(events)) {
     for (let i = 0; i < seq.length; i++) {
       const history = seq.slice(Math.max(0, i - HISTORY_WINDOW), i);
-      rows.push({ account, i, t: seq[i]!.t, x: features(history, space), y: index.get(seq[i]!.action) ?? space.actions.length, action: seq[i]!.action, last: seq[i - 1]?.action });
+      rows.push({ account, i, t: seq[i]!.t, x: features(history, space), y: index.get(seq[i]!.action) ?? space.actions.length, action: seq[i]!.action, history });
     }
   }
   return rows;
@@ -103,9 +121,15 @@ function trainForest(rows: readonly Row[], o: ForestOptions): RandomForestClassi
 
 export class ForestPredictor implements Predictor {
   readonly kind = 'forest';
-  private readonly index: Map<string, number>;
-  /** actions outside the feature space, with their share of OTHER (by global frequency) */
-  private readonly otherShare: Map<string, number>;
+  /** every action seen in training, sorted: the actions this model gives a probability */
+  readonly vocabulary: string[];
+  private readonly vocabIndex: Map<string, number>;
+  /** for each vocabulary action: its forest class, or -1 (it shares OTHER) */
+  private readonly forestClass: Int32Array;
+  /** for each vocabulary action outside the feature space: its share of OTHER (by global frequency) */
+  private readonly otherShare: Float64Array;
+  private readonly compiled: CompiledForest;
+  private readonly markovRows = new Map<string, Float64Array>();
 
   constructor(
     readonly space: FeatureSpace,
@@ -114,15 +138,24 @@ export class ForestPredictor implements Predictor {
     readonly calibration: Calibration,
     readonly options: ForestOptions,
   ) {
-    this.index = new Map(space.actions.map((a, i) => [a, i]));
-    this.otherShare = new Map();
+    this.compiled = new CompiledForest(rf, space.actions.length + 1);
+    this.vocabulary = markov.unigram.actions;
+    this.vocabIndex = new Map(this.vocabulary.map((a, j) => [a, j]));
+    const classOf = new Map(space.actions.map((a, i) => [a, i]));
+    this.forestClass = Int32Array.from(this.vocabulary, (a) => classOf.get(a) ?? -1);
+    this.otherShare = new Float64Array(this.vocabulary.length);
     let total = 0;
-    for (const [a, p] of markov.unigram.p) if (!this.index.has(a)) total += p;
-    for (const [a, p] of markov.unigram.p) if (!this.index.has(a)) this.otherShare.set(a, total > 0 ? p / total : 0);
+    this.vocabulary.forEach((a, j) => this.forestClass[j]! < 0 && (total += markov.unigram.get(a)));
+    this.vocabulary.forEach((a, j) => this.forestClass[j]! < 0 && total > 0 && (this.otherShare[j] = markov.unigram.get(a) / total));
   }
 
-  /** Vote shares per class (feature-space action index, OTHER last) for each feature vector: counted from every tree's vote. */
+  /** Vote shares per class (feature-space action index, OTHER last) for each feature vector, from the flattened trees. */
   votes(xs: readonly number[][]): Float64Array[] {
+    return xs.map((x) => this.compiled.votes(x));
+  }
+
+  /** The same vote shares counted from ml-random-forest's own predictionValues (the reference the compiled trees are tested against). */
+  votesFromLibrary(xs: readonly number[][]): Float64Array[] {
     const classes = this.space.actions.length + 1;
     const pv = this.rf.predictionValues(xs as number[][]);
     const out: Float64Array[] = [];
@@ -135,33 +168,70 @@ export class ForestPredictor implements Predictor {
     return out;
   }
 
-  /** The calibrated distribution from vote shares and the last action. */
-  combine(votes: Float64Array, last: string | undefined, cal: Pick<Calibration, 'alpha' | 'temperature'> = this.calibration): Map<string, number> {
-    const m = this.markov.distribution(last);
+  /** The forest's, Markov-1's and the window's distributions over the vocabulary, for one history (its window) and its votes. */
+  components(votes: Float64Array, history: readonly ActionEvent[]): Components {
+    const V = this.vocabulary.length;
     const other = votes[this.space.actions.length] ?? 0;
-    let z = 0;
-    for (const [a, pm] of m) {
-      const i = this.index.get(a);
-      const pf = i !== undefined ? votes[i]! : other * (this.otherShare.get(a) ?? 0);
-      const q = Math.pow(cal.alpha * pf + (1 - cal.alpha) * pm, 1 / cal.temperature);
-      m.set(a, q);
-      z += q;
+    const forest = new Float64Array(V);
+    for (let j = 0; j < V; j++) {
+      const c = this.forestClass[j]!;
+      forest[j] = c >= 0 ? votes[c]! : other * this.otherShare[j]!;
     }
-    for (const [a, q] of m) m.set(a, z > 0 ? q / z : 0);
-    return m;
+    const markov1 = this.markovRow(history[history.length - 1]?.action);
+    let hist: Float64Array = new Float64Array(V);
+    let n = 0;
+    for (const e of history) {
+      const j = this.vocabIndex.get(e.action);
+      n++;
+      if (j !== undefined) hist[j]! += 1;
+    }
+    if (n === 0) hist = markov1;
+    else for (let j = 0; j < V; j++) hist[j]! /= n;
+    return { forest, markov1, history: hist };
   }
 
-  predict(history: readonly ActionEvent[]): Prediction[] {
+  /** Markov-1's distribution after `last` over the vocabulary, computed once per last action. */
+  private markovRow(last: string | undefined): Float64Array {
+    const key = last ?? '';
+    let row = this.markovRows.get(key);
+    if (!row) {
+      row = new Float64Array(this.vocabulary.length);
+      for (const [a, p] of this.markov.distribution(last)) row[this.vocabIndex.get(a)!] = p;
+      this.markovRows.set(key, row);
+    }
+    return row;
+  }
+
+  /** The calibrated distribution (over the vocabulary, same order). */
+  static mix(c: Components, cal: Pick<Calibration, 'weights' | 'temperature'>, out = new Float64Array(c.forest.length)): Float64Array {
+    const { forest: wf, markov1: wm, history: wh } = cal.weights;
+    const inv = 1 / cal.temperature;
+    let z = 0;
+    for (let j = 0; j < out.length; j++) {
+      const q = Math.pow(wf * c.forest[j]! + wm * c.markov1[j]! + wh * c.history[j]!, inv);
+      out[j] = q;
+      z += q;
+    }
+    if (z > 0) for (let j = 0; j < out.length; j++) out[j]! /= z;
+    return out;
+  }
+
+  private toPredictions(p: Float64Array, limit = Infinity): Prediction[] {
+    const all = Array.from(this.vocabulary, (action, j) => ({ action, p: p[j]! }));
+    return limit < all.length ? topPredictions(all, limit) : all.sort((a, b) => b.p - a.p || (a.action < b.action ? -1 : 1));
+  }
+
+  predict(history: readonly ActionEvent[], limit?: number): Prediction[] {
     const h = history.length > HISTORY_WINDOW ? history.slice(history.length - HISTORY_WINDOW) : history;
     const [v] = this.votes([features(h, this.space)]);
-    return sortPredictions(this.combine(v!, h[h.length - 1]?.action));
+    return this.toPredictions(ForestPredictor.mix(this.components(v!, h), this.calibration), limit);
   }
 
   /** Predictions for many histories at once (one predictionValues call: what eval uses). */
   predictMany(histories: readonly (readonly ActionEvent[])[]): Prediction[][] {
     const hs = histories.map((h) => (h.length > HISTORY_WINDOW ? h.slice(h.length - HISTORY_WINDOW) : h));
     const vs = hs.length ? this.votes(hs.map((h) => features(h, this.space))) : [];
-    return hs.map((h, i) => sortPredictions(this.combine(vs[i]!, h[h.length - 1]?.action)));
+    return hs.map((h, i) => this.toPredictions(ForestPredictor.mix(this.components(vs[i]!, h), this.calibration)));
   }
 
   toJSON(): PredictorJSON {
@@ -187,7 +257,7 @@ export class ForestPredictor implements Predictor {
       seq.forEach((e, i) => (i < cut ? fitPart.push(e) : heldPart.add(e)));
     }
     const allRows = buildRows(events, space);
-    let calibration: Calibration = { alpha: 0.5, temperature: 1, heldOutLogLoss: NaN, heldOutRows: 0 };
+    let calibration: Calibration = DEFAULT_CALIBRATION;
     if (heldPart.size > 0 && fitPart.length > 0) {
       // rows whose target is held out (their histories may reach into the fit part: that is the account's past)
       const byKey = new Map(allRows.map((r) => [`${r.account}\u0000${r.i}`, r]));
@@ -199,26 +269,36 @@ export class ForestPredictor implements Predictor {
       }
       const fitRows = buildRows(fitPart, space);
       const probe = new ForestPredictor(space, trainForest(fitRows, o), Markov1.fit(fitPart), calibration, o);
-      calibration = fitCalibration(probe, heldRows);
+      // a handful of rows would fit noise (a temperature below 1 on 20 rows made a tiny log overconfident)
+      if (heldRows.length >= MIN_CALIBRATION_ROWS) calibration = fitCalibration(probe, heldRows);
+      else calibration = { ...DEFAULT_CALIBRATION, heldOutRows: heldRows.length };
     }
     return new ForestPredictor(space, trainForest(allRows, o), Markov1.fit(events), calibration, o);
   }
 }
 
-/** at most 0.95: the smoothed Markov-1 share keeps every known action possible (a wrong certainty costs the log-loss floor) */
-const ALPHAS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+/** weight pairs (forest, history) on a 0.1 grid; Markov-1 gets the rest, at least 0.05 so every known action stays possible */
+const WEIGHTS: Calibration['weights'][] = [];
+for (let f = 0; f <= 9; f++) for (let h = 0; f + h <= 9; h++) WEIGHTS.push({ forest: f / 10, history: h / 10, markov1: (10 - f - h) / 10 });
+WEIGHTS.push({ forest: 0.95, history: 0, markov1: 0.05 }, { forest: 0.85, history: 0.1, markov1: 0.05 });
 const TEMPERATURES = [0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.15, 1.3, 1.5, 1.75, 2, 2.5];
 
-/** The blend weight and temperature with the lowest log loss on `rows` (grid search). */
+/** The blend weights and temperature with the lowest log loss on `rows` (grid search). */
 function fitCalibration(model: ForestPredictor, rows: readonly Row[]): Calibration {
   const votes = model.votes(rows.map((r) => r.x));
-  let best: Calibration = { alpha: 0.5, temperature: 1, heldOutLogLoss: Infinity, heldOutRows: rows.length };
-  for (const alpha of ALPHAS) {
+  const comps = rows.map((r, k) => model.components(votes[k]!, r.history));
+  const truth = rows.map((r) => model.vocabulary.indexOf(r.action));
+  let best: Calibration = { ...DEFAULT_CALIBRATION, heldOutLogLoss: Infinity, heldOutRows: rows.length };
+  const buf = new Float64Array(model.vocabulary.length);
+  for (const weights of WEIGHTS) {
     for (const temperature of TEMPERATURES) {
       let loss = 0;
-      rows.forEach((r, k) => (loss -= Math.log(Math.max(LOG_LOSS_FLOOR, model.combine(votes[k]!, r.last, { alpha, temperature }).get(r.action) ?? 0))));
+      for (let k = 0; k < rows.length; k++) {
+        const p = ForestPredictor.mix(comps[k]!, { weights, temperature }, buf);
+        loss -= Math.log(Math.max(LOG_LOSS_FLOOR, truth[k]! >= 0 ? p[truth[k]!]! : 0));
+      }
       loss /= rows.length;
-      if (loss < best.heldOutLogLoss) best = { alpha, temperature, heldOutLogLoss: loss, heldOutRows: rows.length };
+      if (loss < best.heldOutLogLoss - 1e-12) best = { weights: { ...weights }, temperature, heldOutLogLoss: loss, heldOutRows: rows.length };
     }
   }
   return best;

@@ -24,8 +24,8 @@ export class Markov1 implements Predictor {
     return m;
   }
 
-  predict(history: readonly ActionEvent[]): Prediction[] {
-    return sortPredictions(this.distribution(history[history.length - 1]?.action));
+  predict(history: readonly ActionEvent[], limit?: number): Prediction[] {
+    return sortPredictions(this.distribution(history[history.length - 1]?.action), limit);
   }
 
   toJSON(): PredictorJSON {

@@ -9,7 +9,7 @@ export class MostFrequent implements Predictor {
   readonly kind = 'most-frequent';
   constructor(readonly unigram: Unigram, readonly prior = 1) {}
 
-  predict(history: readonly ActionEvent[]): Prediction[] {
+  predict(history: readonly ActionEvent[], limit?: number): Prediction[] {
     const win = history.slice(Math.max(0, history.length - HISTORY_WINDOW));
     const counts = new Map<string, number>();
     for (const e of win) counts.set(e.action, (counts.get(e.action) ?? 0) + 1);
@@ -17,7 +17,7 @@ export class MostFrequent implements Predictor {
     const m = new Map<string, number>();
     for (const [a, p] of this.unigram.p) m.set(a, (this.prior * p) / den);
     for (const [a, c] of counts) m.set(a, (m.get(a) ?? 0) + c / den);
-    return sortPredictions(m);
+    return sortPredictions(m, limit);
   }
 
   toJSON(): PredictorJSON {

@@ -17,11 +17,12 @@ export interface PredictorJSON {
  * A next-action model. `predict` is pure and synchronous (the proxy calls it on the event loop or in a worker):
  * given one account's events, oldest first (only the latest HISTORY_WINDOW are used; an empty history is a new
  * account), it returns the probability of each action the model knows as the account's next action, most probable
- * first, probabilities summing to 1 (an action missing from the list has probability 0 for this model).
+ * first, probabilities summing to 1 over all of them (an action missing from the full list has probability 0 for
+ * this model). `limit`: only the `limit` most probable (the prefetcher wants a few; cheaper).
  */
 export interface Predictor {
   readonly kind: string;
-  predict(history: readonly ActionEvent[]): Prediction[];
+  predict(history: readonly ActionEvent[], limit?: number): Prediction[];
   toJSON(): PredictorJSON;
 }
 
@@ -67,7 +68,23 @@ export function loadPredictor(json: PredictorJSON): Predictor {
   return predictorFactory(json.kind).load(json);
 }
 
-/** A probability map as a Prediction list, most probable first (ties by name, so the order is deterministic). */
-export function sortPredictions(m: Map<string, number>): Prediction[] {
-  return [...m].map(([action, p]) => ({ action, p })).sort((a, b) => b.p - a.p || (a.action < b.action ? -1 : a.action > b.action ? 1 : 0));
+const byProbability = (a: Prediction, b: Prediction): number => b.p - a.p || (a.action < b.action ? -1 : a.action > b.action ? 1 : 0);
+
+/** A probability map as a Prediction list, most probable first (ties by name, so the order is deterministic), at most `limit`. */
+export function sortPredictions(m: Map<string, number>, limit = Infinity): Prediction[] {
+  const all = [...m].map(([action, p]) => ({ action, p }));
+  return limit < all.length ? topPredictions(all, limit) : all.sort(byProbability);
+}
+
+/** The `limit` most probable of `all`, in order, without sorting all of them. */
+export function topPredictions(all: Prediction[], limit: number): Prediction[] {
+  const top: Prediction[] = [];
+  for (const x of all) {
+    if (top.length === limit && byProbability(x, top[limit - 1]!) >= 0) continue;
+    let i = Math.min(top.length, limit - 1);
+    if (top.length === limit) top.pop();
+    while (i > 0 && byProbability(x, top[i - 1]!) < 0) i--;
+    top.splice(i, 0, x);
+  }
+  return top;
 }

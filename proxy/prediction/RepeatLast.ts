@@ -8,14 +8,14 @@ export class RepeatLast implements Predictor {
   /** `repeatRate`: share of training events equal to the account's previous event */
   constructor(readonly unigram: Unigram, readonly repeatRate: number) {}
 
-  predict(history: readonly ActionEvent[]): Prediction[] {
+  predict(history: readonly ActionEvent[], limit?: number): Prediction[] {
     const last = history[history.length - 1]?.action;
     const m = new Map(this.unigram.p);
-    if (last === undefined) return sortPredictions(m);
+    if (last === undefined) return sortPredictions(m, limit);
     const rest = 1 - (m.get(last) ?? 0);
     for (const [a, p] of m) m.set(a, rest > 0 ? ((1 - this.repeatRate) * p) / rest : 0);
     m.set(last, this.repeatRate);
-    return sortPredictions(m);
+    return sortPredictions(m, limit);
   }
 
   toJSON(): PredictorJSON {

@@ -23,7 +23,10 @@ export function describeSplit(r: SplitReport): string {
   ];
   for (const [k, m] of Object.entries(r.models)) lines.push(`| ${k} | ${pct(m.top1)} | ${pct(m.top3)} | ${f3(m.logLoss)} | ${f3(m.ece)} | ${f3(m.meanConfidence)} | ${m.trainMs} | ${m.predictUs} |`);
   const c = r.forestCalibration;
-  if (c) lines.push(`forest calibration: alpha ${c.alpha} (share of the forest's votes in the blend with markov1), temperature ${c.temperature}, fitted on ${c.heldOutRows} held-out rows`);
+  if (c) {
+    const how = Number.isFinite(c.heldOutLogLoss) ? `fitted on ${c.heldOutRows} held-out rows` : `the default: only ${c.heldOutRows} held-out rows to fit on`;
+    lines.push(`forest blend: forest votes ${c.weights.forest}, markov1 ${c.weights.markov1}, account window ${c.weights.history}; temperature ${c.temperature} (${how})`);
+  }
   return lines.join('\n');
 }
 

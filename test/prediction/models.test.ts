@@ -7,6 +7,7 @@ import { ForestPredictor, stratifiedRecent } from '../../proxy/prediction/Forest
 import { Markov1 } from '../../proxy/prediction/Markov1.js';
 import { loadPredictor, predictorFactory, predictorKinds, registerPredictor, type Predictor } from '../../proxy/prediction/Predictor.js';
 import { makeRng } from '../../workload/rng.js';
+import { features } from '../../proxy/prediction/features.js';
 
 const SMALL = { trees: 10, maxRows: 1200, seed: 7 };
 
@@ -97,8 +98,36 @@ t.test('stratifiedRecent: an equal quota of each account, latest first, then the
   t.equal(stratifiedRecent(rows, 100).length, 11);
 });
 
-t.test('the forest counts votes per tree: vote shares sum to 1', async (t) => {
-  const f = ForestPredictor.train(log(10, 40, chain), SMALL);
-  const [v] = f.votes([[0, 1, 2, 10, 13, 1, 3, 4, 3, 3, 3, 0, 0, 0, 0, 0, 10, 0]]);
-  t.ok(Math.abs(v!.reduce((s, x) => s + x, 0) - 1) < 1e-9);
+t.test('the flattened trees vote exactly as predictionValues does, before and after a save/load', async (t) => {
+  const events = log(30, 60, uniform, 'votes');
+  const f = ForestPredictor.train(events, { ...SMALL, trees: 15 });
+  const g = ForestPredictor.load(JSON.parse(JSON.stringify(f.toJSON())));
+  const rng = makeRng('rows');
+  // rows from real histories and random rows (values off the training grid reach other leaves)
+  const xs = [...byAccountHistories(events).map((h) => features(h, f.space)), ...Array.from({ length: 200 }, () => features([], f.space).map(() => rng.int(70) - 5))];
+  for (const m of [f, g]) {
+    const a = m.votes(xs);
+    const b = m.votesFromLibrary(xs);
+    t.ok(a.every((v, i) => v.every((x, c) => Math.abs(x - b[i]![c]!) < 1e-12)), `${m === f ? 'trained' : 'loaded'}: ${xs.length} rows agree`);
+    t.ok(a.every((v) => Math.abs(v.reduce((s, x) => s + x, 0) - 1) < 1e-9), 'vote shares sum to 1');
+  }
+});
+
+function byAccountHistories(events: ActionEvent[]): ActionEvent[][] {
+  const out: ActionEvent[][] = [];
+  for (let a = 0; a < 30; a++) {
+    const seq = events.filter((e) => e.account === `acct-${a}`);
+    for (let i = 0; i < seq.length; i += 7) out.push(seq.slice(Math.max(0, i - 50), i));
+  }
+  return out;
+}
+
+t.test('predict(history, limit) is the head of the full list, for every kind', async (t) => {
+  const events = log(20, 50, uniform, 'limit');
+  const h = events.filter((e) => e.account === 'acct-3').slice(0, 20);
+  for (const f of builtinPredictors) {
+    const m = f.train(events, SMALL);
+    const all = m.predict(h);
+    for (const k of [1, 3, 5]) t.same(m.predict(h, k), all.slice(0, k), `${f.kind}, limit ${k}`);
+  }
 });
