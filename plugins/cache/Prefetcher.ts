@@ -102,7 +102,7 @@ export class Prefetcher {
     if (this.recent.length > TRAIN_EVENTS) this.recent.splice(0, this.recent.length - TRAIN_EVENTS);
     this.retrainIfDue(now);
     if (this.model === null) return;
-    const predictions = this.model.predict(h).slice(0, this.cfg.top);
+    const predictions = this.model.predict(h, this.cfg.top);
     this.stats.predictions++;
     this.lastPredictions.set(account, { at: now, predictions, queued: [] });
     if (this.lastPredictions.size > MAX_ACCOUNTS) this.lastPredictions.delete(this.lastPredictions.keys().next().value!);

@@ -6,7 +6,12 @@
 import t from 'tap';
 import pg from 'pg';
 import { requirePostgres, directQuery, withClusters } from '../helpers/pg.js';
-import { connected, startProxy } from '../helpers/proxy.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, connected, startProxy } from '../helpers/proxy.js';
 
 requirePostgres(t);
 
@@ -17,6 +22,7 @@ const proxy = await startProxy(t, [cluster!], {
   admin: { users: [ADMIN] },
   sharding: { account_column: 'account_id', domains: { volume: { tables: ['volumes'], actions: ['CreateVolume', 'DescribeVolumes'] } } },
   cache: { enabled: true, prefetch: { enabled: true, threshold: 0.5, retrain_s: 1, deadline_ms: 2000 } },
+  action_log: { enabled: true, flush_ms: 50 },
 });
 
 t.test('the next action is learned, its read prefetched and hit, and never stale', async (t) => {
@@ -53,3 +59,22 @@ t.test('the next action is learned, its read prefetched and hit, and never stale
   const cache = (await q('SHOW CACHE')).rows.find((r) => r.domain === 'volume');
   t.ok(Number(cache.hits) >= s.used, `cache hits ${cache.hits}`);
 });
+
+t.test('a forest trained from the exported action log (prescient train) is loaded at start and predicts the chain', async (t) => {
+  const run = promisify(execFile);
+  const dir = mkdtempSync(join(tmpdir(), 'prescient-model-'));
+  await run(process.execPath, [CLI, 'log', 'export', '--config', proxy.configPath, '--out', join(dir, 'actions.ndjson')]);
+  await run(process.execPath, [CLI, 'train', '--log', join(dir, 'actions.ndjson'), '--out', join(dir, 'model.json'), '--trees', '5']);
+  const trained = await startProxy(t, [cluster!], {
+    admin: { users: [ADMIN] },
+    sharding: { account_column: 'account_id', domains: { volume: { tables: ['volumes'], actions: ['CreateVolume', 'DescribeVolumes'] } } },
+    cache: { enabled: true, prefetch: { enabled: true, threshold: 0.5, model: join(dir, 'model.json') } },
+  });
+  t.match(trained.logs(), /"msg":"prefetch ready".*"model":"[^"]*model\.json"/, 'the model file is loaded');
+  const admin = await connected(t, trained, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+  const c = await connected(t, trained);
+  await c.query(`/* account='acct-2',action='CreateVolume' */ insert into volumes (account_id, size) values ($1, 1)`, ['acct-2']);
+  const p = (await admin.query({ text: `SHOW PREDICTIONS FOR ACCOUNT 'acct-2'`, queryMode: 'simple' } as pg.QueryConfig)).rows;
+  t.equal(p[0]?.action, 'DescribeVolumes', `after CreateVolume the trained model predicts DescribeVolumes first (p ${p[0]?.probability})`);
+});
+
