@@ -127,6 +127,8 @@ export const CacheSchema = z.strictObject({
       criticality: z.record(z.string(), z.number().min(0)).default({}),
       /** the online model is learned again from the latest actions this often */
       retrain_s: z.number().int().min(1).default(10),
+      /** without a model file: the kind learned online — markov1 (on the event loop, ~0.1 ms) or forest (in a worker thread) */
+      online_model: z.enum(['markov1', 'forest']).default('markov1'),
     })
     .prefault({}),
 });

@@ -3,7 +3,11 @@ import type { CacheConfig } from '../../config/schema.js';
 import type { VersionView } from '../../proxy/plugins/api.js';
 import type { ActionEvent } from '../../proxy/prediction/ActionEvent.js';
 import { Markov1 } from '../../proxy/prediction/Markov1.js';
-import type { Prediction, Predictor } from '../../proxy/prediction/Predictor.js';
+import { loadPredictor, type Prediction, type Predictor, type PredictorJSON } from '../../proxy/prediction/Predictor.js';
+import type { TrainReply, TrainRequest } from '../../proxy/prediction/trainWorker.js';
+import '../../proxy/prediction/builtinPredictors.js';
+import { Worker } from 'node:worker_threads';
+import { logger } from '../../proxy/logger.js';
 import type { ResultCache } from './ResultCache.js';
 
 /** One read a client ran, as a prefetch runs it again: the request's bytes and its cache key. */
@@ -50,9 +54,11 @@ export class Prefetcher {
   private model: Predictor | null;
   private readonly trained: boolean;
   private lastTrain = 0;
+  /** a forest is being trained in a worker */
+  private training = false;
   private queue: Job[] = [];
   private running = 0;
-  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0 };
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0 };
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
   private readonly lastPredictions = new Map<string, { at: number; predictions: Prediction[]; queued: string[] }>();
 
@@ -131,13 +137,37 @@ export class Prefetcher {
     setImmediate(() => this.pump());
   }
 
-  /** The online model (no model file): learned again every retrain_s from the latest actions seen. */
+  /**
+   * The online model (no model file): learned again every retrain_s from the latest actions seen — Markov-1 on the event
+   * loop (a fraction of a millisecond), a forest in a worker thread (seconds; the current model serves meanwhile).
+   */
   private retrainIfDue(now: number): void {
-    if (this.trained || now - this.lastTrain < this.cfg.retrain_s * 1000 || this.recent.length < 2) return;
+    if (this.trained || this.training || now - this.lastTrain < this.cfg.retrain_s * 1000 || this.recent.length < 2) return;
     this.lastTrain = now;
     const t0 = performance.now();
-    this.model = Markov1.fit(this.recent);
-    this.stats.trainMs = performance.now() - t0;
+    if (this.cfg.online_model === 'markov1' || this.model === null) {
+      // a forest starts from Markov-1 until its first training in the worker is done
+      this.model = Markov1.fit(this.recent);
+      this.stats.trainMs = performance.now() - t0;
+      this.stats.trainings++;
+      if (this.cfg.online_model === 'markov1') return;
+    }
+    this.training = true;
+    const req: TrainRequest = { kind: 'forest', events: [...this.recent], options: { maxRows: 4000, seed: 1 } };
+    const w = new Worker(new URL('../../proxy/prediction/trainWorker.js', import.meta.url), { workerData: req });
+    w.once('message', (reply: TrainReply) => {
+      try {
+        if (!reply.ok) throw new Error(reply.error);
+        this.model = loadPredictor(JSON.parse(reply.model) as PredictorJSON);
+        this.stats.trainMs = reply.ms;
+        this.stats.trainings++;
+      } catch (e) {
+        logger.warn('prefetch: online training failed; the previous model stays', { error: (e as Error).message });
+      }
+    });
+    w.once('error', (e) => logger.warn('prefetch: online training failed; the previous model stays', { error: e.message }));
+    w.once('exit', () => (this.training = false));
+    w.unref();
   }
 
   private enqueue(job: Job): void {

@@ -78,3 +78,28 @@ t.test('a forest trained from the exported action log (prescient train) is loade
   t.equal(p[0]?.action, 'DescribeVolumes', `after CreateVolume the trained model predicts DescribeVolumes first (p ${p[0]?.probability})`);
 });
 
+t.test('online_model: forest — trained in a worker thread while the proxy serves, then used', async (t) => {
+  const online = await startProxy(t, [cluster!], {
+    admin: { users: [ADMIN] },
+    sharding: { account_column: 'account_id', domains: { volume: { tables: ['volumes'], actions: ['CreateVolume', 'DescribeVolumes'] } } },
+    cache: { enabled: true, prefetch: { enabled: true, threshold: 0.5, retrain_s: 1, online_model: 'forest' } },
+  });
+  const admin = await connected(t, online, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+  const c = await connected(t, online);
+  const show = async (): Promise<Record<string, number>> =>
+    Object.fromEntries(Object.entries((await admin.query({ text: 'SHOW PREFETCH', queryMode: 'simple' } as pg.QueryConfig)).rows[0]).map(([k, v]) => [k, Number(v)]));
+  let written = 0;
+  let wrong = 0;
+  for (let i = 0; i < 80 && ((await show()).trainings < 3 || i < 40); i++) {
+    await c.query(`/* account='acct-3',action='CreateVolume' */ insert into volumes (account_id, size) values ($1, $2)`, ['acct-3', i]);
+    written++;
+    await new Promise((r) => setTimeout(r, 30));
+    const r = await c.query(`/* account='acct-3',action='DescribeVolumes' */ select count(*)::int as n from volumes where account_id = $1`, ['acct-3']);
+    if (r.rows[0].n !== written) wrong++;
+  }
+  const s = await show();
+  t.equal(wrong, 0, 'no stale read');
+  t.ok(s.trainings >= 2, `the model was trained again while serving (${s.trainings} trainings, the last took ${s.trainMs} ms in the worker)`);
+  t.ok(s.used > 0, `prefetched entries used (${s.used})`);
+});
+
