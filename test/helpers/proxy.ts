@@ -113,6 +113,12 @@ export async function connected(t: TeardownCapable, ep: { host: string; port: nu
   return c;
 }
 
+/** The admin console of `ep` as `admin` (its own connection, ended in t.teardown): a function running one statement. */
+export async function adminConsole(t: TeardownCapable, ep: { host: string; port: number }, admin: { name: string; password: string }): Promise<(sql: string) => Promise<pg.QueryResult>> {
+  const c = await connected(t, ep, { user: admin.name, password: admin.password, database: 'prescient' });
+  return (sql) => c.query({ text: sql, queryMode: 'simple' } as pg.QueryConfig);
+}
+
 /** The error a connect fails with (throws if the connect succeeds). */
 export async function connectError(ep: { host: string; port: number }, extra: pg.ClientConfig = {}): Promise<PgError> {
   const c = newClient(ep, extra);

@@ -28,22 +28,14 @@ const shardEp = (c: Cluster): PgEndpoint => ({ host: c.host, port: c.port, user:
 
 const setup = await prepareStaleness(app(proxies[0]!), adm(proxies[0]!), 4, 4, clusters.length, 4);
 
+/** the tester's load: 8 clients per proxy, two bypassing writers, 5 % writes (30 % of them two-update transactions) */
+const LOAD = { seconds: SECONDS, clientsPerProxy: 8, bypassWriters: 2, writeRatio: 0.05, txRatio: 0.3, bypassPauseMs: 10 };
+const shards = Object.fromEntries(clusters.map((c, i) => [`s${i}`, shardEp(c)]));
+
 t.test('staleness tester: two proxies, bypassing writers', async (t) => {
   t.equal(setup.accounts.length, 4, 'four accounts');
   t.equal(new Set(Object.values(setup.placement)).size, 2, `accounts on both shards (${JSON.stringify(setup.placement)})`);
-  const r = await runStaleness({
-    ...setup,
-    proxies: proxies.map(app),
-    admins: proxies.map(adm),
-    shards: Object.fromEntries(clusters.map((c, i) => [`s${i}`, shardEp(c)])),
-    seconds: SECONDS,
-    clientsPerProxy: 8,
-    bypassWriters: 2,
-    writeRatio: 0.05,
-    txRatio: 0.3,
-    bypassPauseMs: 10,
-    seed: 'cacheStaleness.test',
-  });
+  const r = await runStaleness({ ...setup, ...LOAD, proxies: proxies.map(app), admins: proxies.map(adm), shards, seed: 'cacheStaleness.test' });
   t.comment(formatStaleness(r));
   t.equal(r.errors, 0, `no errors (${r.errorMessages.join('; ')})`);
   t.ok(r.reads > 1000, `many reads (${r.reads})`);
@@ -70,20 +62,7 @@ t.test('staleness tester with predictive prefetch on (every statement tagged wit
   // two more proxies on the same shards and catalog, with prefetch (the online model), the clients' statements tagged
   const prefetching = { ...overrides, cache: { ...STALENESS_CONFIG.cache, prefetch: { enabled: true, threshold: 0.2 } } };
   const pair = [await startProxy(t, clusters, prefetching), await startProxy(t, clusters, prefetching)];
-  const r = await runStaleness({
-    ...setup,
-    proxies: pair.map(app),
-    admins: pair.map(adm),
-    shards: Object.fromEntries(clusters.map((c, i) => [`s${i}`, shardEp(c)])),
-    seconds: SECONDS,
-    clientsPerProxy: 8,
-    bypassWriters: 2,
-    writeRatio: 0.05,
-    txRatio: 0.3,
-    bypassPauseMs: 10,
-    seed: 'cacheStaleness.test/prefetch',
-    tagActions: true,
-  });
+  const r = await runStaleness({ ...setup, ...LOAD, proxies: pair.map(app), admins: pair.map(adm), shards, seed: 'cacheStaleness.test/prefetch', tagActions: true });
   t.comment(formatStaleness(r));
   t.equal(r.errors, 0, `no errors (${r.errorMessages.join('; ')})`);
   t.equal(r.violations, 0, 'no read older than the client\'s own last committed write (or, in its transaction, than its own write)');

@@ -4,12 +4,11 @@
 // (undone before the flip, finished after it), the tenant's rows are whole on exactly the shard its placement names,
 // and nothing of the move (moving marks, logged changes) is left on the source.
 import t from 'tap';
-import pg from 'pg';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requirePostgres, directQuery, withClusters, type Cluster } from '../helpers/pg.js';
-import { connected, startProxy, type ProxyHandle } from '../helpers/proxy.js';
+import { adminConsole, connected, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 
 requirePostgres(t);
 
@@ -35,10 +34,7 @@ async function start(failpoint?: string): Promise<ProxyHandle> {
   }
 }
 
-const consoleOf = async (tt: Tap.Test, proxy: ProxyHandle) => {
-  const admin = await connected(tt, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
-  return (sql: string): Promise<pg.QueryResult> => admin.query({ text: sql, queryMode: 'simple' } as pg.QueryConfig);
-};
+const consoleOf = (tt: Tap.Test, p: ProxyHandle) => adminConsole(tt, p, ADMIN);
 const clusterOf = (shard: string): Cluster => clusters[Number(shard.slice(1))]!;
 const other = (shard: string): string => (shard === 's0' ? 's1' : 's0');
 /** the tenant's rows on a shard, read there directly, as "id:size" in id order */

@@ -4,14 +4,13 @@
 // that outlasts the fence aborts the move, naming that proxy; the proxy running a move killed mid-move: the survivors
 // settle it (rolled back), release the key they held, and the writes held meanwhile land once.
 import t from 'tap';
-import pg from 'pg';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { requirePostgres, directQuery, withClusters, type Cluster } from '../helpers/pg.js';
-import { CLI, connected, proxyConfig, startProxy, type ProxyHandle } from '../helpers/proxy.js';
+import { CLI, adminConsole, connected, proxyConfig, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { NODE_FLAGS } from '../../proxy/nodeFlags.js';
 
 requirePostgres(t);
@@ -52,10 +51,7 @@ sm.stdout!.on('data', (d) => (smLog += d));
 sm.stderr!.on('data', (d) => (smLog += d));
 t.teardown(() => void sm.kill('SIGKILL'));
 
-const consoleOf = async (tt: Tap.Test, p: ProxyHandle) => {
-  const admin = await connected(tt, p, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
-  return (sql: string): Promise<pg.QueryResult> => admin.query({ text: sql, queryMode: 'simple' } as pg.QueryConfig);
-};
+const consoleOf = (tt: Tap.Test, p: ProxyHandle) => adminConsole(tt, p, ADMIN);
 const clusterOf = (shard: string): Cluster => clusters[Number(shard.slice(1))]!;
 const other = (shard: string): string => (shard === 's0' ? 's1' : 's0');
 const sizesOn = async (shard: string, account: string): Promise<number[]> =>
