@@ -2,7 +2,7 @@
 import os from 'node:os';
 import type pg from 'pg';
 import type { Config, ShardConfig } from '../../config/schema.js';
-import type { Catalog } from '../catalog/Catalog.js';
+import { ShardStatus, type Catalog } from '../catalog/Catalog.js';
 import { logger } from '../logger.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { ChangeCapture, type CaptureTable } from './ChangeCapture.js';
@@ -83,6 +83,11 @@ export class Mover {
     return s;
   }
 
+  /** Whether moves may go to `shard`: active in the catalog (not draining, not drained, not unknown to it). */
+  accepts(shard: string): boolean {
+    return this.ctx.catalog.snapshot().shard(shard)?.status === ShardStatus.Active;
+  }
+
   columnOf(table: string): string {
     const cfg = this.ctx.config;
     return cfg.sharding.tables[table]?.account_column ?? cfg.sharding.account_column;
@@ -110,6 +115,8 @@ export class Mover {
     const from = this.ctx.catalog.snapshot().placementOf(key).shard.name;
     if (from === to) throw new ProxyError('MOVE_SAME_SHARD', `${key} is on shard "${to}" already`, SqlState.InvalidParameterValue);
     if (this.running().some((m) => m.key === key)) throw new ProxyError('MOVE_RUNNING', `${key} is being moved already`, SqlState.ObjectInUse);
+    // refused before any work: a draining shard would end its drain failed, an inactive one fail the flip after the fence
+    if (!this.accepts(to)) throw new ProxyError('MOVE_TARGET_NOT_ACTIVE', `shard "${to}" is not active (${this.ctx.catalog.snapshot().shard(to)?.status ?? 'unknown to the catalog'}): moves go to active shards only`, SqlState.ObjectInUse);
     const source = this.shard(from);
     const target = this.shard(to);
     const catalog = this.ctx.catalog;
