@@ -1,13 +1,14 @@
 // soak-migration owns the zero-loss soak of tenant moves (issue 12): the workload's write ledger running through Prescient over four shards while at least 100 moves happen (manual MIGRATEs, the planner's own, an ADD SHARD and a DRAIN SHARD), then the ledger verified, every tenant checked to be on exactly its placement's shard, and no change-capture rows left.
 //
-// usage (after `npm run build`): npm run soak:migration -- [--accounts N] [--rate R] [--agents A] [--manual N]
-//        [--min-moves N] [--gap MS] [--max-seconds S] [--seed X] [--json FILE] [--keep]
-//   --accounts N     accounts loaded (default 200; Zipf s = 1.1 over them)
-//   --rate R         workload actions per second, open loop (default 150), by --agents A clients (default 24)
-//   --manual N       manual MIGRATEs that must complete (default 100): random tenants to random active shards
-//   --min-moves N    moves done in all (SHOW MIGRATIONS) before the workload stops (default 100)
-//   --gap MS         pause between two manual MIGRATEs (default 200)
-//   --max-seconds S  the moving phase's limit (default 330): then the run stops and fails
+// usage (after `npm run build`): npm run soak:migration -- [--accounts N] [--max-resources N] [--rate R] [--agents A]
+//        [--manual N] [--seconds S] [--min-moves N] [--max-seconds S] [--seed X] [--json FILE] [--keep]
+//   --accounts N       accounts loaded (default 300; Zipf s = 1.1 over them), up to --max-resources rows each (default 2000)
+//   --rate R           workload actions per second, open loop (default 200), by --agents A clients (default 24)
+//   --manual N         manual MIGRATEs that must complete (default 100): random tenants (half of them among the ten
+//                      busiest) to random active shards,
+//                      started evenly over --seconds S (default 180; one after another when they take longer)
+//   --min-moves N      moves done in all (SHOW MIGRATIONS) before the workload stops (default 100)
+//   --max-seconds S    the moving phase's limit (default 330): then the run stops and fails
 //   --json FILE      also write the results as JSON; --keep: keep the temp dir (configs, logs, ledger)
 // Five throwaway Postgres clusters (scripts/testbed.ts): four configured shards s0–s3 and a fifth, s4, brought in by
 // ADD SHARD once a third of the manual moves are done; then s1 is drained (DRAIN SHARD). The shard manager's planner
@@ -24,6 +25,7 @@ import { writeJson } from './lib/json.js';
 import { runMain } from './lib/main.js';
 import { benchConfig, startPrescient } from './lib/prescient.js';
 import { stopProc } from './lib/proc.js';
+import { percentile } from './lib/stats.js';
 import { RESOURCE_TABLES } from '../workload/actions.js';
 import { applySchema, loadAccounts } from '../workload/load.js';
 import { makeRng } from '../workload/rng.js';
@@ -44,16 +46,17 @@ const simple = (sql: string): pg.QueryConfig => ({ text: sql, queryMode: 'simple
 
 async function main(): Promise<number> {
   const flags = new Args(process.argv.slice(2), {
-    usage: 'usage: npm run soak:migration -- [--accounts N] [--rate R] [--agents A] [--manual N] [--min-moves N] [--gap MS] [--max-seconds S] [--seed X] [--json FILE] [--keep]',
-    values: ['accounts', 'rate', 'agents', 'manual', 'min-moves', 'gap', 'max-seconds', 'seed', 'json'],
+    usage: 'usage: npm run soak:migration -- [--accounts N] [--max-resources N] [--rate R] [--agents A] [--manual N] [--seconds S] [--min-moves N] [--max-seconds S] [--seed X] [--json FILE] [--keep]',
+    values: ['accounts', 'max-resources', 'rate', 'agents', 'manual', 'seconds', 'min-moves', 'max-seconds', 'seed', 'json'],
     booleans: ['keep'],
   });
-  const accounts = flags.int('accounts', 200, 10);
-  const rate = flags.int('rate', 150, 1);
+  const accounts = flags.int('accounts', 300, 10);
+  const maxResources = flags.int('max-resources', 2000, 10);
+  const rate = flags.int('rate', 200, 1);
   const agents = flags.int('agents', 24, 1);
   const manualWanted = flags.int('manual', 100, 0);
   const minMoves = flags.int('min-moves', 100, 0);
-  const gap = flags.int('gap', 200, 0);
+  const seconds = flags.int('seconds', 180, 0);
   const maxSeconds = flags.int('max-seconds', 330, 10);
   const seed = flags.get('seed') ?? '1';
   const started = Date.now();
@@ -95,7 +98,7 @@ async function main(): Promise<number> {
     const loader = await client({ connectionString: url });
     await applySchema(loader);
     await applySchema(await direct(clusters[CONFIGURED]!)); // the shard to add: the domains' tables, empty
-    const loaded = await loadAccounts(loader, { accounts, seed, alpha: 0.9, xmin: 3, maxResources: 300, batch: 20_000, perAccount: true });
+    const loaded = await loadAccounts(loader, { accounts, seed, alpha: 0.9, xmin: 3, maxResources, batch: 20_000, perAccount: true });
     log(`loaded ${accounts} accounts (${Object.values(loaded.rows).reduce((a, b) => a + b, 0)} rows) through Prescient in ${loaded.seconds.toFixed(1)} s`);
     const admin = await client({ host: proxy.host, port: proxy.port, user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
     const mover = await client({ host: proxy.host, port: proxy.port, user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
@@ -158,7 +161,8 @@ async function main(): Promise<number> {
         await sleep(500);
         continue;
       }
-      const account = all[Math.floor(rng.next() * all.length)]!;
+      // half of them among the ten busiest tenants (the Zipf head: moved while written to most), half uniformly
+      const account = rng.next() < 0.5 ? all[Math.floor(rng.next() * Math.min(10, all.length))]! : all[Math.floor(rng.next() * all.length)]!;
       const from = await placement(account);
       const choices = targets.filter((s) => s !== from);
       const to = choices[Math.floor(rng.next() * choices.length)]!;
@@ -172,7 +176,8 @@ async function main(): Promise<number> {
         log(`MIGRATE ${account} ${from} → ${to}: ${error}`);
       }
       if (manual.length % 20 === 0) log(`${manual.filter((m) => m.ok).length} manual moves done (${manual.length} tried), ${done} moves done in all`);
-      await sleep(gap);
+      // the next manual move's slot: evenly over --seconds
+      await sleep(moveStart + (manual.length * seconds * 1000) / Math.max(1, manualWanted) - Date.now());
     }
     await sleep(3000);
     stop.abort();
@@ -224,10 +229,20 @@ async function main(): Promise<number> {
     const ok = !timedOut && viaProxy.ok && viaClusters.ok && errors === 0 && stray.length === 0 && drainedPlaced === 0 && leftCapture === 0
       && kinds.done >= minMoves && reshards.every((r) => r.row?.state === 'done');
     const failedMoves = migrations.filter((m) => m.state !== 'done');
+    const doneRows = migrations.filter((m) => m.state === 'done');
+    const sorted = (xs: (string | null)[]): number[] => xs.flatMap((x) => (x === null ? [] : [Number(x)])).sort((a, b) => a - b);
+    const pauses = sorted(doneRows.map((m) => m.pause_ms));
+    const elapsed = sorted(doneRows.map((m) => m.elapsed_ms));
+    const moveFigures = {
+      pauseP50: percentile(pauses, 50), pauseP99: percentile(pauses, 99), pauseMax: pauses.at(-1) ?? null,
+      elapsedP50: percentile(elapsed, 50), elapsedMax: elapsed.at(-1) ?? null, rows: doneRows.reduce((n, m) => n + Number(m.rows), 0),
+    };
     const lines = [
       '| moves done | manual | planner | add shard | drain shard | other | not done (failed, cancelled) |',
       '|---:|---:|---:|---:|---:|---:|---:|',
       `| ${kinds.done} | ${kinds.manual} | ${kinds.planner} | ${kinds.add} | ${kinds.drain} | ${kinds.other} | ${failedMoves.length} |`,
+      '',
+      `moves done: pause p50 ${moveFigures.pauseP50} ms, p99 ${moveFigures.pauseP99} ms, max ${moveFigures.pauseMax} ms; a move's whole time p50 ${moveFigures.elapsedP50} ms, max ${moveFigures.elapsedMax} ms; ${moveFigures.rows} rows copied.`,
       '',
       '| check | result |',
       '|---|---|',
@@ -247,7 +262,7 @@ async function main(): Promise<number> {
     ];
     process.stdout.write('\n' + lines.join('\n') + '\n');
     await writeJson(flags.get('json'), {
-      ok, accounts, rate, agents, moveSeconds, kinds, manual, reshards, migrations, run,
+      ok, accounts, maxResources, rate, agents, seconds, moveSeconds, kinds, moveFigures, manual, reshards, migrations, run,
       verify: { proxy: summary(viaProxy), clusters: summary(viaClusters) }, stray, drainedPlaced,
       capture: onCluster.map((c) => ({ shard: c.shard, moving: c.moving, changes: c.changes })), loadavg: { before: loadBefore, after: loadAfter }, cores: os.cpus().length,
     }, log);
