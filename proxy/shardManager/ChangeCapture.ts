@@ -1,7 +1,7 @@
 // ChangeCapture owns keeping a moving key's copy in step with its source: per-move row triggers on the source that log the primary key of every row of the key written, a snapshot copy, and catch-up rounds that bring the changed rows over (xid-ordered, so nothing written after a snapshot is missed).
 import type pg from 'pg';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
-import { ident, keyJson, literal, quoteName, type TableShape } from './shardSql.js';
+import { ident, keyIn, literal, quoteName, type TableShape } from './shardSql.js';
 
 /** The source's capture schema: the keys being moved, and the log of their written rows. Idempotent. */
 const CAPTURE_SCHEMA = `
@@ -181,7 +181,7 @@ export class ChangeCapture {
         const keys = log.rows.map((r) => r.pk!);
         for (let i = 0; i < keys.length; i += 1000) {
           const batch = keys.slice(i, i + 1000);
-          const match = `${owner} and ${keyJson(t.shape)} = any($1::jsonb[])`;
+          const match = `${owner} and ${keyIn(t.table, t.shape)}`;
           await this.dst.query(`delete from ${ident(t.table)} t where ${match}`, [batch]);
           const r = await this.copy(t, match, [batch]);
           rows += r.rows;
@@ -213,14 +213,19 @@ export class ChangeCapture {
     return { rows: rows.rows.length, bytes };
   }
 
-  /** Ids that came with the rows: the target's sequences go past them, so that ids it makes later never collide. */
+  /**
+   * Ids that came with the rows: the target's sequences go past them, so that ids it makes later never collide. The
+   * largest moved id is read from the key's rows only (with the account in the primary key, one index probe; the
+   * whole table's max was a scan of every tenant's rows, under the fence).
+   */
   async advanceSequences(): Promise<void> {
     for (const t of this.tables) {
       for (const col of t.shape.columns) {
         const name = col.replace(/^"|"$/g, '').replace(/""/g, '"');
         const seq = await this.dst.query<{ s: string | null }>('select pg_get_serial_sequence($1, $2) as s', [t.table, name]);
         const s = seq.rows[0]?.s;
-        if (s) await this.dst.query(`select setval($1, greatest((select coalesce(max(${col})::bigint, 1) from ${ident(t.table)}), (select last_value from ${s})))`, [s]);
+        const mine = `${quoteName(t.column)} = ${literal(this.account)}`;
+        if (s) await this.dst.query(`select setval($1, greatest((select coalesce(max(${col})::bigint, 1) from ${ident(t.table)} where ${mine}), (select last_value from ${s})))`, [s]);
       }
     }
   }

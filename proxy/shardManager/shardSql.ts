@@ -40,9 +40,16 @@ export async function tableShape(c: pg.Client, table: string): Promise<TableShap
   return { columns: cols.rows.map((r) => r.c), key: key.rows.map((r) => r.c) };
 }
 
-/** The primary key of a row as jsonb, built the same way in SQL on either shard and by the capture trigger. */
-export function keyJson(shape: TableShape, alias = 't'): string {
-  return `jsonb_build_object(${shape.key.map((k) => `${literal(k)}, ${alias}.${quoteName(k)}`).join(', ')})`;
+/**
+ * `alias`'s rows whose primary key is one of `param`'s (a jsonb[] of keys as the capture trigger logs them, e.g.
+ * {"account_id": "a", "id": 7}). Each key is read back as the table's own row type (jsonb_populate_record), so the
+ * match is on the key columns themselves and takes the primary key's index: a round costs its changed rows, not the
+ * key's every row (comparing a jsonb built from each row scanned them all, under the fence too).
+ */
+export function keyIn(table: string, shape: TableShape, param = '$1', alias = 't'): string {
+  const cols = shape.key.map((k) => `${alias}.${quoteName(k)}`).join(', ');
+  const keys = shape.key.map((k) => `k.${quoteName(k)}`).join(', ');
+  return `(${cols}) in (select ${keys} from unnest(${param}::jsonb[]) j, jsonb_populate_record(null::${ident(table)}, j) k)`;
 }
 
 export interface Fingerprint {
