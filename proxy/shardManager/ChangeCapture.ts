@@ -181,7 +181,7 @@ export class ChangeCapture {
         const keys = log.rows.map((r) => r.pk!);
         for (let i = 0; i < keys.length; i += 1000) {
           const batch = keys.slice(i, i + 1000);
-          const match = `${owner} and ${keyIn(t.table, t.shape)}`;
+          const match = keyIn(t.table, t.shape, t.column, this.account);
           await this.dst.query(`delete from ${ident(t.table)} t where ${match}`, [batch]);
           const r = await this.copy(t, match, [batch]);
           rows += r.rows;
