@@ -74,8 +74,10 @@ async function main(): Promise<number> {
     });
     const ep = { host: proxy.host, port: proxy.port, user: clusters[0]!.user, password: clusters[0]!.password, database: DB };
     const admin = new pg.Client({ host: proxy.host, port: proxy.port, user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+    admin.on('error', () => {});
     await admin.connect();
     const loader = new pg.Client(ep);
+    loader.on('error', () => {});
     await loader.connect();
     await loader.query(`insert into volumes (account_id, size) select '${HOT}', -g from generate_series(1, ${rows}) g`);
     for (let a = 0; a < 100; a++) await loader.query(`insert into volumes (account_id, size) select 'acct-${a}', -g from generate_series(1, 10) g`);
@@ -162,7 +164,7 @@ async function main(): Promise<number> {
       '|---|---|---:|---:|---:|---:|',
       ...([['moving tenant', hot], ['other tenants', other]] as const).flatMap(([name, xs]) =>
         ([['during moves', xs.filter(during)], ['between moves', xs.filter((s) => !during(s))]] as const).map(
-          ([when, ys]) => `| ${name} | ${when} | ${ys.length} | ${pct(lat([...ys]), 50)} | ${pct(lat([...ys]), 99)} | ${ys.length ? Math.max(...lat([...ys])).toFixed(2) : 'n/a'} |`,
+          ([when, ys]) => `| ${name} | ${when} | ${ys.length} | ${pct(lat([...ys]), 50)} | ${pct(lat([...ys]), 99)} | ${ys.length ? lat([...ys]).reduce((a, b) => Math.max(a, b), 0).toFixed(2) : 'n/a'} |`,
         ),
       ),
       '',
