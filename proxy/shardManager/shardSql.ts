@@ -62,8 +62,14 @@ export interface Fingerprint {
 
 /** The row count and an order-independent checksum of the key's rows of one table (sum of each row's hash). */
 export async function fingerprint(c: pg.Client, table: string, column: string, account: string): Promise<Fingerprint> {
+  return fingerprintWhere(c, table, `${ident(column)} = ${literal(account)}`);
+}
+
+/** The same over the rows of `table` (alias t) matching `where`. */
+export async function fingerprintWhere(c: pg.Client, table: string, where: string, params: unknown[] = []): Promise<Fingerprint> {
   const r = await c.query<{ n: string; s: string }>(
-    `select count(*)::text as n, coalesce(sum(hashtextextended(t::text, 0)), 0)::text as s from ${ident(table)} t where ${ident(column)} = ${literal(account)}`,
+    `select count(*)::text as n, coalesce(sum(hashtextextended(t::text, 0)), 0)::text as s from ${ident(table)} t where ${where}`,
+    params,
   );
   return { rows: Number(r.rows[0]!.n), sum: r.rows[0]!.s };
 }

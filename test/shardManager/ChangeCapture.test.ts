@@ -1,4 +1,4 @@
-// Owns: ChangeCapture's catch-up rounds on a large key — a round brings exactly the changed rows over and finds them through the primary key's index (not a scan of the key's every row: soak and bench:migration found the pause growing with the tenant's size), and the target's sequence goes past the moved ids, read from the key's rows.
+// Owns: ChangeCapture's catch-up rounds on a large key — a round brings exactly the changed rows over and finds them through the primary key's index (not a scan of the key's every row: bench:migration found the pause growing with the tenant's size), the whole copy checked at a round's snapshot and then only the final round's rows, and the target's sequence past the moved ids, read from the key's rows.
 import t from 'tap';
 import type pg from 'pg';
 import { requirePostgres, directQuery, withClusters, type Cluster } from '../helpers/pg.js';
@@ -53,6 +53,16 @@ t.test('a catch-up round: the changed rows exactly, found by the primary key', a
   t.equal(r.changed, 8, 'the round found the 8 changed rows of the key (3 updated, 2 deleted, 3 inserted), no other tenant’s');
   t.equal(r.rows, 6, 'and wrote the 6 that still exist');
   t.ok(ms < 1000, `the round took ${ms.toFixed(0)} ms`);
+  // under the fence only the final round's rows are compared; before it, the whole copy at a round's snapshot
+  t.equal(await capture.check(r.keys), undefined, "the final round's rows agree");
+  await dst.query(`update volumes set size = 12345 where account_id = 'big' and id = 3`);
+  t.match(await capture.check(r.keys), { table: 'volumes', source: { rows: 6 }, target: { rows: 6 } }, 'a changed row that differs on the target is caught');
+  await dst.query(`update volumes set size = -3 where account_id = 'big' and id = 3`);
+  const whole = await capture.round(r.next, true);
+  t.equal(whole.mismatch, undefined, 'the whole copy agrees at the round’s snapshot');
+  await dst.query(`update volumes set size = 12345 where account_id = 'big' and id = 100`);
+  t.match((await capture.round(whole.next, true)).mismatch, { table: 'volumes' }, 'a row the capture never logged that differs: caught by the whole check');
+  await dst.query(`update volumes set size = 100 where account_id = 'big' and id = 100`);
   await capture.advanceSequences();
   t.same(await fingerprint(dst, 'volumes', 'account_id', 'big'), await fingerprint(src, 'volumes', 'account_id', 'big'), 'target = source for the key');
   await dst.query('commit');
