@@ -132,6 +132,7 @@ async function main(): Promise<number> {
     const reshards: { kind: string; shard: string; row: Record<string, string> | null; startedS: number }[] = [];
     let addOp: number | null = null;
     let drainOp: number | null = null;
+    let drainFirstId = Infinity;
     const reshardRow = async (id: number): Promise<Record<string, string> | undefined> =>
       ((await admin.query(simple('SHOW RESHARDS'))).rows as Record<string, string>[]).find((r) => Number(r.id) === id);
     const reshardOver = async (id: number | null): Promise<boolean> => {
@@ -153,6 +154,7 @@ async function main(): Promise<number> {
       if (addOp !== null && !targets.includes(ADDED) && (await reshardOver(addOp))) targets = [...targets, ADDED];
       if (drainOp === null && targets.includes(ADDED) && okManual >= Math.floor((2 * manualWanted) / 3)) {
         targets = targets.filter((s) => s !== DRAINED); // from now on nothing is moved there on purpose
+        drainFirstId = Math.max(0, ...(await doneMoves()).map((m) => Number(m.id))) + 1;
         const r = (await admin.query(simple(`DRAIN SHARD ${DRAINED}`))).rows[0];
         drainOp = Number(r.id);
         reshards.push({ kind: 'drain', shard: DRAINED, row: null, startedS: (Date.now() - moveStart) / 1000 });
@@ -207,16 +209,17 @@ async function main(): Promise<number> {
 
     // the moves, by who started them
     const migrations = await doneMoves();
-    const plannerLines = (await readFile(proxy.logFile, 'utf8')).split('\n').flatMap((l) => {
-      if (!l.includes('moving a key to even the load')) return [];
+    const logLines = (await readFile(proxy.logFile, 'utf8')).split('\n').flatMap((l) => {
+      if (!l.includes('shard manager: mov')) return [];
       try {
-        const j = JSON.parse(l) as { key: string; from: string; to: string };
-        return [{ key: j.key, from: j.from, to: j.to }];
+        return [JSON.parse(l) as { msg: string; key: string; from: string; to: string }];
       } catch {
         return [];
       }
     });
-    const kinds = classifyMoves(migrations, new Set(manual.flatMap((m) => (m.id === null ? [] : [m.id]))), plannerLines, ADDED, DRAINED);
+    const plannerLines = logLines.filter((j) => j.msg === 'shard manager: moving a key to even the load');
+    const notStarted = logLines.filter((j) => j.msg === 'shard manager: move not started').map((j) => j.key);
+    const kinds = classifyMoves(migrations, new Set(manual.flatMap((m) => (m.id === null ? [] : [m.id]))), plannerLines, ADDED, DRAINED, drainFirstId, notStarted);
 
     // the ledger, through Prescient (a merged fan-out read) and on every cluster directly (a tenant on two shards shows as duplicates)
     const viaProxy: VerifyReport = await verify([ledger], [url]);

@@ -24,13 +24,22 @@ export interface MoveKinds {
 
 /**
  * The done moves by who started them: `manual` ids (MIGRATE's answers); the planner's, matched one for one with its
- * log lines (`moving a key to even the load`: key, from, to; each line names one move); the rest from the drained shard
- * are the drain's, to the added shard the add's.
+ * log lines (`moving a key to even the load`: key, from, to; each line names one move, less those of its keys it
+ * logged as `move not started`); of the rest, those to the added shard before the drain began (ids below
+ * `drainFirstId`) are the add's, those from the drained shard after it the drain's.
  */
-export function classifyMoves(rows: readonly MoveRow[], manual: ReadonlySet<number>, planner: readonly { key: string; from: string; to: string }[], added: string, drained: string): MoveKinds {
+export function classifyMoves(rows: readonly MoveRow[], manual: ReadonlySet<number>, planner: readonly { key: string; from: string; to: string }[], added: string, drained: string, drainFirstId = Infinity, notStarted: readonly string[] = []): MoveKinds {
   const k: MoveKinds = { done: 0, manual: 0, planner: 0, add: 0, drain: 0, other: 0 };
   const lines = new Map<string, number>();
-  for (const p of planner) lines.set(`${p.key}\u0000${p.from}\u0000${p.to}`, (lines.get(`${p.key}\u0000${p.from}\u0000${p.to}`) ?? 0) + 1);
+  const skip = new Map<string, number>();
+  for (const key of notStarted) skip.set(key, (skip.get(key) ?? 0) + 1);
+  for (const p of planner) {
+    if ((skip.get(p.key) ?? 0) > 0) {
+      skip.set(p.key, skip.get(p.key)! - 1);
+      continue;
+    }
+    lines.set(`${p.key}\u0000${p.from}\u0000${p.to}`, (lines.get(`${p.key}\u0000${p.from}\u0000${p.to}`) ?? 0) + 1);
+  }
   for (const r of [...rows].sort((a, b) => Number(a.id) - Number(b.id))) {
     const at = `${r.key}\u0000${r.from}\u0000${r.to}`;
     const planned = (lines.get(at) ?? 0) > 0 && !manual.has(Number(r.id));
@@ -39,8 +48,8 @@ export function classifyMoves(rows: readonly MoveRow[], manual: ReadonlySet<numb
     k.done++;
     if (manual.has(Number(r.id))) k.manual++;
     else if (planned) k.planner++;
-    else if (r.from === drained) k.drain++;
-    else if (r.to === added) k.add++;
+    else if (r.to === added && Number(r.id) < drainFirstId) k.add++;
+    else if (r.from === drained && Number(r.id) >= drainFirstId) k.drain++;
     else k.other++;
   }
   return k;

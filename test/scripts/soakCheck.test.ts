@@ -11,10 +11,13 @@ t.test('moves by who started them', async (t) => {
     row(3, 'b_d', 's0', 's1', 'failed'), // a planner move that failed takes its line
     row(4, 'b_d', 's0', 's1'), // the same again: no line left for it, and not from s1 nor to s4
     row(5, 'c_d', 's2', 's4'), // add
-    row(6, 'd_d', 's1', 's3'), // drain
+    row(6, 'e_d', 's1', 's4'), // add: from the shard drained later
+    row(7, 'f_d', 's0', 's2'), // planner line for it, but one logged as not started: other
+    row(8, 'd_d', 's1', 's3'), // drain
+    row(9, 'g_d', 's1', 's4'), // drain: to the added shard, after the drain began
   ];
-  const planner = [{ key: 'b_d', from: 's0', to: 's1' }, { key: 'b_d', from: 's0', to: 's1' }];
-  t.same(classifyMoves(rows, new Set([1]), planner, 's4', 's1'), { done: 5, manual: 1, planner: 1, add: 1, drain: 1, other: 1 });
+  const planner = [{ key: 'b_d', from: 's0', to: 's1' }, { key: 'b_d', from: 's0', to: 's1' }, { key: 'f_d', from: 's0', to: 's2' }];
+  t.same(classifyMoves(rows, new Set([1]), planner, 's4', 's1', 8, ['f_d']), { done: 8, manual: 1, planner: 1, add: 2, drain: 2, other: 2 });
 });
 
 t.test('stray rows: off the placement, or missing from it', async (t) => {
