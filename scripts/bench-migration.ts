@@ -1,4 +1,4 @@
-// bench-migration owns the tenant-move benchmark: a tenant moved back and forth between two shards while clients write to it and to other tenants at a steady rate — the cutover pause per move (p50, p99, max), the copy rate, and the write latency of the moving tenant and of the others during moves and between them, then a check that every acknowledged write is there once.
+// bench-migration owns the tenant-move benchmark: a tenant moved back and forth between two shards while clients write to it and to other tenants at a steady rate — the cutover pause per move (p50, p99, max), the snapshot copy's rate and the catch-up's rows, and the write latency of the moving tenant and of the others during moves and between them, then a check that every acknowledged write is there once.
 //
 // usage (after `npm run build`): npm run bench:migration -- [--moves N] [--rows R] [--rate W] [--other-rate W] [--json FILE]
 //   --moves N        moves of the tenant (default 20), one after another, 300 ms apart
@@ -7,7 +7,8 @@
 //   --other-rate W   writes per second on 100 other tenants (default 1000), by 4 clients
 //   --json FILE      also write the results as JSON
 // It starts two throwaway Postgres clusters (scripts/testbed.ts) and one Prescient over them (pool 8 per shard),
-// all on 127.0.0.1, stopped at the end.
+// all on 127.0.0.1, stopped at the end. The phases of each move (snapshot copy, catch-up rounds, the final round under
+// the fence) come from Prescient's log (`migration step` lines, scripts/lib/moveSteps.ts).
 
 import os from 'node:os';
 import { mkdtemp } from 'node:fs/promises';
@@ -20,7 +21,9 @@ import { writeJson } from './lib/json.js';
 import { runMain } from './lib/main.js';
 import { benchConfig, startPrescient } from './lib/prescient.js';
 import { stopProc } from './lib/proc.js';
-import { percentile } from './lib/stats.js';
+import { median, percentile } from './lib/stats.js';
+import { moveSteps, phases } from './lib/moveSteps.js';
+import { readFile } from 'node:fs/promises';
 
 const log = makeLog('bench-migration');
 const DB = 'app';
@@ -59,7 +62,7 @@ async function main(): Promise<number> {
       name: 'prescient',
       generatedBy: 'scripts/bench-migration.ts',
       config: (port) => ({
-        ...benchConfig(port, 8, 'warn'),
+        ...benchConfig(port, 8, 'info'),
         database: DB,
         users: [{ name: clusters[0]!.user, password: clusters[0]!.password }],
         admin: { users: [ADMIN] },
@@ -71,8 +74,10 @@ async function main(): Promise<number> {
     });
     const ep = { host: proxy.host, port: proxy.port, user: clusters[0]!.user, password: clusters[0]!.password, database: DB };
     const admin = new pg.Client({ host: proxy.host, port: proxy.port, user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+    admin.on('error', () => {});
     await admin.connect();
     const loader = new pg.Client(ep);
+    loader.on('error', () => {});
     await loader.connect();
     await loader.query(`insert into volumes (account_id, size) select '${HOT}', -g from generate_series(1, ${rows}) g`);
     for (let a = 0; a < 100; a++) await loader.query(`insert into volumes (account_id, size) select 'acct-${a}', -g from generate_series(1, 10) g`);
@@ -142,24 +147,32 @@ async function main(): Promise<number> {
     const copied = results.reduce((n, r) => n + r.rows, 0);
     const elapsed = results.reduce((n, r) => n + r.elapsedMs, 0);
     const lat = (xs: Sample[]): number[] => xs.map((s) => s.ms);
+    const steps = moveSteps(await readFile(proxy.logFile, 'utf8'));
+    const ph = results.flatMap((r) => {
+      const p = steps.get(r.id);
+      const x = p ? phases(p) : null;
+      return x ? [x] : [];
+    });
+    const copyRate = median(ph.filter((p) => p.copyMs > 0).map((p) => p.copyRows / (p.copyMs / 1000)));
+    const f0 = (n: number | null): string => (n === null ? 'n/a' : String(Math.round(n)));
     const lines = [
-      '| moves | rows per move (last) | pause p50 ms | pause p99 ms | pause max ms | copy rate rows/s | move elapsed p50 ms |',
-      '|---:|---:|---:|---:|---:|---:|---:|',
-      `| ${moves} | ${results.at(-1)?.rows ?? 0} | ${pct(pauses, 50)} | ${pct(pauses, 99)} | ${Math.max(...pauses)} | ${elapsed > 0 ? Math.round(copied / (elapsed / 1000)) : 'n/a'} | ${pct(results.map((r) => r.elapsedMs), 50)} |`,
+      '| moves | tenant rows (last move) | pause p50 ms | pause p99 ms | pause max ms | snapshot copy rows/s (median) | catch-up rows before the fence (median) | rows under the fence (median, max) | move elapsed p50 ms |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      `| ${moves} | ${ph.at(-1)?.copyRows ?? 'n/a'} | ${pct(pauses, 50)} | ${pct(pauses, 99)} | ${Math.max(...pauses)} | ${f0(copyRate)} | ${f0(median(ph.map((p) => p.catchUpRows)))} | ${f0(median(ph.map((p) => p.finalRows)))}, ${ph.length ? Math.max(...ph.map((p) => p.finalRows)) : 'n/a'} | ${pct(results.map((r) => r.elapsedMs), 50)} |`,
       '',
       '| writes | when | count | p50 ms | p99 ms | max ms |',
       '|---|---|---:|---:|---:|---:|',
       ...([['moving tenant', hot], ['other tenants', other]] as const).flatMap(([name, xs]) =>
         ([['during moves', xs.filter(during)], ['between moves', xs.filter((s) => !during(s))]] as const).map(
-          ([when, ys]) => `| ${name} | ${when} | ${ys.length} | ${pct(lat([...ys]), 50)} | ${pct(lat([...ys]), 99)} | ${ys.length ? Math.max(...lat([...ys])).toFixed(2) : 'n/a'} |`,
+          ([when, ys]) => `| ${name} | ${when} | ${ys.length} | ${pct(lat([...ys]), 50)} | ${pct(lat([...ys]), 99)} | ${ys.length ? lat([...ys]).reduce((a, b) => Math.max(a, b), 0).toFixed(2) : 'n/a'} |`,
         ),
       ),
       '',
       `${ok ? 'PASS' : 'FAIL'}: ${HOT} ends on ${final} with ${onFinal} rows (${rows} loaded + ${acked.length} acknowledged writes, each once), ${onOther} on the other shard; ${errors} client errors.`,
-      `${rate} writes/s on the moving tenant and ${otherRate}/s on 100 others (4 clients each), one Prescient over two Postgres clusters, ${os.cpus().length}-core host. pause = how long requests for the tenant waited (fence closed to opened); elapsed = the whole move.`,
+      `${rate} writes/s on the moving tenant and ${otherRate}/s on 100 others (4 clients each), one Prescient over two Postgres clusters, ${os.cpus().length}-core host, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}. pause = how long requests for the tenant waited (fence closed to opened); elapsed = the whole move.`,
     ];
     process.stdout.write('\n' + lines.join('\n') + '\n');
-    await writeJson(flags.get('json'), { moves: results, pauses, copied, elapsedMs: elapsed, ok, errors, acked: acked.length }, log);
+    await writeJson(flags.get('json'), { moves: results, phases: ph, copyRate, pauses, copied, elapsedMs: elapsed, ok, errors, acked: acked.length, loadavg: os.loadavg() }, log);
     await admin.end();
     await loader.end();
     return ok ? 0 : 1;

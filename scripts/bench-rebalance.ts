@@ -13,8 +13,7 @@
 // Shard load is measured independently of Prescient, every second over a direct connection to each cluster: the
 // statements it ran in the workload's database (pg_stat_statements' calls: the unit Prescient balances, requests) and
 // its transactions (pg_stat_database xact_commit + xact_rollback); SHOW LOAD (the proxy's own count over its window)
-// is reported beside them. The workload's write_log gets the primary key (account_id, id) on each shard: its global
-// bigserial key collides between shards when an account's rows move (docs/benchmarks.md, Rebalancing). Four throwaway Postgres clusters (scripts/testbed.ts), one Prescient, all on
+// is reported beside them. Four throwaway Postgres clusters (scripts/testbed.ts), one Prescient, all on
 // 127.0.0.1, stopped at the end.
 
 import os from 'node:os';
@@ -120,12 +119,7 @@ async function main(): Promise<number> {
     const loader = await client({ connectionString: url });
     await applySchema(loader);
     const direct = await Promise.all(clusters.map((c) => client({ host: c.host, port: c.port, user: c.user, password: c.password, database: 'postgres' })));
-    for (const [i, c] of clusters.entries()) {
-      await direct[i]!.query('create extension if not exists pg_stat_statements');
-      // a sharded table's key includes the account: write_log's own bigserial ids repeat from shard to shard
-      const d = await client({ host: c.host, port: c.port, user: c.user, password: c.password, database: DB });
-      await d.query('alter table write_log drop constraint write_log_pkey, add primary key (account_id, id)');
-    }
+    for (const d of direct) await d.query('create extension if not exists pg_stat_statements');
     const loaded = await loadAccounts(loader, { accounts, seed, alpha: 0.9, xmin: 3, maxResources: 2000, batch: 20_000, perAccount: true });
     const rows = Object.values(loaded.rows).reduce((a, b) => a + b, 0);
     log(`loaded ${accounts} accounts (${rows} rows) through Prescient in ${loaded.seconds.toFixed(1)} s`);

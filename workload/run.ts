@@ -27,6 +27,8 @@ export interface RunOptions {
   log?: string;
   /** called once when the run's clock starts (Date.now()): the time --hot's @TIME counts from */
   onStart?: (startedAtMs: number) => void;
+  /** ends the run early: each agent stops before its next action */
+  stop?: AbortSignal;
 }
 
 export interface RunReport {
@@ -129,6 +131,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     const rng = makeRng(`${o.seed}:action:${i}`);
     let scheduled = t0 + (interval * i) / o.agents;
     for (let k = 0; ; k++) {
+      if (o.stop?.aborted) break;
       if (o.rate) {
         scheduled = t0 + (interval * i) / o.agents + k * interval;
         if (scheduled >= end) break;

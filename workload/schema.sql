@@ -139,12 +139,15 @@ create table if not exists network_interfaces (
 );
 create index if not exists network_interfaces_account_status_idx on network_interfaces (account_id, status);
 
--- one row per acknowledged write; (account_id, seq) deliberately NOT unique, so a duplicated write is detectable
+-- one row per acknowledged write; (account_id, seq) deliberately NOT unique, so a duplicated write is detectable.
+-- Keyed by (account_id, id): every shard's bigserial makes the same ids, and a moved account's rows keep theirs.
+-- (The resource tables' text ids are random, globally unique; accounts.id is the account itself.)
 create table if not exists write_log (
-  id bigserial primary key,
+  id bigserial,
   account_id text not null,
   seq bigint not null,
   action text not null,
-  at timestamptz not null default now()
+  at timestamptz not null default now(),
+  primary key (account_id, id)
 );
 create index if not exists write_log_account_seq_idx on write_log (account_id, seq);

@@ -1,7 +1,7 @@
 // ChangeCapture owns keeping a moving key's copy in step with its source: per-move row triggers on the source that log the primary key of every row of the key written, a snapshot copy, and catch-up rounds that bring the changed rows over (xid-ordered, so nothing written after a snapshot is missed).
 import type pg from 'pg';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
-import { ident, keyJson, literal, quoteName, type TableShape } from './shardSql.js';
+import { fingerprint, fingerprintWhere, ident, keyIn, literal, quoteName, type Fingerprint, type TableShape } from './shardSql.js';
 
 /** The source's capture schema: the keys being moved, and the log of their written rows. Idempotent. */
 const CAPTURE_SCHEMA = `
@@ -38,6 +38,17 @@ export interface RoundResult {
   bytes: number;
   /** distinct changed rows of the key this round found (all of the key's rows for the snapshot copy) */
   changed: number;
+  /** per table, the primary keys (jsonb text) of the rows it brought over; 'all' when it copied the table's rows of the key whole */
+  keys: Map<string, string[] | 'all'>;
+  /** with `checkAll`: the first table whose rows of the key differ between the round's snapshot and the target */
+  mismatch?: Mismatch;
+}
+
+/** A table whose rows of the key differ on the two sides (count and checksum of each). */
+export interface Mismatch {
+  table: string;
+  source: Fingerprint;
+  target: Fingerprint;
 }
 
 /** The capture trigger of every table of a domain: installed once per table, it logs nothing unless a move of the written row's account is under way. */
@@ -148,9 +159,11 @@ export class ChangeCapture {
   /**
    * One round inside the target's open transaction: with `since` null, every row of the key (the snapshot copy);
    * else the rows whose change was logged by a transaction at or after `since`, brought to their state in this
-   * round's snapshot of the source (deleted on the target, inserted again if they still exist).
+   * round's snapshot of the source (deleted on the target, inserted again if they still exist). With `checkAll`, the
+   * key's every row is then compared (count and checksum) between that snapshot and the target: the whole copy
+   * checked before the fence, which then only has to check the final round's rows (`check`).
    */
-  async round(since: string | null): Promise<RoundResult> {
+  async round(since: string | null, checkAll = false): Promise<RoundResult> {
     const src = this.src;
     await src.query('begin isolation level repeatable read');
     try {
@@ -158,6 +171,7 @@ export class ChangeCapture {
       let rows = 0;
       let bytes = 0;
       let changed = 0;
+      const changedKeys = new Map<string, string[] | 'all'>();
       for (const t of this.tables) {
         const owner = `${quoteName(t.column)} = ${literal(this.account)}`;
         if (since === null) {
@@ -165,6 +179,7 @@ export class ChangeCapture {
           rows += r.rows;
           bytes += r.bytes;
           changed += r.rows;
+          changedKeys.set(t.table, 'all');
           continue;
         }
         const log = await src.query<{ pk: string | null }>(`select distinct pk::text as pk from prescient.move_changes where migration = $1 and tbl = $2 and xid >= $3::xid8`, [this.migration, t.table, since]);
@@ -176,24 +191,63 @@ export class ChangeCapture {
           const r = await this.copy(t, owner);
           rows += r.rows;
           bytes += r.bytes;
+          changedKeys.set(t.table, 'all');
           continue;
         }
         const keys = log.rows.map((r) => r.pk!);
+        changedKeys.set(t.table, keys);
         for (let i = 0; i < keys.length; i += 1000) {
           const batch = keys.slice(i, i + 1000);
-          const match = `${owner} and ${keyJson(t.shape)} = any($1::jsonb[])`;
+          const match = keyIn(t.table, t.shape, t.column, this.account);
           await this.dst.query(`delete from ${ident(t.table)} t where ${match}`, [batch]);
           const r = await this.copy(t, match, [batch]);
           rows += r.rows;
           bytes += r.bytes;
         }
       }
+      let mismatch: Mismatch | undefined;
+      for (const t of checkAll ? this.tables : []) {
+        const [source, target] = await Promise.all([fingerprint(src, t.table, t.column, this.account), fingerprint(this.dst, t.table, t.column, this.account)]);
+        if (source.rows !== target.rows || source.sum !== target.sum) {
+          mismatch = { table: t.table, source, target };
+          break;
+        }
+      }
       await src.query('commit');
-      return { next, rows, bytes, changed };
+      return { next, rows, bytes, changed, keys: changedKeys, ...(mismatch ? { mismatch } : {}) };
     } catch (e) {
       await src.query('rollback').catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * Under the fence, after the final round: its rows (`keys`, from its result) compared between the source, where
+   * nothing writes the key any more, and the target's transaction; the first table that differs, else undefined.
+   * The rest of the key was compared whole by the last round before the fence and has not changed since (a change
+   * would have been logged, and brought over by the final round).
+   */
+  async check(keys: ReadonlyMap<string, string[] | 'all'>): Promise<Mismatch | undefined> {
+    for (const t of this.tables) {
+      const k = keys.get(t.table);
+      if (k === undefined) continue;
+      let source: Fingerprint = { rows: 0, sum: '0' };
+      let target: Fingerprint = { rows: 0, sum: '0' };
+      const add = (a: Fingerprint, b: Fingerprint): Fingerprint => ({ rows: a.rows + b.rows, sum: String(BigInt(a.sum) + BigInt(b.sum)) });
+      if (k === 'all') {
+        [source, target] = await Promise.all([fingerprint(this.src, t.table, t.column, this.account), fingerprint(this.dst, t.table, t.column, this.account)]);
+      } else {
+        for (let i = 0; i < k.length; i += 1000) {
+          const batch = [k.slice(i, i + 1000)];
+          const match = keyIn(t.table, t.shape, t.column, this.account);
+          const [s, d] = await Promise.all([fingerprintWhere(this.src, t.table, match, batch), fingerprintWhere(this.dst, t.table, match, batch)]);
+          source = add(source, s);
+          target = add(target, d);
+        }
+      }
+      if (source.rows !== target.rows || source.sum !== target.sum) return { table: t.table, source, target };
+    }
+    return undefined;
   }
 
   /** Copies the source rows matching `where` (in the source's current transaction) into the target's transaction. */
@@ -213,14 +267,19 @@ export class ChangeCapture {
     return { rows: rows.rows.length, bytes };
   }
 
-  /** Ids that came with the rows: the target's sequences go past them, so that ids it makes later never collide. */
+  /**
+   * Ids that came with the rows: the target's sequences go past them, so that ids it makes later never collide. The
+   * largest moved id is read from the key's rows only (with the account in the primary key, one index probe; the
+   * whole table's max was a scan of every tenant's rows, under the fence).
+   */
   async advanceSequences(): Promise<void> {
     for (const t of this.tables) {
       for (const col of t.shape.columns) {
         const name = col.replace(/^"|"$/g, '').replace(/""/g, '"');
         const seq = await this.dst.query<{ s: string | null }>('select pg_get_serial_sequence($1, $2) as s', [t.table, name]);
         const s = seq.rows[0]?.s;
-        if (s) await this.dst.query(`select setval($1, greatest((select coalesce(max(${col})::bigint, 1) from ${ident(t.table)}), (select last_value from ${s})))`, [s]);
+        const mine = `${quoteName(t.column)} = ${literal(this.account)}`;
+        if (s) await this.dst.query(`select setval($1, greatest((select coalesce(max(${col})::bigint, 1) from ${ident(t.table)} where ${mine}), (select last_value from ${s})))`, [s]);
       }
     }
   }

@@ -1,14 +1,14 @@
-// Mover owns moving one placement key (one account's domain) from its shard to another while the proxy serves: capture the key's changes on the source, copy it in one snapshot, catch up, fence the key, final catch-up, verify count and checksum on both sides, flip the placement, open the fence, delete the old rows — each step written to the catalog first, so a restart resumes or undoes it (MoveRecovery).
+// Mover owns moving one placement key (one account's domain) from its shard to another while the proxy serves: capture the key's changes on the source, copy it in one snapshot, catch up, check the whole copy (count and checksum) at a last round's snapshot, fence the key, final catch-up, check its rows, flip the placement, open the fence, delete the old rows — each step written to the catalog first, so a restart resumes or undoes it (MoveRecovery).
 import os from 'node:os';
 import type pg from 'pg';
 import type { Config, ShardConfig } from '../../config/schema.js';
-import type { Catalog } from '../catalog/Catalog.js';
+import { ShardStatus, type Catalog } from '../catalog/Catalog.js';
 import { logger } from '../logger.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
-import { ChangeCapture, type CaptureTable } from './ChangeCapture.js';
+import { ChangeCapture, type CaptureTable, type Mismatch } from './ChangeCapture.js';
 import { failpoint } from './failpoint.js';
 import type { MoveFence } from './MoveFence.js';
-import { connectShard, fingerprint, ident, literal, tableShape, type Fingerprint } from './shardSql.js';
+import { connectShard, ident, literal, tableShape } from './shardSql.js';
 
 /** The steps of a move, in order, then how it ended (SHOW MIGRATIONS shows the one it is at). */
 export const MoveState = {
@@ -85,6 +85,11 @@ export class Mover {
     return s;
   }
 
+  /** Whether moves may go to `shard`: active in the catalog (not draining, not drained, not unknown to it). */
+  accepts(shard: string): boolean {
+    return this.ctx.catalog.snapshot().shard(shard)?.status === ShardStatus.Active;
+  }
+
   columnOf(table: string): string {
     const cfg = this.ctx.config;
     return cfg.sharding.tables[table]?.account_column ?? cfg.sharding.account_column;
@@ -112,6 +117,8 @@ export class Mover {
     const from = this.ctx.catalog.snapshot().placementOf(key).shard.name;
     if (from === to) throw new ProxyError('MOVE_SAME_SHARD', `${key} is on shard "${to}" already`, SqlState.InvalidParameterValue);
     if (this.running().some((m) => m.key === key)) throw new ProxyError('MOVE_RUNNING', `${key} is being moved already`, SqlState.ObjectInUse);
+    // refused before any work: a draining shard would end its drain failed, an inactive one fail the flip after the fence
+    if (!this.accepts(to)) throw new ProxyError('MOVE_TARGET_NOT_ACTIVE', `shard "${to}" is not active (${this.ctx.catalog.snapshot().shard(to)?.status ?? 'unknown to the catalog'}): moves go to active shards only`, SqlState.ObjectInUse);
     // by any member of the catalog: a key moves one move at a time
     for (const r of await this.ctx.catalog.migrations({ unsettled: true })) {
       if (r.key === key && (r.owner === null || (await this.ctx.alive(r.owner)))) throw new ProxyError('MOVE_RUNNING', `${key} is being moved already (migration ${r.id}, by ${r.owner ?? 'a process being settled'})`, SqlState.ObjectInUse);
@@ -174,6 +181,13 @@ export class Mover {
         checkCancel();
         if (r.changed <= cfg.shard_manager.catchup_rows) break;
       }
+      // one more round, then the whole copy checked at its snapshot (count and checksum per table), outside the fence
+      const checked = await capture.round(since, true);
+      m.rows += checked.rows;
+      m.bytes += checked.bytes;
+      since = checked.next;
+      if (checked.mismatch) throw verifyFailed(key, from, checked.mismatch);
+      checkCancel();
       await step(MoveState.Fencing);
       fenced = true;
       fencedAt = performance.now();
@@ -186,12 +200,9 @@ export class Mover {
       m.bytes += last.bytes;
       await capture.advanceSequences();
       await step(MoveState.Verifying);
-      for (const t of tables) {
-        const [want, got] = await Promise.all([fingerprint(src, t.table, t.column, account), fingerprint(dst, t.table, t.column, account)]);
-        if (!sameFingerprint(want, got)) {
-          throw new ProxyError('MOVE_VERIFY_FAILED', `${key}: table ${t.table} differs after the copy (source ${want.rows} rows, checksum ${want.sum}; target ${got.rows} rows, checksum ${got.sum}): the placement stays on ${from}`, SqlState.DataCorrupted);
-        }
-      }
+      // under the fence only the final round's rows: the rest was checked whole before it and has not changed since
+      const differs = await capture.check(last.keys);
+      if (differs) throw verifyFailed(key, from, differs);
       checkCancel();
       // from here on the move completes: the copy is committed and the placement flips (a restart finishes it)
       m.cancel = undefined;
@@ -239,6 +250,6 @@ export class Mover {
   }
 }
 
-function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
-  return a.rows === b.rows && a.sum === b.sum;
+function verifyFailed(key: string, from: string, d: Mismatch): ProxyError {
+  return new ProxyError('MOVE_VERIFY_FAILED', `${key}: table ${d.table} differs after the copy (source ${d.source.rows} rows, checksum ${d.source.sum}; target ${d.target.rows} rows, checksum ${d.target.sum}): the placement stays on ${from}`, SqlState.DataCorrupted);
 }

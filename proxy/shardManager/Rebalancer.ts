@@ -73,7 +73,9 @@ export class Rebalancer {
       }
       return [{ key: k.key, shard: now, load: k.requests }];
     });
-    const plan = this.planner.plan({ shards: cfg.shards.map((s) => ({ shard: s.name, load: load.get(s.name) ?? 0 })), keys, running: this.running });
+    // only active shards take keys: a draining or drained one is idle, and would otherwise look the best target
+    const shards = cfg.shards.filter((s) => this.mover.accepts(s.name)).map((s) => ({ shard: s.name, load: load.get(s.name) ?? 0 }));
+    const plan = this.planner.plan({ shards, keys: keys.filter((k) => shards.some((s) => s.shard === k.shard)), running: this.running });
     const hot = new Set(plan.tooHot.map((k) => k.key));
     for (const k of plan.tooHot) {
       if (!this.tooHot.has(k.key)) logger.warn('shard manager: a key hotter than a shard\'s fair share: reported, not moved (moving it would move the hot spot)', { key: k.key, shard: k.shard, share: Number(k.share.toFixed(4)) });

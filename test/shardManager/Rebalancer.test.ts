@@ -1,6 +1,7 @@
 // Owns: Rebalancer — the loop on an injected clock over a real LoadWindow and a stand-in mover: a hot-tenant step is
 // acted on within `recent` + `sustain` seconds (the whole window would dilute it), a key hotter than a shard's fair
-// share is reported and never moved, and `moves: false` only plans until a RELOAD switches it on.
+// share is reported and never moved, `moves: false` only plans until a RELOAD switches it on, and a draining or drained
+// shard (not active in the catalog) is never a target, however idle.
 import t from 'tap';
 import type { Config } from '../../config/schema.js';
 import { LoadWindow } from '../../proxy/shardManager/LoadWindow.js';
@@ -13,6 +14,8 @@ interface Sim {
   /** moves started: [key, to, second] */
   moves: [string, string, number][];
   cfg: { shard_manager: Record<string, unknown> };
+  /** shards the mover does not accept (draining or drained in the catalog) */
+  closed: Set<string>;
   /** runs `seconds` more seconds of load (requests per second per key), the loop looking once a second */
   run(seconds: number, load: (second: number) => Record<string, number>): Promise<void>;
 }
@@ -23,6 +26,7 @@ function sim(shardManager: Record<string, unknown>): Sim {
   const placement = new Map<string, string>();
   const shardOf = (key: string): string => placement.get(key) ?? SHARDS[Number(/\d+/.exec(key)?.[0] ?? 0) % SHARDS.length]!;
   const moves: [string, string, number][] = [];
+  const closed = new Set<string>();
   const cfg = {
     shards: SHARDS.map((name) => ({ name, user: 'mover' })),
     sharding: { domains: { volume: {} } },
@@ -34,11 +38,13 @@ function sim(shardManager: Record<string, unknown>): Sim {
       moves.push([key, to, now / 1000]);
       placement.set(key, to);
     },
+    accepts: (shard: string): boolean => !closed.has(shard),
   } as unknown as Mover;
   const r = new Rebalancer(() => cfg as unknown as Config, window, mover, shardOf, () => now);
   return {
     moves,
     cfg,
+    closed,
     async run(seconds, load) {
       const start = now / 1000;
       for (let s = 0; s < seconds; s++) {
@@ -99,4 +105,15 @@ t.test('the planner follows a RELOAD of its thresholds', async (t) => {
   s.cfg.shard_manager.imbalance = 1.25;
   await s.run(15, skewed);
   t.ok(s.moves.length > 0, 'above the reloaded 1.25: moves');
+});
+
+t.test('a shard the mover does not accept (draining or drained): never a target, its keys left to the drain', async (t) => {
+  const s = sim({});
+  s.closed.add('s3');
+  // s3's keys idle (being drained), s0 hot: s3 is the idlest shard, the one the planner would pick were it offered
+  const skewed = (): Record<string, number> => Object.fromEntries(Object.entries({ ...even(), t0_volume: 60, t8_volume: 60 }).filter(([k]) => Number(/\d+/.exec(k)![0]) % 4 !== 3));
+  await s.run(40, skewed);
+  t.ok(s.moves.length > 0, `moves made: ${s.moves.map((m) => m.join(' ')).join(', ')}`);
+  t.ok(s.moves.every((m) => m[1] !== 's3'), 'none to the draining shard');
+  t.ok(s.moves.every((m) => Number(/\d+/.exec(m[0])![0]) % 4 !== 3), 'none of its keys moved by the planner');
 });
