@@ -47,6 +47,7 @@ import { makeLog } from './lib/log.js';
 import { writeJson } from './lib/json.js';
 import { finish, Interrupt, runMain } from './lib/main.js';
 import { benchConfig, startPrescient as launchPrescient } from './lib/prescient.js';
+import { clockTicksPerSecond, cpuTicks } from './lib/cpu.js';
 import { killEverything, spawnWatchdog, stopProc, tail, type Proc } from './lib/proc.js';
 import { percentile } from './lib/stats.js';
 import { measuredRttMs, startDelayRelay } from './lib/delayRelay.js';
@@ -179,7 +180,11 @@ interface Snapshot {
   /** SHOW STATS event-loop delay since the previous SHOW STATS (the snapshot before a run starts the window) */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
+  /** the proxy's utime + stime, clock ticks */
+  cpuTicks: number;
 }
+
+const CLK_TCK = clockTicksPerSecond();
 
 const simple = (text: string): pg.QueryConfig => ({ text, queryMode: 'simple' }) as pg.QueryConfig;
 
@@ -207,7 +212,9 @@ async function snapshot(direct: pg.Client, ep: Endpoint): Promise<Snapshot> {
     adminRows(ep.admin, 'SHOW STATS'),
   ]);
   const total = cache.find((r) => r.domain === '*');
+  const cpu = cpuTicks(ep.proc.pid);
   return {
+    cpuTicks: cpu ? cpu.user + cpu.sys : NaN,
     calls: Number(calls.rows[0].calls),
     hits: Number(total?.hits ?? 0),
     misses: Number(total?.misses ?? 0),
@@ -241,6 +248,8 @@ interface RunResult {
   accuracy: number | null;
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
+  /** the proxy's CPU time during the run, ms */
+  proxyCpuMs: number;
   loadAvg1: number;
 }
 
@@ -283,6 +292,7 @@ async function runOnce(dir: string, ep: Endpoint, direct: pg.Client, o: Options,
     accuracy: a.prefetch ? a.prefetch.accuracy ?? null : null,
     eventLoopP99Ms: a.eventLoopP99Ms,
     eventLoopMaxMs: a.eventLoopMaxMs,
+    proxyCpuMs: ((a.cpuTicks - b.cpuTicks) * 1000) / CLK_TCK,
     loadAvg1: os.loadavg()[0]!,
   };
 }
@@ -309,6 +319,8 @@ interface Cell {
   /** the largest of the runs' event-loop delay p99s, and their max */
   eventLoopP99Ms: number | null;
   eventLoopMaxMs: number | null;
+  /** the proxy's CPU per action, µs */
+  proxyCpuUsPerAction: number | null;
 }
 
 const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
@@ -347,6 +359,7 @@ function summarize(results: RunResult[], o: Options): Cell[] {
       accuracy: rs.at(-1)?.accuracy ?? null,
       eventLoopP99Ms: loops.length ? Math.max(...loops) : null,
       eventLoopMaxMs: loopMax.length ? Math.max(...loopMax) : null,
+      proxyCpuUsPerAction: actions > 0 ? (1000 * rs.reduce((n, r) => n + r.proxyCpuMs, 0)) / actions : null,
     };
   });
 }
@@ -379,11 +392,11 @@ function goals(cells: Cell[]): Goals {
 
 function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null, loadAvg: number[]): string {
   const lines = [
-    '| target | actions/s | action mean ms | action p99 ms | read mean ms | read p99 ms | read hit ratio | backend stmts/action | event-loop p99 ms (max) | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | actions/s | action mean ms | action p99 ms | read mean ms | read p99 ms | read hit ratio | backend stmts/action | event-loop p99 ms (max) | proxy CPU µs/action | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of cells) {
-    lines.push(`| ${TARGET_LABEL[c.target]} | ${fmt(c.actionsPerS)} | ${fmt(c.meanMs, 3)} | ${fmt(c.p99Ms, 3)} | ${fmt(c.readMeanMs, 3)} | ${fmt(c.readP99Ms, 3)} | ${pct(c.readHitRatio)} | ${fmt(c.backendCallsPerAction, 3)} | ${fmt(c.eventLoopP99Ms, 2)} (${fmt(c.eventLoopMaxMs, 1)}) | ${c.errors} |`);
+    lines.push(`| ${TARGET_LABEL[c.target]} | ${fmt(c.actionsPerS)} | ${fmt(c.meanMs, 3)} | ${fmt(c.p99Ms, 3)} | ${fmt(c.readMeanMs, 3)} | ${fmt(c.readP99Ms, 3)} | ${pct(c.readHitRatio)} | ${fmt(c.backendCallsPerAction, 3)} | ${fmt(c.eventLoopP99Ms, 2)} (${fmt(c.eventLoopMaxMs, 1)}) | ${fmt(c.proxyCpuUsPerAction)} | ${c.errors} |`);
   }
   const p = cells.find((x) => x.target === 'prefetch');
   if (p?.prefetch) {
@@ -396,7 +409,7 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
   const ratio = (a: number | null | undefined, b: number | null | undefined): string => (a == null || b == null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`);
   lines.push('', '| ratio | cache only / off | prefetch / cache only | prefetch / off |', '|---|---:|---:|---:|');
   const row = (name: string, k: keyof Cell): string => `| ${name} | ${ratio(c?.[k] as number | null, off?.[k] as number | null)} | ${ratio(p?.[k] as number | null, c?.[k] as number | null)} | ${ratio(p?.[k] as number | null, off?.[k] as number | null)} |`;
-  lines.push(row('action mean', 'meanMs'), row('action p99', 'p99Ms'), row('read mean', 'readMeanMs'), row('read p99', 'readP99Ms'), row('backend stmts/action', 'backendCallsPerAction'), row('event-loop p99', 'eventLoopP99Ms'));
+  lines.push(row('action mean', 'meanMs'), row('action p99', 'p99Ms'), row('read mean', 'readMeanMs'), row('read p99', 'readP99Ms'), row('backend stmts/action', 'backendCallsPerAction'), row('event-loop p99', 'eventLoopP99Ms'), row('proxy CPU/action', 'proxyCpuUsPerAction'));
   lines.push(
     '',
     `goals (prefetch vs cache only): read mean ${g.readMeanReduction === null ? 'n/a' : `${(100 * g.readMeanReduction).toFixed(1)}% lower`} (goal ≥ 40% with the delay); ` +
@@ -409,7 +422,8 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
       `prefetch: ${o.model ? `model ${path.basename(o.model)}` : 'Markov-1 learned online'}, threshold ${o.threshold ?? 0.3}, top ${o.top ?? 3}.`,
     'action/read latency = the workload\'s own per-action latency (its action log), pooled over rounds; read = Describe*, GetCallerIdentity, DescribeAccountAttributes. ' +
       'read hit ratio = SHOW CACHE hits / (hits + misses); backend stmts/action = pg_stat_statements calls in the database (BEGIN/COMMIT and prefetch reads included) / actions; ' +
-      'event-loop p99 = SHOW STATS event_loop_p99_ms over each run (largest of the rounds; in parentheses the largest max).',
+      'event-loop p99 = SHOW STATS event_loop_p99_ms over each run (largest of the rounds; in parentheses the largest max; on a loaded host it includes time the proxy waited for a CPU); ' +
+      'proxy CPU = the target Prescient\'s utime + stime during the runs / actions.',
     opts2net(o, rttMeasured),
     `One ${os.cpus().length}-core host shared with other work: the workload, Postgres and the proxies share the CPUs (load average ${loadAvg.map((x) => x.toFixed(2)).join(' ')} at the start).`,
   );
@@ -487,7 +501,7 @@ async function main(): Promise<number> {
             `${fmt(r.backendCalls / Math.max(1, r.actions), 2)} stmts/action` +
             (r.hits !== null ? `, hit ratio ${pct(r.hits / Math.max(1, r.hits + (r.misses ?? 0)))}` : '') +
             (r.prefetch ? `, prefetch issued ${r.prefetch.issued} stored ${r.prefetch.stored} used ${r.prefetch.used} wasted ${r.prefetch.wasted}` : '') +
-            `, event loop p99 ${fmt(r.eventLoopP99Ms, 2)} ms, load ${r.loadAvg1.toFixed(2)}`,
+            `, event loop p99 ${fmt(r.eventLoopP99Ms, 2)} ms, proxy CPU ${fmt((1000 * r.proxyCpuMs) / Math.max(1, r.actions))} µs/action, load ${r.loadAvg1.toFixed(2)}`,
         );
         if (ep.proc.hasExited) throw new Error(`${ep.proc.name} exited during the benchmark\n${await tail(path.join(tmp, `${ep.proc.name}.log`))}`);
       }
