@@ -20,6 +20,8 @@
 //   --model FILE          cache.prefetch.model: a model file of `prescient train` (default: Markov-1 learned online)
 //   --rtt-ms MS           Postgres "across a network": every target reaches it through scripts/delay-relay.ts, MS more per
 //                         round trip (default 0 = loopback; 1 = 0.5 ms each way, a database in the same region)
+//   --cpu-prof            run the cache and prefetch targets' proxies under `node --cpu-prof` (profile in .bench/cpu-prof-<timestamp>;
+//                         read it with `node dist/scripts/profile-top.js --file …`)
 //   --json FILE           also write the results as JSON
 //   --keep                keep the temp dir (configs, proxy logs, action logs)
 // Default run: 3 targets x 2 rounds x 20 s + 3 x 5 s warm-up + setup ≈ 3 min.
@@ -37,7 +39,7 @@
 // benchmark's own queries excepted), per action; and SHOW STATS event_loop_p99_ms (the proxy's event-loop delay p99 over
 // the run). Progress goes to stderr; the table to stdout.
 
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -46,7 +48,8 @@ import { Args } from './lib/args.js';
 import { makeLog } from './lib/log.js';
 import { writeJson } from './lib/json.js';
 import { finish, Interrupt, runMain } from './lib/main.js';
-import { benchConfig, startPrescient as launchPrescient } from './lib/prescient.js';
+import { benchConfig, cpuProfDir, startPrescient as launchPrescient } from './lib/prescient.js';
+import { fileURLToPath } from 'node:url';
 import { clockTicksPerSecond, cpuTicks } from './lib/cpu.js';
 import { killEverything, spawnWatchdog, stopProc, tail, type Proc } from './lib/proc.js';
 import { percentile } from './lib/stats.js';
@@ -83,17 +86,18 @@ interface Options {
   rttMs: number;
   json?: string;
   keep: boolean;
+  cpuProf: boolean;
 }
 
 const USAGE = `usage: npm run bench:prefetch -- [--duration S] [--rounds N] [--targets off,cache,prefetch] [--agents N] [--accounts A]
        [--zipf S] [--think-scale F] [--seed S] [--pool-size N] [--warmup S] [--threshold P] [--top N] [--model FILE]
-       [--rtt-ms MS] [--json FILE] [--keep]`;
+       [--rtt-ms MS] [--cpu-prof] [--json FILE] [--keep]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
     values: ['duration', 'rounds', 'targets', 'agents', 'accounts', 'zipf', 'think-scale', 'seed', 'pool-size', 'warmup', 'threshold', 'top', 'model', 'rtt-ms', 'json'],
-    booleans: ['keep'],
+    booleans: ['keep', 'cpu-prof'],
   });
   return {
     durationS: flags.num('duration', 20, 1),
@@ -112,6 +116,7 @@ function parseArgs(argv: string[]): Options {
     rttMs: flags.num('rtt-ms', 0, 0, 100, false),
     json: flags.get('json'),
     keep: flags.bool('keep'),
+    cpuProf: flags.bool('cpu-prof'),
   };
 }
 
@@ -143,7 +148,7 @@ interface Endpoint {
   admin: { host: string; port: number };
 }
 
-async function startTarget(dir: string, target: Target, c: Cluster, pgAt: { host: string; port: number }, o: Options): Promise<Endpoint> {
+async function startTarget(dir: string, target: Target, c: Cluster, pgAt: { host: string; port: number }, o: Options, profDir?: string): Promise<Endpoint> {
   const prefetch = target === 'prefetch'
     ? { enabled: true, ...(o.threshold !== undefined ? { threshold: o.threshold } : {}), ...(o.top !== undefined ? { top: o.top } : {}), ...(o.model ? { model: o.model } : {}) }
     : { enabled: false };
@@ -151,6 +156,7 @@ async function startTarget(dir: string, target: Target, c: Cluster, pgAt: { host
     dir,
     name: `prescient-${target}`,
     generatedBy: 'scripts/bench-prefetch.ts',
+    cpuProfDir: target === 'off' ? undefined : profDir,
     config: (port) => ({
       ...benchConfig(port, o.poolSize, 'warn'),
       database: DB,
@@ -182,6 +188,8 @@ interface Snapshot {
   eventLoopMaxMs: number;
   /** the proxy's utime + stime, clock ticks */
   cpuTicks: number;
+  /** SHOW POOLS waited: acquisitions of a server connection that had to wait (summed over pools) */
+  waited: number;
 }
 
 const CLK_TCK = clockTicksPerSecond();
@@ -205,16 +213,18 @@ const STATEMENTS_SQL = `select coalesce(sum(s.calls), 0) as calls from pg_stat_s
   where d.datname = $1 and s.query not ilike '%pg_stat_statements%'`;
 
 async function snapshot(direct: pg.Client, ep: Endpoint): Promise<Snapshot> {
-  const [calls, cache, pf, stats] = await Promise.all([
+  const [calls, cache, pf, stats, pools] = await Promise.all([
     direct.query(STATEMENTS_SQL, [DB]),
     ep.target === 'off' ? Promise.resolve([]) : adminRows(ep.admin, 'SHOW CACHE'),
     ep.target === 'prefetch' ? adminRows(ep.admin, 'SHOW PREFETCH') : Promise.resolve([]),
     adminRows(ep.admin, 'SHOW STATS'),
+    adminRows(ep.admin, 'SHOW POOLS'),
   ]);
   const total = cache.find((r) => r.domain === '*');
   const cpu = cpuTicks(ep.proc.pid);
   return {
     cpuTicks: cpu ? cpu.user + cpu.sys : NaN,
+    waited: pools.reduce((n, r) => n + Number(r.waited ?? 0), 0),
     calls: Number(calls.rows[0].calls),
     hits: Number(total?.hits ?? 0),
     misses: Number(total?.misses ?? 0),
@@ -250,6 +260,8 @@ interface RunResult {
   eventLoopMaxMs: number;
   /** the proxy's CPU time during the run, ms */
   proxyCpuMs: number;
+  /** client requests that waited for a server connection */
+  poolWaits: number;
   loadAvg1: number;
 }
 
@@ -293,6 +305,7 @@ async function runOnce(dir: string, ep: Endpoint, direct: pg.Client, o: Options,
     eventLoopP99Ms: a.eventLoopP99Ms,
     eventLoopMaxMs: a.eventLoopMaxMs,
     proxyCpuMs: ((a.cpuTicks - b.cpuTicks) * 1000) / CLK_TCK,
+    poolWaits: a.waited - b.waited,
     loadAvg1: os.loadavg()[0]!,
   };
 }
@@ -321,6 +334,8 @@ interface Cell {
   eventLoopMaxMs: number | null;
   /** the proxy's CPU per action, µs */
   proxyCpuUsPerAction: number | null;
+  /** acquisitions that waited for a server connection, per 1000 actions */
+  poolWaitsPer1000: number | null;
 }
 
 const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
@@ -359,6 +374,7 @@ function summarize(results: RunResult[], o: Options): Cell[] {
       accuracy: rs.at(-1)?.accuracy ?? null,
       eventLoopP99Ms: loops.length ? Math.max(...loops) : null,
       eventLoopMaxMs: loopMax.length ? Math.max(...loopMax) : null,
+      poolWaitsPer1000: actions > 0 ? (1000 * rs.reduce((n, r) => n + r.poolWaits, 0)) / actions : null,
       proxyCpuUsPerAction: actions > 0 ? (1000 * rs.reduce((n, r) => n + r.proxyCpuMs, 0)) / actions : null,
     };
   });
@@ -392,11 +408,11 @@ function goals(cells: Cell[]): Goals {
 
 function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null, loadAvg: number[]): string {
   const lines = [
-    '| target | actions/s | action mean ms | action p99 ms | read mean ms | read p99 ms | read hit ratio | backend stmts/action | event-loop p99 ms (max) | proxy CPU µs/action | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | actions/s | action mean ms | action p99 ms | read mean ms | read p99 ms | read hit ratio | backend stmts/action | event-loop p99 ms (max) | proxy CPU µs/action | pool waits /1000 actions | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of cells) {
-    lines.push(`| ${TARGET_LABEL[c.target]} | ${fmt(c.actionsPerS)} | ${fmt(c.meanMs, 3)} | ${fmt(c.p99Ms, 3)} | ${fmt(c.readMeanMs, 3)} | ${fmt(c.readP99Ms, 3)} | ${pct(c.readHitRatio)} | ${fmt(c.backendCallsPerAction, 3)} | ${fmt(c.eventLoopP99Ms, 2)} (${fmt(c.eventLoopMaxMs, 1)}) | ${fmt(c.proxyCpuUsPerAction)} | ${c.errors} |`);
+    lines.push(`| ${TARGET_LABEL[c.target]} | ${fmt(c.actionsPerS)} | ${fmt(c.meanMs, 3)} | ${fmt(c.p99Ms, 3)} | ${fmt(c.readMeanMs, 3)} | ${fmt(c.readP99Ms, 3)} | ${pct(c.readHitRatio)} | ${fmt(c.backendCallsPerAction, 3)} | ${fmt(c.eventLoopP99Ms, 2)} (${fmt(c.eventLoopMaxMs, 1)}) | ${fmt(c.proxyCpuUsPerAction)} | ${fmt(c.poolWaitsPer1000, 1)} | ${c.errors} |`);
   }
   const p = cells.find((x) => x.target === 'prefetch');
   if (p?.prefetch) {
@@ -412,7 +428,7 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
   lines.push(row('action mean', 'meanMs'), row('action p99', 'p99Ms'), row('read mean', 'readMeanMs'), row('read p99', 'readP99Ms'), row('backend stmts/action', 'backendCallsPerAction'), row('event-loop p99', 'eventLoopP99Ms'), row('proxy CPU/action', 'proxyCpuUsPerAction'));
   lines.push(
     '',
-    `goals (prefetch vs cache only): read mean ${g.readMeanReduction === null ? 'n/a' : `${(100 * g.readMeanReduction).toFixed(1)}% lower`} (goal ≥ 40% with the delay); ` +
+    `goals (prefetch vs cache only): read mean ${g.readMeanReduction === null ? 'n/a' : `${Math.abs(100 * g.readMeanReduction).toFixed(1)}% ${g.readMeanReduction >= 0 ? 'lower' : 'HIGHER'}`} (goal ≥ 40% with the delay); ` +
       `extra backend statements ${g.extraBackendQueries === null ? 'n/a' : `${(100 * g.extraBackendQueries).toFixed(1)}%`} (goal ≤ 10%); ` +
       `prefetched entries used ${g.prefetchUsedShare === null ? 'n/a' : `${(100 * g.prefetchUsedShare).toFixed(1)}%`} (goal ≥ 60%); ` +
       `event-loop p99 ${fmt(g.eventLoopP99OnMs, 2)} ms with the predictor and prefetcher, ${fmt(g.eventLoopP99OffMs, 2)} ms without.`,
@@ -423,7 +439,7 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
     'action/read latency = the workload\'s own per-action latency (its action log), pooled over rounds; read = Describe*, GetCallerIdentity, DescribeAccountAttributes. ' +
       'read hit ratio = SHOW CACHE hits / (hits + misses); backend stmts/action = pg_stat_statements calls in the database (BEGIN/COMMIT and prefetch reads included) / actions; ' +
       'event-loop p99 = SHOW STATS event_loop_p99_ms over each run (largest of the rounds; in parentheses the largest max; on a loaded host it includes time the proxy waited for a CPU); ' +
-      'proxy CPU = the target Prescient\'s utime + stime during the runs / actions.',
+      'proxy CPU = the target Prescient\'s utime + stime during the runs / actions; pool waits = SHOW POOLS waited (a client\'s request found no idle server connection) per 1000 actions.',
     opts2net(o, rttMeasured),
     `One ${os.cpus().length}-core host shared with other work: the workload, Postgres and the proxies share the CPUs (load average ${loadAvg.map((x) => x.toFixed(2)).join(' ')} at the start).`,
   );
@@ -477,7 +493,9 @@ async function main(): Promise<number> {
       rttMeasured = await measuredRttMs(cluster, relay, { user: cluster.user, password: cluster.password, database: DB });
       log(`Postgres behind the delay relay (${opts.rttMs} ms per round trip asked): a client sees ${rttMeasured.toFixed(3)} ms more per round trip`);
     }
-    for (const target of opts.targets) endpoints.push(await startTarget(tmp, target, cluster, pgAt, opts));
+    const profDir = opts.cpuProf ? cpuProfDir(undefined, path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')) : undefined;
+    if (profDir) await mkdir(profDir, { recursive: true });
+    for (const target of opts.targets) endpoints.push(await startTarget(tmp, target, cluster, pgAt, opts, profDir));
     watchdog = spawnWatchdog([...endpoints.map((p) => p.proc.pid), ...relays.map((p) => p.pid)]);
 
     if (opts.warmupS > 0) {
@@ -501,7 +519,7 @@ async function main(): Promise<number> {
             `${fmt(r.backendCalls / Math.max(1, r.actions), 2)} stmts/action` +
             (r.hits !== null ? `, hit ratio ${pct(r.hits / Math.max(1, r.hits + (r.misses ?? 0)))}` : '') +
             (r.prefetch ? `, prefetch issued ${r.prefetch.issued} stored ${r.prefetch.stored} used ${r.prefetch.used} wasted ${r.prefetch.wasted}` : '') +
-            `, event loop p99 ${fmt(r.eventLoopP99Ms, 2)} ms, proxy CPU ${fmt((1000 * r.proxyCpuMs) / Math.max(1, r.actions))} µs/action, load ${r.loadAvg1.toFixed(2)}`,
+            `, event loop p99 ${fmt(r.eventLoopP99Ms, 2)} ms, proxy CPU ${fmt((1000 * r.proxyCpuMs) / Math.max(1, r.actions))} µs/action, ${r.poolWaits} pool waits, load ${r.loadAvg1.toFixed(2)}`,
         );
         if (ep.proc.hasExited) throw new Error(`${ep.proc.name} exited during the benchmark\n${await tail(path.join(tmp, `${ep.proc.name}.log`))}`);
       }
@@ -521,6 +539,7 @@ async function main(): Promise<number> {
     await direct?.end().catch(() => {});
     for (const ep of endpoints) await stopProc(ep.proc, 'SIGTERM', 10_000);
     for (const p of relays) await stopProc(p, 'SIGTERM', 5000);
+    if (opts.cpuProf) log('CPU profiles of the cache proxies (file names end with their pids): .bench/cpu-prof-* (newest)');
     await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || (exitCode !== 0 && !interrupt.interrupted), kept: 'configs, proxy logs, action logs' });
   }
   return exitCode;
