@@ -46,9 +46,20 @@ const HISTORY = 8;
 const MAX_ACCOUNTS = 100_000;
 const TRAIN_EVENTS = 20_000;
 const MAX_QUEUE = 1000;
+/**
+ * a read is prefetched only once the account's action asked for it this many times (a miss that filled the cache, or a
+ * hit): reads whose parameters change every time (a few ids picked at random) are asked once and would be wasted
+ */
+const MIN_SEEN = 2;
+
+/** a read of a read set, with how many times its action asked for it */
+interface SeenRead {
+  read: RecordedRead;
+  seen: number;
+}
 
 export class Prefetcher {
-  private readonly readSets = new Map<string, Map<string, RecordedRead>>();
+  private readonly readSets = new Map<string, Map<string, SeenRead>>();
   private readonly history = new Map<string, ActionEvent[]>();
   private readonly recent: ActionEvent[] = [];
   private model: Predictor | null;
@@ -56,7 +67,9 @@ export class Prefetcher {
   private lastTrain = 0;
   /** a forest is being trained in a worker */
   private training = false;
+  /** highest priority first; `queued` holds the same jobs by cache key */
   private queue: Job[] = [];
+  private readonly queued = new Map<string, Job>();
   private running = 0;
   readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0 };
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
@@ -83,9 +96,16 @@ export class Prefetcher {
       if (this.readSets.size >= MAX_READ_SETS) this.readSets.delete(this.readSets.keys().next().value!);
       this.readSets.set(k, (set = new Map()));
     }
+    const old = set.get(read.cacheKey);
     set.delete(read.cacheKey);
-    set.set(read.cacheKey, read);
+    set.set(read.cacheKey, { read, seen: (old?.seen ?? 0) + 1 });
     if (set.size > READS_PER_ACTION) set.delete(set.keys().next().value!);
+  }
+
+  /** The client's read `cacheKey` for `account`'s `action` was a hit: counted as asked again. */
+  noteHit(account: string, action: string, cacheKey: string): void {
+    const r = this.readSets.get(`${account}\u0000${action}`)?.get(cacheKey);
+    if (r !== undefined) r.seen++;
   }
 
   /** `account` began `action`: scored against the last prediction, remembered, and its likely successors' reads queued. */
@@ -127,7 +147,8 @@ export class Prefetcher {
       const set = this.readSets.get(`${account}\u0000${p.action}`);
       if (set === undefined) continue;
       const weight = this.cfg.criticality[p.action] ?? 1;
-      for (const read of set.values()) {
+      for (const { read, seen } of set.values()) {
+        if (seen < MIN_SEEN) continue;
         if (this.cache.has(read.cacheKey, this.versions.token(read.placementKey))) continue;
         this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms });
         if (!last.queued.includes(p.action)) last.queued.push(p.action);
@@ -170,16 +191,26 @@ export class Prefetcher {
     w.unref();
   }
 
+  /** Into the queue by priority (binary search: no sort per job); a read already queued is not queued twice. */
   private enqueue(job: Job): void {
-    if (this.queue.some((j) => j.read.cacheKey === job.read.cacheKey)) return;
-    this.queue.push(job);
-    this.queue.sort((a, b) => b.priority - a.priority);
-    if (this.queue.length > MAX_QUEUE) this.queue.length = MAX_QUEUE;
+    if (this.queued.has(job.read.cacheKey)) return;
+    let lo = 0;
+    let hi = this.queue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.queue[mid]!.priority >= job.priority) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo >= MAX_QUEUE) return;
+    this.queue.splice(lo, 0, job);
+    this.queued.set(job.read.cacheKey, job);
+    if (this.queue.length > MAX_QUEUE) this.queued.delete(this.queue.pop()!.read.cacheKey);
   }
 
   private pump(): void {
     while (this.running < this.cfg.max_concurrency && this.queue.length > 0) {
       const job = this.queue.shift()!;
+      this.queued.delete(job.read.cacheKey);
       if (this.now() > job.deadline) {
         this.stats.dropped++;
         continue;

@@ -159,7 +159,10 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           if (k === null) return undefined;
           const token = versions!.token(k.placementKey);
           const hit = store.get(k.cacheKey, token, k.domain);
-          if (hit) return { answer: hit.frames };
+          if (hit) {
+            if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) pf.noteHit(ctx.shardKey.account, ctx.shardKey.action, k.cacheKey);
+            return { answer: hit.frames };
+          }
           const fill: Fill = { ...k, token };
           if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) {
             const request = requestOf(ctx);

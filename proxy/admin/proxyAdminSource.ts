@@ -1,4 +1,5 @@
 // proxyAdminSource owns what the admin console reads from a running proxy: pools, clients, shards, stats.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { ProxyContext } from '../context/ProxyContext.js';
 import type { AdminResult, AdminSource } from './AdminConsole.js';
 
@@ -8,6 +9,16 @@ export function proxyAdminSource(
   extra: Map<string, (args: string) => AdminResult | Promise<AdminResult>>,
   startedAt = Date.now(),
 ): AdminSource {
+  // how late the event loop runs a 10 ms timer: what a client's next frame waits behind (SHOW STATS, since the last one)
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  /** event-loop delay p99 and max (ms) since the previous SHOW STATS (or the start), then a new window */
+  const eventLoop = (): number[] => {
+    const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
+    const r = loop.count > 0 ? [ms(loop.percentile(99)), ms(loop.max)] : [0, 0];
+    loop.reset();
+    return r;
+  };
   return {
     extra,
     pools(): AdminResult {
@@ -52,7 +63,7 @@ export function proxyAdminSource(
     stats(): AdminResult {
       const clients = [...ctx.clients.values()];
       return {
-        columns: ['uptime_s', 'clients', 'connections_total', 'connections_refused', 'cancels', 'queries', 'bytes_in', 'bytes_out', 'prepared_statement_names', 'rss_mb', 'heap_used_mb', 'heap_total_mb', 'external_mb', 'array_buffers_mb'],
+        columns: ['uptime_s', 'clients', 'connections_total', 'connections_refused', 'cancels', 'queries', 'bytes_in', 'bytes_out', 'prepared_statement_names', 'rss_mb', 'heap_used_mb', 'heap_total_mb', 'external_mb', 'array_buffers_mb', 'event_loop_p99_ms', 'event_loop_max_ms'],
         rows: [[
           Math.round((Date.now() - startedAt) / 1000), clients.length, ctx.counters.connections, ctx.counters.refused, ctx.counters.cancels,
           ctx.closedTotals.queries + clients.reduce((n, c) => n + c.stats.queries, 0),
@@ -61,6 +72,7 @@ export function proxyAdminSource(
           ctx.statementNames.size,
           // where the proxy's memory is: V8's heap, and buffers outside it (socket chunks, frames)
           ...((m) => [m.rss, m.heapUsed, m.heapTotal, m.external, m.arrayBuffers].map((b) => Math.round(b / 1048576)))(process.memoryUsage()),
+          ...eventLoop(),
         ]],
       };
     },

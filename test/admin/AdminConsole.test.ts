@@ -35,7 +35,9 @@ t.test('admin console', async (t) => {
       t.equal(rows[0]!.user, APP_USER.name);
       t.equal(rows[0]!.status, 'idle');
     } },
-    { sql: 'SHOW STATS', columns: ['clients', 'queries', 'rss_mb', 'heap_used_mb', 'external_mb'], check: (rows) => {
+    { sql: 'SHOW STATS', columns: ['clients', 'queries', 'rss_mb', 'heap_used_mb', 'external_mb', 'event_loop_p99_ms', 'event_loop_max_ms'], check: (rows) => {
+      const [p99, max] = [Number(rows[0]!.event_loop_p99_ms), Number(rows[0]!.event_loop_max_ms)];
+      t.ok(p99 >= 0 && max >= p99 && max < 10_000, `event-loop delay in ms: p99 ${p99} <= max ${max}`);
       t.ok(Number(rows[0]!.queries) >= 2, 'queries counted');
       t.ok(Number(rows[0]!.rss_mb) > 10 && Number(rows[0]!.heap_used_mb) < Number(rows[0]!.rss_mb), 'memory in MB: the heap is part of the resident set');
     } },
