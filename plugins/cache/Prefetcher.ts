@@ -22,6 +22,17 @@ export interface RecordedRead {
   settings: ReadonlyMap<string, string | null>;
   /** backend time it took, µs (what a hit saves) */
   backendUs: number;
+  /** its text parameters (extended protocol), for parameter mapping */
+  params?: readonly (Buffer | null)[];
+  /** the same read with other parameters: its cache key and request (parameter mapping) */
+  rebuild?: (params: readonly (Buffer | null)[]) => { cacheKey: string; request: Buffer };
+}
+
+/** Apollo's parameter mapping: parameter `param` of a read took the value of column `column` of action `from`'s result. */
+export interface ParamMapping {
+  param: number;
+  from: string;
+  column: string;
 }
 
 /** What a prefetch needs of the proxy. */
@@ -35,6 +46,9 @@ interface Job {
   priority: number;
   deadline: number;
 }
+
+/** how long after an action ends its successors' reads are sent */
+const PUMP_DELAY_MS = 5;
 
 /** how soon a read that found no idle connection is tried again (until its deadline) */
 const BUSY_RETRY_MS = 5;
@@ -52,10 +66,11 @@ const MAX_QUEUE = 1000;
  */
 const MIN_SEEN = 2;
 
-/** a read of a read set, with how many times its action asked for it */
+/** a read of a read set, with how many times its action asked for it, and where its parameters came from */
 interface SeenRead {
   read: RecordedRead;
   seen: number;
+  mappings: ParamMapping[];
 }
 
 export class Prefetcher {
@@ -71,7 +86,9 @@ export class Prefetcher {
   private queue: Job[] = [];
   private readonly queued = new Map<string, Job>();
   private running = 0;
-  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0 };
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0 };
+  /** each account's last ended action and the values its results carried (column → text), for parameter mapping */
+  private readonly lastResults = new Map<string, { action: string; values: ReadonlyMap<string, string> }>();
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
   private readonly lastPredictions = new Map<string, { at: number; predictions: Prediction[]; queued: string[] }>();
 
@@ -98,8 +115,21 @@ export class Prefetcher {
     }
     const old = set.get(read.cacheKey);
     set.delete(read.cacheKey);
-    set.set(read.cacheKey, { read, seen: (old?.seen ?? 0) + 1 });
+    set.set(read.cacheKey, { read, seen: (old?.seen ?? 0) + 1, mappings: this.mappingsOf(account, read) });
     if (set.size > READS_PER_ACTION) set.delete(set.keys().next().value!);
+  }
+
+  /** The parameters of `read` equal to a column of the account's previous action's result (a volume id CreateVolume returned, then described). */
+  private mappingsOf(account: string, read: RecordedRead): ParamMapping[] {
+    const prev = this.lastResults.get(account);
+    if (prev === undefined || read.params === undefined || read.rebuild === undefined) return [];
+    const out: ParamMapping[] = [];
+    read.params.forEach((p, param) => {
+      if (p === null) return;
+      const text = p.toString('utf8');
+      for (const [column, value] of prev.values) if (value === text) return void out.push({ param, from: prev.action, column });
+    });
+    return out;
   }
 
   /** The client's read `cacheKey` for `account`'s `action` was a hit: counted as asked again. */
@@ -138,7 +168,11 @@ export class Prefetcher {
    * `account`'s action ended (its transaction, or its autocommit statement): the reads of its likely next actions are
    * queued now — not when it began, since its own writes would make them stale at once.
    */
-  actionEnded(account: string): void {
+  actionEnded(account: string, action?: string, results?: ReadonlyMap<string, string>): void {
+    if (action !== undefined && results !== undefined) {
+      this.lastResults.set(account, { action, values: results });
+      if (this.lastResults.size > MAX_ACCOUNTS) this.lastResults.delete(this.lastResults.keys().next().value!);
+    }
     const last = this.lastPredictions.get(account);
     if (last === undefined) return;
     const now = this.now();
@@ -147,15 +181,24 @@ export class Prefetcher {
       const set = this.readSets.get(`${account}\u0000${p.action}`);
       if (set === undefined) continue;
       const weight = this.cfg.criticality[p.action] ?? 1;
-      for (const { read, seen } of set.values()) {
-        if (seen < MIN_SEEN) continue;
+      for (const { read: recorded, seen, mappings } of set.values()) {
+        // a read whose parameters came from this action's result: the same read with this result's values
+        const mapped = action !== undefined && results !== undefined ? mappings.filter((m) => m.from === action && results.has(m.column)) : [];
+        let read = recorded;
+        if (mapped.length > 0 && recorded.params && recorded.rebuild) {
+          const params = [...recorded.params];
+          for (const m of mapped) params[m.param] = Buffer.from(results!.get(m.column)!, 'utf8');
+          read = { ...recorded, ...recorded.rebuild(params), params };
+          this.stats.mapped++;
+        } else if (seen < MIN_SEEN) continue;
         if (this.cache.has(read.cacheKey, this.versions.token(read.placementKey))) continue;
         this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms });
         if (!last.queued.includes(p.action)) last.queued.push(p.action);
       }
     }
-    // after this turn of the event loop: the connection the ending action used goes back to its pool first
-    setImmediate(() => this.pump());
+    // a few milliseconds on: the connection the ending action used is back in its pool, and the shard's version
+    // notification of the action's own commit has come (a read taken before it would be stale at once)
+    setTimeout(() => this.pump(), PUMP_DELAY_MS).unref();
   }
 
   /**

@@ -4,9 +4,12 @@
 import { BackendCode, PLUGIN_API_VERSION, StatementKind, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
 import type { CacheConfig } from '../../config/schema.js';
 import { ResultCache } from './ResultCache.js';
-import { Prefetcher } from './Prefetcher.js';
+import { Prefetcher, type RecordedRead } from './Prefetcher.js';
 import { loadModel } from '../../proxy/prediction/ModelFile.js';
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
+
+/** result columns kept per action for parameter mapping */
+const RESULT_COLUMN_LIMIT = 32;
 
 /** Session settings that change a result's bytes: part of the cache key. */
 const RESULT_SETTINGS = [
@@ -20,20 +23,66 @@ interface Fill {
   domain: string;
   token: number;
   /** with prefetch: the account_action the read belongs to, and how to send it again */
-  recorded?: { account: string; action: string; user: string; request: Buffer; settings: Map<string, string | null> };
+  recorded?: { account: string; action: string; user: string; request: Buffer; settings: Map<string, string | null>; params?: (Buffer | null)[]; rebuild?: RecordedRead['rebuild'] };
 }
 
 /** The request a prefetch sends to run `ctx` again: a Query, or Parse/Bind/(Describe)/Execute/Sync with its parameters. */
-function requestOf(ctx: RequestContext): Buffer | null {
+function requestOf(ctx: RequestContext, params = ctx.params): Buffer | null {
   if (ctx.protocol === 'simple') return Fe.Query(ctx.sql);
   if (!ctx.replay) return null;
   return Buffer.concat([
     Fe.Parse('', ctx.sql, []),
-    Fe.Bind({ params: ctx.params ?? [], paramFormats: ctx.paramFormats ?? [], resultFormats: ctx.resultFormats ?? [] }),
+    Fe.Bind({ params: params ?? [], paramFormats: ctx.paramFormats ?? [], resultFormats: ctx.resultFormats ?? [] }),
     ...(ctx.replay.describePortal ? [Fe.targetFrame(0x44 /* D */, 'P', '')] : []),
     Fe.Execute('', 0),
     Fe.Sync,
   ]);
+}
+
+/** The cache key of `ctx` (its key `pk`) with `params` as its parameters: the same request, other values (parameter mapping). */
+function cacheKeyOf(ctx: RequestContext, pk: string, params: readonly (Buffer | null)[] | undefined): string {
+  let k = `${pk}\u0000${ctx.session.user}\u0000${ctx.protocol}\u0000${ctx.sql}`;
+  if (params) {
+    for (const p of params) k += p === null ? '\u0000N' : `\u0000${p.length}:${p.toString('latin1')}`;
+    k += `\u0000f${(ctx.paramFormats ?? []).join(',')}\u0000r${(ctx.resultFormats ?? []).join(',')}`;
+  }
+  if (ctx.replay) k += `\u0000d${ctx.replay.describePortal ? 1 : 0}`;
+  for (const name of RESULT_SETTINGS) {
+    const v = ctx.settings.get(name);
+    if (v !== undefined) k += `\u0000${name}=${v}`;
+  }
+  return k;
+}
+
+/** A RowDescription's column names, or null when a column is in binary format (its values are not text). */
+function columnNames(frame: Buffer): string[] | null {
+  const n = frame.readInt16BE(5);
+  const names: string[] = [];
+  let at = 7;
+  for (let i = 0; i < n; i++) {
+    const end = frame.indexOf(0, at);
+    names.push(frame.toString('utf8', at, end));
+    at = end + 1 + 18;
+    if (frame.readInt16BE(at - 2) !== 0) return null;
+  }
+  return names;
+}
+
+/** A DataRow's values as text (null for SQL NULL). */
+function rowValues(frame: Buffer): (string | null)[] {
+  const n = frame.readInt16BE(5);
+  const out: (string | null)[] = [];
+  let at = 7;
+  for (let i = 0; i < n; i++) {
+    const len = frame.readInt32BE(at);
+    at += 4;
+    if (len < 0) out.push(null);
+    else {
+      out.push(frame.toString('utf8', at, at + len));
+      at += len;
+    }
+  }
+  return out;
 }
 
 /**
@@ -68,16 +117,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
     const pk = placementKey(account, action, st.tables);
     const domain = pk.slice(account.length + 1);
     // per client user: users map to server identities with their own privileges (row-level security, grants)
-    let k = `${pk}\u0000${ctx.session.user}\u0000${ctx.protocol}\u0000${ctx.sql}`;
-    if (ctx.params) {
-      for (const p of ctx.params) k += p === null ? '\u0000N' : `\u0000${p.length}:${p.toString('latin1')}`;
-      k += `\u0000f${(ctx.paramFormats ?? []).join(',')}\u0000r${(ctx.resultFormats ?? []).join(',')}`;
-    }
-    if (ctx.replay) k += `\u0000d${ctx.replay.describePortal ? 1 : 0}`;
-    for (const name of RESULT_SETTINGS) {
-      const v = ctx.settings.get(name);
-      if (v !== undefined) k += `\u0000${name}=${v}`;
-    }
+    const k = cacheKeyOf(ctx, pk, ctx.params);
     return { cacheKey: k, placementKey: pk, domain };
   }
 
@@ -144,6 +184,9 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
       const pf = prefetcher;
       /** the action this session runs (account + action), null once a request came outside a transaction */
       let current: string | null = null;
+      /** column → value of the current action's results; the columns of the result being read */
+      let results = new Map<string, string>();
+      let columns: string[] | null = null;
       return {
         onRequest(ctx) {
           if (pf !== null) {
@@ -152,6 +195,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             const action = ctx.shardKey?.action;
             if (account !== undefined && action !== undefined && `${account}\u0000${action}` !== current) {
               current = `${account}\u0000${action}`;
+              results = new Map();
               pf.observeAction(account, action);
             }
           }
@@ -169,12 +213,26 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             // every setting that shapes a result, with the client's value (null: not set)
             const settings = new Map<string, string | null>();
             for (const n of RESULT_SETTINGS) settings.set(n, ctx.settings.get(n) ?? null);
-            if (request !== null) fill.recorded = { account: ctx.shardKey.account, action: ctx.shardKey.action, user: ctx.session.user, request, settings };
+            // text parameters can be taken from an earlier action's result (parameter mapping): the read is rebuilt with them
+            const text = ctx.params !== undefined && (ctx.paramFormats ?? []).every((f) => f === 0);
+            const params = text ? ctx.params!.map((p) => (p === null ? null : Buffer.from(p))) : undefined;
+            const pk = k.placementKey;
+            const rebuild = text ? (ps: readonly (Buffer | null)[]) => ({ cacheKey: cacheKeyOf(ctx, pk, ps), request: requestOf(ctx, ps)! }) : undefined;
+            if (request !== null) fill.recorded = { account: ctx.shardKey.account, action: ctx.shardKey.action, user: ctx.session.user, request, settings, params, rebuild };
           }
           fills.set(ctx, fill);
           return undefined;
         },
         onBackendMessage(code, frame) {
+          // the values the current action's results carry (the first rows' columns), for parameter mapping
+          if (pf !== null && current !== null && results.size < RESULT_COLUMN_LIMIT) {
+            if (code === BackendCode.RowDescription) columns = columnNames(frame);
+            else if (code === BackendCode.DataRow && columns !== null) {
+              rowValues(frame).forEach((v, i) => {
+                if (v !== null && v.length <= 200 && !results.has(columns![i]!)) results.set(columns![i]!, v);
+              });
+            }
+          }
           if (fills.size === 0) return;
           if (code === BackendCode.ReadyForQuery) return;
           if (code === BackendCode.RowDescription || code === BackendCode.DataRow || code === BackendCode.CommandComplete) {
@@ -195,7 +253,11 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           if (pf !== null && current !== null && req !== undefined) {
             const last = req.statements?.[req.statements.length - 1]?.kind;
             if (last === StatementKind.Commit || last === StatementKind.Rollback || (!req.transaction?.open && last !== StatementKind.Begin)) {
-              pf.actionEnded(current.slice(0, current.indexOf('\u0000')));
+              const at = current.indexOf('\u0000');
+              const [account, action, values] = [current.slice(0, at), current.slice(at + 1), results];
+              results = new Map();
+              // after this response's own read is recorded below (it must learn from the action before it, not from itself)
+              queueMicrotask(() => pf.actionEnded(account, action, values));
             }
           }
           const got = frames;
@@ -223,7 +285,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           });
           if (fill.recorded && pf !== null) {
             const r = fill.recorded;
-            pf.recordRead(r.account, r.action, { cacheKey: fill.cacheKey, placementKey: fill.placementKey, domain: fill.domain, user: r.user, request: r.request, settings: r.settings, backendUs: Math.round(info.durationMs * 1000) });
+            pf.recordRead(r.account, r.action, { cacheKey: fill.cacheKey, placementKey: fill.placementKey, domain: fill.domain, user: r.user, request: r.request, settings: r.settings, backendUs: Math.round(info.durationMs * 1000), params: r.params, rebuild: r.rebuild });
           }
         },
       };

@@ -103,3 +103,25 @@ t.test('online_model: forest — trained in a worker thread while the proxy serv
   t.ok(s.used > 0, `prefetched entries used (${s.used})`);
 });
 
+t.test("parameter mapping: the id CreateVolume returned is the id DescribeVolume asks for — prefetched before it asks", async (t) => {
+  const admin = await connected(t, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+  const show = async (): Promise<Record<string, number>> =>
+    Object.fromEntries(Object.entries((await admin.query({ text: 'SHOW PREFETCH', queryMode: 'simple' } as pg.QueryConfig)).rows[0]).map(([k, v]) => [k, Number(v)]));
+  const before = await show();
+  const c = await connected(t, proxy);
+  let wrong = 0;
+  for (let i = 0; i < 40; i++) {
+    await c.query('begin');
+    const ins = await c.query(`/* account='acct-4',action='CreateVolume' */ insert into volumes (account_id, size) values ($1, $2) returning id`, ['acct-4', i]);
+    await c.query('commit');
+    await new Promise((r) => setTimeout(r, 30));
+    // a volume never read before: only its id from CreateVolume's result can say which read comes next
+    const r = await c.query(`/* account='acct-4',action='DescribeVolumes' */ select id, size from volumes where account_id = $1 and id = $2`, ['acct-4', ins.rows[0].id]);
+    if (r.rows[0]?.size !== i) wrong++;
+  }
+  const after = await show();
+  t.equal(wrong, 0, 'every describe saw its new volume');
+  t.ok(after.mapped - before.mapped > 20, `reads rebuilt with the id from CreateVolume's result (${after.mapped - before.mapped})`);
+  t.ok(after.used - before.used > 20, `and hit by the client before it asked again (${after.used - before.used} used)`);
+});
+
