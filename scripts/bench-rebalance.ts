@@ -16,6 +16,7 @@
 // is reported beside them. Four throwaway Postgres clusters (scripts/testbed.ts), one Prescient, all on
 // 127.0.0.1, stopped at the end.
 
+import { Clients } from './lib/clients.js';
 import os from 'node:os';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -96,14 +97,8 @@ async function main(): Promise<number> {
     catalog: { path: path.join(dir, 'catalog.db') },
     shard_manager: { enabled: true, window: windowS, recent, sustain, imbalance: GOAL, moves },
   });
-  const opened: pg.Client[] = [];
-  const client = async (cfg: pg.ClientConfig): Promise<pg.Client> => {
-    const c = new pg.Client(cfg);
-    c.on('error', () => {});
-    await c.connect();
-    opened.push(c);
-    return c;
-  };
+  const clients = new Clients();
+  const client = (cfg: pg.ClientConfig): Promise<pg.Client> => clients.open(cfg);
   try {
     proxy = await startPrescient({
       dir,
@@ -265,7 +260,7 @@ async function main(): Promise<number> {
     }, log);
     return ok ? 0 : 1;
   } finally {
-    await Promise.all(opened.map((c) => c.end().catch(() => {})));
+    await clients.endAll();
     if (proxy) await stopProc(proxy.proc, 'SIGTERM', 10_000);
     await stopClusters(clusters);
   }

@@ -16,6 +16,7 @@
 // rewritten with s4 and moves: false, RELOAD) and every move settles before the checks. All on 127.0.0.1, stopped
 // at the end.
 
+import { Clients } from './lib/clients.js';
 import os from 'node:os';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -69,14 +70,8 @@ async function main(): Promise<number> {
   const shardOf = (c: Cluster, i: number): { name: string; host: string; port: number; database: string; user: string; password: string } =>
     ({ name: `s${i}`, host: c.host, port: c.port, database: DB, user: c.user, password: c.password });
   let proxy: Awaited<ReturnType<typeof startPrescient>> | null = null;
-  const opened: pg.Client[] = [];
-  const client = async (cfg: pg.ClientConfig): Promise<pg.Client> => {
-    const c = new pg.Client(cfg);
-    c.on('error', () => {});
-    await c.connect();
-    opened.push(c);
-    return c;
-  };
+  const clients = new Clients();
+  const client = (cfg: pg.ClientConfig): Promise<pg.Client> => clients.open(cfg);
   let port = 0;
   // the planner's moves on or off; with the added shard listed once ADD SHARD has run (a RELOAD without it is refused)
   const config = (moves: boolean, added: boolean): object => ({
@@ -290,7 +285,7 @@ async function main(): Promise<number> {
     }, log);
     return ok ? 0 : 1;
   } finally {
-    await Promise.all(opened.map((c) => c.end().catch(() => {})));
+    await clients.endAll();
     if (proxy) await stopProc(proxy.proc, 'SIGTERM', 10_000);
     await stopClusters(clusters);
     if (flags.bool('keep')) log(`kept ${dir}`);

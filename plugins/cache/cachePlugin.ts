@@ -8,8 +8,9 @@ import { Prefetcher, type RecordedRead } from './Prefetcher.js';
 import { loadModel } from '../../proxy/prediction/ModelFile.js';
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
 
-/** result columns kept per action for parameter mapping */
+/** result columns kept per action for parameter mapping, from the first rows of each result (a long list is not decoded) */
 const RESULT_COLUMN_LIMIT = 32;
+const RESULT_ROW_LIMIT = 4;
 
 /** Session settings that change a result's bytes: part of the cache key. */
 const RESULT_SETTINGS = [
@@ -187,6 +188,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
       /** column → value of the current action's results; the columns of the result being read */
       let results = new Map<string, string>();
       let columns: string[] | null = null;
+      let rowsTaken = 0;
       return {
         onRequest(ctx) {
           if (pf !== null) {
@@ -226,8 +228,10 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
         onBackendMessage(code, frame) {
           // the values the current action's results carry (the first rows' columns), for parameter mapping
           if (pf !== null && current !== null && results.size < RESULT_COLUMN_LIMIT) {
-            if (code === BackendCode.RowDescription) columns = columnNames(frame);
-            else if (code === BackendCode.DataRow && columns !== null) {
+            if (code === BackendCode.RowDescription) {
+              columns = columnNames(frame);
+              rowsTaken = 0;
+            } else if (code === BackendCode.DataRow && columns !== null && rowsTaken++ < RESULT_ROW_LIMIT) {
               rowValues(frame).forEach((v, i) => {
                 if (v !== null && v.length <= 200 && !results.has(columns![i]!)) results.set(columns![i]!, v);
               });

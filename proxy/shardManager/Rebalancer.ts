@@ -1,4 +1,4 @@
-// Rebalancer owns the shard manager's loop: every second it reads the window of load, asks the planner, and starts the moves it chose (at most max_concurrent_moves at a time), logging what it does.
+// Rebalancer owns one look of the planner (ShardManager calls it every second while leading): the merged load, each key counted for the shard it is on now, the planner asked, and the moves it chose started (at most max_concurrent_moves at a time), logging what it does.
 import type { Config } from '../../config/schema.js';
 import { logger } from '../logger.js';
 import type { PlannerLoad } from './ClusterLoad.js';
@@ -10,7 +10,6 @@ const PLAN_KEYS = 200;
 
 export class Rebalancer {
   private readonly planner: Planner;
-  private timer: NodeJS.Timeout | null = null;
   private running = 0;
   private warnedNoUser = false;
   /** keys reported as too hot to move (each logged once while it stays too hot) */
@@ -36,16 +35,6 @@ export class Rebalancer {
       },
       now,
     );
-  }
-
-  start(intervalMs = 1000): void {
-    this.timer = setInterval(() => this.tick(), intervalMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
   }
 
   /** One look at the load; the moves chosen are started (not awaited). */

@@ -89,6 +89,34 @@ t.test('writes made during the copy arrive by catch-up; a transaction that outla
   t.same(await rowsOn(other(fFrom), 'acct-f'), [], 'nothing of it on the target');
 });
 
+t.test('a client that vanishes mid-transaction while the fence waits for it: the move goes on, nothing of it is lost', async (t) => {
+  const proxy = await start('move.catching_up:sleep=800');
+  t.teardown(() => proxy.stop('SIGKILL'));
+  const console_ = await consoleOf(t, proxy);
+  const watch = await consoleOf(t, proxy);
+  const c = await connected(t, proxy);
+  for (let k = 0; k < 10; k++) await c.query(`insert into volumes (account_id, size) values ('acct-v', ${k})`);
+  const from = (await console_(`SHOW PLACEMENT FOR ACCOUNT 'acct-v' TABLE 'volumes'`)).rows[0].shard;
+  const want = await rowsOn(from, 'acct-v');
+  const moving = console_(`MIGRATE ACCOUNT 'acct-v' DOMAIN 'volume' TO ${other(from)}`);
+  await new Promise((r) => setTimeout(r, 300));
+  // a transaction on the key after the copy began, with a write in it, then the client vanishes without a word
+  const gone = await connected(t, proxy);
+  await gone.query('begin');
+  await gone.query(`insert into volumes (account_id, size) values ('acct-v', 999)`);
+  let state = '';
+  for (let i = 0; i < 200 && state !== 'fencing'; i++) {
+    state = (await watch('SHOW MIGRATIONS')).rows.find((r) => r.key === 'acct-v_volume')?.state ?? '';
+    if (state !== 'fencing') await new Promise((r) => setTimeout(r, 10));
+  }
+  t.equal(state, 'fencing', 'the fence waits for the open transaction');
+  (gone as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  const done = (await moving).rows[0];
+  t.equal(done.state, 'done', 'the fence drained when the session went');
+  t.same(await rowsOn(other(from), 'acct-v'), want, 'the tenant whole on the new shard, without the vanished uncommitted write');
+  t.same(await rowsOn(from, 'acct-v'), [], 'nothing left behind');
+});
+
 // the steps in order, with how a restart settles a move killed there
 const STEPS: [string, 'rolled_back' | 'done'][] = [
   ['preparing', 'rolled_back'],
