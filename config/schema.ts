@@ -212,6 +212,15 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  /** the HTTP listener: /metrics (Prometheus), /healthz, /readyz and the dashboard (docs/operations.md) */
+  http: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).default('127.0.0.1'),
+      /** 0: any free port (tests) */
+      port: port.default(9930),
+    })
+    .prefault({}),
   /** the database name clients connect to */
   database: z.string().min(1),
   users: z.array(UserSchema).min(1),

@@ -51,5 +51,10 @@ if [[ $passed -eq 0 && $failed -eq 0 ]]; then
   failed=1
 fi
 
+if [[ $failed -ne 0 ]]; then
+  # Repeat what failed just above the count, so a log cut to its tail still names it.
+  echo "# failed files and their failing assertions:"
+  grep -nE '^\s*not ok ' "$raw" | head -40 | sed 's/^/#   /'
+fi
 summary "$passed" "$failed"
 [[ $failed -eq 0 ]]
