@@ -125,9 +125,9 @@ export const CacheSchema = z.strictObject({
       deadline_ms: z.number().int().min(1).default(1000),
       /** weight of an action's prefetches in the queue (default 1): priority = probability × backend time saved × this */
       criticality: z.record(z.string(), z.number().min(0)).default({}),
-      /** the online model is learned again from the latest actions this often */
+      /** online_model forest: trained again from the latest actions this often (markov1 is updated at every action) */
       retrain_s: z.number().int().min(1).default(10),
-      /** without a model file: the kind learned online — markov1 (on the event loop, ~0.1 ms) or forest (in a worker thread) */
+      /** without a model file: the kind learned online — markov1 (updated at each action, 0.2 µs) or forest (in a worker thread) */
       online_model: z.enum(['markov1', 'forest']).default('markov1'),
     })
     .prefault({}),

@@ -2,7 +2,7 @@
 import type { CacheConfig } from '../../config/schema.js';
 import type { VersionView } from '../../proxy/plugins/api.js';
 import type { ActionEvent } from '../../proxy/prediction/ActionEvent.js';
-import { Markov1 } from '../../proxy/prediction/Markov1.js';
+import { OnlineMarkov1 } from '../../proxy/prediction/OnlineMarkov1.js';
 import { loadPredictor, type Prediction, type Predictor, type PredictorJSON } from '../../proxy/prediction/Predictor.js';
 import type { TrainReply, TrainRequest } from '../../proxy/prediction/trainWorker.js';
 import '../../proxy/prediction/builtinPredictors.js';
@@ -78,6 +78,8 @@ export class Prefetcher {
   private readonly history = new Map<string, ActionEvent[]>();
   private readonly recent: ActionEvent[] = [];
   private model: Predictor | null;
+  /** without a model file: Markov-1 over the latest TRAIN_EVENTS actions, counted as they come (what serves until a forest is trained) */
+  private readonly online: OnlineMarkov1 | null;
   private readonly trained: boolean;
   private lastTrain = 0;
   /** a forest is being trained in a worker */
@@ -101,8 +103,9 @@ export class Prefetcher {
     model: Predictor | null,
     private readonly now: () => number = Date.now,
   ) {
-    this.model = model;
     this.trained = model !== null;
+    this.online = model === null ? new OnlineMarkov1(TRAIN_EVENTS) : null;
+    this.model = model ?? this.online;
   }
 
   /** A read a client ran for `account`'s `action` (a miss the cache filled): kept in the action's read set. */
@@ -154,10 +157,13 @@ export class Prefetcher {
     const ev: ActionEvent = { t: now, account, action };
     h.push(ev);
     if (h.length > HISTORY) h.shift();
-    this.recent.push(ev);
-    if (this.recent.length > TRAIN_EVENTS) this.recent.splice(0, this.recent.length - TRAIN_EVENTS);
-    this.retrainIfDue(now);
-    if (this.model === null) return;
+    this.online?.add(ev);
+    if (!this.trained && this.cfg.online_model === 'forest') {
+      this.recent.push(ev);
+      if (this.recent.length > TRAIN_EVENTS) this.recent.splice(0, this.recent.length - TRAIN_EVENTS);
+      this.retrainIfDue(now);
+    }
+    if (this.model === null || this.online?.length === 0) return;
     const predictions = this.model.predict(h, this.cfg.top);
     this.stats.predictions++;
     this.lastPredictions.set(account, { at: now, predictions, queued: [] });
@@ -202,20 +208,12 @@ export class Prefetcher {
   }
 
   /**
-   * The online model (no model file): learned again every retrain_s from the latest actions seen — Markov-1 on the event
-   * loop (a fraction of a millisecond), a forest in a worker thread (seconds; the current model serves meanwhile).
+   * online_model forest (no model file): a forest learned again every retrain_s from the latest actions, in a worker
+   * thread (seconds); the online Markov-1 serves until the first one is done, then the previous forest.
    */
   private retrainIfDue(now: number): void {
-    if (this.trained || this.training || now - this.lastTrain < this.cfg.retrain_s * 1000 || this.recent.length < 2) return;
+    if (this.training || now - this.lastTrain < this.cfg.retrain_s * 1000 || this.recent.length < 2) return;
     this.lastTrain = now;
-    const t0 = performance.now();
-    if (this.cfg.online_model === 'markov1' || this.model === null) {
-      // a forest starts from Markov-1 until its first training in the worker is done
-      this.model = Markov1.fit(this.recent);
-      this.stats.trainMs = performance.now() - t0;
-      this.stats.trainings++;
-      if (this.cfg.online_model === 'markov1') return;
-    }
     this.training = true;
     const req: TrainRequest = { kind: 'forest', events: [...this.recent], options: { maxRows: 4000, seed: 1 } };
     const w = new Worker(new URL('../../proxy/prediction/trainWorker.js', import.meta.url), { workerData: req });

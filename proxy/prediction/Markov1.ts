@@ -3,6 +3,10 @@ import { byAccount, type ActionEvent } from './ActionEvent.js';
 import { sortPredictions, type Prediction, type Predictor, type PredictorFactory, type PredictorJSON } from './Predictor.js';
 import { Unigram } from './Unigram.js';
 
+/** pseudo-counts of the smoothing toward the global frequencies, and the add-α of those frequencies (OnlineMarkov1 uses the same) */
+export const MARKOV_PRIOR = 1;
+export const UNIGRAM_ALPHA = 0.5;
+
 /**
  * p(n | l) = (c(l, n) + prior · u(n)) / (c(l) + prior): transition counts with additive smoothing whose pseudo-counts
  * follow the global frequencies u (an action never seen after l keeps a little probability; a last action never
@@ -10,7 +14,7 @@ import { Unigram } from './Unigram.js';
  */
 export class Markov1 implements Predictor {
   readonly kind = 'markov1';
-  constructor(readonly unigram: Unigram, readonly transitions: Record<string, Record<string, number>>, readonly prior = 1) {}
+  constructor(readonly unigram: Unigram, readonly transitions: Record<string, Record<string, number>>, readonly prior = MARKOV_PRIOR) {}
 
   /** The distribution after `last` (undefined: no history), as a map over the training vocabulary. */
   distribution(last: string | undefined): Map<string, number> {
@@ -32,7 +36,7 @@ export class Markov1 implements Predictor {
     return { kind: this.kind, unigram: this.unigram.toJSON(), transitions: this.transitions, prior: this.prior };
   }
 
-  static fit(events: readonly ActionEvent[], prior = 1): Markov1 {
+  static fit(events: readonly ActionEvent[], prior = MARKOV_PRIOR): Markov1 {
     const t: Record<string, Record<string, number>> = {};
     for (const seq of byAccount(events).values()) {
       for (let i = 1; i < seq.length; i++) {
@@ -40,7 +44,7 @@ export class Markov1 implements Predictor {
         row[seq[i]!.action] = (row[seq[i]!.action] ?? 0) + 1;
       }
     }
-    return new Markov1(Unigram.fit(events), t, prior);
+    return new Markov1(Unigram.fit(events, UNIGRAM_ALPHA), t, prior);
   }
 
   static load(json: PredictorJSON): Markov1 {
