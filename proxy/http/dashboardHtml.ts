@@ -34,7 +34,7 @@ export const dashboardHtml = `<!doctype html>
   .tile span { color: var(--dim); font-size: 12px; }
   table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
   th, td { text-align: right; padding: 3px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-  th:first-child, td:first-child, td.text { text-align: left; }
+  th:first-child, td:first-child, th.text, td.text { text-align: left; }
   th { font-weight: 600; color: var(--dim); font-size: 12px; }
   .empty { color: var(--dim); font-style: italic; }
   .status-active { color: var(--ok); } .status-draining { color: var(--warn); } .status-inactive { color: var(--bad); }
@@ -74,7 +74,7 @@ function table(section, rows, key, cols, extra) {
   if (rows.length === 0) return el("div", { class: "empty" }, "none");
   const t = el("table");
   const head = el("tr");
-  for (const c of cols) head.appendChild(el("th", {}, c));
+  for (const c of cols) head.appendChild(el("th", typeof rows[0][c] === "number" ? {} : { class: "text" }, c));
   t.appendChild(head);
   for (const r of rows) {
     const tr = el("tr");
@@ -126,7 +126,7 @@ function render(s) {
   fill("shards", table("shards", shards, (r) => r.name, ["name", "status", "host", "requests_per_s", "share", "server_total", "server_active", "server_idle", "cl_waiting"], (td, c, r) => {
     if (c === "share" && typeof r.share === "number") td.appendChild(el("span", { class: "bar", style: "width:" + Math.round(r.share * 60) + "px" }));
   }));
-  fill("pools", table("pools", pools, (p) => p.shard + "." + p.user, ["shard", "user", "pool_mode", "size", "server_total", "server_active", "server_idle", "cl_active", "cl_waiting", "acquired", "waited", "queue_timeouts", "connect_failures"]));
+  fill("pools", table("pools", pools, (p) => p.shard + "." + p.user, ["shard", "database", "user", "pool_mode", "size", "server_total", "server_active", "server_idle", "cl_active", "cl_waiting", "acquired", "waited", "queue_timeouts", "connect_failures"]));
   fill("cache", s.cache ? table("cache", rowsOf(s.cache), (r) => r.domain, ["domain", "entries", "bytes", "hits", "misses", "fills", "invalidations", "evictions", "hit_ratio"]) : el("div", { class: "empty" }, "cache off (cache.enabled)"));
   const pf = rowsOf(s.prefetch)[0];
   const pfTiles = el("div", { class: "tiles" });
