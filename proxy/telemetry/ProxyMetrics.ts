@@ -165,9 +165,8 @@ function observeCounters(c: RequestCounters, o: Observe): void {
     const [source, code] = k.split('\u0000');
     o('errors', n, { 'db.response.status_code': code ?? '', source: source ?? '' });
   }
-  for (const [k, n] of c.routes) {
-    const [route, source] = k.split('\u0000');
-    o('routes', n, { route: route ?? '', source: source ?? '' });
+  for (const [route, bySource] of c.routes) {
+    for (const [source, n] of bySource) o('routes', n, { route, source });
   }
   o('refusals', c.refusals.proxy, { source: 'proxy' });
   o('refusals', c.refusals.plugin, { source: 'plugin' });

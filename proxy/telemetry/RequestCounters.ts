@@ -11,14 +11,14 @@ export type ErrorSource = (typeof ErrorSource)[keyof typeof ErrorSource];
 export type RefusedBy = 'proxy' | 'plugin';
 
 /**
- * Counts kept as plain numbers in maps keyed by bounded values (SQLSTATE codes, route kinds, key sources): the
- * request path pays one map update per event, and the telemetry reads the maps when it is scraped.
+ * Counts kept as plain numbers in maps keyed by bounded values (SQLSTATE codes, route kinds, key sources): a
+ * routed request pays two map look-ups and no allocation, and the telemetry reads the maps when it is scraped.
  */
 export class RequestCounters {
   /** errors sent to clients, by source and SQLSTATE (joined by a NUL) */
   readonly errors = new Map<string, number>();
-  /** routed requests by route kind and key source, joined by a NUL (key source `none` for a route that is not by shard key) */
-  readonly routes = new Map<string, number>();
+  /** routing decisions by route kind, then key source (`none` for a route that is not by shard key) */
+  readonly routes = new Map<string, Map<string, number>>();
   /** requests refused without running, by who refused */
   readonly refusals = { proxy: 0, plugin: 0 };
 
@@ -29,9 +29,10 @@ export class RequestCounters {
   }
 
   /** A request was routed: `kind` is the route's kind, `source` where its shard key came from (shard routes only). */
-  route(kind: string, source: string | undefined): void {
-    const k = `${kind}\u0000${source ?? 'none'}`;
-    this.routes.set(k, (this.routes.get(k) ?? 0) + 1);
+  route(kind: string, source = 'none'): void {
+    let bySource = this.routes.get(kind);
+    if (bySource === undefined) this.routes.set(kind, (bySource = new Map()));
+    bySource.set(source, (bySource.get(source) ?? 0) + 1);
   }
 
   /** A request was refused (answered with an error, not run). */
