@@ -75,6 +75,8 @@ export class ProxyContext {
   readonly pools = new Map<string, Pool>();
   /** placement keys whose requests wait (a tenant being moved): the request path's one per-key hold */
   readonly fence = new KeyFence();
+  /** shards held by the admin console's PAUSE (their pools hand out no connection until RESUME) */
+  readonly pausedShards = new Set<string>();
   /** adds and drains shards; RELOAD's shard list goes through it (set once by createProxyContext; null: synced as given) */
   resharder: Resharder | null = null;
 
@@ -209,6 +211,7 @@ export class ProxyContext {
       connectTimeoutMs: cfg.connect_timeout_ms,
     });
     if (this.stopping) pool.close();
+    if (this.pausedShards.has(shardName)) void pool.pause();
     this.pools.set(key, pool);
     return pool;
   }

@@ -8,7 +8,7 @@ import type { Pool } from '../pool/Pool.js';
 import * as Be from '../protocol/BackendMessage.js';
 import { FrameReader, type Frame } from '../protocol/FrameReader.js';
 import { FRONTEND_CODES, FRONTEND_SMALL_MESSAGES, FrontendCode, SMALL_MESSAGE_LIMIT } from '../protocol/MessageCode.js';
-import { ProxyError, SqlState } from '../protocol/SqlState.js';
+import { ProxyError, SqlState, terminatedByAdministrator } from '../protocol/SqlState.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
 import { Login, type LoginOwner, type StartupRequest } from './Login.js';
 import { ADMIN_DATABASE, AdminSession } from './AdminSession.js';
@@ -526,7 +526,7 @@ export class ClientSession {
   /** Called at shutdown, and after a release while shutting down: an idle client is told and closed. */
   shutdownIdle(): void {
     if (this.fw.server || this.state === SessionState.Closed) return;
-    this.fail(new ProxyError('ADMIN_SHUTDOWN', 'terminating connection due to administrator command', SqlState.AdminShutdown, 'FATAL'));
+    this.fail(terminatedByAdministrator());
   }
 
   /** Ends the session (once): its server connection goes back or is closed, and it stops counting against
