@@ -3,7 +3,7 @@
 import { loadConfig, ConfigError, anchorPaths } from '../config/loadConfig.js';
 import { Server } from './Server.js';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { logger } from './logger.js';
+import { effectiveLevel, logger } from './logger.js';
 import type { Config } from '../config/schema.js';
 import cluster from 'node:cluster';
 import { runPrimary } from './workers/runPrimary.js';
@@ -137,7 +137,8 @@ async function start(p: ParsedArgs): Promise<void> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PRESCIENT_PORT: expected a port number, got "${process.env.PRESCIENT_PORT}"`);
     config.listen.port = port;
   }
-  logger.setLevel(config.log.level);
+  // PRESCIENT_LOG_LEVEL wins over log.level
+  logger.setLevel(effectiveLevel(config.log.level));
   // last line of defence: a bug reached by one client's input must not take every other client down
   process.on('uncaughtException', lastResort('uncaught exception (the proxy keeps running)'));
   process.on('unhandledRejection', lastResort('unhandled rejection'));

@@ -5,7 +5,7 @@ import type { Config, ShardConfig, UserConfig } from '../../config/schema.js';
 import { Pool } from '../pool/Pool.js';
 import { StatementNames } from './StatementNames.js';
 import type { ClientHandle } from './ClientHandle.js';
-import { logger } from '../logger.js';
+import { effectiveLevel, logger } from '../logger.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import type { AdminSource } from '../admin/AdminConsole.js';
 import type { Catalog } from '../catalog/Catalog.js';
@@ -163,7 +163,7 @@ export class ProxyContext {
     const added = this.resharder === null ? [] : await this.resharder.syncShards(next.shards, this.config.shards);
     if (this.resharder === null) await this.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
     this.currentRouter = new Router(next);
-    logger.setLevel(next.log.level);
+    logger.setLevel(effectiveLevel(next.log.level));
     // server identities or settings may differ now: the next login of each kind asks a server again
     this.loginReports.clear();
     this.currentConfig = next;

@@ -207,7 +207,8 @@ export class Pool implements PipelineOwner {
         this.stats.opened++;
         this.all.add(conn);
         conn.poolKey = this.key;
-        conn.setCloseHandler((c) => this.forget(c));
+        conn.setCloseHandler((c) => this.forget(c, 'closed'));
+        logger.info('server connection opened', { shard: this.shard.name, user: this.identity.user, server: conn.id, backend_pid: conn.pid });
         if (this.closed) {
           conn.terminate();
           return;
@@ -218,7 +219,7 @@ export class Pool implements PipelineOwner {
         this.opening--;
         this.total--;
         this.stats.connectFailures++;
-        logger.warn('server connection failed', { shard: this.shard.name, user: this.identity.user, error: err.message });
+        logger.warn('server connection failed', { shard: this.shard.name, user: this.identity.user, sqlstate: err.sqlState, reason: err.message });
         // every waiter would meet the same failure: tell them now rather than at their timeout
         let w;
         while ((w = this.nextWaiter())) {
@@ -268,11 +269,12 @@ export class Pool implements PipelineOwner {
   discard(conn: ServerConnection): void {
     conn.owner = null;
     conn.destroy();
-    this.forget(conn);
+    this.forget(conn, 'discarded: its state was unknown (a client left mid-request or mid-transaction)');
   }
 
-  private forget(conn: ServerConnection): void {
+  private forget(conn: ServerConnection, reason: string): void {
     if (!this.all.delete(conn)) return;
+    logger.info('server connection closed', { shard: this.shard.name, user: this.identity.user, server: conn.id, backend_pid: conn.pid, reason, age_ms: Date.now() - conn.connectedAt });
     this.total--;
     this.stats.closedConns++;
     const i = this.idle.indexOf(conn);
@@ -291,7 +293,7 @@ export class Pool implements PipelineOwner {
       if (now - c.lastUsed > this.options.idleTimeoutMs) {
         this.idle.splice(i, 1);
         c.terminate();
-        this.forget(c);
+        this.forget(c, `idle for more than ${this.options.idleTimeoutMs} ms (pool.idle_timeout_ms)`);
       }
     }
   }

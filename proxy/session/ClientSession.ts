@@ -66,9 +66,27 @@ export class ClientSession {
   private readonly onData = (chunk: Buffer): void => this.onClientData(chunk);
   private readonly onError = (e: Error): void => {
     logger.debug('client socket error', { pid: this.pid, error: e.message });
+    this.closeReason ??= `socket error: ${e.message}`;
     this.close();
   };
-  private readonly onClose = (): void => this.close();
+  private readonly onClose = (): void => {
+    this.closeReason ??= 'client closed the connection';
+    this.close();
+  };
+  /** why the session ended, for its disconnect line (the first reason given wins) */
+  private closeReason: string | null = null;
+  /** logged in (its connect line was written): its disconnect is logged too */
+  private announced = false;
+
+  /** the client's connect line (user, database, address, application_name); its disconnect line repeats them */
+  private announce(): void {
+    this.announced = true;
+    logger.info('client connected', this.who());
+  }
+
+  private who(): Record<string, unknown> {
+    return { pid: this.pid, user: this.user, database: this.database, address: this.remote, application_name: this.applicationName };
+  }
 
 
   /**
@@ -306,6 +324,7 @@ export class ClientSession {
     if (!this.ctx.admitClient(this)) {
       throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
     }
+    this.announce();
     for (const shard of this.ctx.config.shards) this.serverIdentityOn(shard.name);
     const host = this.ctx.plugins;
     if (host) {
@@ -377,16 +396,20 @@ export class ClientSession {
   private startAdmin(): void {
     this.socket.write(this.admin!.welcome({ user: this.user, applicationName: this.applicationName, pid: this.pid, secret: this.secret }));
     this.state = SessionState.Ready;
+    this.announce();
   }
 
   private onAdminFrame(f: Frame): void {
-    if (f.code === FrontendCode.Terminate) this.close();
-    else this.admin!.onFrame(f);
+    if (f.code === FrontendCode.Terminate) {
+      this.closeReason ??= 'client terminated';
+      this.close();
+    } else this.admin!.onFrame(f);
   }
 
   private onRequestFrame(f: Frame): void {
     const code = f.code;
     if (code === FrontendCode.Terminate) {
+      this.closeReason ??= 'client terminated';
       this.close();
       return;
     }
@@ -509,6 +532,8 @@ export class ClientSession {
     if (!(e instanceof ProxyError)) logger.error('internal error in session', { pid: this.pid, error: (e as Error)?.stack });
     this.fw.flushRun();
     const msg = Be.ErrorResponse({ severity: err.severity, code: err.sqlState, message: err.message });
+    if (err.severity === 'FATAL' || err.code === CLIENT_NOT_READING) this.closeReason ??= `${err.sqlState} ${err.message}`;
+    else if (logger.enabled('info')) logger.info('query error', { pid: this.pid, sqlstate: err.sqlState, message: err.message, source: 'proxy' });
     if (err.code === CLIENT_NOT_READING) {
       // what it has not read would wait behind the error forever: the memory goes now
       this.socket.destroy();
@@ -541,6 +566,12 @@ export class ClientSession {
     this.pipeline?.leaveKeys();
     this.fw.leave(wasReady);
     this.ctx.forgetClient(this);
+    if (this.announced) {
+      logger.info('client disconnected', {
+        ...this.who(), duration_ms: Date.now() - this.connectedAt, queries: this.stats.queries, bytes_in: this.stats.bytesIn,
+        bytes_out: this.stats.bytesOut, reason: this.closeReason ?? 'closed by the proxy',
+      });
+    }
     if (this.plugins?.hasCloseHooks) this.plugins.observeClose({ durationMs: Date.now() - this.connectedAt });
   }
 }
