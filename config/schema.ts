@@ -268,7 +268,16 @@ export const ConfigSchema = z.strictObject({
    */
   workers: z.number().int().min(1).max(64).default(1),
   shutdown: z.strictObject({ timeout_ms: durationMs.default(30000) }).prefault({}),
-  log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  log: z
+    .strictObject({
+      /** debug, info, warn or error; the environment's PRESCIENT_LOG_LEVEL wins over it */
+      level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      /** the statement's text in query-error and slow-request lines (off: it may carry data) */
+      statements: z.boolean().default(false),
+      /** a request (until its ReadyForQuery) taking at least this long is logged as slow; 0: off */
+      slow_ms: z.number().int().min(0).default(0),
+    })
+    .prefault({}),
   admin: z.strictObject({ users: z.array(AdminUserSchema).default([]) }).prefault({}),
   sharding: ShardingSchema.prefault({}),
   catalog: CatalogSchema.default({ path: 'prescient.db' }),

@@ -7,7 +7,7 @@ import { createProxyContext, type ProxyContextOptions } from './context/createPr
 import { logger } from './logger.js';
 import * as Be from './protocol/BackendMessage.js';
 import { StartupCode } from './protocol/MessageCode.js';
-import { ProxyError, SqlState } from './protocol/SqlState.js';
+import { SqlState, terminatedByAdministrator } from './protocol/SqlState.js';
 
 /** At the shutdown timeout: how long clients get to read their 57P01 before their sockets are destroyed. */
 const SHUTDOWN_GOODBYE_MS = 1000;
@@ -134,7 +134,7 @@ export class Server {
       // as Postgres at a fast shutdown: every client still there is told FATAL 57P01 before its connection closes
       // (its server connection is closed too, so an open transaction is rolled back)
       for (const s of [...this.ctx.clients.values()]) {
-        s.fail(new ProxyError('ADMIN_SHUTDOWN', 'terminating connection due to administrator command', SqlState.AdminShutdown, 'FATAL'));
+        s.fail(terminatedByAdministrator());
       }
       await this.socketsClosed(SHUTDOWN_GOODBYE_MS);
     }

@@ -72,4 +72,15 @@ export class Logger {
   error(msg: string, f?: Record<string, unknown>): void { this.write('error', msg, f); }
 }
 
-export const logger = new Logger((process.env.PRESCIENT_LOG_LEVEL as LogLevel) || 'info');
+/** PRESCIENT_LOG_LEVEL when it names a level: it wins over the config's log.level (at start and at RELOAD). */
+function envLevel(): LogLevel | undefined {
+  const v = process.env.PRESCIENT_LOG_LEVEL;
+  return v !== undefined && v in LEVELS ? (v as LogLevel) : undefined;
+}
+
+/** The level to log at: PRESCIENT_LOG_LEVEL, else the config's. */
+export function effectiveLevel(configured: LogLevel): LogLevel {
+  return envLevel() ?? configured;
+}
+
+export const logger = new Logger(envLevel() ?? 'info');

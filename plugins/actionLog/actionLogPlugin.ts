@@ -29,7 +29,7 @@ export function actionLogPlugin(store?: ActionLogStore): PrescientPlugin {
       services?.adminCommand('SHOW ACTION LOG', () => ({
         columns: ['written', 'dropped'],
         rows: [[l?.written ?? 0, l?.dropped ?? 0]],
-      }));
+      }), { syntax: 'SHOW ACTION LOG', description: 'with action_log.enabled: events written, and dropped' });
     },
     async close() {
       await log?.close();

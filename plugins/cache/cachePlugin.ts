@@ -146,7 +146,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
         }
         rows.push(['*', total.entries, total.bytes, total.hits, total.misses, total.fills, total.invalidations, total.evictions, total.hits + total.misses ? +(total.hits / (total.hits + total.misses)).toFixed(4) : null]);
         return { columns: ['domain', 'entries', 'bytes', 'hits', 'misses', 'fills', 'invalidations', 'evictions', 'hit_ratio'], rows };
-      });
+      }, { syntax: 'SHOW CACHE', description: 'with cache.enabled: per domain entries, bytes, hits, misses, fills, invalidations, evictions, hit ratio' });
       const pf = cfg.prefetch;
       const read = host.services?.backgroundRead?.bind(host.services);
       if (pf?.enabled && versions && read) {
@@ -157,7 +157,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
         host.services?.adminCommand('SHOW PREFETCH', () => {
           const s = p.summary();
           return { columns: Object.keys(s), rows: [Object.values(s).map((v) => +v.toFixed(4))] };
-        });
+        }, { syntax: 'SHOW PREFETCH', description: 'with cache.prefetch.enabled: predictions, accuracy, prefetch reads issued, used, wasted' });
         host.services?.adminCommand('SHOW PREDICTIONS', (args) => {
           const m = /^FOR\s+ACCOUNT\s+'((?:[^']|'')*)'$/i.exec(args.trim());
           if (!m) throw new Error(`usage: SHOW PREDICTIONS FOR ACCOUNT 'account-id'`);
@@ -166,7 +166,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             columns: ['action', 'probability', 'prefetched', 'at'],
             rows: (got?.predictions ?? []).map((x) => [x.action, +x.p.toFixed(4), got!.queued.includes(x.action), new Date(got!.at).toISOString()]),
           };
-        });
+        }, { syntax: "SHOW PREDICTIONS FOR ACCOUNT 'a'", description: "the account's latest predicted next actions, and which were prefetched" });
         host.log.info('prefetch ready', { model: pf.model ?? 'markov1, learned online', threshold: pf.threshold });
       }
       host.log.info('result cache ready', { maxBytes: cfg.max_bytes, tables: [...tables] });

@@ -29,7 +29,7 @@ export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
           columns: ['shard', 'requests', 'requests_per_s', 'rows', 'backend_ms', 'errors', 'share'],
           rows: shards.map((s) => [s.shard, s.requests, round(s.requests / w.seconds, 1), s.rows, round(s.backendUs / 1000, 1), s.errors, all > 0 ? round(s.requests / all, 4) : null]),
         };
-      });
+      }, { syntax: 'SHOW LOAD', description: 'with shard_manager.enabled: per shard requests, rows, backend time, errors over the window' });
       // what the planner would do with the window as it is (a dry run: nothing is recorded against the budgets)
       const planner = new Planner(cfg, now);
       const shardNames = (host.config?.shards ?? []).map((s) => s.name);
@@ -42,7 +42,7 @@ export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
         for (const m of p.moves) rows.push(['move', m.key, m.from, m.to, round(m.peakAfter, 3), `load ${m.load}`]);
         for (const h of p.tooHot) rows.push(['too hot', h.key, h.shard, null, null, `share ${round(h.share, 4)}: hotter than a shard's fair share, not moved`]);
         return { columns: ['kind', 'key', 'from', 'to', 'peak_to_mean', 'detail'], rows };
-      });
+      }, { syntax: 'SHOW PLAN', description: "with shard_manager.enabled: the planner's dry run on the window" });
       // hottest now first (the window's last `recent` seconds), with the whole window's figures beside
       host.services?.adminCommand('SHOW HOTSPOTS', () => ({
         columns: ['kind', 'key', 'requests', 'share', 'error', 'rows', 'backend_ms', 'recent_requests', 'recent_share'],
@@ -53,7 +53,7 @@ export function loadPlugin(now: () => number = Date.now): PrescientPlugin {
             return [kind, k.key, k.requests, round(k.share, 4), k.error, k.rows, round(k.backendUs / 1000, 1), r.requests, round(r.share, 4)];
           });
         }),
-      }));
+      }), { syntax: 'SHOW HOTSPOTS', description: 'with shard_manager.enabled: the heaviest placement keys and actions over the window' });
     },
     createSessionHooks() {
       const w = window;

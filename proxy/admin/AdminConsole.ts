@@ -1,4 +1,4 @@
-// AdminConsole owns the admin database `prescient`: SHOW … statements answered by the proxy itself as plain result sets.
+// AdminConsole owns the admin database `prescient`: its one table of commands (SHOW HELP and the unknown-command hint are made from it) and answering statements as plain result sets.
 import * as Be from '../protocol/BackendMessage.js';
 import { SqlState } from '../protocol/SqlState.js';
 
@@ -10,17 +10,52 @@ export interface AdminResult {
   tag?: string;
 }
 
+/** Runs one admin statement; `args` is what follows the command's name. */
+export type AdminRun = (args: string) => AdminResult | Promise<AdminResult>;
+
+/** One row of the console's table of commands. */
+export interface AdminCommand {
+  /** the words a statement starts with, upper case, single spaces: `SHOW POOLS` */
+  name: string;
+  /** how it is written, with its arguments: `PAUSE [shard]` */
+  syntax: string;
+  /** what it answers or does, in one line */
+  description: string;
+  run: AdminRun;
+}
+
 /** What the console can read; the server wires it to its live state. */
 export interface AdminSource {
   pools(): AdminResult;
   clients(): AdminResult;
   shards(): AdminResult;
   stats(): AdminResult;
-  /** extra commands (SHOW PLACEMENT, RELOAD, …) registered by other parts of the proxy */
-  extra?: Map<string, (args: string) => AdminResult | Promise<AdminResult>>;
+  /** extra commands (SHOW PLACEMENT, RELOAD, …) registered by other parts of the proxy, by name */
+  extra?: Map<string, AdminRun>;
+  /** the further commands with their syntax and description (an `extra` entry not here is listed by its name) */
+  commands?: readonly AdminCommand[];
 }
 
-const COMMANDS = ['SHOW POOLS', 'SHOW CLIENTS', 'SHOW SHARDS', 'SHOW STATS', 'SHOW HELP'] as const;
+/**
+ * The console's one table of commands: SHOW POOLS, CLIENTS, SHARDS, STATS and HELP, then `source.commands`, then any
+ * `source.extra` entry not described there. A later row of the same name replaces an earlier one (a plugin's wins).
+ */
+export function adminCommands(source: AdminSource): AdminCommand[] {
+  const table = new Map<string, AdminCommand>();
+  const add = (c: AdminCommand): void => {
+    table.delete(c.name);
+    table.set(c.name, c);
+  };
+  add({ name: 'SHOW POOLS', syntax: 'SHOW POOLS', description: 'per (shard, server user) pool: mode, size, connections, clients active and waiting, paused', run: () => source.pools() });
+  add({ name: 'SHOW CLIENTS', syntax: 'SHOW CLIENTS', description: 'one row per client: pid, user, database, address, state, server, queries, bytes', run: () => source.clients() });
+  add({ name: 'SHOW SHARDS', syntax: 'SHOW SHARDS', description: "the catalog's shards: address, status, version, pool, explicit keys, epoch", run: () => source.shards() });
+  add({ name: 'SHOW STATS', syntax: 'SHOW STATS', description: 'uptime, clients, connections, queries, bytes, memory, event-loop delay', run: () => source.stats() });
+  add({ name: 'SHOW HELP', syntax: 'SHOW HELP', description: 'this list', run: () => ({ columns: ['command', 'syntax', 'description'], rows: adminCommands(source).map((c) => [c.name, c.syntax, c.description]) }) });
+  for (const c of source.commands ?? []) add(c);
+  const described = new Set((source.commands ?? []).map((c) => c.name));
+  for (const [name, run] of source.extra ?? []) if (!described.has(name)) add({ name, syntax: name, description: 'added by a plugin', run });
+  return [...table.values()];
+}
 
 function resultFrames(r: AdminResult): Buffer[] {
   const out = [Be.RowDescription(r.columns)];
@@ -29,8 +64,22 @@ function resultFrames(r: AdminResult): Buffer[] {
   return out;
 }
 
-function errorFrame(message: string, code: string = SqlState.SyntaxError): Buffer {
-  return Be.ErrorResponse({ severity: 'ERROR', code, message, hint: `admin commands: ${COMMANDS.join(', ')}` });
+/** The hint of an error: the commands, by syntax, from the same table as SHOW HELP. */
+export function adminHint(commands: readonly AdminCommand[]): string {
+  return `admin commands: ${commands.map((c) => c.syntax).join(', ')}`;
+}
+
+function errorFrame(message: string, commands: readonly AdminCommand[], code: string = SqlState.SyntaxError): Buffer {
+  return Be.ErrorResponse({ severity: 'ERROR', code, message, hint: code === SqlState.SyntaxError ? adminHint(commands) : undefined });
+}
+
+/** The command a statement names: the longest name it starts with (`SHOW PLACEMENT …` over a `SHOW P…`). */
+function commandOf(upper: string, commands: readonly AdminCommand[]): AdminCommand | null {
+  let best: AdminCommand | null = null;
+  for (const c of commands) {
+    if ((upper === c.name || upper.startsWith(c.name + ' ')) && (best === null || c.name.length > best.name.length)) best = c;
+  }
+  return best;
 }
 
 /** Answers one simple Query on the admin database: every statement in it, then ReadyForQuery. */
@@ -38,31 +87,19 @@ export async function answerAdminQuery(sql: string, source: AdminSource): Promis
   const out: Buffer[] = [];
   const statements = sql.split(';').map((s) => s.trim()).filter(Boolean);
   if (statements.length === 0) out.push(Be.EmptyQueryResponse);
+  const commands = adminCommands(source);
   for (const stmt of statements) {
     const words = stmt.replace(/\s+/g, ' ');
-    const upper = words.toUpperCase();
+    const command = commandOf(words.toUpperCase(), commands);
+    if (!command) {
+      out.push(errorFrame(`unknown admin command "${words}"`, commands));
+      break; // as Postgres: the rest of a multi-statement query is skipped after an error
+    }
     try {
-      let r: AdminResult | null = null;
-      if (upper === 'SHOW POOLS') r = source.pools();
-      else if (upper === 'SHOW CLIENTS') r = source.clients();
-      else if (upper === 'SHOW SHARDS') r = source.shards();
-      else if (upper === 'SHOW STATS') r = source.stats();
-      else if (upper === 'SHOW HELP') r = { columns: ['command'], rows: [...COMMANDS, ...(source.extra?.keys() ?? [])].map((c) => [c]) };
-      else {
-        for (const [prefix, fn] of source.extra ?? []) {
-          if (upper === prefix || upper.startsWith(prefix + ' ')) {
-            r = await fn(words.slice(prefix.length).trim());
-            break;
-          }
-        }
-      }
-      if (!r) {
-        out.push(errorFrame(`unknown admin command "${words}"`));
-        break; // as Postgres: the rest of a multi-statement query is skipped after an error
-      }
-      out.push(...resultFrames(r));
+      out.push(...resultFrames(await command.run(words.slice(command.name.length).trim())));
     } catch (e) {
-      out.push(errorFrame((e as Error).message, SqlState.InternalError));
+      const code = (e as { sqlState?: string }).sqlState ?? SqlState.InternalError;
+      out.push(errorFrame((e as Error).message, commands, code));
       break;
     }
   }

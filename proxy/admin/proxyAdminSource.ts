@@ -1,14 +1,17 @@
-// proxyAdminSource owns what the admin console reads from a running proxy: pools, clients, shards, stats.
+// proxyAdminSource owns what the admin console reads from a running proxy: pools, clients, shards, stats, and its table of further commands.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { ProxyContext } from '../context/ProxyContext.js';
-import type { AdminResult, AdminSource } from './AdminConsole.js';
+import type { AdminCommand, AdminResult, AdminSource } from './AdminConsole.js';
+import { poolAdminCommands } from './poolAdminCommands.js';
+import { configAdminCommands } from './configAdminCommands.js';
 
-/** The console over a running proxy's context; `extra` are its further commands (SHOW PLACEMENT, RELOAD, plugins'). */
-export function proxyAdminSource(
-  ctx: ProxyContext,
-  extra: Map<string, (args: string) => AdminResult | Promise<AdminResult>>,
-  startedAt = Date.now(),
-): AdminSource {
+/**
+ * The console over a running proxy's context: SHOW SERVERS, DATABASES, CONFIG, VERSION, PAUSE, RESUME, KILL, then
+ * `more` (SHOW PLACEMENT, RELOAD, plugins'; a later one of the same name wins). `extra` maps each name to its run.
+ */
+export function proxyAdminSource(ctx: ProxyContext, more: readonly AdminCommand[], startedAt = Date.now()): AdminSource {
+  const commands = [...poolAdminCommands(ctx), ...configAdminCommands(() => ctx.config), ...more];
+  const extra = new Map(commands.map((c) => [c.name, c.run]));
   // how late the event loop runs a 10 ms timer: what a client's next frame waits behind (SHOW STATS, since the last one)
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
@@ -21,17 +24,18 @@ export function proxyAdminSource(
   };
   return {
     extra,
+    commands,
     pools(): AdminResult {
       const clients = [...ctx.clients.values()];
       return {
-        columns: ['shard', 'database', 'user', 'pool_mode', 'size', 'server_total', 'server_active', 'server_idle', 'cl_active', 'cl_waiting', 'acquired', 'waited', 'queue_timeouts', 'connect_failures'],
+        columns: ['shard', 'database', 'user', 'pool_mode', 'size', 'server_total', 'server_active', 'server_idle', 'cl_active', 'cl_waiting', 'acquired', 'waited', 'queue_timeouts', 'connect_failures', 'paused'],
         // one row per (shard, server user) pool: user is the server user its connections log in as
         rows: ctx.allPools().map((p) => [
           p.shard.name, p.shard.database, p.user, ctx.config.pool.mode, p.size, p.totalCount, p.activeCount, p.idleCount,
           clients.filter((c) => c.server !== null && c.server.poolKey === p.key).length,
-          clients.filter((c) => c.describe().waiting && c.waitingFor !== null && c.waitingFor.split(',').includes(p.shard.name)
-            && c.serverIdentityOn(p.shard.name)?.user === p.user && c.serverIdentityOn(p.shard.name)?.password === p.identity.password).length,
-          p.stats.acquired, p.stats.waited, p.stats.timeouts, p.stats.connectFailures,
+          // requests in the pool's queue (held by PAUSE, or no connection free)
+          p.waitingCount,
+          p.stats.acquired, p.stats.waited, p.stats.timeouts, p.stats.connectFailures, p.paused,
         ]),
       };
     },

@@ -1,6 +1,6 @@
 // routingAdminCommands owns the admin console's routing statements: SHOW PLACEMENT FOR ACCOUNT '…' [ACTION '…'], SHOW KEYS… and RELOAD.
 import type { ProxyContext } from '../context/ProxyContext.js';
-import type { AdminResult } from './AdminConsole.js';
+import type { AdminCommand } from './AdminConsole.js';
 
 /** A quoted or bare word, as in `ACCOUNT 'acct-1'` or `ACTION CreateVolume`. */
 const VALUE = String.raw`(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|([A-Za-z0-9_.:@-]+))`;
@@ -12,9 +12,10 @@ function valueAt(m: RegExpExecArray, at: number): string | undefined {
   return m[at + 2];
 }
 
-export function routingAdminCommands(ctx: ProxyContext): Map<string, (args: string) => AdminResult | Promise<AdminResult>> {
-  const commands = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
-  commands.set('SHOW PLACEMENT', (args) => {
+export function routingAdminCommands(ctx: ProxyContext): AdminCommand[] {
+  const commands: AdminCommand[] = [];
+  const set = (name: string, syntax: string, description: string, run: AdminCommand['run']): void => void commands.push({ name, syntax, description, run });
+  set('SHOW PLACEMENT', "SHOW PLACEMENT FOR ACCOUNT 'a' [ACTION 'X'] [TABLE 't']", 'where a key lives: domain, placement key, shard, address, explicit or hash, version, epoch', (args) => {
     const m = PLACEMENT.exec(args.trim());
     if (!m) throw new Error(`usage: SHOW PLACEMENT FOR ACCOUNT 'account-id' [ACTION 'ActionName'] [TABLE 'table']`);
     const account = valueAt(m, 1)!;
@@ -29,7 +30,7 @@ export function routingAdminCommands(ctx: ProxyContext): Map<string, (args: stri
       rows: [[account, action, domain, key, p.shard.name, p.shard.host, p.shard.port, p.shard.database, p.explicit ? 'explicit' : 'hash', p.version, snapshot.epoch]],
     };
   });
-  commands.set('RELOAD', async () => {
+  set('RELOAD', 'RELOAD', 're-reads the config file: users, log level, sharding rules, new shards', async () => {
     const message = await ctx.reload();
     // the other workers (config.workers > 1) read the file too
     ctx.peers?.reloadOthers();

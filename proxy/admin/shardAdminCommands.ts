@@ -4,7 +4,7 @@ import { ShardSchema } from '../../config/schema.js';
 import { ShardStatus, type CatalogSnapshot } from '../catalog/Catalog.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { ReshardState, type Reshard, type Resharder } from '../shardManager/Resharder.js';
-import type { AdminResult } from './AdminConsole.js';
+import type { AdminCommand, AdminResult } from './AdminConsole.js';
 
 /** What the shard statements need of the running proxy. */
 export interface ShardAdminHost {
@@ -52,15 +52,16 @@ function parseAddShard(args: string): ShardConfig {
 const COLUMNS = ['id', 'kind', 'shard', 'state', 'keys', 'moved', 'failed', 'elapsed_ms', 'error'];
 const row = (o: Reshard): (string | number | null)[] => [o.id, o.kind, o.shard, o.state, o.keys, o.moved, o.failed, o.elapsedMs, o.error ?? null];
 
-export function shardAdminCommands(host: ShardAdminHost, resharder: Resharder): Map<string, (args: string) => AdminResult | Promise<AdminResult>> {
-  const commands = new Map<string, (args: string) => AdminResult | Promise<AdminResult>>();
+export function shardAdminCommands(host: ShardAdminHost, resharder: Resharder): AdminCommand[] {
+  const commands: AdminCommand[] = [];
+  const set = (name: string, syntax: string, description: string, run: AdminCommand['run']): void => void commands.push({ name, syntax, description, run });
   const latest = (shard: string): Reshard | undefined => [...resharder.operations].reverse().find((o) => o.shard === shard);
   const answer = (op: Reshard | undefined, tag: string): AdminResult => {
     if (op === undefined) throw new ProxyError('RESHARD_MISSING', 'no resharding was started', SqlState.InternalError);
     if (op.state === ReshardState.Failed) throw new ProxyError('RESHARD_FAILED', `${op.kind} shard ${op.shard} failed: ${op.error ?? 'unknown error'}`, SqlState.ObjectInUse);
     return { columns: COLUMNS, rows: [row(op)], tag };
   };
-  commands.set('ADD SHARD', async (args) => {
+  set('ADD SHARD', "ADD SHARD s HOST h [PORT p] DATABASE d USER u [PASSWORD 'pw']", 'adds a shard online; its keys move to it in the background', async (args) => {
     if (host.peers) throw new ProxyError('ADD_SHARD_WORKERS', 'with workers > 1, add the shard to the config file and RELOAD', SqlState.FeatureNotSupported);
     const shard = parseAddShard(args.trim());
     const known = host.catalog.snapshot().shard(shard.name);
@@ -75,11 +76,11 @@ export function shardAdminCommands(host: ShardAdminHost, resharder: Resharder): 
     const op = latest(shard.name);
     return answer(op !== undefined && op.id > before ? op : await resharder.addShards([shard.name]), 'ADD SHARD');
   });
-  commands.set('DRAIN SHARD', async (args) => {
+  set('DRAIN SHARD', 'DRAIN SHARD s', 'moves every key of a shard elsewhere, then marks it inactive', async (args) => {
     const name = new RegExp(`^${VALUE}$`).exec(args.trim());
     if (!name) throw new ProxyError('ADMIN_SYNTAX', 'usage: DRAIN SHARD name', SqlState.SyntaxError);
     return answer(await resharder.drain(valueAt(name, 1)), 'DRAIN SHARD');
   });
-  commands.set('SHOW RESHARDS', () => ({ columns: COLUMNS, rows: resharder.operations.map(row) }));
+  set('SHOW RESHARDS', 'SHOW RESHARDS', 'every add and drain since start', () => ({ columns: COLUMNS, rows: resharder.operations.map(row) }));
   return commands;
 }

@@ -111,6 +111,10 @@ export class ServerConnection {
   /** Prescient cannot know how many answers this connection still owes (an error ended a COPY IN the client sent Syncs into): it is closed, never pooled, when its client leaves */
   desynced = false;
   lastUsed = Date.now();
+  /** when the connection was established (SHOW SERVERS' connect_time) */
+  readonly connectedAt = Date.now();
+  /** when its pool last handed it out for a request or transaction (SHOW SERVERS' request_time); 0: never */
+  handedOutAt = 0;
   private onIdleClose: ((conn: ServerConnection) => void) | null = null;
 
   /** where the next read goes; replaced when the owner kept (a view of) the last chunk */

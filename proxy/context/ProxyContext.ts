@@ -5,7 +5,7 @@ import type { Config, ShardConfig, UserConfig } from '../../config/schema.js';
 import { Pool } from '../pool/Pool.js';
 import { StatementNames } from './StatementNames.js';
 import type { ClientHandle } from './ClientHandle.js';
-import { logger } from '../logger.js';
+import { effectiveLevel, logger } from '../logger.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import type { AdminSource } from '../admin/AdminConsole.js';
 import type { Catalog } from '../catalog/Catalog.js';
@@ -78,6 +78,8 @@ export class ProxyContext {
   readonly pools = new Map<string, Pool>();
   /** placement keys whose requests wait (a tenant being moved): the request path's one per-key hold */
   readonly fence = new KeyFence();
+  /** shards held by the admin console's PAUSE (their pools hand out no connection until RESUME) */
+  readonly pausedShards = new Set<string>();
   /** adds and drains shards; RELOAD's shard list goes through it (set once by createProxyContext; null: synced as given) */
   resharder: Resharder | null = null;
 
@@ -164,7 +166,7 @@ export class ProxyContext {
     const added = this.resharder === null ? [] : await this.resharder.syncShards(next.shards, this.config.shards);
     if (this.resharder === null) await this.catalog.syncShards(next.shards.map((s) => ({ name: s.name, host: s.host, port: s.port, database: s.database })));
     this.currentRouter = new Router(next);
-    logger.setLevel(next.log.level);
+    logger.setLevel(effectiveLevel(next.log.level));
     // server identities or settings may differ now: the next login of each kind asks a server again
     this.loginReports.clear();
     this.currentConfig = next;
@@ -212,6 +214,7 @@ export class ProxyContext {
       connectTimeoutMs: cfg.connect_timeout_ms,
     });
     if (this.stopping) pool.close();
+    if (this.pausedShards.has(shardName)) void pool.pause();
     this.pools.set(key, pool);
     return pool;
   }

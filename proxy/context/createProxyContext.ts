@@ -9,7 +9,7 @@ import { Analyzer } from '../analyzer/Analyzer.js';
 import { Router } from '../router/Router.js';
 import { PluginHost } from '../plugins/PluginHost.js';
 import type { PluginServices } from '../plugins/api.js';
-import type { AdminResult } from '../admin/AdminConsole.js';
+import type { AdminCommand } from '../admin/AdminConsole.js';
 import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
 import { migrationAdminCommands } from '../admin/migrationAdminCommands.js';
@@ -31,8 +31,6 @@ export interface ProxyContextOptions {
   /** this process is one of several workers (config.workers > 1) */
   peers?: WorkerPeers | null;
 }
-
-type AdminCommand = (args: string) => AdminResult | Promise<AdminResult>;
 
 /** Opens everything the proxy shares (the catalog migrated and synced, the SQL parser, versions, plugins) and builds the context. */
 export async function createProxyContext(config: Config, options: ProxyContextOptions = {}): Promise<ProxyContext> {
@@ -66,7 +64,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       ...(config.action_log.enabled ? [{ name: 'action-log' }] : []),
       ...config.plugins,
     ];
-    const pluginCommands = new Map<string, AdminCommand>();
+    const pluginCommands: AdminCommand[] = [];
     const router = new Router(config);
     // plugins ask for placement keys once the proxy runs: by then `ctx` holds the router in effect (RELOAD replaces it)
     let ctx: ProxyContext | undefined;
@@ -77,7 +75,10 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       versions: versions ?? undefined,
       load: load ?? undefined,
       placementKey: (account, action, tables) => `${account}_${ctx?.router.domainOf(action ?? null, tables) ?? router.domainOf(action ?? null, tables) ?? 'default'}`,
-      adminCommand: (name, run) => void pluginCommands.set(name.toUpperCase().replace(/\s+/g, ' ').trim(), run),
+      adminCommand: (name, run, about) => {
+        const upper = name.toUpperCase().replace(/\s+/g, ' ').trim();
+        pluginCommands.push({ name: upper, syntax: about?.syntax ?? upper, description: about?.description ?? 'added by a plugin', run });
+      },
       backgroundRead: (key, user, request, settings) => (ctx ? backgroundRead(ctx, key, user, request, settings) : Promise.resolve(null)),
     };
     const plugins = await PluginHost.load(entries, { config, configDir: options.configDir, services });
@@ -95,7 +96,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
         const moves = migrationAdminCommands(sm.mover, c.catalog, () => c.config.shard_manager.fence_timeout_ms);
         const resharder = (c.resharder = sm.resharder);
         const shardSet = shardAdminCommands(c, resharder);
-        return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...shardSet, ...pluginCommands]), startedAt);
+        return proxyAdminSource(c, [...routingAdminCommands(c), ...moves, ...shardSet, ...pluginCommands], startedAt);
       },
     });
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));

@@ -23,6 +23,9 @@ const DEFAULT_PORT = 6432;
 /** the database clients connect to; PGlite itself has only `postgres` (and accepts any name, always serving `postgres`) */
 const CLIENT_DATABASE = 'app';
 const PGLITE_DATABASE = 'postgres';
+/** the well-known users of the embedded default (it listens on loopback; a warning says so when it does not) */
+const CLIENT_USER = { name: 'app', password: 'app' };
+const ADMIN_USER = { name: 'admin', password: 'admin' };
 
 function listenPort(): number {
   const raw = process.env.PRESCIENT_PORT;
@@ -155,7 +158,7 @@ function buildConfig(host: string, port: number, pglitePort: number): Config {
       listen: { host, port },
       database: CLIENT_DATABASE,
       users: [
-        { name: 'app', password: 'app' },
+        CLIENT_USER,
         { name: 'postgres', password: 'postgres' },
       ],
       auth: { method: 'scram-sha-256' },
@@ -173,14 +176,15 @@ function buildConfig(host: string, port: number, pglitePort: number): Config {
         idle_timeout_ms: 0,
       },
       // the admin console for the tour (SHOW POOLS …), with a well-known password like the data users
-      admin: { users: [{ name: 'admin', password: 'admin' }] },
+      admin: { users: [ADMIN_USER] },
       log: { level: process.env.PRESCIENT_LOG_LEVEL || 'info' },
     },
     'embedded config',
   );
 }
 
-export async function embeddedConfig(dataDir: string): Promise<{ config: Config; stop: () => Promise<void> }> {
+/** The embedded default: its config, how to stop PGlite, and who may log in (`user app/app, admin admin/admin`, for the start line). */
+export async function embeddedConfig(dataDir: string): Promise<{ config: Config; stop: () => Promise<void>; logins: string }> {
   const started = Date.now();
   const dir = path.resolve(dataDir);
   const port = listenPort();
@@ -252,10 +256,11 @@ export async function embeddedConfig(dataDir: string): Promise<{ config: Config;
     dataDir: dir,
     startMs: Date.now() - started,
     connect: `psql postgres://app:app@${shownHost}:${shownPort}/${CLIENT_DATABASE}`,
+    admin: `psql postgres://admin:admin@${shownHost}:${shownPort}/prescient`,
   });
   if (host !== LOOPBACK && host !== 'localhost' && host !== '::1') {
     logger.warn('the embedded database listens beyond loopback with the well-known users app/app, postgres/postgres and admin/admin', { host });
   }
 
-  return { config, stop };
+  return { config, stop, logins: `user ${CLIENT_USER.name}/${CLIENT_USER.password}, admin ${ADMIN_USER.name}/${ADMIN_USER.password}` };
 }

@@ -266,8 +266,11 @@ export interface PluginServices {
    * later), or null (settings that differ, or the read failed). Never opens a connection or queues.
    */
   backgroundRead?(placementKey: string, user: string, request: Buffer, settings: ReadonlyMap<string, string | null>): Promise<Buffer[] | null | 'busy'>;
-  /** adds a statement to the admin console (e.g. `SHOW CACHE`): a result of columns and rows */
-  adminCommand(name: string, run: (args: string) => { columns: string[]; rows: (string | number | boolean | null)[][] }): void;
+  /**
+   * adds a statement to the admin console (e.g. `SHOW CACHE`): a result of columns and rows; `about` is what SHOW HELP
+   * lists for it (its syntax with arguments, and one line on what it answers)
+   */
+  adminCommand(name: string, run: (args: string) => { columns: string[]; rows: (string | number | boolean | null)[][] }, about?: { syntax?: string; description?: string }): void;
 }
 
 /** The shard manager's window of load as plugins see it (proxy/shardManager/LoadWindow.ts). */

@@ -1,4 +1,4 @@
-// Pool owns the server connections of one shard and server user: idle list, waiting queue with timeout, growth, idle expiry.
+// Pool owns the server connections of one shard and server user: idle list, waiting queue with timeout, growth, idle expiry, PAUSE.
 import type { ShardConfig } from '../../config/schema.js';
 import { ServerConnection, type ServerIdentity } from '../connection/ServerConnection.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
@@ -32,6 +32,10 @@ export class Pool implements PipelineOwner {
   private readonly all = new Set<ServerConnection>();
   private readonly sweeper: NodeJS.Timeout;
   closed = false;
+  /** PAUSE: no connection is handed out; requests wait in the queue (their queue timeout runs) until resume() */
+  private held = false;
+  /** PAUSE callers waiting for every connection to be back */
+  private drainWaiters: (() => void)[] = [];
   /** counters for SHOW POOLS / stats */
   readonly stats = { acquired: 0, waited: 0, timeouts: 0, connectFailures: 0, opened: 0, closedConns: 0 };
 
@@ -56,6 +60,44 @@ export class Pool implements PipelineOwner {
   get activeCount(): number { return this.total - this.idle.length - this.opening; }
   get waitingCount(): number { return this.waiters.length - this.waitHead; }
   get totalCount(): number { return this.total; }
+  /** true between pause() and resume() */
+  get paused(): boolean { return this.held; }
+  /** every open connection (idle, handed out, being reset), for SHOW SERVERS */
+  connections(): ServerConnection[] { return [...this.all]; }
+  /** whether `conn` sits in the idle list */
+  isIdle(conn: ServerConnection): boolean { return this.idle.includes(conn); }
+
+  /**
+   * PAUSE: from now on no connection is handed out — requests wait in the queue, counted as waiting, each still
+   * bounded by the queue timeout — and no connection is opened. Resolves once every connection is back (the
+   * transactions in flight have finished), or at resume().
+   */
+  pause(): Promise<void> {
+    this.held = true;
+    return new Promise((resolve) => {
+      this.drainWaiters.push(resolve);
+      this.checkDrained();
+    });
+  }
+
+  /** RESUME: the requests held since pause() get connections, in the order they came. */
+  resume(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.settleDrainWaiters();
+    for (const c of this.idle.splice(0)) this.release(c);
+    while (this.waitingCount > 0 && this.total < this.options.size && this.opening < this.waitingCount) this.grow();
+  }
+
+  private checkDrained(): void {
+    if (this.drainWaiters.length > 0 && this.activeCount <= 0) this.settleDrainWaiters();
+  }
+
+  private settleDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
 
   /**
    * A connection: an idle one at once, else the first to come free or be opened; rejects with a 53300-class error
@@ -69,10 +111,12 @@ export class Pool implements PipelineOwner {
 
   /** Hands out an idle connection at once (the synchronous fast path), or null: then `acquire` waits for one. */
   tryAcquire(): ServerConnection | null {
+    if (this.held) return null;
     while (this.idle.length > 0) {
       const conn = this.idle.pop()!;
       if (!conn.closed) {
         this.stats.acquired++;
+        conn.handedOutAt = this.now();
         return conn;
       }
     }
@@ -96,13 +140,14 @@ export class Pool implements PipelineOwner {
    * connection goes to that client.
    */
   tryPipeline(settingsKey: string, depth: number): ServerPipeline | null {
-    if (this.closed || this.waitingCount > 0) return null;
+    if (this.closed || this.held || this.waitingCount > 0) return null;
     for (const p of this.pipelines) if (p.settingsKey === settingsKey && p.depth < depth && !p.conn.closed) return p;
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const c = this.idle[i]!;
       if (c.closed || c.setParamsKey !== settingsKey) continue;
       this.idle.splice(i, 1);
       this.stats.acquired++;
+      c.handedOutAt = this.now();
       const p = new ServerPipeline(c, settingsKey, this);
       this.pipelines.push(p);
       return p;
@@ -129,7 +174,8 @@ export class Pool implements PipelineOwner {
         if (waiter.done) return;
         waiter.done = true;
         this.stats.timeouts++;
-        cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: no server connection to shard "${this.shard.name}" as user "${this.identity.user}" became free within ${this.options.queueTimeoutMs} ms (pool size ${this.options.size})`, SqlState.TooManyConnections), null);
+        if (this.held) cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: shard "${this.shard.name}" is paused (PAUSE) and was not resumed within ${this.options.queueTimeoutMs} ms`, SqlState.TooManyConnections), null);
+        else cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: no server connection to shard "${this.shard.name}" as user "${this.identity.user}" became free within ${this.options.queueTimeoutMs} ms (pool size ${this.options.size})`, SqlState.TooManyConnections), null);
       }, this.options.queueTimeoutMs);
     }
     this.waiters.push(waiter);
@@ -152,7 +198,7 @@ export class Pool implements PipelineOwner {
   }
 
   private grow(): void {
-    if (this.total >= this.options.size || this.opening >= this.waitingCount) return;
+    if (this.held || this.total >= this.options.size || this.opening >= this.waitingCount) return;
     this.total++;
     this.opening++;
     ServerConnection.connect(this.shard, this.identity, this.options.connectTimeoutMs).then(
@@ -161,7 +207,8 @@ export class Pool implements PipelineOwner {
         this.stats.opened++;
         this.all.add(conn);
         conn.poolKey = this.key;
-        conn.setCloseHandler((c) => this.forget(c));
+        conn.setCloseHandler((c) => this.forget(c, 'closed'));
+        logger.info('server connection opened', { shard: this.shard.name, user: this.identity.user, server: conn.id, backend_pid: conn.pid });
         if (this.closed) {
           conn.terminate();
           return;
@@ -172,7 +219,7 @@ export class Pool implements PipelineOwner {
         this.opening--;
         this.total--;
         this.stats.connectFailures++;
-        logger.warn('server connection failed', { shard: this.shard.name, user: this.identity.user, error: err.message });
+        logger.warn('server connection failed', { shard: this.shard.name, user: this.identity.user, sqlstate: err.sqlState, reason: err.message });
         // every waiter would meet the same failure: tell them now rather than at their timeout
         let w;
         while ((w = this.nextWaiter())) {
@@ -201,11 +248,12 @@ export class Pool implements PipelineOwner {
     }
     if (conn.socket.isPaused()) conn.socket.resume();
     conn.lastUsed = this.now();
-    const w = this.nextWaiter();
+    const w = this.held ? null : this.nextWaiter();
     if (w) {
       w.done = true;
       if (w.timer) clearTimeout(w.timer);
       this.stats.acquired++;
+      conn.handedOutAt = this.now();
       w.cb(null, conn);
       return;
     }
@@ -214,24 +262,27 @@ export class Pool implements PipelineOwner {
       return;
     }
     this.idle.push(conn);
+    if (this.held) this.checkDrained();
   }
 
   /** Closes a connection that is in an unknown state; a waiter may get a fresh one. */
   discard(conn: ServerConnection): void {
     conn.owner = null;
     conn.destroy();
-    this.forget(conn);
+    this.forget(conn, 'discarded: its state was unknown (a client left mid-request or mid-transaction)');
   }
 
-  private forget(conn: ServerConnection): void {
+  private forget(conn: ServerConnection, reason: string): void {
     if (!this.all.delete(conn)) return;
+    logger.info('server connection closed', { shard: this.shard.name, user: this.identity.user, server: conn.id, backend_pid: conn.pid, reason, age_ms: Date.now() - conn.connectedAt });
     this.total--;
     this.stats.closedConns++;
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
     const p = this.pipelines.findIndex((x) => x.conn === conn);
     if (p >= 0) this.pipelines.splice(p, 1);
-    if (this.waitingCount > 0) this.grow();
+    if (this.held) this.checkDrained();
+    else if (this.waitingCount > 0) this.grow();
   }
 
   /** Closes idle connections unused for longer than idleTimeoutMs; the sweeper timer calls it (tests call it directly). */
@@ -242,7 +293,7 @@ export class Pool implements PipelineOwner {
       if (now - c.lastUsed > this.options.idleTimeoutMs) {
         this.idle.splice(i, 1);
         c.terminate();
-        this.forget(c);
+        this.forget(c, `idle for more than ${this.options.idleTimeoutMs} ms (pool.idle_timeout_ms)`);
       }
     }
   }

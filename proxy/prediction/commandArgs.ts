@@ -1,11 +1,10 @@
-// commandArgs owns the option parsing shared by `prescient train` and `prescient eval`: where the log comes from and the model knobs.
+// commandArgs owns the options `prescient train` and `prescient eval` share (read with proxy/parseArgs.ts): where the log comes from and the model knobs.
 import type { ActionEvent } from './ActionEvent.js';
 import { readActionLog } from './ActionEvent.js';
 import { cloudTrailActions } from './cloudTrailActions.js';
 import type { TrainOptions } from './Predictor.js';
 import { syntheticLog } from './syntheticLog.js';
-
-export class UsageError extends Error {}
+import { UsageError, type ParsedArgs } from '../parseArgs.js';
 
 /** Options that take a value, mapped to the TrainOptions knob they set (numbers). */
 export const KNOBS = { '--trees': 'trees', '--max-depth': 'maxDepth', '--max-features': 'maxFeatures', '--max-rows': 'maxRows', '--seed': 'seed' } as const;
@@ -15,28 +14,6 @@ export const SOURCE_USAGE = `  --log FILE         an action log (NDJSON, one Act
   --synthetic        a seeded synthetic log from the workload personas (--events N, --accounts N, --seed-log S)`;
 
 export const KNOB_USAGE = `  --trees N --max-depth N --max-features F --max-rows N --seed N   forest knobs (defaults in docs/prediction.md)`;
-
-export interface ParsedArgs {
-  values: Map<string, string>;
-  flags: Set<string>;
-}
-
-/** Parses `--name value`, `--name=value` and flags; an option not in `valued` or `flags` is a UsageError. */
-export function parseArgs(args: readonly string[], valued: readonly string[], flags: readonly string[]): ParsedArgs {
-  const out: ParsedArgs = { values: new Map(), flags: new Set() };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    if (valued.includes(name)) {
-      const v = eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : args[++i];
-      if (v === undefined) throw new UsageError(`${name} needs a value`);
-      out.values.set(name, v);
-    } else if (flags.includes(a)) out.flags.add(a);
-    else throw new UsageError(`unknown option "${a}"`);
-  }
-  return out;
-}
 
 export const SOURCE_OPTIONS = ['--log', '--cloudtrail', '--events', '--accounts', '--seed-log'] as const;
 

@@ -1,6 +1,7 @@
 // evalCommand owns `prescient eval`: every model on a time-ordered split of a log, plain and collapsed; a table on stdout, JSON on request.
 import { writeFileSync } from 'node:fs';
-import { KNOB_USAGE, KNOBS, parseArgs, readSource, SOURCE_OPTIONS, SOURCE_USAGE, trainOptions, UsageError, num } from './commandArgs.js';
+import { KNOB_USAGE, KNOBS, readSource, SOURCE_OPTIONS, SOURCE_USAGE, trainOptions, num } from './commandArgs.js';
+import { parseArgs, UsageError } from '../parseArgs.js';
 import { evaluate, type EvalReport, type SplitReport } from './evaluate.js';
 
 export const EVAL_USAGE = `usage: prescient eval --log FILE | --cloudtrail DIR | --synthetic [--json FILE] [--train-share X] [knobs]

@@ -1,7 +1,8 @@
 // trainCommand owns `prescient train`: train one model on a whole log and write the versioned model file.
 import { byAccount } from './ActionEvent.js';
 import './builtinPredictors.js';
-import { KNOB_USAGE, KNOBS, parseArgs, readSource, SOURCE_OPTIONS, SOURCE_USAGE, trainOptions, UsageError } from './commandArgs.js';
+import { KNOB_USAGE, KNOBS, readSource, SOURCE_OPTIONS, SOURCE_USAGE, trainOptions } from './commandArgs.js';
+import { parseArgs, UsageError } from '../parseArgs.js';
 import { modelFile, saveModel } from './ModelFile.js';
 import { predictorFactory, predictorKinds } from './Predictor.js';
 

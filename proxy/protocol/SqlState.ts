@@ -39,3 +39,8 @@ export class ProxyError extends Error {
     this.name = 'ProxyError';
   }
 }
+
+/** FATAL 57P01, as Postgres says it: what a client hears when an administrator ends it (shutdown, KILL). */
+export function terminatedByAdministrator(): ProxyError {
+  return new ProxyError('ADMIN_SHUTDOWN', 'terminating connection due to administrator command', SqlState.AdminShutdown, 'FATAL');
+}

@@ -40,7 +40,7 @@ export class ClientAuth {
   /** A failed login: thrown at once, or, for an address with too many recent failures, sent late. */
   private deny(err: ProxyError): void {
     const delay = this.ctx.authFailures?.fail(this.address) ?? 0;
-    logger.info('authentication failed', { user: this.user, address: this.address, method: this.method, delayMs: delay });
+    logger.info('authentication failed', { user: this.user, address: this.address, method: this.method, reason: err.message, delayMs: delay });
     if (delay <= 0) throw err;
     this.held = true;
     setTimeout(() => this.fail(err), delay).unref();

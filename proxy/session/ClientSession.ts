@@ -8,7 +8,7 @@ import type { Pool } from '../pool/Pool.js';
 import * as Be from '../protocol/BackendMessage.js';
 import { FrameReader, type Frame } from '../protocol/FrameReader.js';
 import { FRONTEND_CODES, FRONTEND_SMALL_MESSAGES, FrontendCode, SMALL_MESSAGE_LIMIT } from '../protocol/MessageCode.js';
-import { ProxyError, SqlState } from '../protocol/SqlState.js';
+import { ProxyError, SqlState, terminatedByAdministrator } from '../protocol/SqlState.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
 import { ErrorSource } from '../telemetry/RequestCounters.js';
 import { Login, type LoginOwner, type StartupRequest } from './Login.js';
@@ -67,9 +67,27 @@ export class ClientSession {
   private readonly onData = (chunk: Buffer): void => this.onClientData(chunk);
   private readonly onError = (e: Error): void => {
     logger.debug('client socket error', { pid: this.pid, error: e.message });
+    this.closeReason ??= `socket error: ${e.message}`;
     this.close();
   };
-  private readonly onClose = (): void => this.close();
+  private readonly onClose = (): void => {
+    this.closeReason ??= 'client closed the connection';
+    this.close();
+  };
+  /** why the session ended, for its disconnect line (the first reason given wins) */
+  private closeReason: string | null = null;
+  /** logged in (its connect line was written): its disconnect is logged too */
+  private announced = false;
+
+  /** the client's connect line (user, database, address, application_name); its disconnect line repeats them */
+  private announce(): void {
+    this.announced = true;
+    logger.info('client connected', this.who());
+  }
+
+  private who(): Record<string, unknown> {
+    return { pid: this.pid, user: this.user, database: this.database, address: this.remote, application_name: this.applicationName };
+  }
 
 
   /**
@@ -308,6 +326,7 @@ export class ClientSession {
     if (!this.ctx.admitClient(this)) {
       throw new ProxyError('TOO_MANY_CLIENTS', 'sorry, too many clients already', SqlState.TooManyConnections, 'FATAL');
     }
+    this.announce();
     for (const shard of this.ctx.config.shards) this.serverIdentityOn(shard.name);
     const host = this.ctx.plugins;
     if (host) {
@@ -379,16 +398,20 @@ export class ClientSession {
   private startAdmin(): void {
     this.socket.write(this.admin!.welcome({ user: this.user, applicationName: this.applicationName, pid: this.pid, secret: this.secret }));
     this.state = SessionState.Ready;
+    this.announce();
   }
 
   private onAdminFrame(f: Frame): void {
-    if (f.code === FrontendCode.Terminate) this.close();
-    else this.admin!.onFrame(f);
+    if (f.code === FrontendCode.Terminate) {
+      this.closeReason ??= 'client terminated';
+      this.close();
+    } else this.admin!.onFrame(f);
   }
 
   private onRequestFrame(f: Frame): void {
     const code = f.code;
     if (code === FrontendCode.Terminate) {
+      this.closeReason ??= 'client terminated';
       this.close();
       return;
     }
@@ -511,6 +534,8 @@ export class ClientSession {
     if (!(e instanceof ProxyError)) logger.error('internal error in session', { pid: this.pid, error: (e as Error)?.stack });
     this.fw.flushRun();
     const msg = Be.ErrorResponse({ severity: err.severity, code: err.sqlState, message: err.message });
+    if (err.severity === 'FATAL' || err.code === CLIENT_NOT_READING) this.closeReason ??= `${err.sqlState} ${err.message}`;
+    else if (logger.enabled('info')) logger.info('query error', { pid: this.pid, sqlstate: err.sqlState, message: err.message, source: 'proxy' });
     if (err.code === CLIENT_NOT_READING) {
       // what it has not read would wait behind the error forever: the memory goes now
       this.socket.destroy();
@@ -529,7 +554,7 @@ export class ClientSession {
   /** Called at shutdown, and after a release while shutting down: an idle client is told and closed. */
   shutdownIdle(): void {
     if (this.fw.server || this.state === SessionState.Closed) return;
-    this.fail(new ProxyError('ADMIN_SHUTDOWN', 'terminating connection due to administrator command', SqlState.AdminShutdown, 'FATAL'));
+    this.fail(terminatedByAdministrator());
   }
 
   /** Ends the session (once): its server connection goes back or is closed, and it stops counting against
@@ -544,6 +569,12 @@ export class ClientSession {
     this.pipeline?.leaveKeys();
     this.fw.leave(wasReady);
     this.ctx.forgetClient(this);
+    if (this.announced) {
+      logger.info('client disconnected', {
+        ...this.who(), duration_ms: Date.now() - this.connectedAt, queries: this.stats.queries, bytes_in: this.stats.bytesIn,
+        bytes_out: this.stats.bytesOut, reason: this.closeReason ?? 'closed by the proxy',
+      });
+    }
     if (this.plugins?.hasCloseHooks) this.plugins.observeClose({ durationMs: Date.now() - this.connectedAt });
   }
 }

@@ -650,6 +650,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     if (out.length === 0 || !this.server) return;
     const buf = out.length === 1 ? out[0]! : joinFrames(out);
     this.toServer = [];
+    if (this.slowSince === 0 && this.ctx.config.log.slow_ms > 0) this.slowSince = performance.now();
     if (!this.server.write(buf) && !this.clientPaused) {
       this.clientPaused = true;
       this.owner.pauseReading();
@@ -849,6 +850,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         else this.emitCurrent();
         this.noteServerError(payload, head);
         this.ctx.requestCounters.error(ErrorSource.Server, Be.errorCode(payload));
+        if (this.slowSince > 0 || logger.enabled('info')) this.logServerError(payload);
         if (this.plugins !== null && this.plugins.hasErrorHooks) {
           const fields = Be.decodeErrorFields(payload);
           this.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });
@@ -948,8 +950,45 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     this.observer?.observeResponseFrame(code, frame);
   }
 
+  /** when the request now in flight was written to the server (performance.now()), with log.slow_ms on; else 0 */
+  private slowSince = 0;
+  /** the SQLSTATE of the error the request in flight got, for its slow-request line */
+  private slowError: string | null = null;
+
+  /** The query-error line: SQLSTATE, message, client pid, shard; the statement with log.statements (simple Query). */
+  private logServerError(payload: Buffer): void {
+    const fields = Be.decodeErrorFields(payload);
+    const sqlstate = fields.get('C') ?? '';
+    if (this.slowSince > 0) this.slowError = sqlstate;
+    if (!logger.enabled('info')) return;
+    logger.info('query error', {
+      pid: this.owner.pid, shard: this.server?.shard.name, sqlstate, message: fields.get('M') ?? '', source: 'server',
+      ...(this.ctx.config.log.statements ? { statement: this.statementText() } : {}),
+    });
+  }
+
+  /** the text of the simple Query in flight, if it is one */
+  private statementText(): string | undefined {
+    const q = this.queries.peek();
+    return q === undefined ? undefined : q.toString('utf8', 0, Math.max(0, q.length - 1));
+  }
+
+  /** The slow-request line: a request took at least log.slow_ms from being written to the server to its ReadyForQuery. */
+  private logSlow(ms: number, status: number): void {
+    logger.warn('slow request', {
+      pid: this.owner.pid, shard: this.server?.shard.name, duration_ms: Math.round(ms * 10) / 10, sqlstate: this.slowError,
+      tx: String.fromCharCode(status), ...(this.ctx.config.log.statements ? { statement: this.statementText() } : {}),
+    });
+  }
+
   private onReadyForQuery(buf: Buffer, start: number, end: number): void {
     const status = buf[start + 5]!;
+    if (this.slowSince > 0) {
+      const ms = performance.now() - this.slowSince;
+      if (ms >= this.ctx.config.log.slow_ms) this.logSlow(ms, status);
+      this.slowSince = 0;
+      this.slowError = null;
+    }
     this.server!.txStatus = status;
     // anything still queued before this ReadyForQuery was skipped by the server after an error
     let p = this.pending.shift();

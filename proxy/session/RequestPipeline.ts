@@ -8,6 +8,7 @@ import * as Be from '../protocol/BackendMessage.js';
 import type { Frame } from '../protocol/FrameReader.js';
 import { decodeBind, decodeBindParams, decodeParse, decodeQuery } from '../protocol/FrontendMessage.js';
 import { BackendCode, FrontendCode } from '../protocol/MessageCode.js';
+import { logger } from '../logger.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import { StatementKind, type StatementInfo } from '../analyzer/types.js';
 import type { SessionPlugins } from '../plugins/PluginHost.js';
@@ -378,6 +379,7 @@ export class RequestPipeline {
     this.ctx.requestCounters.refused(source);
     this.ctx.requestCounters.error(ErrorSource.Proxy, code);
     if (this.host.plugins?.hasErrorHooks) this.host.plugins.observeError({ code, message, source });
+    if (logger.enabled('info')) logger.info('query error', { pid: this.host.pid, sqlstate: code, message, source });
     if (req.simple || req.endsWithSync) this.host.synthesize(Buffer.concat([err, Be.ReadyForQuery(this.host.txStatus)]));
     else {
       this.host.synthesize(err);

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { anchorPaths, loadConfig } from '../../config/loadConfig.js';
 import type { Config } from '../../config/schema.js';
 import { createCatalog } from '../catalog/createCatalog.js';
-import { logger } from '../logger.js';
+import { effectiveLevel, logger } from '../logger.js';
 import { MOVER_OWNER } from './Mover.js';
 import { ShardManager } from './ShardManager.js';
 
@@ -25,7 +25,7 @@ export async function shardManagerCommand(args: string[]): Promise<number> {
   }
   const read = (): Config => anchorPaths(loadConfig(path), dirname(resolve(path)));
   let config = read();
-  logger.setLevel(config.log.level);
+  logger.setLevel(effectiveLevel(config.log.level));
   const catalog = createCatalog(config.catalog);
   await catalog.open();
   const sm = ShardManager.create({ config: () => config, catalog });
@@ -34,7 +34,7 @@ export async function shardManagerCommand(args: string[]): Promise<number> {
   process.on('SIGHUP', () => {
     try {
       config = read();
-      logger.setLevel(config.log.level);
+      logger.setLevel(effectiveLevel(config.log.level));
       logger.info('configuration reloaded', { shards: config.shards.map((s) => s.name) });
     } catch (e) {
       logger.error('SIGHUP: reload failed, the previous configuration stays in effect', { error: (e as Error).message });

@@ -27,9 +27,13 @@ export function describeReport(r: ShardInstallReport): string {
 /** Runs `prescient versions <sub> …`; resolves with the exit code (ConfigError propagates to the CLI's handler). */
 export async function versionsCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    out.write(VERSIONS_USAGE + '\n');
+    return 0;
+  }
   if (sub !== 'install') {
     process.stderr.write(`${sub ? `prescient versions: unknown subcommand "${sub}"\n` : ''}${VERSIONS_USAGE}\n`);
-    return sub === undefined || sub === '--help' || sub === '-h' ? 0 : 2;
+    return 2;
   }
   const path = arg(rest, '--config') ?? process.env.PRESCIENT_CONFIG;
   if (!path) {

@@ -146,7 +146,7 @@ t.test('the minimal config parses, with defaults filled in', async (t) => {
     },
     workers: 1,
     shutdown: { timeout_ms: 30000 },
-    log: { level: 'info' },
+    log: { level: 'info', statements: false, slow_ms: 0 },
     http: { enabled: true, host: '127.0.0.1', port: 9930 },
     admin: { users: [] },
     sharding: { account_column: 'account_id', tables: {}, domains: {}, global_tables: [], no_key: { reads: 'fanout', writes: 'reject' }, strict: false, global_shard: 's0', action_rules: [], key_plugins: ['sqlcommenter', 'column-rules'] },
