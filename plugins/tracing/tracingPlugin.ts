@@ -28,11 +28,14 @@ const STATUS_ERROR = 2;
 
 /** One client transaction (or autocommit request) being traced. */
 interface Tx {
-  readonly span: Span;
+  /** null until the sampling decision: at its first request that is more than BEGIN (whose traceparent it continues) */
+  span: Span | null;
   /** sampled: attributes and child spans are recorded; else only its boundaries are followed */
-  readonly recording: boolean;
+  recording: boolean;
   /** the context child spans start in (recording only) */
-  readonly ctx: Context | undefined;
+  ctx: Context | undefined;
+  /** performance.now() of its first request */
+  readonly start: number;
   /** inside BEGIN … COMMIT/ROLLBACK */
   open: boolean;
   /** the request that ends it has come: it ends at that request's response */
@@ -64,6 +67,16 @@ export function openAfter(statements: readonly StatementDescription[] | undefine
     else if (k === StatementKind.Commit || k === StatementKind.Rollback) open = false;
   }
   return open;
+}
+
+/** A request of BEGIN (and SET) only: the statement that says where the transaction goes, and its traceparent, is still to come. */
+function opensOnly(statements: readonly StatementDescription[] | undefined): boolean {
+  if (statements === undefined || statements.length === 0) return false;
+  for (let i = 0; i < statements.length; i++) {
+    const k = statements[i]!.kind;
+    if (k !== StatementKind.Begin && k !== StatementKind.Set) return false;
+  }
+  return true;
 }
 
 /** The operation a round trip ran: its statement's kind (`SELECT`, `INSERT`, …), `BATCH` for several. */
@@ -115,29 +128,30 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
       const pending = new WeakMap<RequestContext, Pending>();
       let current: Tx | null = null;
 
+      /** The sampling decision: the transaction's span, a child of the application's traceparent when `ctx` carries one. */
+      const decide = (tx: Tx, ctx: RequestContext | undefined): Span => {
+        const tags = ctx === undefined ? undefined : traceTags(ctx.statements);
+        const parent = tags === undefined ? undefined : h.remoteParent(tags.traceparent, tags.tracestate);
+        const span = (tx.span = tracer.startSpan(SpanName.Transaction, { kind: SPAN_KIND_SERVER, startTime: tx.start }, parent));
+        if (span.isRecording()) {
+          tx.recording = true;
+          span.setAttribute(Attr.DbSystem, 'postgresql');
+          span.setAttribute(Attr.DbNamespace, session.database);
+          tx.ctx = h.withSpan(span, parent);
+        }
+        return span;
+      };
+
       const end = (tx: Tx, at: number): void => {
         if (tx.ended) return;
         tx.ended = true;
-        if (tx.recording) {
-          tx.span.setAttribute(Attr.Requests, tx.requests);
-          if (tx.rows > 0) tx.span.setAttribute(Attr.DbRows, tx.rows);
-        }
-        tx.span.end(at);
         if (current === tx) current = null;
-      };
-
-      const begin = (ctx: RequestContext, now: number): Tx => {
-        const tags = traceTags(ctx.statements);
-        const parent = tags === undefined ? undefined : h.remoteParent(tags.traceparent, tags.tracestate);
-        const span = tracer.startSpan(SpanName.Transaction, { kind: SPAN_KIND_SERVER, startTime: now }, parent);
-        const recording = span.isRecording();
-        let spanCtx: Context | undefined;
-        if (recording) {
-          span.setAttribute(Attr.DbSystem, 'postgresql');
-          span.setAttribute(Attr.DbNamespace, session.database);
-          spanCtx = h.withSpan(span, parent);
+        const span = tx.span ?? decide(tx, undefined);
+        if (tx.recording) {
+          span.setAttribute(Attr.Requests, tx.requests);
+          if (tx.rows > 0) span.setAttribute(Attr.DbRows, tx.rows);
         }
-        return { span, recording, ctx: spanCtx, open: false, closing: false, ended: false, last: now, requests: 0, rows: 0, keyed: false, shard: undefined, cache: undefined };
+        span.end(at);
       };
 
       return {
@@ -145,11 +159,12 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
           const now = performance.now();
           // the transaction before ended with a request no response followed (answered by the proxy): end it there
           if (current !== null && current.closing) end(current, current.last);
-          const tx = (current ??= begin(ctx, now));
+          const tx = (current ??= { span: null, recording: false, ctx: undefined, start: now, open: false, closing: false, ended: false, last: now, requests: 0, rows: 0, keyed: false, shard: undefined, cache: undefined });
+          if (tx.span === null && !opensOnly(ctx.statements)) decide(tx, ctx);
           tx.open = openAfter(ctx.statements, tx.open || ctx.transaction?.open === true);
           if (!tx.open) tx.closing = true;
           tx.last = now;
-          if (tx.recording) pending.set(ctx, { tx, closes: tx.closing });
+          if (tx.span === null || tx.recording) pending.set(ctx, { tx, closes: tx.closing });
           return undefined;
         },
         onRoute(rc) {
@@ -171,29 +186,35 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
           pending.delete(req);
           const now = performance.now();
           const tx = p.tx;
-          tx.requests++;
           tx.last = now;
+          // a BEGIN answered before the decision, or a transaction not sampled after all
+          if (tx.span === null || !tx.recording) {
+            if (p.closes) end(tx, now);
+            return;
+          }
+          const span = tx.span;
+          tx.requests++;
           const rows = info.rows;
           if (rows !== undefined) tx.rows += rows;
           const key = req.shardKey;
           if (!tx.keyed && key?.account !== undefined) {
             tx.keyed = true;
             const tables = req.statements?.flatMap((s) => s.tables) ?? [];
-            tx.span.setAttribute(Attr.Account, key.account);
-            if (key.action !== undefined) tx.span.setAttribute(Attr.Action, key.action);
-            if (domainOf !== null) tx.span.setAttribute(Attr.Domain, domainOf(key.account, key.action, tables));
+            span.setAttribute(Attr.Account, key.account);
+            if (key.action !== undefined) span.setAttribute(Attr.Action, key.action);
+            if (domainOf !== null) span.setAttribute(Attr.Domain, domainOf(key.account, key.action, tables));
           }
           const cache = req.notes?.cache;
           if (cache !== undefined && cache !== tx.cache) {
             tx.cache = tx.cache === undefined ? cache : 'mixed';
-            tx.span.setAttribute(Attr.Cache, tx.cache);
+            span.setAttribute(Attr.Cache, tx.cache);
           }
           const err = info.error;
-          if (err !== undefined) failed(tx.span, err.code, err.message);
+          if (err !== undefined) failed(span, err.code, err.message);
           if (p.shard !== undefined) {
             if (tx.shard === undefined) {
               tx.shard = p.shard;
-              tx.span.setAttribute(Attr.Shard, p.shard);
+              span.setAttribute(Attr.Shard, p.shard);
             }
             // the server round trip: from the request's first frame sent to the server until its ReadyForQuery
             const op = operationOf(req.statements);
@@ -209,7 +230,7 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
         onError(e) {
           // a request the proxy or a plugin refused gets no response: its transaction ends here when the request ended it
           if (e.source === 'backend' || current === null) return;
-          if (current.recording) failed(current.span, e.code, e.message);
+          if (current.recording) failed(current.span!, e.code, e.message);
           if (current.closing) end(current, performance.now());
         },
         onClose() {
