@@ -212,8 +212,8 @@ export const TracingSchema = z
     service_name: z.string().min(1).default('prescient'),
     /** spans waiting for export; beyond it new spans are dropped (the SDK's 2048 dropped 93 % of a burst) */
     max_queue_size: z.number().int().min(1).default(65536),
-    /** spans per export request (at most max_queue_size) */
-    max_export_batch_size: z.number().int().min(1).default(2048),
+    /** spans per export request (at most max_queue_size); a full batch is sent at once: smaller batches die young (less GC) */
+    max_export_batch_size: z.number().int().min(1).default(512),
     /** the longest a span waits in the queue before an export */
     schedule_delay_ms: z.number().int().min(1).default(1000),
     /** an export that has not finished after this long is abandoned */
