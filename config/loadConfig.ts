@@ -54,5 +54,7 @@ export function anchorPaths(config: Config, dir: string): Config {
   if (!isAbsolute(config.action_log.dir)) config.action_log.dir = resolve(dir, config.action_log.dir);
   const model = config.cache.prefetch.model;
   if (model !== undefined && !isAbsolute(model)) config.cache.prefetch.model = resolve(dir, model);
+  const tracing = config.telemetry.tracing;
+  if (!isAbsolute(tracing.file)) tracing.file = resolve(dir, tracing.file);
   return config;
 }

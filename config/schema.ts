@@ -189,6 +189,43 @@ export const ActionLogSchema = z.strictObject({
   flush_ms: z.number().int().min(10).default(200),
 });
 
+/** Where spans go: an OTLP/HTTP collector, or a file of NDJSON lines (tests, air-gapped debugging). */
+export const TraceExporter = { Otlp: 'otlp', File: 'file' } as const;
+export type TraceExporter = (typeof TraceExporter)[keyof typeof TraceExporter];
+
+/** OpenTelemetry tracing: a span per client transaction, a child per server round trip (docs/tracing.md). */
+export const TracingSchema = z
+  .strictObject({
+    /** off: the request path creates no span at all (one boolean check) */
+    enabled: z.boolean().default(false),
+    /** share of transactions traced when no application traceparent decides (0..1); a sampled traceparent is always followed */
+    sample_ratio: z.number().min(0).max(1).default(0.01),
+    exporter: z.enum([TraceExporter.Otlp, TraceExporter.File]).default(TraceExporter.Otlp),
+    /**
+     * OTLP/HTTP (JSON) URL spans are POSTed to; unset: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
+     * OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`, else http://127.0.0.1:4318/v1/traces
+     */
+    endpoint: z.url().optional(),
+    /** exporter `file`: the NDJSON file spans are appended to (relative: to the config file's folder) */
+    file: z.string().min(1).default('spans.ndjson'),
+    /** the resource's service.name */
+    service_name: z.string().min(1).default('prescient'),
+    /** spans waiting for export; beyond it new spans are dropped (the SDK's 2048 dropped 93 % of a burst) */
+    max_queue_size: z.number().int().min(1).default(65536),
+    /** spans per export request (at most max_queue_size); a full batch is sent at once: smaller batches die young (less GC) */
+    max_export_batch_size: z.number().int().min(1).default(512),
+    /** the longest a span waits in the queue before an export */
+    schedule_delay_ms: z.number().int().min(1).default(1000),
+    /** an export that has not finished after this long is abandoned */
+    export_timeout_ms: z.number().int().min(1).default(10000),
+  })
+  .refine((t) => t.max_export_batch_size <= t.max_queue_size, { message: 'max_export_batch_size must not exceed max_queue_size', path: ['max_export_batch_size'] });
+
+/** Telemetry: OpenTelemetry traces (metrics are served on the HTTP listener: `http`). */
+export const TelemetrySchema = z.strictObject({
+  tracing: TracingSchema.prefault({}),
+});
+
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
 
@@ -285,6 +322,7 @@ export const ConfigSchema = z.strictObject({
   cache: CacheSchema.prefault({}),
   shard_manager: ShardManagerSchema.prefault({}),
   action_log: ActionLogSchema.prefault({}),
+  telemetry: TelemetrySchema.prefault({}),
 }).superRefine((c, ctx) => {
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
@@ -369,3 +407,4 @@ export type DomainConfig = z.infer<typeof DomainSchema>;
 export type CatalogConfig = z.infer<typeof CatalogSchema>;
 export type PluginEntryConfig = z.infer<typeof PluginEntrySchema>;
 export type CacheConfig = z.infer<typeof CacheSchema>;
+export type TracingConfig = Config['telemetry']['tracing'];

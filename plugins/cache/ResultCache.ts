@@ -64,6 +64,9 @@ export class ResultCache {
     return this.bytes;
   }
 
+  /** the last get() that hit was the first hit of an entry a prefetch stored */
+  lastHitPrefetched = false;
+
   /** The entry for `key` if its token is `current` (and within the TTL); a stale one is dropped. */
   get(key: string, current: number, domain: string): CacheEntry | undefined {
     const e = this.entries.get(key);
@@ -82,6 +85,7 @@ export class ResultCache {
     // evicting them. Moving the entry on every hit (delete + set) made the Map rehash its tombstones: 7 % of a hit's CPU
     e.used = true;
     s.hits++;
+    this.lastHitPrefetched = e.prefetched === true;
     if (e.prefetched === true) {
       e.prefetched = false;
       s.prefetchUsed++;

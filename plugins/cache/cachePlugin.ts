@@ -12,6 +12,10 @@ import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
 const RESULT_COLUMN_LIMIT = 32;
 const RESULT_ROW_LIMIT = 4;
 
+/** What the cache did with a request: the `cache` note it leaves on the request (RequestContext.notes). */
+export const CacheOutcome = { Hit: 'hit', Miss: 'miss', Prefetch: 'prefetch', Bypass: 'bypass' } as const;
+export type CacheOutcome = (typeof CacheOutcome)[keyof typeof CacheOutcome];
+
 /** Session settings that change a result's bytes: part of the cache key. */
 const RESULT_SETTINGS = [
   'search_path', 'timezone', 'datestyle', 'intervalstyle', 'client_encoding', 'extra_float_digits', 'bytea_output',
@@ -202,9 +206,15 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             }
           }
           const k = keyOf(ctx);
-          if (k === null) return undefined;
+          // the outcome, for the plugins after this one (tracing): not cacheable, a hit (of a prefetched entry), a miss
+          const notes = (ctx.notes ??= {});
+          if (k === null) {
+            notes.cache = CacheOutcome.Bypass;
+            return undefined;
+          }
           const token = versions!.token(k.placementKey);
           const hit = store.get(k.cacheKey, token, k.domain);
+          notes.cache = hit === undefined ? CacheOutcome.Miss : store.lastHitPrefetched ? CacheOutcome.Prefetch : CacheOutcome.Hit;
           if (hit) {
             if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) pf.noteHit(ctx.shardKey.account, ctx.shardKey.action, k.cacheKey);
             return { answer: hit.frames };

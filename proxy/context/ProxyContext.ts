@@ -52,9 +52,9 @@ function poolKey(shard: string, identity: ServerIdentity): string {
 }
 
 export class ProxyContext {
-  /** Requests are analysed and routed with several shards, plugins of the user's, the cache, the shard manager or the action log; else pass-through. */
+  /** Requests are analysed and routed with several shards, plugins of the user's, the cache, the shard manager, the action log or tracing; else pass-through. */
   static needsRouting(config: Config): boolean {
-    return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled || config.shard_manager.enabled || config.action_log.enabled;
+    return config.shards.length > 1 || config.plugins.length > 0 || config.cache.enabled || config.shard_manager.enabled || config.action_log.enabled || config.telemetry.tracing.enabled;
   }
 
   readonly statementNames = new StatementNames();

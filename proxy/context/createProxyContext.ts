@@ -58,6 +58,8 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       };
     }
     const entries = [
+      // tracing first: its onRequest must see every request, also one a later plugin answers (a cache hit) or refuses
+      ...(config.telemetry.tracing.enabled ? [{ name: 'tracing' }] : []),
       ...config.sharding.key_plugins.map((name) => ({ name })),
       ...(config.cache.enabled ? [{ name: 'result-cache' }] : []),
       ...(config.shard_manager.enabled ? [{ name: 'shard-load' }] : []),

@@ -141,6 +141,11 @@ export interface RequestContext {
   readonly paramFormats?: readonly number[];
   /** filled by key-derivation plugins; the first to set a part wins by convention (check before overwriting) */
   shardKey?: ShardKey;
+  /**
+   * what plugins noted about the request, for the hooks that come after (onRoute, onResponse) and for other plugins
+   * (tracing): a short word per name, e.g. the result cache's `cache` (`hit`, `miss`, `prefetch`, `bypass`)
+   */
+  notes?: Record<string, string>;
   /** the session's settings (lower-cased name → value), e.g. `prescient.account` */
   readonly settings: ReadonlyMap<string, string>;
   /** extended protocol: the Bind's result format codes (as paramFormats) */

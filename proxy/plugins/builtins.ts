@@ -5,6 +5,7 @@ import { columnRules } from '../../plugins/columnRules.js';
 import { cachePlugin } from '../../plugins/cache/cachePlugin.js';
 import { loadPlugin } from '../../plugins/load/loadPlugin.js';
 import { actionLogPlugin } from '../../plugins/actionLog/actionLogPlugin.js';
+import { tracingPlugin } from '../../plugins/tracing/tracingPlugin.js';
 
 /** A built-in plugin: a factory, so every host gets its own instance. */
 export type BuiltinPluginFactory = () => PrescientPlugin;
@@ -13,7 +14,7 @@ export type BuiltinPluginFactory = () => PrescientPlugin;
  * Built-in plugins by name. `sqlcommenter` and `column-rules` derive the shard key (sharding.key_plugins);
  * `result-cache` is the version-checked cache (loaded when `cache.enabled`); `shard-load` counts load for the shard
  * manager (loaded when `shard_manager.enabled`); `action-log` appends each account's actions to the action log (loaded
- * when `action_log.enabled`).
+ * when `action_log.enabled`); `tracing` makes OpenTelemetry spans (loaded when `telemetry.tracing.enabled`).
  */
 export const builtinPlugins: ReadonlyMap<string, BuiltinPluginFactory> = new Map<string, BuiltinPluginFactory>([
   ['sqlcommenter', sqlcommenter],
@@ -21,4 +22,5 @@ export const builtinPlugins: ReadonlyMap<string, BuiltinPluginFactory> = new Map
   ['result-cache', cachePlugin],
   ['shard-load', loadPlugin],
   ['action-log', () => actionLogPlugin()],
+  ['tracing', () => tracingPlugin()],
 ]);

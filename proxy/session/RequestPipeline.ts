@@ -655,10 +655,13 @@ export class RequestPipeline {
     }
     this.host.block();
     this.waitingFor = route.shards.join(',');
+    const start = performance.now();
     this.fanOut.run(plan).then((out) => {
       this.waitingFor = null;
       if (this.host.closed) return;
       this.host.write(out);
+      // the merged answer is the request's response (nothing else is owed on this session while it runs)
+      if (this.host.plugins?.hasResponseHooks) this.host.plugins.observeResponse({ request: req.units[0]?.ctx, durationMs: performance.now() - start });
       this.host.resume();
     }, (e: unknown) => {
       this.waitingFor = null;

@@ -46,7 +46,7 @@ async function rejectsWith(t: Test, p: Promise<unknown>, code: string, names: st
 t.test('HookName is data: every hook name once', async (t) => {
   t.same(Object.values(HookName).sort(), ['onBackendMessage', 'onClose', 'onError', 'onRequest', 'onResponse', 'onRoute', 'onStartup']);
   t.equal(PLUGIN_API_VERSION, 1);
-  t.same([...builtinPlugins.keys()].sort(), ['action-log', 'column-rules', 'result-cache', 'shard-load', 'sqlcommenter'], 'the key-derivation built-ins, the cache, the load counting of the shard manager and the action log');
+  t.same([...builtinPlugins.keys()].sort(), ['action-log', 'column-rules', 'result-cache', 'shard-load', 'sqlcommenter', 'tracing'], 'the key-derivation built-ins, the cache, the load counting of the shard manager, the action log and tracing');
 });
 
 t.test('deciders are synchronous while the hooks are: no promise on the hot path', async (t) => {
