@@ -14,6 +14,7 @@ import { proxyAdminSource } from '../admin/proxyAdminSource.js';
 import { routingAdminCommands } from '../admin/routingAdminCommands.js';
 import { migrationAdminCommands } from '../admin/migrationAdminCommands.js';
 import { shardAdminCommands } from '../admin/shardAdminCommands.js';
+import { databaseAdminCommands } from '../admin/databaseAdminCommands.js';
 import { LoadWindow } from '../shardManager/LoadWindow.js';
 import { Resharder, describeReshard } from '../shardManager/Resharder.js';
 import { ShardManager } from '../shardManager/ShardManager.js';
@@ -21,6 +22,7 @@ import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
 import type { WorkerPeers } from '../workers/WorkerPeers.js';
 import { backgroundRead } from './backgroundRead.js';
+import type { ClientRegistry } from './ClientRegistry.js';
 
 /** What the composition root passes in besides the config. */
 export interface ProxyContextOptions {
@@ -30,6 +32,8 @@ export interface ProxyContextOptions {
   reloadConfig?: () => Config;
   /** this process is one of several workers (config.workers > 1) */
   peers?: WorkerPeers | null;
+  /** what this database shares with the proxy's others (Server.open gives every database the same) */
+  registry?: ClientRegistry<ProxyContext>;
 }
 
 type AdminCommand = (args: string) => AdminResult | Promise<AdminResult>;
@@ -88,14 +92,14 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       ),
     });
     ctx = new ProxyContext({
-      config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers,
+      config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers, registry: options.registry,
       // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
       admin: (c) => {
         const sm = (shardManager = ShardManager.create({ config: () => c.config, catalog: c.catalog, fence: c.fence, load, invalidate: (k) => c.versions?.localWrite(k) }));
         const moves = migrationAdminCommands(sm.mover, c.catalog, () => c.config.shard_manager.fence_timeout_ms);
         const resharder = (c.resharder = sm.resharder);
         const shardSet = shardAdminCommands(c, resharder);
-        return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...shardSet, ...pluginCommands]), startedAt);
+        return proxyAdminSource(c, new Map<string, AdminCommand>([...routingAdminCommands(c), ...moves, ...shardSet, ...databaseAdminCommands(c), ...pluginCommands]), startedAt);
       },
     });
     catalog.onChange((epoch) => logger.debug('catalog changed', { epoch }));
