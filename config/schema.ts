@@ -317,6 +317,17 @@ const ConfigObjectSchema = z.strictObject({
 });
 
 export const ConfigSchema = ConfigObjectSchema.superRefine((c, ctx) => {
+  // which form (database + shards, or databases): said even when other keys are invalid, as a missing key is
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) return; // the object's own issue says so
+  const present = (v: unknown): boolean => v !== undefined;
+  const issue = (key: string, message: string): void => ctx.addIssue({ code: 'custom', message, path: [key] });
+  if (present(c.databases)) {
+    for (const key of ['database', 'shards'] as const) if (present(c[key])) issue(key, 'give either `database` and `shards` (one database) or `databases`, not both');
+  } else {
+    if (!present(c.database)) issue('database', 'required: the database name clients connect to (or give `databases`)');
+    if (!present(c.shards)) issue('shards', 'required: the shards of `database` (or give `databases`)');
+  }
+}, { when: () => true }).superRefine((c, ctx) => {
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
       ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['users', i, 'password'] });
@@ -387,15 +398,13 @@ function catalogFileOf(path: string, name: string): string {
 
 /** The databases of a config, each with its effective settings (the top level's where it has none of its own). */
 function databaseEntries(c: ParsedConfig, issue: (path: PropertyKey[], message: string) => void): DatabaseEntry[] {
+  // a config in neither form or both has its issue already (ConfigSchema's first check)
   if (c.databases === undefined) {
-    if (c.database === undefined) issue(['database'], 'required: the database name clients connect to (or give `databases`)');
-    if (c.shards === undefined) issue(['shards'], 'required: the shards of `database` (or give `databases`)');
     if (c.database === undefined || c.shards === undefined) return [];
     const { pool, sharding, catalog, plugins, cache, shard_manager, action_log } = c;
     return [{ name: c.database, db: { shards: c.shards, aliases: [], pool, sharding, catalog, plugins, cache, shard_manager, action_log }, path: ['database'], at: () => [] }];
   }
-  if (c.database !== undefined) issue(['database'], 'give either `database` and `shards` (one database) or `databases`, not both');
-  if (c.shards !== undefined) issue(['shards'], 'give either `database` and `shards` (one database) or `databases`, not both');
+  if (c.database !== undefined || c.shards !== undefined) return [];
   const entries = Object.entries(c.databases);
   if (entries.length === 0) issue(['databases'], 'at least one database is required');
   return entries.map(([name, e]) => {

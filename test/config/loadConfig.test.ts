@@ -133,9 +133,10 @@ t.test('invalid YAML and unreadable files throw ConfigError', async (t) => {
 });
 
 t.test('the minimal config parses, with defaults filled in', async (t) => {
-  const c = loadConfig(file(MINIMAL));
+  const { databases, ...c } = loadConfig(file(MINIMAL));
   t.same(c, {
     listen: { host: '127.0.0.1', port: 6432, max_message_size: 64 * 1024 * 1024, max_startup_packet: 10000, max_client_connections: 1000, startup_timeout_ms: 60000, auth_timeout_ms: 60000 },
+    http: { enabled: true, host: '127.0.0.1', port: 9930 },
     database: 'app',
     users: [{ name: 'app', password: 'app-secret' }],
     auth: { method: 'scram-sha-256', failure_limit: 10, failure_window_ms: 60000, failure_delay_ms: 1000 },
@@ -155,6 +156,9 @@ t.test('the minimal config parses, with defaults filled in', async (t) => {
     shard_manager: { enabled: false, window: 60, recent: 10, heavy_hitters: 128, imbalance: 1.25, sustain: 10, max_concurrent_moves: 2, max_moves_per_hour: 60, cooldown: 300, fence_timeout_ms: 5000, capture_timeout_ms: 30000, catchup_rows: 100, cleanup_grace_ms: 0, moves: true },
     action_log: { enabled: false, dir: 'action-log', segment_bytes: 16777216, segments: 8, flush_ms: 200 },
   });
+  // the one-database form is `databases` with one entry: the top level's own keys
+  const { shards, pool, sharding, catalog, plugins, cache, shard_manager, action_log } = c;
+  t.same(databases, { app: { shards, aliases: [], pool, sharding, catalog, plugins, cache, shard_manager, action_log } });
 });
 
 t.test('defaults when sections are left out', async (t) => {
