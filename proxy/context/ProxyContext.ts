@@ -122,7 +122,7 @@ export class ProxyContext {
     this.counters = this.registry.counters;
     this.authFailures = this.registry.authFailures;
     this.closedTotals = this.registry.closedTotals;
-    this.registry.register([parts.config.database, ...(parts.config.databases[parts.config.database]?.aliases ?? [])], this);
+    this.registry.register([parts.config.database, ...(parts.config.databases?.[parts.config.database]?.aliases ?? [])], this);
     for (const u of parts.config.users) this.users.set(u.name, u);
     warmVerifiers(parts.config);
     this.adminSource = parts.admin(this);

@@ -1,7 +1,7 @@
 // Tests for config/schema.ts's `databases` and config/databaseConfig.ts: each database's effective settings (the top level's by default), the one-database form as its one entry, and the errors naming the path.
 import t from 'tap';
 import { ConfigError, parseConfig, anchorPaths } from '../../config/loadConfig.js';
-import { databaseConfig } from '../../config/databaseConfig.js';
+import { databaseConfig, onlyDatabaseConfig } from '../../config/databaseConfig.js';
 import { workerShare } from '../../proxy/workers/workerShare.js';
 
 const users = [{ name: 'u', password: 'p' }];
@@ -31,6 +31,7 @@ t.test('each database has its own shards, and the top level pool (overridden key
   const half = workerShare(c, 0, 2);
   t.same([half.databases.app!.pool.size, half.databases.postgres!.pool.size], [4, 4], 'workers split every database\'s pool');
   t.throws(() => databaseConfig(c, 'nope'), /no database "nope"/);
+  t.throws(() => onlyDatabaseConfig(c, 'prescient versions install'), /prescient versions install works on a config with one database; this one has 2 \(app, postgres\)/, 'a one-database command refuses it');
 });
 
 t.test('the one-database form is the one entry of databases', async (t) => {
@@ -38,6 +39,7 @@ t.test('the one-database form is the one entry of databases', async (t) => {
   t.same(Object.keys(c.databases), ['app']);
   const app = databaseConfig(c, 'app');
   t.same([app.shards, app.catalog, app.pool, app.sharding], [c.shards, { path: 'own.db' }, c.pool, c.sharding], 'the same settings, the catalog file unchanged');
+  t.equal(onlyDatabaseConfig(c, 'x').database, 'app', 'a one-database command takes it');
 });
 
 const bad: { name: string; config: Record<string, unknown>; issues: string[] }[] = [
