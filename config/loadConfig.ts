@@ -48,12 +48,14 @@ export function loadConfig(path: string): Config {
   return parseConfig(raw, `config file ${path}`);
 }
 
-/** Relative paths of the config (the catalog file, the action log's folder, the prefetch model) are taken from `dir` (the config file's folder), not from wherever the process was started. */
+/** Relative paths of the config (each database's catalog file, action log folder and prefetch model) are taken from `dir` (the config file's folder), not from wherever the process was started. */
 export function anchorPaths(config: Config, dir: string): Config {
-  if (config.catalog.path !== undefined && !isAbsolute(config.catalog.path)) config.catalog.path = resolve(dir, config.catalog.path);
-  if (!isAbsolute(config.action_log.dir)) config.action_log.dir = resolve(dir, config.action_log.dir);
-  const model = config.cache.prefetch.model;
-  if (model !== undefined && !isAbsolute(model)) config.cache.prefetch.model = resolve(dir, model);
+  for (const db of [config, ...Object.values(config.databases)]) {
+    if (db.catalog.path !== undefined && !isAbsolute(db.catalog.path)) db.catalog.path = resolve(dir, db.catalog.path);
+    if (!isAbsolute(db.action_log.dir)) db.action_log.dir = resolve(dir, db.action_log.dir);
+    const model = db.cache.prefetch.model;
+    if (model !== undefined && !isAbsolute(model)) db.cache.prefetch.model = resolve(dir, model);
+  }
   const tracing = config.telemetry.tracing;
   if (!isAbsolute(tracing.file)) tracing.file = resolve(dir, tracing.file);
   return config;

@@ -226,10 +226,67 @@ export const TelemetrySchema = z.strictObject({
   tracing: TracingSchema.prefault({}),
 });
 
+/** The pool settings of every (shard, server user) pool (a database's `pool` overrides them key by key). */
+export const PoolSchema = z
+  .strictObject({
+    mode: z.enum(['transaction', 'session']).default('transaction'),
+    /** server connections per (shard, server user) pool, as PgBouncer's default_pool_size (docs/server-identity.md) */
+    size: z.number().int().min(1).default(20),
+    /** how long a request may wait for a server connection before it gets an error */
+    queue_timeout_ms: durationMs.default(5000),
+    /** an idle server connection is closed after this long */
+    idle_timeout_ms: durationMs.default(60000),
+    /** how long to wait for a server connection to be established */
+    connect_timeout_ms: durationMs.default(5000),
+    /** run on a server connection when a session-mode client leaves ('' for none) */
+    reset_query: z.string().default('DISCARD ALL'),
+    /** a reset (reset_query) that has not finished after this long closes the server connection; the pool opens another */
+    reset_timeout_ms: durationMs.default(5000),
+    /** prepared statements Prescient keeps on one server connection (PgBouncer's max_prepared_statements); beyond
+     * it the least recently used is closed there (prepared again where next used). 0: no limit */
+    max_prepared_statements: z.number().int().min(0).default(200),
+    /** run on the shared server connection when any client leaves (for single-session backends such as PGlite) */
+    reset_on_every_client: z.boolean().default(false),
+    /**
+     * transaction mode: single autocommit statements (simple Query) of different clients share a server connection,
+     * up to this many in flight on it, several in one write (docs/pipelining.md). 1: off (each request has its own)
+     */
+    pipeline: z.number().int().min(1).max(1024).default(1),
+  });
+
+/** the pool keys a database may override (PoolSchema's, without their defaults: an absent key is the top level's) */
+const PoolOverridesSchema = z.strictObject(
+  Object.fromEntries(Object.entries(PoolSchema.shape).map(([k, v]) => [k, v.removeDefault().optional()])) as {
+    [K in keyof typeof PoolSchema.shape]: z.ZodOptional<ReturnType<(typeof PoolSchema.shape)[K]['removeDefault']>>;
+  },
+);
+
+/** One database of `databases`: its shards, and what it has of its own (absent keys: the top level's). */
+export const DatabaseSchema = z.strictObject({
+  /** the servers holding this database's data; a client of this database reaches no other */
+  shards: z.array(ShardSchema).min(1),
+  /** further names clients may connect with, served by the same pools (e.g. `postgres` for a driver's test set-up) */
+  aliases: z.array(z.string().min(1)).default([]),
+  /** overrides of the top-level pool, key by key */
+  pool: PoolOverridesSchema.optional(),
+  /** default: the top-level sharding */
+  sharding: ShardingSchema.optional(),
+  /** default: a file next to the top-level catalog, `<its name>-<database>.db` (placements of two databases never mix) */
+  catalog: CatalogSchema.optional(),
+  /** default: the top-level plugins */
+  plugins: z.array(PluginEntrySchema).optional(),
+  /** default: the top-level cache (each database has its own entries) */
+  cache: CacheSchema.optional(),
+  /** default: the top-level shard_manager (each database has its own, over its own catalog) */
+  shard_manager: ShardManagerSchema.optional(),
+  /** default: the top-level action_log (each database needs its own dir) */
+  action_log: ActionLogSchema.optional(),
+});
+
 export const PoolMode = { Session: 'session', Transaction: 'transaction' } as const;
 export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
 
-export const ConfigSchema = z.strictObject({
+const ConfigObjectSchema = z.strictObject({
   listen: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
@@ -258,8 +315,8 @@ export const ConfigSchema = z.strictObject({
       port: port.default(9930),
     })
     .prefault({}),
-  /** the database name clients connect to */
-  database: z.string().min(1),
+  /** the database name clients connect to (the one-database form, with `shards`; several: `databases` instead of both) */
+  database: z.string().min(1).optional(),
   users: z.array(UserSchema).min(1),
   auth: z
     .strictObject({
@@ -271,34 +328,15 @@ export const ConfigSchema = z.strictObject({
       failure_delay_ms: durationMs.default(1000),
     })
     .prefault({}),
-  shards: z.array(ShardSchema).min(1),
-  pool: z
-    .strictObject({
-      mode: z.enum(['transaction', 'session']).default('transaction'),
-      /** server connections per (shard, server user) pool, as PgBouncer's default_pool_size (docs/server-identity.md) */
-      size: z.number().int().min(1).default(20),
-      /** how long a request may wait for a server connection before it gets an error */
-      queue_timeout_ms: durationMs.default(5000),
-      /** an idle server connection is closed after this long */
-      idle_timeout_ms: durationMs.default(60000),
-      /** how long to wait for a server connection to be established */
-      connect_timeout_ms: durationMs.default(5000),
-      /** run on a server connection when a session-mode client leaves ('' for none) */
-      reset_query: z.string().default('DISCARD ALL'),
-      /** a reset (reset_query) that has not finished after this long closes the server connection; the pool opens another */
-      reset_timeout_ms: durationMs.default(5000),
-      /** prepared statements Prescient keeps on one server connection (PgBouncer's max_prepared_statements); beyond
-       * it the least recently used is closed there (prepared again where next used). 0: no limit */
-      max_prepared_statements: z.number().int().min(0).default(200),
-      /** run on the shared server connection when any client leaves (for single-session backends such as PGlite) */
-      reset_on_every_client: z.boolean().default(false),
-      /**
-       * transaction mode: single autocommit statements (simple Query) of different clients share a server connection,
-       * up to this many in flight on it, several in one write (docs/pipelining.md). 1: off (each request has its own)
-       */
-      pipeline: z.number().int().min(1).max(1024).default(1),
-    })
-    .prefault({}),
+  /** the shards of `database` (the one-database form) */
+  shards: z.array(ShardSchema).min(1).optional(),
+  /**
+   * several databases (docs/configuration.md): the name clients connect to → its shards and what it has of its own.
+   * Instead of `database` + `shards`; the top-level pool, sharding, catalog, plugins, cache, shard_manager and action_log
+   * are then every database's defaults.
+   */
+  databases: z.record(z.string().min(1), DatabaseSchema).optional(),
+  pool: PoolSchema.prefault({}),
   /**
    * event loops: N > 1 runs N worker processes sharing the listen port (node:cluster), each with 1/N of pool.size and of
    * listen.max_client_connections, so the budgets stay those configured (docs/workers.md). Not with the embedded database.
@@ -323,82 +361,162 @@ export const ConfigSchema = z.strictObject({
   shard_manager: ShardManagerSchema.prefault({}),
   action_log: ActionLogSchema.prefault({}),
   telemetry: TelemetrySchema.prefault({}),
-}).superRefine((c, ctx) => {
+});
+
+export const ConfigSchema = ConfigObjectSchema.superRefine((c, ctx) => {
+  // which form (database + shards, or databases): said even when other keys are invalid, as a missing key is
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) return; // the object's own issue says so
+  const present = (v: unknown): boolean => v !== undefined;
+  const issue = (key: string, message: string): void => ctx.addIssue({ code: 'custom', message, path: [key] });
+  if (present(c.databases)) {
+    for (const key of ['database', 'shards'] as const) if (present(c[key])) issue(key, 'give either `database` and `shards` (one database) or `databases`, not both');
+  } else {
+    if (!present(c.database)) issue('database', 'required: the database name clients connect to (or give `databases`)');
+    if (!present(c.shards)) issue('shards', 'required: the shards of `database` (or give `databases`)');
+  }
+}, { when: () => true }).superRefine((c, ctx) => {
   c.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
       ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['users', i, 'password'] });
     }
   });
-  // a shard without a forced user: clients log in to it as themselves, so Prescient needs a password it can send
-  const unforced = c.shards.filter((sh) => sh.user === undefined).map((sh) => sh.name);
-  if (unforced.length > 0) {
-    c.users.forEach((u, i) => {
-      if (u.server_user === undefined && u.server_password === undefined && u.password !== undefined && isPasswordVerifier(u.password)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `user "${u.name}" logs in to shard(s) ${unforced.join(', ')} (no shards[].user) as itself, but its password is a verifier, which cannot log in to a server: give users[].server_password (plaintext), a plaintext password, or shards[].user`,
-          path: ['users', i, 'password'],
-        });
-      }
-    });
-    if (c.cache.enabled) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `the result cache (cache.enabled) installs triggers and listens for versions on every shard as the shard's own user: shards[].user is required (missing on ${unforced.join(', ')})`,
-        path: ['shards', c.shards.findIndex((sh) => sh.user === undefined), 'user'],
-      });
-    }
-  }
   c.admin.users.forEach((u, i) => {
     if (u.password === undefined && (u.auth ?? c.auth.method) !== 'trust') {
       ctx.addIssue({ code: 'custom', message: 'a password (or SCRAM verifier) is required unless auth is trust', path: ['admin', 'users', i, 'password'] });
     }
   });
-  const s = c.sharding;
+  const issue = (path: PropertyKey[], message: string): void => ctx.addIssue({ code: 'custom', message, path });
+  const databases = databaseEntries(c, issue);
+  for (const d of databases) checkDatabase(c, d, c.databases !== undefined, issue);
+  // what two databases must not share: a name, a catalog (placements would mix), an action log folder
+  const nameOwner = new Map<string, string>();
+  const catalogOwner = new Map<string, string>();
+  const logOwner = new Map<string, string>();
+  for (const d of databases) {
+    for (const [k, n] of [d.name, ...d.db.aliases].entries()) {
+      const path = k === 0 ? d.path : [...d.path, 'aliases', k - 1];
+      if (n === ADMIN_DATABASE_NAME) issue(path, `"${ADMIN_DATABASE_NAME}" is the admin console's database`);
+      else if (nameOwner.has(n)) issue(path, `"${n}" is already a name of database "${nameOwner.get(n)}"`);
+      else nameOwner.set(n, d.name);
+    }
+    const catalog = d.db.catalog.url ?? d.db.catalog.path!;
+    if (catalogOwner.has(catalog)) issue([...d.at('catalog'), 'catalog'], `databases "${catalogOwner.get(catalog)}" and "${d.name}" would share the catalog ${catalog}: give each its own`);
+    else catalogOwner.set(catalog, d.name);
+    if (d.db.action_log.enabled) {
+      if (logOwner.has(d.db.action_log.dir)) issue([...d.at('action_log'), 'action_log', 'dir'], `databases "${logOwner.get(d.db.action_log.dir)}" and "${d.name}" would write their action logs to the same dir: give each its own`);
+      else logOwner.set(d.db.action_log.dir, d.name);
+    }
+  }
+}).transform((c) => {
+  const databases = Object.fromEntries(databaseEntries(c, () => {}).map((d) => [d.name, {
+    ...d.db,
+    // global_shard defaults to the first shard
+    sharding: { ...d.db.sharding, global_shard: d.db.sharding.global_shard ?? d.db.shards[0]!.name },
+  }]));
+  const [database, first] = Object.entries(databases)[0]!;
+  const { aliases: _aliases, ...own } = first;
+  // the top level is the first database's view (databaseConfig gives each database's)
+  return { ...c, database, ...own, databases };
+});
+
+/** the admin console's database name, which no configured database may take (proxy/session/AdminSession.ts) */
+const ADMIN_DATABASE_NAME = 'prescient';
+
+type ParsedConfig = z.output<typeof ConfigObjectSchema>;
+type DatabaseEntryConfig = z.output<typeof DatabaseSchema>;
+
+/** One database as configured: its effective settings, and where in the file each of its keys came from (for errors). */
+interface DatabaseEntry {
+  name: string;
+  db: Omit<DatabaseEntryConfig, 'pool' | 'sharding' | 'catalog' | 'plugins' | 'cache' | 'shard_manager' | 'action_log'> & Pick<ParsedConfig, 'pool' | 'sharding' | 'catalog' | 'plugins' | 'cache' | 'shard_manager' | 'action_log'>;
+  /** where the database is named in the file (`database`, or its `databases` entry) */
+  path: PropertyKey[];
+  /** the path prefix of `key`: the database's own entry when it has the key, else the top level */
+  at(key: string): PropertyKey[];
+}
+
+/** `<catalog file without extension>-<name><extension>`: a database's default catalog next to the top-level one. */
+function catalogFileOf(path: string, name: string): string {
+  const dot = path.lastIndexOf('.');
+  const slash = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  const [stem, ext] = dot > slash + 1 ? [path.slice(0, dot), path.slice(dot)] : [path, ''];
+  return `${stem}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}${ext}`;
+}
+
+/** The databases of a config, each with its effective settings (the top level's where it has none of its own). */
+function databaseEntries(c: ParsedConfig, issue: (path: PropertyKey[], message: string) => void): DatabaseEntry[] {
+  // a config in neither form or both has its issue already (ConfigSchema's first check)
+  if (c.databases === undefined) {
+    if (c.database === undefined || c.shards === undefined) return [];
+    const { pool, sharding, catalog, plugins, cache, shard_manager, action_log } = c;
+    return [{ name: c.database, db: { shards: c.shards, aliases: [], pool, sharding, catalog, plugins, cache, shard_manager, action_log }, path: ['database'], at: () => [] }];
+  }
+  if (c.database !== undefined || c.shards !== undefined) return [];
+  const entries = Object.entries(c.databases);
+  if (entries.length === 0) issue(['databases'], 'at least one database is required');
+  return entries.map(([name, e]) => {
+    let catalog = e.catalog ?? (c.catalog.path !== undefined ? { path: catalogFileOf(c.catalog.path, name) } : undefined);
+    if (catalog === undefined) {
+      issue(['databases', name, 'catalog'], 'required: the top-level catalog is a Postgres URL, which databases cannot share (give each its own)');
+      catalog = c.catalog;
+    }
+    const overrides = Object.fromEntries(Object.entries(e.pool ?? {}).filter(([, v]) => v !== undefined));
+    return {
+      name,
+      db: {
+        shards: e.shards, aliases: e.aliases, catalog, pool: { ...c.pool, ...overrides },
+        sharding: e.sharding ?? c.sharding, plugins: e.plugins ?? c.plugins, cache: e.cache ?? c.cache,
+        shard_manager: e.shard_manager ?? c.shard_manager, action_log: e.action_log ?? c.action_log,
+      },
+      path: ['databases', name],
+      at: (key: string) => ((e as Record<string, unknown>)[key] !== undefined ? ['databases', name] : []),
+    };
+  });
+}
+
+/** What must hold within one database: users able to log in to its shards, its domains, its global shard. */
+function checkDatabase(c: ParsedConfig, d: DatabaseEntry, several: boolean, issue: (path: PropertyKey[], message: string) => void): void {
+  const { shards } = d.db;
+  const of = several ? ` (database "${d.name}")` : '';
+  // a shard without a forced user: clients log in to it as themselves, so Prescient needs a password it can send
+  const unforced = shards.filter((sh) => sh.user === undefined).map((sh) => sh.name);
+  if (unforced.length > 0) {
+    c.users.forEach((u, i) => {
+      if (u.server_user === undefined && u.server_password === undefined && u.password !== undefined && isPasswordVerifier(u.password)) {
+        issue(['users', i, 'password'], `user "${u.name}" logs in to shard(s) ${unforced.join(', ')}${of} (no shards[].user) as itself, but its password is a verifier, which cannot log in to a server: give users[].server_password (plaintext), a plaintext password, or shards[].user`);
+      }
+    });
+    if (d.db.cache.enabled) {
+      issue([...d.at('shards'), 'shards', shards.findIndex((sh) => sh.user === undefined), 'user'], `the result cache (cache.enabled) installs triggers and listens for versions on every shard as the shard's own user: shards[].user is required (missing on ${unforced.join(', ')}${of})`);
+    }
+  }
+  const s = d.db.sharding;
+  const at = [...d.at('sharding'), 'sharding'];
   // every table and every action belongs to at most one domain
   for (const field of ['tables', 'actions'] as const) {
     const owner = new Map<string, string>();
-    for (const [domain, d] of Object.entries(s.domains)) {
-      d[field].forEach((item, i) => {
+    for (const [domain, dom] of Object.entries(s.domains)) {
+      dom[field].forEach((item, i) => {
         const first = owner.get(item);
         if (first === undefined) owner.set(item, domain);
-        else if (first !== domain) {
-          const what = field === 'tables' ? 'table' : 'action';
-          ctx.addIssue({
-            code: 'custom',
-            message: `${what} "${item}" is in two domains: "${first}" and "${domain}"`,
-            path: ['sharding', 'domains', domain, field, i],
-          });
-        }
+        else if (first !== domain) issue([...at, 'domains', domain, field, i], `${field === 'tables' ? 'table' : 'action'} "${item}" is in two domains: "${first}" and "${domain}"`);
       });
     }
   }
   const domainOfTable = new Map<string, string>();
-  for (const [domain, d] of Object.entries(s.domains)) for (const tbl of d.tables) if (!domainOfTable.has(tbl)) domainOfTable.set(tbl, domain);
+  for (const [domain, dom] of Object.entries(s.domains)) for (const tbl of dom.tables) if (!domainOfTable.has(tbl)) domainOfTable.set(tbl, domain);
   s.global_tables.forEach((tbl, i) => {
     const domain = domainOfTable.get(tbl);
-    if (domain !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `table "${tbl}" is both global and in domain "${domain}"`,
-        path: ['sharding', 'global_tables', i],
-      });
-    }
+    if (domain !== undefined) issue([...at, 'global_tables', i], `table "${tbl}" is both global and in domain "${domain}"`);
   });
-  if (s.global_shard !== undefined && !c.shards.some((sh) => sh.name === s.global_shard)) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${s.global_shard}" is not a configured shard (shards: ${c.shards.map((sh) => sh.name).join(', ')})`,
-      path: ['sharding', 'global_shard'],
-    });
+  if (s.global_shard !== undefined && !shards.some((sh) => sh.name === s.global_shard)) {
+    issue([...at, 'global_shard'], `"${s.global_shard}" is not a configured shard${of} (shards: ${shards.map((sh) => sh.name).join(', ')})`);
   }
-}).transform((c) => ({
-  ...c,
-  // global_shard defaults to the first shard
-  sharding: { ...c.sharding, global_shard: c.sharding.global_shard ?? c.shards[0]!.name },
-}));
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
+/** One database's effective settings (`Config.databases`); databaseConfig() makes the Config a ProxyContext runs with. */
+export type DatabaseConfig = Config['databases'][string];
 export type ShardConfig = z.infer<typeof ShardSchema>;
 export type UserConfig = z.infer<typeof UserSchema>;
 export type AdminUserConfig = z.infer<typeof AdminUserSchema>;

@@ -1,6 +1,8 @@
-// Server owns the listening socket and the proxy's lifecycle: start, accept, graceful shutdown.
+// Server owns the listening socket and the proxy's lifecycle: start (a context per database), accept, RELOAD, graceful shutdown.
 import net from 'node:net';
 import type { Config } from '../config/schema.js';
+import { databaseConfig } from '../config/databaseConfig.js';
+import { ClientRegistry } from './context/ClientRegistry.js';
 import { ClientSession } from './session/ClientSession.js';
 import type { ProxyContext } from './context/ProxyContext.js';
 import { createProxyContext, type ProxyContextOptions } from './context/createProxyContext.js';
@@ -64,9 +66,26 @@ function refuseTooMany(socket: net.Socket): void {
 }
 
 export class Server {
-  /** Opens what the proxy shares (catalog, SQL parser, versions, plugins: createProxyContext), then the server over it. */
+  /**
+   * Opens each database's context (its catalog, versions, plugins, pools: createProxyContext), one after the other,
+   * sharing one ClientRegistry, then the server over them. One that cannot open closes those opened before it.
+   */
   static async open(config: Config, options: ServerOptions = {}): Promise<Server> {
-    return new Server(await createProxyContext(config, options));
+    const names = Object.keys(config.databases);
+    let first: ProxyContext | undefined;
+    const registry = new ClientRegistry<ProxyContext>(() => first?.config ?? config, options.peers ?? null);
+    const opened: ProxyContext[] = [];
+    try {
+      // RELOAD reads the file once, for every database (Server.reload): no context reads it on its own
+      for (const name of names) opened.push(await createProxyContext(databaseConfig(config, name), { ...options, reloadConfig: undefined, registry }));
+    } catch (e) {
+      for (const ctx of opened) await ctx.close().catch(() => {});
+      throw e;
+    }
+    first = opened[0]!;
+    const server = new Server(first, options.reloadConfig);
+    registry.reloadAll = () => server.reload();
+    return server;
   }
 
   /** the config the proxy started with (listen address, shutdown timeout; RELOAD does not change them) */
@@ -74,9 +93,18 @@ export class Server {
   private readonly listener: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(readonly ctx: ProxyContext) {
+  /**
+   * `ctx`: the first database's context (sessions start on it; their StartupMessage picks their database's), whose
+   * registry holds every database's. `readConfig`: with several databases, the file read again for RELOAD.
+   */
+  constructor(readonly ctx: ProxyContext, private readonly readConfig?: () => Config) {
     this.config = ctx.config;
     this.listener = net.createServer((socket) => this.accept(socket));
+  }
+
+  /** Every database's context, the first first. */
+  get contexts(): ProxyContext[] {
+    return this.ctx.registry.contexts();
   }
 
   private accept(socket: net.Socket): void {
@@ -96,9 +124,29 @@ export class Server {
     }
   }
 
-  /** RELOAD (and SIGHUP): the config file read again takes effect for new requests (ProxyContext.reload). */
-  reload(): Promise<string> {
-    return this.ctx.reload();
+  /**
+   * RELOAD (and SIGHUP): the config file read again takes effect for new requests (ProxyContext.reload), in each
+   * database. The set of database names (and aliases) cannot change while running: such a file is refused whole.
+   */
+  async reload(): Promise<string> {
+    const contexts = this.contexts;
+    if (!this.readConfig) throw new Error('RELOAD needs a config file (the proxy was started without --config)');
+    const next = this.readConfig();
+    const running = contexts.map((c) => namesOf(c.config).join('='));
+    const wanted = Object.keys(next.databases).map((name) => namesOf(databaseConfig(next, name)).join('='));
+    if (running.join(', ') !== wanted.join(', ')) {
+      throw new Error(`RELOAD cannot add, remove or rename databases (running: ${running.join(', ')}; the file has: ${wanted.join(', ')}): restart the proxy for that`);
+    }
+    const messages: string[] = [];
+    // one after the other: a database whose reload fails (a shard that still holds keys) stops the rest, and says so
+    for (const c of contexts) {
+      const message = await c.reload(databaseConfig(next, c.config.database)).catch((e: unknown) => {
+        const done = messages.length === 0 ? '' : ` (reloaded before it: ${contexts.slice(0, messages.length).map((d) => d.config.database).join(', ')})`;
+        throw new Error(`RELOAD of database "${c.config.database}" failed: ${(e as Error).message}${done}`);
+      });
+      messages.push(contexts.length === 1 ? message : `${c.config.database}: ${message}`);
+    }
+    return messages.join('; ');
   }
 
   async listen(): Promise<net.AddressInfo> {
@@ -107,7 +155,7 @@ export class Server {
       this.listener.listen(this.config.listen.port, this.config.listen.host, () => {
         this.listener.off('error', reject);
         const addr = this.listener.address() as net.AddressInfo;
-        logger.info('listening', { host: addr.address, port: addr.port, shards: this.config.shards.map((s) => s.name), pool: this.config.pool.mode });
+        logger.info('listening', { host: addr.address, port: addr.port, shards: this.config.shards.map((s) => s.name), pool: this.config.pool.mode, databases: this.contexts.map((c) => c.config.database) });
         resolve(addr);
       });
     });
@@ -117,29 +165,30 @@ export class Server {
   async shutdown(timeoutMs = this.config.shutdown.timeout_ms): Promise<void> {
     if (this.ctx.shuttingDown) return;
     this.ctx.beginShutdown();
-    logger.info('shutting down', { clients: this.ctx.clients.size, timeoutMs });
+    const clients = this.ctx.registry.clients;
+    logger.info('shutting down', { clients: clients.size, timeoutMs });
     this.listener.close();
-    for (const s of this.ctx.clients.values()) s.shutdownIdle();
+    for (const s of clients.values()) s.shutdownIdle();
     const drained = this.ctx.drained();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        logger.warn('shutdown timeout: closing remaining clients', { clients: this.ctx.clients.size });
+        logger.warn('shutdown timeout: closing remaining clients', { clients: clients.size });
         resolve();
       }, timeoutMs);
     });
     await Promise.race([drained, timedOut]);
     clearTimeout(timer);
-    if (this.ctx.clients.size > 0) {
+    if (clients.size > 0) {
       // as Postgres at a fast shutdown: every client still there is told FATAL 57P01 before its connection closes
       // (its server connection is closed too, so an open transaction is rolled back)
-      for (const s of [...this.ctx.clients.values()]) {
+      for (const s of [...clients.values()]) {
         s.fail(terminatedByAdministrator());
       }
       await this.socketsClosed(SHUTDOWN_GOODBYE_MS);
     }
     for (const s of this.sockets) s.destroy();
-    await this.ctx.close();
+    for (const c of this.contexts) await c.close();
   }
 
   /** Resolves once every client socket has closed, or after `ms` (a client that does not read its error). */
@@ -159,4 +208,9 @@ export class Server {
       }
     });
   }
+}
+
+/** A database's names as a running context has them: its name, then its aliases. */
+function namesOf(config: Config): string[] {
+  return [config.database, ...(config.databases[config.database]?.aliases ?? [])];
 }

@@ -213,7 +213,7 @@ async function start(p: ParsedArgs): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGUSR2', () => {
-    for (const c of running.ctx.clients.values()) logger.info('client', c.describe());
+    for (const c of running.ctx.registry.clients.values()) logger.info('client', c.describe());
   });
 }
 

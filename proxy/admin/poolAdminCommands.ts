@@ -1,4 +1,4 @@
-// poolAdminCommands owns the admin console's statements on databases, pools and connections: SHOW SERVERS, SHOW DATABASES, PAUSE [shard], RESUME [shard] and KILL pid.
+// poolAdminCommands owns the admin console's statements on databases, pools and connections (of every database served): SHOW SERVERS, SHOW DATABASES, PAUSE [shard], RESUME [shard] and KILL pid.
 import type { ServerConnection } from '../connection/ServerConnection.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
 import { ProxyError, SqlState, terminatedByAdministrator } from '../protocol/SqlState.js';
@@ -6,30 +6,35 @@ import type { AdminCommand, AdminResult } from './AdminConsole.js';
 
 const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
 
-/** The shards a PAUSE or RESUME names (all configured shards without an argument); 42704 for an unknown one. */
-function shardsNamed(ctx: ProxyContext, args: string, usage: string): string[] {
+/**
+ * The shards a PAUSE or RESUME names, per database (all shards of every database without an argument; a shard name
+ * several databases use names each of them); 42704 for a name no database has.
+ */
+function shardsNamed(ctx: ProxyContext, args: string, usage: string): Map<ProxyContext, string[]> {
   const words = args.split(/\s+/).filter(Boolean).map((w) => w.replace(/^["']|["']$/g, ''));
   if (words.length > 1) throw new ProxyError('ADMIN_SYNTAX', `usage: ${usage}`, SqlState.SyntaxError);
-  const all = ctx.config.shards.map((s) => s.name);
-  if (words.length === 0) return all;
-  if (!all.includes(words[0]!)) throw new ProxyError('UNKNOWN_SHARD', `shard "${words[0]}" is not configured (shards: ${all.join(', ')})`, SqlState.UndefinedObject);
-  return [words[0]!];
-}
-
-/** The databases clients connect to, each with its shards (one today: config.database over config.shards). */
-function databases(ctx: ProxyContext): { name: string; shards: ProxyContext['config']['shards'] }[] {
-  return [{ name: ctx.config.database, shards: ctx.config.shards }];
+  const out = new Map<ProxyContext, string[]>();
+  for (const c of ctx.registry.contexts()) {
+    const all = c.config.shards.map((s) => s.name);
+    const named = words.length === 0 ? all : all.filter((s) => s === words[0]);
+    if (named.length > 0) out.set(c, named);
+  }
+  if (out.size === 0) {
+    const all = [...new Set(ctx.registry.contexts().flatMap((c) => c.config.shards.map((s) => s.name)))];
+    throw new ProxyError('UNKNOWN_SHARD', `shard "${words[0]}" is not configured (shards: ${all.join(', ')})`, SqlState.UndefinedObject);
+  }
+  return out;
 }
 
 export function poolAdminCommands(ctx: ProxyContext): AdminCommand[] {
   const servers = (): AdminResult => {
     // the clients each connection serves now (several on a pipeline)
     const served = new Map<ServerConnection, number[]>();
-    for (const c of ctx.clients.values()) {
+    for (const c of ctx.registry.clients.values()) {
       if (c.server !== null) served.set(c.server, [...(served.get(c.server) ?? []), c.pid]);
     }
     const rows: AdminResult['rows'] = [];
-    for (const pool of ctx.allPools()) {
+    for (const pool of ctx.registry.contexts().flatMap((c) => c.allPools())) {
       for (const conn of pool.connections()) {
         const state = pool.isIdle(conn) ? 'idle' : conn.owner !== null ? 'active' : 'used';
         rows.push([
@@ -45,30 +50,37 @@ export function poolAdminCommands(ctx: ProxyContext): AdminCommand[] {
     };
   };
   const showDatabases = (): AdminResult => ({
-    columns: ['name', 'shard', 'host', 'port', 'database', 'pool_mode', 'pool_size', 'current_connections', 'paused'],
-    rows: databases(ctx).flatMap((db) => db.shards.map((s) => {
-      const pools = ctx.allPools().filter((p) => p.shard.name === s.name);
-      return [db.name, s.name, s.host, s.port, s.database, ctx.config.pool.mode, ctx.config.pool.size, pools.reduce((n, p) => n + p.totalCount, 0), ctx.pausedShards.has(s.name)];
+    columns: ['name', 'aliases', 'shard', 'host', 'port', 'database', 'pool_mode', 'pool_size', 'clients', 'current_connections', 'paused'],
+    rows: ctx.registry.contexts().flatMap((c) => c.config.shards.map((s) => {
+      const pools = c.allPools().filter((p) => p.shard.name === s.name);
+      return [c.config.database, (c.config.databases[c.config.database]?.aliases ?? []).join(','), s.name, s.host, s.port, s.database,
+        c.config.pool.mode, c.config.pool.size, c.clients.size, pools.reduce((n, p) => n + p.totalCount, 0), c.pausedShards.has(s.name)];
     })),
   });
   const pause = async (args: string): Promise<AdminResult> => {
-    const shards = shardsNamed(ctx, args, 'PAUSE [shard]');
-    for (const s of shards) ctx.pausedShards.add(s);
-    // pools of the shard made later are paused as they are made (ProxyContext.poolFor)
-    await Promise.all(ctx.allPools().filter((p) => shards.includes(p.shard.name)).map((p) => p.pause()));
-    const still = shards.filter((s) => ctx.pausedShards.has(s));
-    return { columns: ['pause'], rows: [[still.length > 0 ? `paused: ${still.join(', ')}` : 'resumed before every transaction in flight had finished']], tag: 'PAUSE' };
+    const named = shardsNamed(ctx, args, 'PAUSE [shard]');
+    const waits: Promise<void>[] = [];
+    for (const [c, shards] of named) {
+      for (const s of shards) c.pausedShards.add(s);
+      // pools of the shard made later are paused as they are made (ProxyContext.poolFor)
+      waits.push(...c.allPools().filter((p) => shards.includes(p.shard.name)).map((p) => p.pause()));
+    }
+    await Promise.all(waits);
+    const still = [...named].flatMap(([c, shards]) => shards.filter((s) => c.pausedShards.has(s)));
+    return { columns: ['pause'], rows: [[still.length > 0 ? `paused: ${[...new Set(still)].join(', ')}` : 'resumed before every transaction in flight had finished']], tag: 'PAUSE' };
   };
   const resume = (args: string): AdminResult => {
-    const shards = shardsNamed(ctx, args, 'RESUME [shard]');
-    for (const s of shards) ctx.pausedShards.delete(s);
-    for (const p of ctx.allPools()) if (shards.includes(p.shard.name)) p.resume();
-    return { columns: ['resume'], rows: [[`resumed: ${shards.join(', ')}`]], tag: 'RESUME' };
+    const named = shardsNamed(ctx, args, 'RESUME [shard]');
+    for (const [c, shards] of named) {
+      for (const s of shards) c.pausedShards.delete(s);
+      for (const p of c.allPools()) if (shards.includes(p.shard.name)) p.resume();
+    }
+    return { columns: ['resume'], rows: [[`resumed: ${[...new Set([...named.values()].flat())].join(', ')}`]], tag: 'RESUME' };
   };
   const kill = (args: string): AdminResult => {
     const pid = Number(args.trim());
     if (!/^\d+$/.test(args.trim()) || !Number.isSafeInteger(pid)) throw new ProxyError('ADMIN_SYNTAX', 'usage: KILL pid (a client pid from SHOW CLIENTS)', SqlState.SyntaxError);
-    const client = ctx.clients.get(pid);
+    const client = ctx.registry.clients.get(pid);
     if (client === undefined) throw new ProxyError('NO_SUCH_CLIENT', `no client with pid ${pid} (SHOW CLIENTS lists them)`, SqlState.UndefinedObject);
     // as at shutdown: FATAL 57P01, and its server connection goes back (closed, so rolled back, mid-transaction)
     client.fail(terminatedByAdministrator());

@@ -1,5 +1,5 @@
-// ProxyContext owns what every session shares, built whole at start-up: config, a pool per (shard, server user), the routing parts (catalog, analyzer, router, plugins), key versions, the admin console, statement names, the client registry, cancel routing.
-import { workerOfPid, type WorkerPeers } from '../workers/WorkerPeers.js';
+// ProxyContext owns what every session of one database shares, built whole at start-up: its config, a pool per (shard, server user), the routing parts (catalog, analyzer, router, plugins), key versions, the admin console, statement names, its clients (the ClientRegistry: what databases share).
+import type { WorkerPeers } from '../workers/WorkerPeers.js';
 import type tls from 'node:tls';
 import type { Config, ShardConfig, UserConfig } from '../../config/schema.js';
 import { Pool } from '../pool/Pool.js';
@@ -13,11 +13,10 @@ import type { Analyzer } from '../analyzer/Analyzer.js';
 import { Router } from '../router/Router.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import type { ServerConnection, ServerIdentity } from '../connection/ServerConnection.js';
-import { FailureThrottle } from '../auth/FailureThrottle.js';
+import { ClientRegistry } from './ClientRegistry.js';
 import { KeyFence } from '../router/KeyFence.js';
 import { warmVerifiers } from '../auth/verifiers.js';
 import { describeReshard, type Resharder } from '../shardManager/Resharder.js';
-import { RequestCounters } from '../telemetry/RequestCounters.js';
 
 /** The version tracker as the session uses it: writes through the proxy bump a key's token. */
 export interface VersionWrites {
@@ -44,6 +43,8 @@ export interface ProxyContextParts {
   admin: (ctx: ProxyContext) => AdminSource;
   /** this process is one of `workers` (config.workers > 1): the other workers, through the primary */
   peers?: WorkerPeers | null;
+  /** what this database shares with the proxy's others (absent: a registry of its own) */
+  registry?: ClientRegistry<ProxyContext>;
 }
 
 /** Pools are told apart by shard, server user and password: a client never rides on credentials it was not given. */
@@ -58,21 +59,19 @@ export class ProxyContext {
   }
 
   readonly statementNames = new StatementNames();
+  /** this database's registered clients (the registry has every database's) */
   readonly clients = new Map<number, ClientHandle>();
-  private stopping = false;
-  private pidCounter = Math.floor(Math.random() * 1_000_000) + 1000;
   private readonly users = new Map<string, UserConfig>();
-  readonly counters = { connections: 0, refused: 0, cancels: 0 };
-  /** errors by SQLSTATE, routes by kind and key source, refusals: what the request path counts for the metrics */
-  readonly requestCounters = new RequestCounters();
-  /** failed logins per source address (auth.failure_*) */
-  readonly authFailures = new FailureThrottle(() => ({
-    limit: this.config.auth.failure_limit,
-    windowMs: this.config.auth.failure_window_ms,
-    delayMs: this.config.auth.failure_delay_ms,
-  }));
-  /** totals of clients that have left (live clients are added on read) */
-  readonly closedTotals = { queries: 0, bytesIn: 0, bytesOut: 0 };
+  /** what the proxy's databases share: pids, every client (cancel routing), max_client_connections, shutdown */
+  readonly registry: ClientRegistry<ProxyContext>;
+  /** process-wide (the registry's): connections, refusals, cancels */
+  readonly counters: ClientRegistry['counters'];
+  /** failed logins per source address (auth.failure_*), process-wide (the registry's) */
+  readonly authFailures: ClientRegistry['authFailures'];
+  /** totals of clients that have left, process-wide (the registry's) */
+  readonly closedTotals: ClientRegistry['closedTotals'];
+  /** errors by SQLSTATE, routes by kind and key source, refusals: process-wide (the registry's) */
+  readonly requestCounters: ClientRegistry['requestCounters'];
 
   /** pools by poolKey(shard, server user, password), created on first use; each has up to pool.size connections */
   readonly pools = new Map<string, Pool>();
@@ -101,7 +100,6 @@ export class ProxyContext {
   private routes: boolean;
   /** what the admin console reads */
   readonly adminSource: AdminSource;
-  private drainWaiters: (() => void)[] = [];
 
   /** ParameterStatus frames a server reported for a login, by user and settings (a later such login needs no server) */
   readonly loginReports = new Map<string, Buffer>();
@@ -124,6 +122,12 @@ export class ProxyContext {
     this.readConfig = parts.readConfig;
     this.peers = parts.peers ?? null;
     this.routes = ProxyContext.needsRouting(parts.config);
+    this.registry = parts.registry ?? new ClientRegistry<ProxyContext>(() => this.config, this.peers);
+    this.counters = this.registry.counters;
+    this.authFailures = this.registry.authFailures;
+    this.closedTotals = this.registry.closedTotals;
+    this.requestCounters = this.registry.requestCounters;
+    this.registry.register([parts.config.database, ...(parts.config.databases?.[parts.config.database]?.aliases ?? [])], this);
     for (const u of parts.config.users) this.users.set(u.name, u);
     warmVerifiers(parts.config);
     this.adminSource = parts.admin(this);
@@ -147,9 +151,14 @@ export class ProxyContext {
     return this.routes;
   }
 
-  /** true once shutdown began: no new client is admitted, idle ones are closed */
+  /** true once shutdown began (for every database): no new client is admitted, idle ones are closed */
   get shuttingDown(): boolean {
-    return this.stopping;
+    return this.registry.shuttingDown;
+  }
+
+  /** The context serving database `name` (a name or an alias) in this proxy, if any. */
+  database(name: string): ProxyContext | undefined {
+    return this.registry.context(name);
   }
 
   /**
@@ -157,6 +166,8 @@ export class ProxyContext {
    * rules and new shards. A config that cannot be read changes nothing.
    */
   async reload(next?: Config): Promise<string> {
+    // RELOAD of a proxy serving several databases reads the file once and reloads each (Server.reload)
+    if (next === undefined && this.registry.reloadAll !== null) return this.registry.reloadAll();
     if (next === undefined) {
       if (!this.readConfig) throw new Error('RELOAD needs a config file (the proxy was started without --config)');
       next = this.readConfig();
@@ -213,7 +224,7 @@ export class ProxyContext {
       idleTimeoutMs: cfg.idle_timeout_ms,
       connectTimeoutMs: cfg.connect_timeout_ms,
     });
-    if (this.stopping) pool.close();
+    if (this.shuttingDown) pool.close();
     if (this.pausedShards.has(shardName)) void pool.pause();
     this.pools.set(key, pool);
     return pool;
@@ -241,70 +252,41 @@ export class ProxyContext {
     return admins.find((u) => u.name === name);
   }
 
-  /** A client's pid (BackendKeyData); with several workers, pid % workers is this worker's index (a CancelRequest finds it). */
+  /** A client's pid (BackendKeyData), unique across the proxy's databases (the registry's). */
   nextPid(): number {
-    const count = this.peers?.count ?? 1;
-    this.pidCounter = (this.pidCounter % Math.floor(0x7ffffff0 / count)) + 1;
-    return this.pidCounter * count + (this.peers?.index ?? 0);
+    return this.registry.nextPid();
   }
 
+  /** An authenticated client of this database (false: listen.max_client_connections, counted over every database). */
   admitClient(session: ClientHandle): boolean {
-    if (this.clients.size >= this.config.listen.max_client_connections) {
-      this.counters.refused++;
-      return false;
-    }
+    if (!this.registry.admit(session)) return false;
     this.clients.set(session.pid, session);
-    this.counters.connections++;
     return true;
   }
-
-  /** client connections with a session not closed yet, authenticated or not (counted against listen.max_client_connections) */
-  private openSessions = 0;
 
   /** A new connection: false when listen.max_client_connections are open already (it is refused before any work). */
   openSession(): boolean {
-    if (this.openSessions >= this.config.listen.max_client_connections) {
-      this.counters.refused++;
-      return false;
-    }
-    this.openSessions++;
-    return true;
+    return this.registry.openSession();
   }
 
   /** A connection counted by openSession whose session could not be started. */
   abandonSession(): void {
-    this.openSessions--;
+    this.registry.abandonSession();
   }
 
   forgetClient(session: ClientHandle): void {
-    this.openSessions = Math.max(0, this.openSessions - 1);
-    if (this.clients.get(session.pid) === session) {
-      this.clients.delete(session.pid);
-      this.closedTotals.queries += session.stats.queries;
-      this.closedTotals.bytesIn += session.stats.bytesIn;
-      this.closedTotals.bytesOut += session.stats.bytesOut;
-    }
-    this.checkDrained();
+    if (this.clients.get(session.pid) === session) this.clients.delete(session.pid);
+    this.registry.forget(session);
   }
 
-  /** Shutdown begins: no client is admitted from now on, and pools made later are closed at once. */
+  /** Shutdown begins (for every database): no client is admitted from now on, and pools made later are closed at once. */
   beginShutdown(): void {
-    this.stopping = true;
+    this.registry.beginShutdown();
   }
 
-  /** Resolves once shutdown has begun and no client is registered. */
+  /** Resolves once shutdown has begun and no client of any database is registered. */
   drained(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.drainWaiters.push(resolve);
-      this.checkDrained();
-    });
-  }
-
-  private checkDrained(): void {
-    if (!this.stopping || this.clients.size > 0) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
+    return this.registry.drained();
   }
 
   /** The end of shutdown: every pool, the version tracker, the plugins and the catalog are closed. */
@@ -319,33 +301,8 @@ export class ProxyContext {
     await this.catalog.close().catch((e: unknown) => logger.warn('closing the catalog failed', { error: (e as Error).message }));
   }
 
-  /**
-   * A CancelRequest goes to the server connection running that client's request, or nowhere: a client with no
-   * request in flight has nothing to cancel, and a cancel sent anyway would land on whatever that server connection
-   * runs next. `done` runs once the server has taken it (Postgres closes the cancel connection then), so the client's
-   * CancelRequest connection is closed when the cancel has reached the server, as with Postgres itself.
-   */
+  /** A CancelRequest, for a client of any database (the registry finds it by pid). */
   cancel(pid: number, secret: number, done: () => void = () => {}): void {
-    // another worker's client (the CancelRequest's connection landed here): that worker checks the secret and cancels
-    if (this.peers && workerOfPid(pid, this.peers.count) !== this.peers.index) {
-      logger.debug('cancel request for another worker\'s client: passed on', { pid, worker: workerOfPid(pid, this.peers.count) });
-      this.peers.sendCancel(pid, secret);
-      done();
-      return;
-    }
-    const session = this.clients.get(pid);
-    if (!session || session.secret !== secret) {
-      logger.debug('cancel request for unknown client', { pid });
-      done();
-      return;
-    }
-    this.counters.cancels++;
-    const server = session.cancelTarget;
-    if (!server) {
-      logger.debug('cancel request for a client with no request in flight', { pid });
-      done();
-      return;
-    }
-    server.cancel(done);
+    this.registry.cancel(pid, secret, done);
   }
 }

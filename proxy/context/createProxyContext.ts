@@ -21,6 +21,7 @@ import { VersionTracker } from '../versions/VersionTracker.js';
 import { ensureShardSchemas } from '../versions/ensureShardSchemas.js';
 import type { WorkerPeers } from '../workers/WorkerPeers.js';
 import { backgroundRead } from './backgroundRead.js';
+import type { ClientRegistry } from './ClientRegistry.js';
 
 /** What the composition root passes in besides the config. */
 export interface ProxyContextOptions {
@@ -30,6 +31,8 @@ export interface ProxyContextOptions {
   reloadConfig?: () => Config;
   /** this process is one of several workers (config.workers > 1) */
   peers?: WorkerPeers | null;
+  /** what this database shares with the proxy's others (Server.open gives every database the same) */
+  registry?: ClientRegistry<ProxyContext>;
 }
 
 /** Opens everything the proxy shares (the catalog migrated and synced, the SQL parser, versions, plugins) and builds the context. */
@@ -91,7 +94,7 @@ export async function createProxyContext(config: Config, options: ProxyContextOp
       ),
     });
     ctx = new ProxyContext({
-      config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers,
+      config, secureContext, catalog, analyzer, router, plugins, versions, afterDdl, readConfig: options.reloadConfig, peers: options.peers, registry: options.registry,
       // SHOW PLACEMENT and RELOAD, then what plugins registered (a plugin's command of the same name wins)
       admin: (c) => {
         const sm = (shardManager = ShardManager.create({ config: () => c.config, catalog: c.catalog, fence: c.fence, load, invalidate: (k) => c.versions?.localWrite(k) }));

@@ -22,6 +22,13 @@ const LOOPBACK = '127.0.0.1';
 const DEFAULT_PORT = 6432;
 /** the database clients connect to; PGlite itself has only `postgres` (and accepts any name, always serving `postgres`) */
 const CLIENT_DATABASE = 'app';
+/**
+ * further names served as `app` (a driver's test set-up connects to `postgres` or `template1`): aliases, so the same one
+ * pool and its one server connection serve them. Databases of their own would each open a connection to PGlite, and
+ * its connections share its one session: one client's transaction would be another's, and each new connection's reset
+ * (ROLLBACK) would end another's transaction.
+ */
+const CLIENT_ALIASES = ['postgres', 'template1'];
 const PGLITE_DATABASE = 'postgres';
 /** the well-known users of the embedded default (it listens on loopback; a warning says so when it does not) */
 const CLIENT_USER = { name: 'app', password: 'app' };
@@ -156,16 +163,22 @@ function buildConfig(host: string, port: number, pglitePort: number): Config {
   return parseConfig(
     {
       listen: { host, port },
-      database: CLIENT_DATABASE,
       users: [
         CLIENT_USER,
         { name: 'postgres', password: 'postgres' },
       ],
       auth: { method: 'scram-sha-256' },
-      shards: [
-        // PGlite ignores authentication: any user and password are accepted
-        { name: 'pglite', host: LOOPBACK, port: pglitePort, database: PGLITE_DATABASE, user: 'postgres', password: 'postgres' },
-      ],
+      databases: {
+        [CLIENT_DATABASE]: {
+          aliases: CLIENT_ALIASES,
+          shards: [
+            // PGlite ignores authentication: any user and password are accepted
+            { name: 'pglite', host: LOOPBACK, port: pglitePort, database: PGLITE_DATABASE, user: 'postgres', password: 'postgres' },
+          ],
+          // the file it always had (next to the data dir)
+          catalog: { path: 'prescient.db' },
+        },
+      },
       pool: {
         mode: 'transaction',
         size: 1,

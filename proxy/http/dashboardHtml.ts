@@ -126,7 +126,9 @@ function render(s) {
   fill("shards", table("shards", shards, (r) => r.name, ["name", "status", "host", "requests_per_s", "share", "server_total", "server_active", "server_idle", "cl_waiting"], (td, c, r) => {
     if (c === "share" && typeof r.share === "number") td.appendChild(el("span", { class: "bar", style: "width:" + Math.round(r.share * 60) + "px" }));
   }));
-  fill("pools", table("pools", pools, (p) => p.shard + "." + p.user, ["shard", "database", "user", "pool_mode", "size", "server_total", "server_active", "server_idle", "cl_active", "cl_waiting", "acquired", "waited", "queue_timeouts", "connect_failures"]));
+  // several databases (config databases): a pool is named by its database too
+  const several = new Set(pools.map((p) => p.client_database)).size > 1;
+  fill("pools", table("pools", pools, (p) => (several ? p.client_database + "." : "") + p.shard + "." + p.user, ["client_database", "shard", "database", "user", "pool_mode", "size", "server_total", "server_active", "server_idle", "cl_active", "cl_waiting", "acquired", "waited", "queue_timeouts", "connect_failures", "paused"]));
   fill("cache", s.cache ? table("cache", rowsOf(s.cache), (r) => r.domain, ["domain", "entries", "bytes", "hits", "misses", "fills", "invalidations", "evictions", "hit_ratio"]) : el("div", { class: "empty" }, "cache off (cache.enabled)"));
   const pf = rowsOf(s.prefetch)[0];
   const pfTiles = el("div", { class: "tiles" });

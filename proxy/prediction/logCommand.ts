@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { anchorPaths, loadConfig } from '../../config/loadConfig.js';
+import { onlyDatabaseConfig } from '../../config/databaseConfig.js';
 import { formatActionEvent } from './ActionEvent.js';
 import { ActionLogStore } from './ActionLogStore.js';
 
@@ -36,7 +37,7 @@ export async function logCommand(args: string[]): Promise<number> {
     return 2;
   }
   const cfgPath = opts.get('config');
-  const dir = cfgPath ? anchorPaths(loadConfig(cfgPath), dirname(resolve(cfgPath))).action_log.dir : resolve(opts.get('dir')!);
+  const dir = cfgPath ? onlyDatabaseConfig(anchorPaths(loadConfig(cfgPath), dirname(resolve(cfgPath))), 'prescient log export').action_log.dir : resolve(opts.get('dir')!);
   const events = await ActionLogStore.read(dir, since);
   const text = events.map((e) => formatActionEvent(e) + '\n').join('');
   const out = opts.get('out');

@@ -53,7 +53,8 @@ export class ClientSession {
 
   constructor(
     socket: net.Socket,
-    private readonly ctx: ProxyContext,
+    /** the proxy's first database until the StartupMessage names one (before it: only top-level settings are read) */
+    private ctx: ProxyContext,
   ) {
     this.socket = socket;
     this.pid = ctx.nextPid();
@@ -304,15 +305,19 @@ export class ClientSession {
     this.user = request.user;
     this.database = request.database;
     this.applicationName = request.applicationName;
-    this.fw.startup(request.params);
+    const admin = this.database === ADMIN_DATABASE;
+    // the database's own context from here on: its pools, routing, plugins (the admin console covers every database)
+    const ctx = admin ? this.ctx : this.ctx.database(this.database);
+    if (ctx === undefined) {
+      throw new ProxyError('UNKNOWN_DATABASE', `database "${this.database}" does not exist`, SqlState.InvalidCatalogName, 'FATAL');
+    }
+    this.ctx = ctx;
+    this.fw.startup(request.params, ctx);
     // the same reader: bytes the client sent right behind the StartupMessage are kept
     this.reader.untyped = false;
     this.reader.maxMessageSize = this.ctx.config.listen.max_message_size;
     this.reader.limitSmall(FRONTEND_SMALL_MESSAGES, Math.min(SMALL_MESSAGE_LIMIT, this.ctx.config.listen.max_message_size));
-    this.admin = this.database === ADMIN_DATABASE ? new AdminSession(this.port, this.ctx) : null;
-    if (!this.admin && this.database !== this.ctx.config.database) {
-      throw new ProxyError('UNKNOWN_DATABASE', `database "${this.database}" does not exist`, SqlState.InvalidCatalogName, 'FATAL');
-    }
+    this.admin = admin ? new AdminSession(this.port, this.ctx) : null;
     this.state = SessionState.Authenticating;
     return this.admin !== null;
   }

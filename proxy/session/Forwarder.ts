@@ -110,13 +110,18 @@ export class Forwarder implements ServerOwner, FrameVisitor {
 
   constructor(
     private readonly owner: ForwarderOwner,
-    private readonly ctx: ProxyContext,
+    private ctx: ProxyContext,
   ) {
     this.statements = new PreparedStatements(ctx.statementNames);
   }
 
-  /** The client's start-up parameters: the settings it wants on whatever server serves it. */
-  startup(params: ReadonlyMap<string, string>): void {
+  /** The client's start-up parameters, and the database's context it asked for (before that, the proxy's first). */
+  startup(params: ReadonlyMap<string, string>, ctx: ProxyContext = this.ctx): void {
+    if (ctx !== this.ctx) {
+      // nothing database-specific ran yet: its statement names are the chosen database's from the start
+      this.ctx = ctx;
+      this.statements = new PreparedStatements(ctx.statementNames);
+    }
     this.startupParams = params;
     this.settings = sessionSettings(params);
     this.settingsKey = settingsKeyOf(this.settings);
@@ -172,7 +177,8 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   /** settings this client wants on whatever server serves it (lower-cased name → value) */
   settings = new Map<string, string>();
   settingsKey = '';
-  readonly statements: PreparedStatements;
+  /** the client's prepared statements (made anew by startup() for the database it asked for) */
+  statements: PreparedStatements;
   server: ServerConnection | null = null;
   /** the pipeline this client's Query rides (pool.pipeline > 1; `server` is its connection then), else null */
   riding: ServerPipeline | null = null;

@@ -1,6 +1,7 @@
 // shardManagerCommand owns `prescient shard-manager --config FILE`: the shard manager as a process of its own on the proxies' catalog (no clients): it bids to lead, plans over the load every proxy publishes, settles moves of dead proxies; SIGHUP reads the config again, SIGTERM/SIGINT stop it.
 import { dirname, resolve } from 'node:path';
 import { anchorPaths, loadConfig } from '../../config/loadConfig.js';
+import { onlyDatabaseConfig } from '../../config/databaseConfig.js';
 import type { Config } from '../../config/schema.js';
 import { createCatalog } from '../catalog/createCatalog.js';
 import { effectiveLevel, logger } from '../logger.js';
@@ -23,7 +24,7 @@ export async function shardManagerCommand(args: string[]): Promise<number> {
     process.stderr.write(`${unknown.length > 0 ? `unknown argument(s): ${unknown.join(' ')}\n` : ''}${USAGE}\n`);
     return 2;
   }
-  const read = (): Config => anchorPaths(loadConfig(path), dirname(resolve(path)));
+  const read = (): Config => onlyDatabaseConfig(anchorPaths(loadConfig(path), dirname(resolve(path))), 'prescient shard-manager');
   let config = read();
   logger.setLevel(effectiveLevel(config.log.level));
   const catalog = createCatalog(config.catalog);

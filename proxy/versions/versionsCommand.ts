@@ -1,5 +1,6 @@
 // versionsCommand owns `prescient versions install --config FILE`: install the prescient schema and version triggers on every configured shard, one line per shard.
 import { loadConfig } from '../../config/loadConfig.js';
+import { onlyDatabaseConfig } from '../../config/databaseConfig.js';
 import { Logger } from '../logger.js';
 import { ensureShardSchemas, type ShardInstallReport } from './ensureShardSchemas.js';
 
@@ -40,7 +41,7 @@ export async function versionsCommand(args: string[], out: NodeJS.WritableStream
     process.stderr.write(`prescient versions install: --config FILE is required\n${VERSIONS_USAGE}\n`);
     return 2;
   }
-  const config = loadConfig(path);
+  const config = onlyDatabaseConfig(loadConfig(path), 'prescient versions install');
   // the per-shard lines are the output; keep the structured log to warnings and errors
   const reports = await ensureShardSchemas(config, { prune: !rest.includes('--no-prune'), log: new Logger('error', { component: 'versions' }) });
   for (const r of reports) out.write(describeReport(r) + '\n');

@@ -1,4 +1,4 @@
-// workerShare owns how N workers split the budgets of one config: each worker's pool.size and listen.max_client_connections, so that together they never exceed what was configured.
+// workerShare owns how N workers split the budgets of one config: each worker's pool.size (every database's) and listen.max_client_connections, so that together they never exceed what was configured.
 import type { Config } from '../../config/schema.js';
 
 /** Worker `index`'s part of `total` split over `count` workers (the first `total % count` get one more); at least `min`. */
@@ -16,6 +16,8 @@ export function workerShare(config: Config, index: number, count: number): Confi
   return {
     ...config,
     pool: { ...config.pool, size: shareOf(config.pool.size, index, count) },
+    // each database's pools are split the same way
+    databases: Object.fromEntries(Object.entries(config.databases).map(([name, db]) => [name, { ...db, pool: { ...db.pool, size: shareOf(db.pool.size, index, count) } }])),
     listen: { ...config.listen, max_client_connections: shareOf(config.listen.max_client_connections, index, count) },
   };
 }

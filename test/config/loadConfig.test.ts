@@ -133,9 +133,10 @@ t.test('invalid YAML and unreadable files throw ConfigError', async (t) => {
 });
 
 t.test('the minimal config parses, with defaults filled in', async (t) => {
-  const c = loadConfig(file(MINIMAL));
+  const { databases, ...c } = loadConfig(file(MINIMAL));
   t.same(c, {
     listen: { host: '127.0.0.1', port: 6432, max_message_size: 64 * 1024 * 1024, max_startup_packet: 10000, max_client_connections: 1000, startup_timeout_ms: 60000, auth_timeout_ms: 60000 },
+    http: { enabled: true, host: '127.0.0.1', port: 9930 },
     database: 'app',
     users: [{ name: 'app', password: 'app-secret' }],
     auth: { method: 'scram-sha-256', failure_limit: 10, failure_window_ms: 60000, failure_delay_ms: 1000 },
@@ -147,7 +148,6 @@ t.test('the minimal config parses, with defaults filled in', async (t) => {
     workers: 1,
     shutdown: { timeout_ms: 30000 },
     log: { level: 'info', statements: false, slow_ms: 0 },
-    http: { enabled: true, host: '127.0.0.1', port: 9930 },
     admin: { users: [] },
     sharding: { account_column: 'account_id', tables: {}, domains: {}, global_tables: [], no_key: { reads: 'fanout', writes: 'reject' }, strict: false, global_shard: 's0', action_rules: [], key_plugins: ['sqlcommenter', 'column-rules'] },
     catalog: { path: 'prescient.db' },
@@ -162,6 +162,9 @@ t.test('the minimal config parses, with defaults filled in', async (t) => {
       },
     },
   });
+  // the one-database form is `databases` with one entry: the top level's own keys
+  const { shards, pool, sharding, catalog, plugins, cache, shard_manager, action_log } = c;
+  t.same(databases, { app: { shards, aliases: [], pool, sharding, catalog, plugins, cache, shard_manager, action_log } });
 });
 
 t.test('defaults when sections are left out', async (t) => {

@@ -124,12 +124,18 @@ t.test('embedded PGlite behind prescient', async (t) => {
     t.same(r.rows.map((x) => x.name), ['a', 'b', 'c']);
   });
 
-  await t.test('authentication: app/app and postgres/postgres, database app only', async (t) => {
+  await t.test('authentication: app/app and postgres/postgres; databases app and its aliases postgres and template1 only', async (t) => {
     const p = await connect(port, 'postgres', 'postgres');
     t.equal((await p.query('select 1 as one')).rows[0].one, 1, 'postgres/postgres logs in');
     await p.end();
     await t.rejects(connect(port, 'app', 'wrong'), { code: '28P01' }, 'a wrong password is refused');
-    await t.rejects(connect(port, 'app', 'app', 'postgres'), { code: '3D000' }, 'only database "app" is served');
+    // a driver's test set-up connects to postgres or template1: the same data as app, through the same one connection
+    for (const database of ['postgres', 'template1']) {
+      const d = await connect(port, 'app', 'app', database);
+      t.equal((await d.query('select count(*)::int as n from pg_class')).rows[0].n > 0, true, `database "${database}" is served`);
+      await d.end();
+    }
+    await t.rejects(connect(port, 'app', 'app', 'nope'), { code: '3D000' }, 'other names are not');
   });
 
   await t.test('the next client does not see the previous client\'s session state', async (t) => {
