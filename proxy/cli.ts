@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --optimize-for-size
 // cli owns the `prescient` command line: `prescient start [--config FILE]`, and which module runs each other command.
 import { loadConfig, ConfigError, anchorPaths } from '../config/loadConfig.js';
+import { configPath } from '../config/configPath.js';
 import { Server } from './Server.js';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { logger } from './logger.js';
@@ -10,20 +11,22 @@ import { runPrimary } from './workers/runPrimary.js';
 import { isPeerEnvelope, PeerMessage, workerPeersFromEnv } from './workers/WorkerPeers.js';
 import { workerShare } from './workers/workerShare.js';
 
-const USAGE = `usage: prescient start [--config FILE]
+const USAGE = `usage: prescient start [--config FILE | --config-if-exists FILE] [--data DIR]
        prescient shard-manager --config FILE
        prescient log export (--config FILE | --dir DIR) [--out FILE] [--since MS]
        prescient workload load|run|replay|verify [options]
        prescient versions install --config FILE
        prescient train --log FILE|--cloudtrail DIR|--synthetic --out FILE [--model KIND]
        prescient eval --log FILE|--cloudtrail DIR|--synthetic [--json FILE]
+       prescient healthcheck [--config FILE | --config-if-exists FILE]
   start      run the proxy; without --config, in front of an embedded Postgres (PGlite) on 127.0.0.1:6432
   log        the action log (action_log.enabled): export it as NDJSON
   shard-manager  the shard manager as a process of its own on the proxies' catalog: plans while it leads, settles moves of dead proxies
   workload   the control-plane workload: load data, run agents, replay CloudTrail, verify the write ledger
   versions   install the prescient schema and version triggers on every configured shard
   train      train a next-action model (random forest by default) on an action log and write the model file
-  eval       score the next-action models (forest and baselines) on a time-ordered split of an action log`;
+  eval       score the next-action models (forest and baselines) on a time-ordered split of an action log
+  healthcheck  GET /healthz on the config's HTTP port: exit 0 when it answers 200 (the container image's HEALTHCHECK)`;
 
 /** `prescient workload <sub>`: each subcommand is its own module exporting main(args) → exit code. */
 const WORKLOAD_COMMANDS = ['load', 'run', 'replay', 'verify'] as const;
@@ -36,7 +39,7 @@ function arg(args: string[], name: string): string | undefined {
 }
 
 async function start(args: string[]): Promise<void> {
-  const path = arg(args, '--config') ?? process.env.PRESCIENT_CONFIG;
+  const { path, source } = configPath({ config: arg(args, '--config'), configIfExists: arg(args, '--config-if-exists') });
   let config: Config;
   let stopEmbedded: (() => Promise<void>) | null = null;
   if (path) {
@@ -65,6 +68,7 @@ async function start(args: string[]): Promise<void> {
     config.listen.port = port;
   }
   logger.setLevel(config.log.level);
+  logger.info(path ? 'configuration file' : 'no configuration file: the embedded default', { path, source });
   // last line of defence: a bug reached by one client's input must not take every other client down
   process.on('uncaughtException', lastResort('uncaught exception (the proxy keeps running)'));
   process.on('unhandledRejection', lastResort('unhandled rejection'));
@@ -192,6 +196,11 @@ async function main(): Promise<void> {
     case 'train': {
       const { trainCommand } = await import('./prediction/trainCommand.js');
       process.exitCode = await trainCommand(rest);
+      return;
+    }
+    case 'healthcheck': {
+      const { healthcheckCommand } = await import('./healthcheckCommand.js');
+      process.exitCode = await healthcheckCommand(rest);
       return;
     }
     case 'eval': {
