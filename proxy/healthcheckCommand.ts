@@ -73,6 +73,7 @@ export async function healthcheckCommand(args: string[], out: NodeJS.WritableStr
   const url = target.url;
   const r = await getStatus(url, timeoutMs);
   const healthy = r.status === 200;
-  out.write(`${healthy ? 'healthy' : 'unhealthy'}: GET ${url.href} ${r.status !== undefined ? `${r.status} ${r.body ?? ''}`.trim() : ''}${r.error ? ` (${r.error})` : ''}\n`);
+  const answer = [r.status, r.body, r.error && `(${r.error})`].filter((x) => x !== undefined && x !== '').join(' ');
+  out.write(`${healthy ? 'healthy' : 'unhealthy'}: GET ${url.href} ${answer}\n`);
   return healthy ? 0 : 1;
 }
