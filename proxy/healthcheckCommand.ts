@@ -21,7 +21,7 @@ export function healthzUrl(args: { config?: string; configIfExists?: string }, e
   const override = env.PRESCIENT_HTTP_PORT;
   if (override !== undefined && override !== '') {
     port = Number(override);
-    if (!/^\d+$/.test(override.trim()) || port < 1 || port > 65535) return { problem: `PRESCIENT_HTTP_PORT: expected a port number, got "${override}"` };
+    if (!/^\d+$/.test(override.trim()) || port > 65535) return { problem: `PRESCIENT_HTTP_PORT: expected a port number, got "${override}"` };
   }
   if (port === 0) return { problem: 'http.port is 0 (any free port): give the port the proxy listens on (PRESCIENT_HTTP_PORT)' };
   const host = httpConfig.host === '0.0.0.0' ? '127.0.0.1' : httpConfig.host === '::' ? '[::1]' : httpConfig.host.includes(':') ? `[${httpConfig.host}]` : httpConfig.host;

@@ -38,7 +38,7 @@ MIRROR=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' 
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
 WORK=$(mktemp -d /var/tmp/prescient-base.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf --one-file-system "$WORK"' EXIT   # never into a /proc or /sys a failed debootstrap left mounted
 ROOT=$WORK/rootfs
 echo "docker-base: debootstrap minbase bookworm from $MIRROR"
 debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log" >&2; exit 1; }
