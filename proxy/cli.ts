@@ -10,6 +10,8 @@ import cluster from 'node:cluster';
 import { runPrimary } from './workers/runPrimary.js';
 import { isPeerEnvelope, PeerMessage, workerPeersFromEnv } from './workers/WorkerPeers.js';
 import { workerShare } from './workers/workerShare.js';
+import { HttpListener } from './http/HttpListener.js';
+import { readFileSync } from 'node:fs';
 
 const USAGE = `usage: prescient start [--config FILE | --config-if-exists FILE] [--data DIR]
        prescient shard-manager --config FILE
@@ -62,11 +64,8 @@ async function start(args: string[]): Promise<void> {
   }
   // container-friendly overrides of the listen address
   if (process.env.PRESCIENT_HOST) config.listen.host = process.env.PRESCIENT_HOST;
-  if (process.env.PRESCIENT_PORT) {
-    const port = Number(process.env.PRESCIENT_PORT);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PRESCIENT_PORT: expected a port number, got "${process.env.PRESCIENT_PORT}"`);
-    config.listen.port = port;
-  }
+  config.listen.port = envPort('PRESCIENT_PORT') ?? config.listen.port;
+  config.http.port = envPort('PRESCIENT_HTTP_PORT') ?? config.http.port;
   logger.setLevel(config.log.level);
   logger.info(path ? 'configuration file' : 'no configuration file: the embedded default', { path, source });
   // last line of defence: a bug reached by one client's input must not take every other client down
@@ -113,6 +112,9 @@ async function start(args: string[]): Promise<void> {
   server = running;
   const addr = await running.listen();
   listening = true;
+  // metrics, health and the dashboard; each worker serves its own figures, on http.port + its index (0 stays 0: any free port)
+  const httpPort = config.http.port === 0 ? 0 : config.http.port + (peers?.index ?? 0);
+  const httpListener = config.http.enabled ? await HttpListener.start(running.ctx, { host: config.http.host, port: httpPort }, packageVersion()) : null;
   if (peers) {
     process.send?.({ t: PeerMessage.Listening, port: addr.port });
     // from the primary: another worker's client's CancelRequest, a RELOAD run elsewhere
@@ -130,6 +132,7 @@ async function start(args: string[]): Promise<void> {
     logger.info('signal received', { signal });
     running
       .shutdown()
+      .then(() => httpListener?.close())
       .then(() => stopEmbedded?.())
       .then(() => process.exit(0), (e) => {
         logger.error('shutdown failed', { error: (e as Error).message });
@@ -141,6 +144,24 @@ async function start(args: string[]): Promise<void> {
   process.on('SIGUSR2', () => {
     for (const c of running.ctx.clients.values()) logger.info('client', c.describe());
   });
+}
+
+/** A port number from the environment variable `name`, or undefined when it is not set. */
+function envPort(name: string): number | undefined {
+  const v = process.env[name];
+  if (!v) return undefined;
+  const port = Number(v);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${name}: expected a port number, got "${v}"`);
+  return port;
+}
+
+/** package.json's version (dist/proxy/cli.js sits two folders below it), or 'unknown'. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /**

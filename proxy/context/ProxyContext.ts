@@ -17,6 +17,7 @@ import { FailureThrottle } from '../auth/FailureThrottle.js';
 import { KeyFence } from '../router/KeyFence.js';
 import { warmVerifiers } from '../auth/verifiers.js';
 import { describeReshard, type Resharder } from '../shardManager/Resharder.js';
+import { RequestCounters } from '../telemetry/RequestCounters.js';
 
 /** The version tracker as the session uses it: writes through the proxy bump a key's token. */
 export interface VersionWrites {
@@ -62,6 +63,8 @@ export class ProxyContext {
   private pidCounter = Math.floor(Math.random() * 1_000_000) + 1000;
   private readonly users = new Map<string, UserConfig>();
   readonly counters = { connections: 0, refused: 0, cancels: 0 };
+  /** errors by SQLSTATE, routes by kind and key source, refusals: what the request path counts for the metrics */
+  readonly requestCounters = new RequestCounters();
   /** failed logins per source address (auth.failure_*) */
   readonly authFailures = new FailureThrottle(() => ({
     limit: this.config.auth.failure_limit,

@@ -132,6 +132,18 @@ export function ErrorResponseFromFields(fields: Map<string, string>, code: numbe
   return frame(code, Buffer.concat(parts));
 }
 
+/** The SQLSTATE (field C) of an ErrorResponse or NoticeResponse payload, '' when it has none; reads no other field. */
+export function errorCode(payload: Buffer): string {
+  let at = 0;
+  while (at < payload.length && payload[at] !== 0) {
+    const end = payload.indexOf(0, at + 1);
+    if (end < 0) break;
+    if (payload[at] === 0x43 /* C */) return payload.toString('latin1', at + 1, end);
+    at = end + 1;
+  }
+  return '';
+}
+
 /** Reads the fields of an ErrorResponse/NoticeResponse payload into a map keyed by field code. */
 export function decodeErrorFields(payload: Buffer): Map<string, string> {
   const out = new Map<string, string>();

@@ -10,6 +10,7 @@ import { FrameReader, type Frame } from '../protocol/FrameReader.js';
 import { FRONTEND_CODES, FRONTEND_SMALL_MESSAGES, FrontendCode, SMALL_MESSAGE_LIMIT } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState } from '../protocol/SqlState.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
+import { ErrorSource } from '../telemetry/RequestCounters.js';
 import { Login, type LoginOwner, type StartupRequest } from './Login.js';
 import { ADMIN_DATABASE, AdminSession } from './AdminSession.js';
 import { CLIENT_NOT_READING, Forwarder, MAX_PENDING, type ForwarderOwner } from './Forwarder.js';
@@ -158,6 +159,7 @@ export class ClientSession {
       return;
     }
     // the session survives (as PgBouncer's query_wait_timeout does not)
+    this.ctx.requestCounters.error(ErrorSource.Proxy, err.sqlState);
     this.reader.drain();
     this.resumeReading();
     this.writeClient(Buffer.concat([
@@ -515,6 +517,7 @@ export class ClientSession {
       this.close();
       return;
     }
+    this.ctx.requestCounters.error(ErrorSource.Proxy, err.sqlState);
     if (err.severity === 'FATAL') {
       this.socket.end(msg);
       this.close();

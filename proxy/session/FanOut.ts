@@ -14,6 +14,7 @@ import { mergeRows } from '../router/Merge.js';
 import { clientRowDescription } from '../router/MergeAggregate.js';
 import type { PreparedStatements } from './PreparedStatements.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
+import { ErrorSource } from '../telemetry/RequestCounters.js';
 import type { RoutedRequest } from './RoutedRequest.js';
 import { ShardSet, type ShardReply } from './ShardSet.js';
 import { settingsDiffSql } from './startupParams.js';
@@ -199,6 +200,7 @@ export class FanOut {
 
   private shardError(bad: ShardReply[], total: number, partial: boolean): Buffer {
     const f = bad[0]!.error!;
+    this.ctx.requestCounters.error(ErrorSource.Server, f.get('C') ?? '');
     const fields = new Map(f);
     const where = bad.map((r) => r.shard).join(', ');
     fields.set('M', `${f.get('M') ?? 'error'} (on shard ${where}${partial ? `; the statement WAS applied on the other ${total - bad.length} shard(s): fix and re-run it, or undo it there` : '; no shard applied it'})`);
@@ -229,6 +231,7 @@ export class FanOut {
           try {
             out.push(Be.frame(BackendCode.RowDescription, clientRowDescription(agg, f.subarray(5))));
           } catch (e) {
+            this.ctx.requestCounters.error(ErrorSource.Proxy, SqlState.FeatureNotSupported);
             return Buffer.concat([Be.ErrorResponse({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: (e as Error).message }), Be.ReadyForQuery(this.session.txStatus)]);
           }
           continue;
@@ -238,7 +241,10 @@ export class FanOut {
         const spec = statements[Math.min(set, statements.length - 1)]?.merge ?? { orderBy: [], limit: null, unmergeable: null };
         const results = sets.map((s) => s[set] ?? { rowDescription: null, rows: [] });
         const m = mergeRows(spec, results, params);
-        if ('error' in m) return Buffer.concat([Be.ErrorResponse({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: m.error }), Be.ReadyForQuery(this.session.txStatus)]);
+        if ('error' in m) {
+          this.ctx.requestCounters.error(ErrorSource.Proxy, SqlState.FeatureNotSupported);
+          return Buffer.concat([Be.ErrorResponse({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: m.error }), Be.ReadyForQuery(this.session.txStatus)]);
+        }
         out.push(...m.rows);
         const tag = f.toString('latin1', 5, f.length - 1);
         out.push(tag.startsWith('SELECT ') ? Be.CommandComplete(`SELECT ${m.rows.length}`) : f);

@@ -21,6 +21,7 @@ import { Fifo } from './Fifo.js';
 import { PinEvent, SessionPins } from './SessionPins.js';
 import { sessionSettings, settingsDiffSql, settingsKeyOf } from './startupParams.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
+import { ErrorSource } from '../telemetry/RequestCounters.js';
 import type { SessionPort } from './SessionPort.js';
 import type { SessionPlugins } from '../plugins/PluginHost.js';
 import { logger } from '../logger.js';
@@ -589,6 +590,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   private shapeChecked = false;
 
   private errorUntilSync(code: SqlState, message: string): void {
+    this.ctx.requestCounters.error(ErrorSource.Proxy, code);
     this.synthesize(Be.ErrorResponse({ severity: 'ERROR', code, message }));
     this.dropUntilSync = true;
   }
@@ -846,6 +848,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         if (payload.indexOf('prescient_') >= 0) this.emit(this.clientNamesIn(payload, head));
         else this.emitCurrent();
         this.noteServerError(payload, head);
+        this.ctx.requestCounters.error(ErrorSource.Server, Be.errorCode(payload));
         if (this.plugins !== null && this.plugins.hasErrorHooks) {
           const fields = Be.decodeErrorFields(payload);
           this.plugins.observeError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', source: 'backend' });

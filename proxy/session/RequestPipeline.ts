@@ -16,6 +16,7 @@ import type { Route } from '../router/Router.js';
 import { FanOut, type FanOutRoute } from './FanOut.js';
 import type { PreparedStatements } from './PreparedStatements.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
+import { ErrorSource } from '../telemetry/RequestCounters.js';
 import { TxControl, replayExtended, replayOf, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
 import type { SessionPort } from './SessionPort.js';
 import { SessionOp } from '../analyzer/SessionStatements.js';
@@ -374,6 +375,8 @@ export class RequestPipeline {
   /** An error for the whole request, in its place among the responses owed. */
   private refuse(req: RoutedRequest, code: SqlState, message: string, source: 'proxy' | 'plugin' = 'proxy'): void {
     const err = Be.ErrorResponse({ severity: 'ERROR', code, message });
+    this.ctx.requestCounters.refused(source);
+    this.ctx.requestCounters.error(ErrorSource.Proxy, code);
     if (this.host.plugins?.hasErrorHooks) this.host.plugins.observeError({ code, message, source });
     if (req.simple || req.endsWithSync) this.host.synthesize(Buffer.concat([err, Be.ReadyForQuery(this.host.txStatus)]));
     else {
@@ -422,6 +425,7 @@ export class RequestPipeline {
       // Parse (and Describe) without Bind runs nothing: it goes where the session is (each shard prepares on demand)
       route = { kind: 'any', reason: 'prepare only' };
     }
+    this.ctx.requestCounters.route(route.kind, route.kind === 'shard' ? route.source : undefined);
     const plugins = this.host.plugins;
     if (plugins?.hasRouteHooks && (route.kind === 'shard' || route.kind === 'global' || route.kind === 'any')) {
       const shard = route.kind === 'any' ? (server?.shard.name ?? route.prefer ?? this.homeShard()) : route.shard;

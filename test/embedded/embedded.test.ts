@@ -37,7 +37,7 @@ async function startEmbedded(t: TeardownCapable, dataDir: string, port: number):
   const started = Date.now();
   const proc = spawn(process.execPath, [CLI, 'start', '--data', dataDir], {
     cwd: tmpdir(),
-    env: { ...process.env, PRESCIENT_PORT: String(port), PRESCIENT_CONFIG: '' },
+    env: { ...process.env, PRESCIENT_PORT: String(port), PRESCIENT_HTTP_PORT: '0', PRESCIENT_CONFIG: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

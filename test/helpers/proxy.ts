@@ -16,6 +16,8 @@ export const CLI = join(root, 'dist', 'proxy', 'cli.js');
 export interface ProxyHandle {
   host: string;
   port: number;
+  /** the port of its HTTP listener (metrics, health, dashboard), from its `http listening` line; null with http.enabled false */
+  httpPort: number | null;
   proc: ChildProcess;
   /** everything the proxy wrote to stderr so far */
   logs(): string;
@@ -34,6 +36,8 @@ export function proxyConfig(clusters: Cluster[], port: number, overrides: Record
     users: [APP_USER],
     shards: clusters.map((c, i) => ({ name: `s${i}`, host: c.host, port: c.port, database: 'app', user: c.user, password: c.password })),
     pool: { mode: 'transaction', size: 10 },
+    // any free port: parallel proxies must not fight over the default 9930
+    http: { host: '127.0.0.1', port: 0 },
     ...overrides,
   };
 }
@@ -43,6 +47,7 @@ export async function startProxy(t: TeardownCapable, clusters: Cluster[], overri
   const port = await freePort();
   const config = proxyConfig(clusters, port, overrides);
   const listen = config.listen as { port: number; host: string };
+  const httpEnabled = (config.http as { enabled?: boolean }).enabled !== false;
   const dir = mkdtempSync(join(tmpdir(), 'prescient-cfg-'));
   const configPath = join(dir, 'prescient.yaml');
   writeFileSync(configPath, stringify(config));
@@ -57,7 +62,7 @@ export async function startProxy(t: TeardownCapable, clusters: Cluster[], overri
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`proxy did not start in 20 s:\n${stderr}`)), 20000);
     const check = (): void => {
-      if (stderr.includes('"msg":"listening"')) {
+      if (stderr.includes('"msg":"listening"') && (!httpEnabled || stderr.includes('"msg":"http listening"'))) {
         clearTimeout(timer);
         resolve();
       } else if (exited !== undefined) {
@@ -70,6 +75,7 @@ export async function startProxy(t: TeardownCapable, clusters: Cluster[], overri
   const handle: ProxyHandle = {
     host: listen.host,
     port: listen.port,
+    httpPort: httpEnabled ? httpPortOf(stderr) : null,
     proc,
     configPath,
     logs: () => stderr,
@@ -86,6 +92,14 @@ export async function startProxy(t: TeardownCapable, clusters: Cluster[], overri
     }
   });
   return handle;
+}
+
+/** The port in a proxy's `http listening` log line. */
+export function httpPortOf(logs: string): number {
+  const line = logs.split('\n').find((l) => l.includes('"msg":"http listening"'));
+  const port = line === undefined ? undefined : (JSON.parse(line) as { port?: number }).port;
+  if (typeof port !== 'number') throw new Error(`no "http listening" line with a port in the proxy's log:\n${logs}`);
+  return port;
 }
 
 export type PgError = Error & { code?: string; severity?: string };

@@ -1,0 +1,41 @@
+// RequestCounters owns the counts the request path adds to where nothing else counts (errors by SQLSTATE, routes by kind and key source, refusals): plain numbers, read at scrape time by ProxyMetrics.
+
+/** Who raised an error a client was sent: a shard's Postgres, or the proxy itself (a refusal, a failed session). */
+export const ErrorSource = {
+  Server: 'server',
+  Proxy: 'proxy',
+} as const;
+export type ErrorSource = (typeof ErrorSource)[keyof typeof ErrorSource];
+
+/** Who refused a request without running it: the proxy's routing, or a plugin. */
+export type RefusedBy = 'proxy' | 'plugin';
+
+/**
+ * Counts kept as plain numbers in maps keyed by bounded values (SQLSTATE codes, route kinds, key sources): the
+ * request path pays one map update per event, and the telemetry reads the maps when it is scraped.
+ */
+export class RequestCounters {
+  /** errors sent to clients, by source and SQLSTATE (joined by a NUL) */
+  readonly errors = new Map<string, number>();
+  /** routed requests by route kind and key source, joined by a NUL (key source `none` for a route that is not by shard key) */
+  readonly routes = new Map<string, number>();
+  /** requests refused without running, by who refused */
+  readonly refusals = { proxy: 0, plugin: 0 };
+
+  /** A client was sent an error with this SQLSTATE. */
+  error(source: ErrorSource, sqlState: string): void {
+    const k = `${source}\u0000${sqlState}`;
+    this.errors.set(k, (this.errors.get(k) ?? 0) + 1);
+  }
+
+  /** A request was routed: `kind` is the route's kind, `source` where its shard key came from (shard routes only). */
+  route(kind: string, source: string | undefined): void {
+    const k = `${kind}\u0000${source ?? 'none'}`;
+    this.routes.set(k, (this.routes.get(k) ?? 0) + 1);
+  }
+
+  /** A request was refused (answered with an error, not run). */
+  refused(by: RefusedBy): void {
+    this.refusals[by]++;
+  }
+}
