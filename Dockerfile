@@ -19,16 +19,14 @@ COPY proxy ./proxy
 COPY plugins ./plugins
 COPY config ./config
 COPY workload ./workload
-COPY scripts ./scripts
-# compile, then keep what the runtime loads: production dependencies, better-sqlite3's addon without its
-# sources and intermediates, no type declarations, TypeScript sources, source maps or markdown
+# compile (not scripts/: benchmarks and test tools), then keep what the runtime loads: production dependencies,
+# better-sqlite3's addon without its sources and intermediates; no type declarations, TypeScript sources, maps, markdown
 RUN npx tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund \
  && cd node_modules/better-sqlite3 && mv build/Release/better_sqlite3.node /tmp/ \
  && rm -rf build deps src && mkdir -p build/Release && mv /tmp/better_sqlite3.node build/Release/ && cd /app \
  && rm -rf node_modules/@types \
- && find node_modules dist \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -name '*.md' \) -type f -delete \
- && rm -rf dist/scripts
+ && find node_modules dist \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -name '*.md' \) -type f -delete
 
 FROM debian:bookworm-slim
 RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node \

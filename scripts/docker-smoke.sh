@@ -59,11 +59,27 @@ summary() {
 }
 cleanup() {
   "$ENGINE" rm -f "$NAME" >/dev/null 2>&1
+  "$ENGINE" volume rm -f "$NAME" >/dev/null 2>&1
   [ -f "$WORK/testbed.json" ] && node dist/scripts/testbed.js stop --state "$WORK/testbed.json" >/dev/null 2>&1
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 fail_now() { check "$1" 1 "${2:-}"; summary; exit 1; }
+health=""
+wait_healthy() { # CONTAINER: sets $health to the engine's last health status
+  if [ "$ENGINE" = podman ]; then
+    # podman runs HEALTHCHECKs from systemd timers, absent here: run the image's check now, as the timer would
+    for _ in $(seq 1 30); do
+      "$ENGINE" healthcheck run "$1" >/dev/null 2>&1 && break
+      sleep 2
+    done
+  fi
+  for _ in $(seq 1 45); do
+    health=$("$ENGINE" inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null)
+    [ "$health" = healthy ] && break
+    sleep 2
+  done
+}
 echo "docker-smoke: engine $ENGINE ($("$ENGINE" --version))"
 
 # --- the image --------------------------------------------------------------------------------------------------
@@ -102,9 +118,9 @@ EOF
 chmod 644 "$WORK/prescient.yaml"
 
 # --- the container ----------------------------------------------------------------------------------------------
-# host network, loopback only (PRESCIENT_HOST overrides the image's 0.0.0.0); a read-only root with the data dir on tmpfs
-"$ENGINE" run -d --name "$NAME" "${RUN_FLAGS[@]}" --network host --read-only \
-  --mount type=tmpfs,destination=/var/lib/prescient,tmpfs-mode=1777 \
+# host network, loopback only (PRESCIENT_HOST overrides the image's 0.0.0.0); a read-only root with the data dir on
+# a named volume (it takes the image's /var/lib/prescient, owned by `node`)
+"$ENGINE" run -d --name "$NAME" "${RUN_FLAGS[@]}" --network host --read-only -v "$NAME:/var/lib/prescient" \
   -e PRESCIENT_HOST=127.0.0.1 -v "$WORK/prescient.yaml:/etc/prescient/prescient.yaml:ro" \
   "$IMAGE" >"$WORK/run.out" 2>&1 || { cat "$WORK/run.out"; fail_now "container starts"; }
 export PGPASSWORD=app-secret PGCONNECT_TIMEOUT=5
@@ -133,22 +149,11 @@ check "the write is on the Postgres server" $? "count $direct"
 
 # --- /healthz, from the host and as the engine's health check -------------------------------------------------------
 if [ $HTTP_CHECK = 1 ]; then
-  body=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz" 2>&1)
-  [ "${body##* }" = 200 ]
-  check "GET /healthz answers 200" $? "$body"
-  health=""
-  if [ "$ENGINE" = podman ]; then
-    # podman runs HEALTHCHECKs from systemd timers, absent here: run the image's check now, as the timer would
-    for _ in $(seq 1 10); do
-      "$ENGINE" healthcheck run "$NAME" >/dev/null 2>&1 && break
-      sleep 2
-    done
-  fi
-  for _ in $(seq 1 45); do
-    health=$("$ENGINE" inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$NAME" 2>/dev/null)
-    [ "$health" = healthy ] && break
-    sleep 2
-  done
+  answer=$(node -e 'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => console.log(r.status, (await r.text()).trim().slice(0, 40)), (e) => console.log(e.message))' \
+    "http://127.0.0.1:$HTTP_PORT/healthz" 2>&1)
+  [ "${answer%% *}" = 200 ]
+  check "GET /healthz answers 200" $? "$answer"
+  wait_healthy "$NAME"
   [ "$health" = healthy ]
   check "the image's HEALTHCHECK reports healthy" $? "${health:-no status}"
 else
@@ -164,6 +169,23 @@ check "SIGTERM stops it with exit code 0" $? "exit code ${code:-unknown}"
 grep -q '"signal":"SIGTERM"' "$WORK/logs.txt"
 check "it logged the SIGTERM" $?
 [ "$FAILED" = 0 ] || { echo "--- container log (last 20 lines)"; tail -20 "$WORK/logs.txt"; }
+
+# --- no config mounted: the embedded default (no network: its ports stay inside the container) --------------------
+if [ $HTTP_CHECK = 1 ]; then
+  "$ENGINE" rm -f "$NAME" >/dev/null 2>&1
+  "$ENGINE" run -d --name "$NAME" "${RUN_FLAGS[@]}" --network none "$IMAGE" >"$WORK/run.out" 2>&1 || cat "$WORK/run.out"
+  wait_healthy "$NAME"
+  "$ENGINE" logs "$NAME" >"$WORK/logs.txt" 2>&1
+  grep -q '"msg":"no configuration file: the embedded default"' "$WORK/logs.txt"
+  check "without a mounted config: the embedded default (logged)" $? "$(grep -o '"source":"embedded default[^"]*"' "$WORK/logs.txt" | head -1)"
+  [ "$health" = healthy ]
+  check "without a mounted config: HEALTHCHECK healthy (http.port 9930)" $? "${health:-no status}"
+  "$ENGINE" stop -t 40 "$NAME" >/dev/null 2>&1
+  code=$("$ENGINE" inspect -f '{{.State.ExitCode}}' "$NAME" 2>/dev/null)
+  [ "$code" = 0 ]
+  check "without a mounted config: SIGTERM, exit code 0" $? "exit code ${code:-unknown}"
+  [ "$FAILED" = 0 ] || { echo "--- container log (last 20 lines)"; tail -20 "$WORK/logs.txt"; }
+fi
 
 summary
 [ "$FAILED" = 0 ]
