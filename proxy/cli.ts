@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --optimize-for-size
 // cli owns the `prescient` command line: its table of commands (usage, summary, options, module), --help and --version, and `prescient start`.
 import { loadConfig, ConfigError, anchorPaths } from '../config/loadConfig.js';
+import { configPath } from '../config/configPath.js';
 import { Server } from './Server.js';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { effectiveLevel, logger } from './logger.js';
@@ -33,9 +34,14 @@ const workload = (sub: string) => async (args: string[]): Promise<number> => ((a
 /** Every command, in the order `prescient --help` lists them. */
 const COMMANDS: readonly CliCommand[] = [
   {
-    name: 'start', usage: 'prescient start [--config FILE] [--data DIR]',
-    summary: 'run the proxy; without --config (or PRESCIENT_CONFIG), in front of an embedded Postgres (PGlite) on 127.0.0.1:6432 with its data in DIR (default .data/pglite)',
-    options: { valued: ['--config', '--data'], flags: [] }, run: async (_args, p) => (await start(p!), 0),
+    name: 'start', usage: 'prescient start [--config FILE | --config-if-exists FILE] [--data DIR]',
+    summary: 'run the proxy; without a config file (--config, PRESCIENT_CONFIG, or --config-if-exists FILE when FILE exists), in front of an embedded Postgres (PGlite) on 127.0.0.1:6432 with its data in DIR (default .data/pglite)',
+    options: { valued: ['--config', '--config-if-exists', '--data'], flags: [] }, run: async (_args, p) => (await start(p!), 0),
+  },
+  {
+    name: 'healthcheck', usage: async () => (await import('./healthcheckCommand.js')).HEALTHCHECK_USAGE.replace(/^usage: /, ''),
+    summary: "GET /healthz on the HTTP port of the config start would use: exit 0 when it answers 200 (the container image's HEALTHCHECK)",
+    options: { valued: ['--config', '--config-if-exists', '--timeout-ms'], flags: [] }, run: async (args) => (await import('./healthcheckCommand.js')).healthcheckCommand(args),
   },
   {
     name: 'shard-manager', usage: 'prescient shard-manager --config FILE',
@@ -104,7 +110,7 @@ async function usageFor(words: string): Promise<string> {
 }
 
 async function start(p: ParsedArgs): Promise<void> {
-  const path = p.values.get('--config') ?? (process.env.PRESCIENT_CONFIG || undefined);
+  const { path, source } = configPath({ config: p.values.get('--config'), configIfExists: p.values.get('--config-if-exists') });
   const dataDir = p.values.get('--data') ?? '.data/pglite';
   // the primary hands the workers the same command line
   const args = process.argv.slice(3);
@@ -137,6 +143,7 @@ async function start(p: ParsedArgs): Promise<void> {
   config.http.port = envPort('PRESCIENT_HTTP_PORT') ?? config.http.port;
   // PRESCIENT_LOG_LEVEL wins over log.level
   logger.setLevel(effectiveLevel(config.log.level));
+  logger.info(path ? 'configuration file' : 'no configuration file: the embedded default', { path, source });
   // last line of defence: a bug reached by one client's input must not take every other client down
   process.on('uncaughtException', lastResort('uncaught exception (the proxy keeps running)'));
   process.on('unhandledRejection', lastResort('unhandled rejection'));
