@@ -1,4 +1,4 @@
-// Readiness owns /readyz's answer: the catalog answers and every active shard accepts connections (probeShard), checked at most once a second so that frequent probes do not reach the shards more often.
+// Readiness owns /readyz's answer: every database's catalog answers and its every active shard accepts connections (probeShard), checked at most once a second so that frequent probes do not reach the shards more often.
 import type { ProxyContext } from '../context/ProxyContext.js';
 import { ShardStatus } from '../catalog/Catalog.js';
 import { probeShard } from './probeShard.js';
@@ -40,23 +40,26 @@ export class Readiness {
   private async run(at: number): Promise<ReadyReport> {
     const notReady: Record<string, string> = {};
     if (this.ctx.shuttingDown) notReady.proxy = 'shutting down';
-    const ctx = this.ctx;
-    const catalog = within(ctx.catalog.migrations({ limit: 1 }), READY_TIMEOUT_MS, 'catalog').then(
-      () => undefined,
-      (e: unknown) => void (notReady.catalog = (e as Error).message),
-    );
-    // the catalog's active shards (a draining one still serves its keys), at the address the catalog holds
-    const active = ctx.catalog.snapshot().shards.filter((s) => s.status !== ShardStatus.Inactive);
-    const shards = active.map(async (s) => {
-      const configured = ctx.shard(s.name);
-      const why = await probeShard(
-        { host: s.host, port: s.port, user: configured?.user ?? 'prescient', database: s.database },
-        READY_TIMEOUT_MS,
-      );
-      if (why !== null) notReady[`shard ${s.name}`] = why;
-    });
-    if (active.length === 0) notReady.shards = 'no active shard in the catalog';
-    await Promise.all([catalog, ...shards]);
+    // every database the proxy serves (config databases): its catalog, and its catalog's active shards
+    const contexts = this.ctx.registry.contexts();
+    const several = contexts.length > 1;
+    const checks: Promise<void>[] = [];
+    for (const ctx of contexts) {
+      const prefix = several ? `${ctx.config.database}: ` : '';
+      checks.push(within(ctx.catalog.migrations({ limit: 1 }), READY_TIMEOUT_MS, 'catalog').then(
+        () => undefined,
+        (e: unknown) => void (notReady[`${prefix}catalog`] = (e as Error).message),
+      ));
+      // the catalog's active shards (a draining one still serves its keys), at the address the catalog holds
+      const active = ctx.catalog.snapshot().shards.filter((s) => s.status !== ShardStatus.Inactive);
+      for (const s of active) {
+        const configured = ctx.shard(s.name);
+        checks.push(probeShard({ host: s.host, port: s.port, user: configured?.user ?? 'prescient', database: s.database }, READY_TIMEOUT_MS)
+          .then((why) => void (why !== null && (notReady[`${prefix}shard ${s.name}`] = why))));
+      }
+      if (active.length === 0) notReady[`${prefix}shards`] = 'no active shard in the catalog';
+    }
+    await Promise.all(checks);
     return { ready: Object.keys(notReady).length === 0, notReady, checkedAt: new Date(at).toISOString() };
   }
 }
