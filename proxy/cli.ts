@@ -192,7 +192,7 @@ async function start(p: ParsedArgs): Promise<void> {
   const httpPort = config.http.port === 0 ? 0 : config.http.port + (peers?.index ?? 0);
   const httpListener = config.http.enabled ? await HttpListener.start(running.ctx, { host: config.http.host, port: httpPort }, version) : null;
   // one plain line on stdout once clients can connect (scripts wait for it); the log has the details
-  if (!peers || peers.index === 0) process.stdout.write(`prescient: accepting connections on ${addr.address}:${addr.port} (database ${config.database}${logins})\n`);
+  if (!peers || peers.index === 0) process.stdout.write(`prescient: accepting connections on ${addr.address}:${addr.port} (database ${config.database}${logins})${httpListener ? `; dashboard and /metrics on http://${httpListener.address.address}:${httpListener.address.port}/` : ''}\n`);
   if (peers) {
     process.send?.({ t: PeerMessage.Listening, port: addr.port });
     // from the primary: another worker's client's CancelRequest, a RELOAD run elsewhere
