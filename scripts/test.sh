@@ -54,7 +54,7 @@ fi
 if [[ $failed -ne 0 ]]; then
   # Repeat what failed just above the count, so a log cut to its tail still names it.
   echo "# failed files and their failing assertions:"
-  grep -nE '^\s*not ok ' "$raw" | grep -vE '# (TODO|SKIP)' | head -40 | sed 's/^/#   /'
+  grep -anE '^\s*not ok ' "$raw" | grep -vE '# (TODO|SKIP)' | head -40 | sed 's/^/#   /'
 fi
 summary "$passed" "$failed"
 [[ $failed -eq 0 ]]

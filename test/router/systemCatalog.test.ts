@@ -61,7 +61,9 @@ t.test('catalog reads go to one shard: the global shard, or the shard the sessio
     const inTx = route(sql, { pinned: 's2' });
     t.same([inTx.kind, inTx.kind === 'any' ? inTx.prefer : null], ['any', 's0'], 'inside a transaction on s2: not refused (the session stays on s2)');
   }
-  const global = new Router(parseConfig({ ...config, sharding: { ...config.sharding, global_shard: 's1' } }));
+  // the parsed config again, in the one-database form (without the `databases` parsing filled in)
+  const { databases: _parsed, ...oneDatabase } = config;
+  const global = new Router(parseConfig({ ...oneDatabase, sharding: { ...config.sharding, global_shard: 's1' } }));
   const r = global.route({ statements: analyzer.analyze('select * from pg_class'), session: {} }, snapshot);
   t.equal(r.kind === 'any' ? r.prefer : undefined, 's1', 'sharding.global_shard names the global shard');
 });
