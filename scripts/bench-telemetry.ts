@@ -16,7 +16,7 @@
 //   --warmup S            seconds of warm-up through each variant before measuring (default 3, 0 = none)
 //   --variants LIST       which of passthrough,off,metrics,sampled,always to run (default all)
 //   --json FILE           also write the results as JSON
-//   --cpu-prof            run the `off` and `always` variants under `node --cpu-prof`; print their profiles' paths
+//   --cpu-prof            run the `off`, `sampled` and `always` variants under `node --cpu-prof`; print their profiles' paths
 //   --keep                keep the temp dir (configs, Prescient logs)
 //
 // What it starts (all on 127.0.0.1, stopped by pid at the end, on SIGINT and on error):
@@ -168,7 +168,7 @@ async function main(): Promise<number> {
         dir: tmp,
         name: v,
         generatedBy: 'scripts/bench-telemetry.ts',
-        cpuProfDir: profDir !== undefined && (v === 'off' || v === 'always') ? path.join(profDir, v) : undefined,
+        cpuProfDir: profDir !== undefined && (v === 'off' || v === 'sampled' || v === 'always') ? path.join(profDir, v) : undefined,
         config: (port) => ({
           ...benchConfig(port, opts.poolSize, 'warn'),
           database: PG_DB,

@@ -1,4 +1,4 @@
-// createTracer owns the OpenTelemetry SDK set-up for tracing: the exporter (OTLP/HTTP JSON or an NDJSON file), a batch processor with a sized queue, a ParentBased(TraceIdRatioBased) sampler, the resource; loaded only when tracing is on.
+// createTracer owns the OpenTelemetry SDK set-up for tracing: the exporter (OTLP/HTTP JSON or an NDJSON file), a batch processor with a sized queue, sampling (a ratio of root transactions, an application's sampled flag otherwise), the resource; loaded only when tracing is on.
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { TracingConfig } from '../../config/schema.js';
 
@@ -21,6 +21,11 @@ export function otlpEndpoint(configured: string | undefined, env: NodeJS.Process
 /** A running tracer: spans through it are sampled, batched and exported; `remoteParent` reads a W3C traceparent. */
 export interface TracerHandle {
   readonly tracer: Tracer;
+  /**
+   * whether a transaction no application traceparent decides for is traced (true with probability sample_ratio): asked
+   * before any span is made, so an unsampled transaction costs no span, no trace id and no sampler call
+   */
+  sampleRoot(): boolean;
   /** the context of an application's span from its `traceparent` (and `tracestate`), or undefined when it is not valid */
   remoteParent(traceparent: string, tracestate: string | undefined): Context | undefined;
   /** `parent` (default: the root context) with `span` as its span: where `span`'s children start */
@@ -37,7 +42,7 @@ export interface TracerHandle {
  * trace the proxy's own catalog and driver calls): spans are made only by the tracing plugin, parents passed explicitly.
  */
 export async function createTracer(cfg: TracingConfig): Promise<TracerHandle> {
-  const [{ BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler }, { resourceFromAttributes }, { core }, api] = await Promise.all([
+  const [{ AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler }, { resourceFromAttributes }, { core }, api] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/resources'),
     import('@opentelemetry/sdk-node'),
@@ -54,12 +59,15 @@ export async function createTracer(cfg: TracingConfig): Promise<TracerHandle> {
   });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': cfg.service_name }),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sample_ratio) }),
+    // a root span is made only once sampleRoot() said yes; a child of an application's span follows its sampled flag
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [processor],
   });
   const propagator = new core.W3CTraceContextPropagator();
+  const ratio = cfg.sample_ratio;
   return {
     tracer: provider.getTracer('prescient'),
+    sampleRoot: () => ratio >= 1 || (ratio > 0 && Math.random() < ratio),
     remoteParent(traceparent, tracestate) {
       const carrier: Record<string, string> = tracestate === undefined ? { traceparent } : { traceparent, tracestate };
       const ctx = propagator.extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);

@@ -28,7 +28,9 @@ const STATUS_ERROR = 2;
 
 /** One client transaction (or autocommit request) being traced. */
 interface Tx {
-  /** null until the sampling decision: at its first request that is more than BEGIN (whose traceparent it continues) */
+  /** the sampling decision was made: at its first request that is more than BEGIN (whose traceparent it continues) */
+  decided: boolean;
+  /** its span once decided, when traced (null: undecided, or not traced) */
   span: Span | null;
   /** sampled: attributes and child spans are recorded; else only its boundaries are followed */
   recording: boolean;
@@ -129,9 +131,12 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
       let current: Tx | null = null;
 
       /** The sampling decision: the transaction's span, a child of the application's traceparent when `ctx` carries one. */
-      const decide = (tx: Tx, ctx: RequestContext | undefined): Span => {
+      const decide = (tx: Tx, ctx: RequestContext | undefined): void => {
+        tx.decided = true;
         const tags = ctx === undefined ? undefined : traceTags(ctx.statements);
         const parent = tags === undefined ? undefined : h.remoteParent(tags.traceparent, tags.tracestate);
+        // without the application's traceparent, the ratio decides before any span (or trace id) is made
+        if (parent === undefined && !h.sampleRoot()) return;
         const span = (tx.span = tracer.startSpan(SpanName.Transaction, { kind: SPAN_KIND_SERVER, startTime: tx.start }, parent));
         if (span.isRecording()) {
           tx.recording = true;
@@ -139,14 +144,15 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
           span.setAttribute(Attr.DbNamespace, session.database);
           tx.ctx = h.withSpan(span, parent);
         }
-        return span;
       };
 
       const end = (tx: Tx, at: number): void => {
         if (tx.ended) return;
         tx.ended = true;
         if (current === tx) current = null;
-        const span = tx.span ?? decide(tx, undefined);
+        if (!tx.decided) decide(tx, undefined);
+        const span = tx.span;
+        if (span === null) return;
         if (tx.recording) {
           span.setAttribute(Attr.Requests, tx.requests);
           if (tx.rows > 0) span.setAttribute(Attr.DbRows, tx.rows);
@@ -159,12 +165,12 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
           const now = performance.now();
           // the transaction before ended with a request no response followed (answered by the proxy): end it there
           if (current !== null && current.closing) end(current, current.last);
-          const tx = (current ??= { span: null, recording: false, ctx: undefined, start: now, open: false, closing: false, ended: false, last: now, requests: 0, rows: 0, keyed: false, shard: undefined, cache: undefined });
-          if (tx.span === null && !opensOnly(ctx.statements)) decide(tx, ctx);
+          const tx = (current ??= { decided: false, span: null, recording: false, ctx: undefined, start: now, open: false, closing: false, ended: false, last: now, requests: 0, rows: 0, keyed: false, shard: undefined, cache: undefined });
+          if (!tx.decided && !opensOnly(ctx.statements)) decide(tx, ctx);
           tx.open = openAfter(ctx.statements, tx.open || ctx.transaction?.open === true);
           if (!tx.open) tx.closing = true;
           tx.last = now;
-          if (tx.span === null || tx.recording) pending.set(ctx, { tx, closes: tx.closing });
+          if (!tx.decided || tx.recording) pending.set(ctx, { tx, closes: tx.closing });
           return undefined;
         },
         onRoute(rc) {
@@ -188,11 +194,11 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
           const tx = p.tx;
           tx.last = now;
           // a BEGIN answered before the decision, or a transaction not sampled after all
-          if (tx.span === null || !tx.recording) {
+          if (!tx.decided || !tx.recording) {
             if (p.closes) end(tx, now);
             return;
           }
-          const span = tx.span;
+          const span = tx.span!;
           tx.requests++;
           const rows = info.rows;
           if (rows !== undefined) tx.rows += rows;
