@@ -73,17 +73,38 @@ export class OnlineMarkov1 implements Predictor {
     if (this.last.get(e.account) === e) this.last.delete(e.account);
   }
 
-  /** p(a) = (c(a) + α) / (total + α·V), then p(n | l) = (c(l, n) + prior · p(n)) / (c(l) + prior): as Markov1 */
+  /**
+   * p(a) = (c(a) + α) / (total + α·V), then p(n | l) = (c(l, n) + prior · p(n)) / (c(l) + prior): as Markov1. With a
+   * small `limit` (the prefetcher asks for its top few after every action) only those are kept: no map of the whole
+   * vocabulary is built.
+   */
   predict(history: readonly ActionEvent[], limit?: number): Prediction[] {
     const den = this.total + this.alpha * this.counts.size;
     const lastAction = history[history.length - 1]?.action;
     const row = lastAction === undefined ? undefined : this.rows.get(lastAction);
-    const m = new Map<string, number>();
-    for (const [a, c] of this.counts) {
+    const p = (a: string, c: number): number => {
       const u = den === 0 ? 0 : (c + this.alpha) / den;
-      m.set(a, row === undefined ? u : ((row.next.get(a) ?? 0) + this.prior * u) / (row.total + this.prior));
+      return row === undefined ? u : ((row.next.get(a) ?? 0) + this.prior * u) / (row.total + this.prior);
+    };
+    if (limit === undefined || limit >= this.counts.size) {
+      const m = new Map<string, number>();
+      for (const [a, c] of this.counts) m.set(a, p(a, c));
+      return sortPredictions(m, limit);
     }
-    return sortPredictions(m, limit);
+    // the `limit` most probable, ordered as sortPredictions orders (probability, then name)
+    const top: Prediction[] = [];
+    for (const [a, c] of this.counts) {
+      const q = p(a, c);
+      if (top.length === limit) {
+        const worst = top[limit - 1]!;
+        if (q < worst.p || (q === worst.p && a > worst.action)) continue;
+        top.pop();
+      }
+      let i = top.length;
+      while (i > 0 && (top[i - 1]!.p < q || (top[i - 1]!.p === q && top[i - 1]!.action > a))) i--;
+      top.splice(i, 0, { action: a, p: q });
+    }
+    return top;
   }
 
   /** a Markov1 model file of the window as it stands */

@@ -49,6 +49,15 @@ for (const c of CASES) {
           return;
         }
         checked++;
+        // the prefetcher's call: its top few only
+        for (const limit of [1, 3]) {
+          const wantTop = batch.predict(history, limit);
+          const gotTop = online.predict(history, limit);
+          if (gotTop.length !== wantTop.length || gotTop.some((p, k) => p.action !== wantTop[k]!.action || Math.abs(p.p - wantTop[k]!.p) > 1e-12)) {
+            t.fail(`after event ${i}, last ${last}, top ${limit}: online ${JSON.stringify(gotTop)} vs batch ${JSON.stringify(wantTop)}`);
+            return;
+          }
+        }
       }
       t.same(loadPredictor(online.toJSON()).predict(log.slice(i, i + 1), 3), batch.predict(log.slice(i, i + 1), 3), 'its model file is the batch model');
     }
