@@ -64,9 +64,9 @@ const COMMANDS: readonly CliCommand[] = [
     options: { valued: ['--target', '--agents', '--duration', '--zipf', '--seed', '--rate', '--hot', '--ledger', '--log', '--json', '--accounts', '--think-scale'], flags: ['--untagged'] }, run: workload('run'),
   },
   {
-    name: 'workload replay', usage: 'prescient workload replay --target URL --cloudtrail DIR [--speedup X] [--concurrency N] [--json FILE] [--ledger FILE] [--schema] [--untagged]',
+    name: 'workload replay', usage: 'prescient workload replay --target URL --cloudtrail DIR [--speedup X] [--concurrency N] [--json FILE] [--ledger FILE] [--log FILE] [--schema] [--untagged]',
     summary: 'replay CloudTrail as workload actions',
-    options: { valued: ['--target', '--cloudtrail', '--speedup', '--concurrency', '--json', '--ledger'], flags: ['--schema', '--untagged'] }, run: workload('replay'),
+    options: { valued: ['--target', '--cloudtrail', '--speedup', '--concurrency', '--json', '--ledger', '--log'], flags: ['--schema', '--untagged'] }, run: workload('replay'),
   },
   {
     name: 'workload verify', usage: 'prescient workload verify --ledger FILE [--ledger FILE2 …] --target URL [--target URL2 …]',

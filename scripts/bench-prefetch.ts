@@ -24,6 +24,11 @@
 //                         read it with `node dist/scripts/profile-top.js --file …`)
 //   --json FILE           also write the results as JSON
 //   --keep                keep the temp dir (configs, proxy logs, action logs)
+//   --cloudtrail DIR      replay these CloudTrail logs (`workload replay`: each event under its own name, reads and
+//                         writes as their records say) instead of running the personas; every run (warm-up too) replays
+//                         the whole trail; --duration, --agents, --zipf and --think-scale do not apply
+//   --speedup X           with --cloudtrail: trail time / wall time (default 0: each identity's events back to back)
+//   --concurrency N       with --cloudtrail: transactions at once (default 8)
 // Default run: 3 targets x 2 rounds x 20 s + 3 x 5 s warm-up + setup ≈ 3 min.
 //
 // What it starts (127.0.0.1, stopped at the end, on SIGINT and on error): ONE throwaway Postgres cluster with
@@ -57,6 +62,7 @@ import { measuredRttMs, startDelayRelay } from './lib/delayRelay.js';
 import { ACTIONS } from '../workload/actions.js';
 import { applySchema, loadAccounts } from '../workload/load.js';
 import { runWorkload } from '../workload/run.js';
+import { replay } from '../workload/replay.js';
 import type { ActionLogEntry } from '../workload/types.js';
 
 const log = makeLog('bench-prefetch');
@@ -87,16 +93,20 @@ interface Options {
   json?: string;
   keep: boolean;
   cpuProf: boolean;
+  /** replay these CloudTrail logs instead of the personas */
+  cloudtrail?: string;
+  speedup: number;
+  concurrency: number;
 }
 
 const USAGE = `usage: npm run bench:prefetch -- [--duration S] [--rounds N] [--targets off,cache,prefetch] [--agents N] [--accounts A]
        [--zipf S] [--think-scale F] [--seed S] [--pool-size N] [--warmup S] [--threshold P] [--top N] [--model FILE]
-       [--rtt-ms MS] [--cpu-prof] [--json FILE] [--keep]`;
+       [--rtt-ms MS] [--cpu-prof] [--json FILE] [--keep] [--cloudtrail DIR [--speedup X] [--concurrency N]]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'targets', 'agents', 'accounts', 'zipf', 'think-scale', 'seed', 'pool-size', 'warmup', 'threshold', 'top', 'model', 'rtt-ms', 'json'],
+    values: ['duration', 'rounds', 'targets', 'agents', 'accounts', 'zipf', 'think-scale', 'seed', 'pool-size', 'warmup', 'threshold', 'top', 'model', 'rtt-ms', 'json', 'cloudtrail', 'speedup', 'concurrency'],
     booleans: ['keep', 'cpu-prof'],
   });
   return {
@@ -117,6 +127,9 @@ function parseArgs(argv: string[]): Options {
     json: flags.get('json'),
     keep: flags.bool('keep'),
     cpuProf: flags.bool('cpu-prof'),
+    cloudtrail: flags.has('cloudtrail') ? path.resolve(flags.get('cloudtrail')!) : undefined,
+    speedup: flags.num('speedup', 0, 0, 1e9, false),
+    concurrency: flags.num('concurrency', 8, 1),
   };
 }
 
@@ -132,6 +145,8 @@ const READ_ACTIONS = new Set(ACTIONS.filter((a) => !a.write).map((a) => a.name))
 const DOMAIN_TABLES: Record<string, string[]> = {
   volume: ['volumes', 'volume_attachments'], snapshot: ['snapshots'], instance: ['instances'], image: ['images'],
   security_group: ['security_groups'], key_pair: ['key_pairs'], network_interface: ['network_interfaces'], account: ['accounts', 'write_log'],
+  // what a CloudTrail replay reads and writes for the events the catalogue does not model
+  generic: ['generic_resources'],
 };
 
 /** Domains split by action domain: an action's statements (its write_log row too) are versioned under its domain. */
@@ -275,17 +290,27 @@ let runCounter = 0;
 async function runOnce(dir: string, ep: Endpoint, direct: pg.Client, o: Options, durationS: number, round: number): Promise<RunResult> {
   const logFile = path.join(dir, `actions-${++runCounter}-${ep.target}.ndjson`);
   let before: Promise<Snapshot> | undefined;
-  const r = await runWorkload({
-    target: ep.url, agents: o.agents, durationMs: durationS * 1000, zipf: o.zipf, seed: o.seed, tagged: true, thinkScale: o.thinkScale,
-    accounts: o.accounts, log: logFile,
-    // the counters from the workload's clock on: its reading of the accounts' state before is not part of the run
-    onStart: () => (before = snapshot(direct, ep)),
-  });
+  let r: { seconds: number; errors: number };
+  if (o.cloudtrail !== undefined) {
+    before = snapshot(direct, ep);
+    await before;
+    const s = await replay({ target: ep.url, cloudtrail: o.cloudtrail, speedup: o.speedup, concurrency: o.concurrency, tagged: true, log: logFile, warn: () => {} });
+    r = { seconds: s.wallMs / 1000, errors: s.errors };
+  } else {
+    const w = await runWorkload({
+      target: ep.url, agents: o.agents, durationMs: durationS * 1000, zipf: o.zipf, seed: o.seed, tagged: true, thinkScale: o.thinkScale,
+      accounts: o.accounts, log: logFile,
+      // the counters from the workload's clock on: its reading of the accounts' state before is not part of the run
+      onStart: () => (before = snapshot(direct, ep)),
+    });
+    r = { seconds: w.seconds, errors: w.overall.errors };
+  }
   const b = await before!;
   const a = await snapshot(direct, ep);
   const entries = await readActionLog(logFile);
   const ok = entries.filter((e) => e.ok);
-  const reads = ok.filter((e) => READ_ACTIONS.has(e.action));
+  // a replayed event reads when its record says so; the personas' read actions are the catalogue's reads
+  const reads = ok.filter((e) => (e.readOnly !== undefined ? e.readOnly : READ_ACTIONS.has(e.action)));
   const diff = (x: Record<string, number> | null, y: Record<string, number> | null): Record<string, number> | null =>
     x && y ? Object.fromEntries(PREFETCH_COUNTERS.map((k) => [k, (y[k] ?? 0) - (x[k] ?? 0)])) : null;
   return {
@@ -294,7 +319,7 @@ async function runOnce(dir: string, ep: Endpoint, direct: pg.Client, o: Options,
     seconds: r.seconds,
     actions: ok.length,
     reads: reads.length,
-    errors: r.overall.errors,
+    errors: r.errors,
     latMs: ok.map((e) => e.latencyMs),
     readLatMs: reads.map((e) => e.latencyMs),
     hits: ep.target === 'off' ? null : a.hits - b.hits,
@@ -433,10 +458,13 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
       `prefetched entries used ${g.prefetchUsedShare === null ? 'n/a' : `${(100 * g.prefetchUsedShare).toFixed(1)}%`} (goal ≥ 60%); ` +
       `event-loop p99 ${fmt(g.eventLoopP99OnMs, 2)} ms with the predictor and prefetcher, ${fmt(g.eventLoopP99OffMs, 2)} ms without.`,
     '',
-    `workload run: ${o.agents} agents (closed loop, think time × ${o.thinkScale}), tagged, seed ${o.seed}, Zipf ${o.zipf} over ${o.accounts} accounts; ` +
-      `${o.durationS} s x ${o.rounds} interleaved round(s) per target (${o.targets.join(', ')}), ${o.warmupS} s warm-up each; pool.size ${o.poolSize}; ` +
+    (o.cloudtrail !== undefined
+      ? `workload replay of ${o.cloudtrail} (each event under its own name; reads = events whose record says readOnly), speedup ${o.speedup || 'none (back to back)'}, concurrency ${o.concurrency}, tagged; ` +
+        `the whole trail x ${o.rounds} interleaved round(s) per target (${o.targets.join(', ')})${o.warmupS > 0 ? ', one replay each as warm-up' : ''}; pool.size ${o.poolSize}; `
+      : `workload run: ${o.agents} agents (closed loop, think time × ${o.thinkScale}), tagged, seed ${o.seed}, Zipf ${o.zipf} over ${o.accounts} accounts; ` +
+        `${o.durationS} s x ${o.rounds} interleaved round(s) per target (${o.targets.join(', ')}), ${o.warmupS} s warm-up each; pool.size ${o.poolSize}; `) +
       `prefetch: ${o.model ? `model ${path.basename(o.model)}` : 'Markov-1 learned online'}, threshold ${o.threshold ?? 0.3}, top ${o.top ?? 3}.`,
-    'action/read latency = the workload\'s own per-action latency (its action log), pooled over rounds; read = Describe*, GetCallerIdentity, DescribeAccountAttributes. ' +
+    `action/read latency = the workload's own per-action latency (its action log), pooled over rounds; read = ${o.cloudtrail !== undefined ? 'a replayed event whose record says readOnly' : 'Describe*, GetCallerIdentity, DescribeAccountAttributes'}. ` +
       'read hit ratio = SHOW CACHE hits / (hits + misses); backend stmts/action = pg_stat_statements calls in the database (BEGIN/COMMIT and prefetch reads included) / actions; ' +
       'event-loop p99 = SHOW STATS event_loop_p99_ms over each run (largest of the rounds; in parentheses the largest max; on a loaded host it includes time the proxy waited for a CPU); ' +
       'proxy CPU = the target Prescient\'s utime + stime during the runs / actions; pool waits = SHOW POOLS waited (a client\'s request found no idle server connection) per 1000 actions.',
@@ -460,7 +488,9 @@ async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const loadAvg = os.loadavg();
   log(`node ${process.version}; ${os.cpus().length} cores; load average ${loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
-  log(`plan: ${opts.targets.length} targets x ${opts.rounds} round(s) x ${opts.durationS} s + warm-up ≈ ${Math.ceil((opts.targets.length * (opts.rounds * (opts.durationS + 3) + opts.warmupS + 3)) / 60)} min (+ setup)`);
+  log(opts.cloudtrail !== undefined
+    ? `plan: ${opts.targets.length} targets x ${opts.rounds} round(s) x a replay of ${opts.cloudtrail}${opts.warmupS > 0 ? ' (+ one each as warm-up)' : ''}`
+    : `plan: ${opts.targets.length} targets x ${opts.rounds} round(s) x ${opts.durationS} s + warm-up ≈ ${Math.ceil((opts.targets.length * (opts.rounds * (opts.durationS + 3) + opts.warmupS + 3)) / 60)} min (+ setup)`);
   let tmp: string | undefined;
   let clusters: Cluster[] = [];
   const endpoints: Endpoint[] = [];

@@ -8,7 +8,7 @@ import { ensureAccount } from './replaySeed.js';
 import { Flags } from './flags.js';
 import { applySchema } from './load.js';
 import { makeRng } from './rng.js';
-import type { Action, LedgerEntry } from './types.js';
+import type { Action, ActionLogEntry, LedgerEntry } from './types.js';
 
 export interface ReplayOptions {
   target: string;
@@ -21,6 +21,8 @@ export interface ReplayOptions {
   ledger?: string;
   /** sqlcommenter tags on every statement (default true) */
   tagged?: boolean;
+  /** append one line per replayed event here (ActionLogEntry NDJSON, with readOnly: what the event's record says) */
+  log?: string;
   warn?: (msg: string) => void;
 }
 
@@ -101,10 +103,16 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       if (!m.write) reads++;
       const db = await pool.connect();
       const t = performance.now();
+      const logLine = (ok: boolean, error?: string): void => {
+        if (!o.log) return;
+        const e: ActionLogEntry = { t: Date.now(), account: id, action: name, domain: action?.domain ?? '', latencyMs: Math.round((performance.now() - t) * 1000) / 1000, rows: 0, ok, readOnly: !m.write, ...(error ? { error } : {}) };
+        appendFileSync(o.log, JSON.stringify(e) + '\n');
+      };
       try {
         if (!action) throw new Error(`no action named ${ran}`);
         const r = await action.run(db, { ...ctx, as: name });
         latencies.push(performance.now() - t);
+        logLine(true);
         if (action.write && r.seq !== undefined) {
           writes++;
           account.nextSeq = r.seq + 1;
@@ -116,6 +124,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
         db.release();
       } catch (e) {
         latencies.push(performance.now() - t);
+        logLine(false, (e as Error).message);
         errors++;
         stat.errors++;
         if (errorSamples.length < 10) errorSamples.push(`${name}: ${(e as Error).message}`);
@@ -171,7 +180,7 @@ export function formatSummary(s: ReplaySummary): string {
   return lines.join('\n');
 }
 
-const USAGE = 'usage: prescient workload replay --target URL --cloudtrail DIR [--speedup X] [--concurrency N] [--json FILE] [--ledger FILE] [--schema] [--untagged]\n';
+const USAGE = 'usage: prescient workload replay --target URL --cloudtrail DIR [--speedup X] [--concurrency N] [--json FILE] [--ledger FILE] [--log FILE] [--schema] [--untagged]\n';
 
 export async function main(args: string[]): Promise<number> {
   const f = new Flags(args);
@@ -190,8 +199,10 @@ export async function main(args: string[]): Promise<number> {
   }
   const ledger = f.str('ledger');
   if (ledger) writeFileSync(ledger, '');
+  const log = f.str('log');
+  if (log) writeFileSync(log, '');
   const s = await replay({
-    target, cloudtrail, speedup, concurrency, ledger, tagged: !f.bool('untagged'),
+    target, cloudtrail, speedup, concurrency, ledger, log, tagged: !f.bool('untagged'),
     warn: (m) => process.stderr.write(m + '\n'),
   });
   process.stdout.write(formatSummary(s) + '\n');

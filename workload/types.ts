@@ -68,4 +68,6 @@ export interface ActionLogEntry {
   rows: number;
   ok: boolean;
   error?: string;
+  /** the action only read (a CloudTrail replay says so per event: `readOnly` of the record); absent: not said */
+  readOnly?: boolean;
 }

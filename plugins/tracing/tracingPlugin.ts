@@ -131,12 +131,13 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
       let current: Tx | null = null;
 
       /** The sampling decision: the transaction's span, a child of the application's traceparent when `ctx` carries one. */
-      const decide = (tx: Tx, ctx: RequestContext | undefined): void => {
+      /** `rootSampled`: the coin was flipped already (true: it said yes), for a request that carries no traceparent */
+      const decide = (tx: Tx, ctx: RequestContext | undefined, rootSampled?: boolean): void => {
         tx.decided = true;
         const tags = ctx === undefined ? undefined : traceTags(ctx.statements);
         const parent = tags === undefined ? undefined : h.remoteParent(tags.traceparent, tags.tracestate);
         // without the application's traceparent, the ratio decides before any span (or trace id) is made
-        if (parent === undefined && !h.sampleRoot()) return;
+        if (parent === undefined && !(rootSampled ?? h.sampleRoot())) return;
         const span = (tx.span = tracer.startSpan(SpanName.Transaction, { kind: SPAN_KIND_SERVER, startTime: tx.start }, parent));
         if (span.isRecording()) {
           tx.recording = true;
@@ -165,8 +166,15 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
           const now = performance.now();
           // the transaction before ended with a request no response followed (answered by the proxy): end it there
           if (current !== null && current.closing) end(current, current.last);
+          // the common case, made to cost nothing kept: a request that is its own transaction, no traceparent, not
+          // sampled — no Tx, no pending entry; its response finds nothing to do
+          let rootSampled: boolean | undefined;
+          if (current === null && !opensOnly(ctx.statements) && !openAfter(ctx.statements, ctx.transaction?.open === true) && traceTags(ctx.statements) === undefined) {
+            rootSampled = h.sampleRoot();
+            if (!rootSampled) return undefined;
+          }
           const tx = (current ??= { decided: false, span: null, recording: false, ctx: undefined, start: now, open: false, closing: false, ended: false, last: now, requests: 0, rows: 0, keyed: false, shard: undefined, cache: undefined });
-          if (!tx.decided && !opensOnly(ctx.statements)) decide(tx, ctx);
+          if (!tx.decided && !opensOnly(ctx.statements)) decide(tx, ctx, rootSampled);
           tx.open = openAfter(ctx.statements, tx.open || ctx.transaction?.open === true);
           if (!tx.open) tx.closing = true;
           tx.last = now;

@@ -64,7 +64,7 @@ export interface ResponseObserver {
   /** the server connection may owe nothing now: a request held for another shard can be routed again */
   retryHeldSoon(): void;
   /** a frame the client is about to see (for onResponse) */
-  observeResponseFrame(code: number, frame: Buffer): void;
+  observeResponseFrame(code: number, buf: Buffer, start: number, end: number): void;
   /** DISCARD ALL ran */
   onDiscardAll(): void;
 }
@@ -951,9 +951,9 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   private observeFrame(code: number, buf: Buffer, start: number, end: number): void {
     const head = this.pending.peek();
     if (head && head.hide) return;
-    const frame = buf.subarray(start, end);
-    if (this.plugins!.hasBackendMessageHooks) this.plugins!.observeBackendMessage(code, frame);
-    this.observer?.observeResponseFrame(code, frame);
+    if (this.plugins!.hasBackendMessageHooks) this.plugins!.observeBackendMessage(code, buf.subarray(start, end));
+    // from offsets: no frame object for what onResponse counts
+    this.observer?.observeResponseFrame(code, buf, start, end);
   }
 
   /** when the request now in flight was written to the server (performance.now()), with log.slow_ms on; else 0 */

@@ -723,15 +723,22 @@ export class RequestPipeline {
   }
 
   /** onResponse counts rows and keeps the error of what the client is about to see. */
-  observeResponseFrame(code: number, frame: Buffer): void {
+  observeResponseFrame(code: number, buf: Buffer, start: number, end: number): void {
     if (this.responses.length === 0) return;
     if (code === BackendCode.ErrorResponse) {
-      const fields = Be.decodeErrorFields(frame.subarray(5));
+      const fields = Be.decodeErrorFields(buf.subarray(start + 5, end));
       this.responses[0]!.error = { code: fields.get('C') ?? SqlState.InternalError, message: fields.get('M') ?? '' };
     } else if (code === BackendCode.CommandComplete) {
-      const tag = frame.toString('latin1', 5, frame.length - 1);
-      const n = Number(tag.slice(tag.lastIndexOf(' ') + 1));
-      if (Number.isInteger(n)) this.responses[0]!.rows = (this.responses[0]!.rows ?? 0) + n;
+      // the tag's last word, when it is a number (`SELECT 3`, `INSERT 0 1`): its rows, read from the bytes
+      let i = end - 2; // before the tag's terminating NUL
+      let n = 0;
+      let scale = 1;
+      while (i >= start + 5 && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
+        n += (buf[i]! - 0x30) * scale;
+        scale *= 10;
+        i--;
+      }
+      if (scale > 1 && (i < start + 5 || buf[i] === 0x20)) this.responses[0]!.rows = (this.responses[0]!.rows ?? 0) + n;
     }
   }
 }

@@ -38,7 +38,8 @@ t.test('replays the whole dataset through Prescient with --speedup 0: zero error
   const dir = mkdtempSync(join(tmpdir(), 'prescient-replay-'));
   const json = join(dir, 'replay.json');
   const ledger = join(dir, 'ledger.ndjson');
-  const r = await runCommand(process.execPath, [CLI, 'workload', 'replay', '--target', target, '--cloudtrail', dataset, '--speedup', '0', '--concurrency', '8', '--json', json, '--ledger', ledger], { timeoutMs: 240_000 });
+  const actionLog = join(dir, 'actions.ndjson');
+  const r = await runCommand(process.execPath, [CLI, 'workload', 'replay', '--target', target, '--cloudtrail', dataset, '--speedup', '0', '--concurrency', '8', '--json', json, '--ledger', ledger, '--log', actionLog], { timeoutMs: 240_000 });
   t.equal(r.code, 0, r.code === 0 ? 'replay exits 0' : r.stdout + r.stderr);
   t.comment(r.stdout);
   const s = JSON.parse(readFileSync(json, 'utf8')) as ReplaySummary;
@@ -56,6 +57,13 @@ t.test('replays the whole dataset through Prescient with --speedup 0: zero error
   t.equal(s.reads, expected - readOnlyFalse);
   t.ok(s.perService.s3!.writes > 0 && s.perService.iam!.writes > 0, 's3 and iam writes replay as writes');
   t.equal(s.accounts, s.mapping.identities);
+  // --log: a line per event, under its own name, readOnly as its record says
+  const lines = readFileSync(actionLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; ok: boolean; readOnly: boolean; latencyMs: number });
+  t.equal(lines.length, expected, 'a log line per event');
+  t.equal(lines.filter((l) => l.readOnly === false).length, readOnlyFalse, 'readOnly: false on exactly the writes');
+  t.ok(lines.every((l) => l.ok && l.latencyMs >= 0), 'each ok, with its latency');
+  t.same(Object.fromEntries(Object.entries(lines.reduce<Record<string, number>>((m, l) => ((m[l.action] = (m[l.action] ?? 0) + 1), m), {})).sort()),
+    Object.fromEntries(Object.entries(s.perAction).map(([k, v]) => [k, v.count]).sort()), 'the same actions as the summary');
 
   const dbWrites = await admin.query<{ n: string }>('select count(*)::text as n from write_log');
   t.equal(Number(dbWrites.rows[0]!.n), s.writes);
