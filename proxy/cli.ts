@@ -190,7 +190,14 @@ async function start(p: ParsedArgs): Promise<void> {
   listening = true;
   // metrics, health and the dashboard; each worker serves its own figures, on http.port + its index (0 stays 0: any free port)
   const httpPort = config.http.port === 0 ? 0 : config.http.port + (peers?.index ?? 0);
-  const httpListener = config.http.enabled ? await HttpListener.start(running.ctx, { host: config.http.host, port: httpPort }, version) : null;
+  const httpListener = config.http.enabled
+    ? await HttpListener.start(running.ctx, { host: config.http.host, port: httpPort }, version).catch((e: NodeJS.ErrnoException) => {
+      // as a taken listen port: the proxy does not run without what its config asks for, and says how to change it
+      throw new ConfigError(e.code === 'EADDRINUSE'
+        ? `http.port: ${config.http.host}:${httpPort} is already in use (another prescient?); set http.port (or PRESCIENT_HTTP_PORT) to another port, or http.enabled: false`
+        : `http: cannot listen on ${config.http.host}:${httpPort}: ${e.message}`);
+    })
+    : null;
   // one plain line on stdout once clients can connect (scripts wait for it); the log has the details
   if (!peers || peers.index === 0) process.stdout.write(`prescient: accepting connections on ${addr.address}:${addr.port} (database ${config.database}${logins})${httpListener ? `; dashboard and /metrics on http://${httpListener.address.address}:${httpListener.address.port}/` : ''}\n`);
   if (peers) {

@@ -116,6 +116,26 @@ t.test('/healthz is 503 while the proxy shuts down, and the listener closes with
   await t.rejects(fetch(`http://${other.host}:${other.httpPort}/healthz`), 'nothing listens any more');
 });
 
+t.test('a taken http.port: the proxy says which key to change and exits 78, as for a bad config', async (t) => {
+  // it exits right after its Postgres listener logged `listening`: startProxy may see either first
+  let code: number | null;
+  let logs: string;
+  try {
+    const second = await startProxy(t, [cluster!], { http: { host: '127.0.0.1', port: proxy.httpPort } });
+    for (let i = 0; i < 200 && second.proc.exitCode === null; i++) await new Promise((res) => setTimeout(res, 50));
+    code = second.proc.exitCode;
+    logs = second.logs();
+  } catch (e) {
+    const m = /proxy exited with (\d+):\n([\s\S]*)/.exec((e as Error).message);
+    if (m === null) throw e;
+    code = Number(m[1]);
+    logs = m[2]!;
+  }
+  t.equal(code, 78, 'exit code 78');
+  t.match(logs, new RegExp(`prescient: http.port: 127.0.0.1:${proxy.httpPort} is already in use .*PRESCIENT_HTTP_PORT.*http.enabled: false`));
+  t.notMatch(logs, /    at /, 'a message, not a stack trace');
+});
+
 t.test('/readyz: 503 naming the shard once its Postgres is stopped', async (t) => {
   await stopClusters([cluster!]);
   let r = await get(proxy, '/readyz');
