@@ -87,8 +87,9 @@ export async function answerAdminQuery(sql: string, source: AdminSource): Promis
   const out: Buffer[] = [];
   const statements = sql.split(';').map((s) => s.trim()).filter(Boolean);
   if (statements.length === 0) out.push(Be.EmptyQueryResponse);
-  const commands = adminCommands(source);
   for (const stmt of statements) {
+    // the table again for each statement: one before it may have changed what the source serves (USE)
+    const commands = adminCommands(source);
     const words = stmt.replace(/\s+/g, ' ');
     const command = commandOf(words.toUpperCase(), commands);
     if (!command) {

@@ -83,6 +83,20 @@ t.test('each database reaches its own servers, with its own pools, prepared stat
   const shards = rowsOf(await admin('SHOW SHARDS'));
   t.same(shards.map((s) => `${s.client_database}/${s.name}`).sort(), ['app/s0', 'app/s1', 'postgres/p0'], 'SHOW SHARDS: every database\'s');
 
+  // the per-database commands act on the console session's database: the first, then the one USE names
+  const configDatabase = async (): Promise<string | undefined> => rowsOf(await admin('SHOW CONFIG')).find((r) => r.key === 'database')?.value;
+  t.equal(await configDatabase(), 'app', 'SHOW CONFIG: the first database at login');
+  t.same(rowsOf(await admin('USE postgres')), [{ database: 'postgres' }], 'USE postgres');
+  t.equal(await configDatabase(), 'postgres', 'SHOW CONFIG: now postgres\'s');
+  t.same(rowsOf(await admin('SHOW DATABASES')).length, 3, 'the commands over every database still cover every database');
+  const noDb = (await admin('USE nope').catch((e: PgError) => e)) as PgError;
+  t.equal(noDb.code, '3D000', 'USE of an unknown database: 3D000');
+  t.match(noDb.message, /database "nope" does not exist \(databases: app, postgres\)/);
+  t.equal(await configDatabase(), 'postgres', 'and the session stays on postgres');
+  const both = (await admin('USE app; SHOW CONFIG')) as unknown as { rows: Record<string, string>[] }[];
+  t.equal(both[1]!.rows.find((r) => r.key === 'database')?.value, 'app', 'USE takes effect for the next statement of the same query');
+  t.ok(rowsOf(await admin('SHOW HELP')).some((r) => r.command === 'USE'), 'SHOW HELP lists USE');
+
   const unknown = await connectError(proxy, { database: 'template1' });
   t.equal(unknown.code, '3D000', 'an unknown name: 3D000');
   t.match(unknown.message, /database "template1" does not exist/);
