@@ -4,7 +4,7 @@ import { workerOfPid, type WorkerPeers } from '../workers/WorkerPeers.js';
 import type { ClientHandle } from './ClientHandle.js';
 import { FailureThrottle } from '../auth/FailureThrottle.js';
 import { logger } from '../logger.js';
-import { RequestCounters } from '../telemetry/RequestCounters.js';
+import { RequestCounters } from './RequestCounters.js';
 
 export class ClientRegistry<Context = unknown> {
   /** every registered client of every database, by pid (a CancelRequest finds its session here, whichever database) */

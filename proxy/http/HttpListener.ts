@@ -5,7 +5,7 @@ import type { ProxyContext } from '../context/ProxyContext.js';
 import { logger } from '../logger.js';
 import { ProxyMetrics } from '../telemetry/ProxyMetrics.js';
 import { Readiness } from './Readiness.js';
-import { proxyStatus } from './proxyStatus.js';
+import { proxyStatus } from '../telemetry/proxyStatus.js';
 import { dashboardHtml } from './dashboardHtml.js';
 
 /** The HTTP paths served (anything else is 404). */

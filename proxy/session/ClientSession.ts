@@ -10,7 +10,7 @@ import { FrameReader, type Frame } from '../protocol/FrameReader.js';
 import { FRONTEND_CODES, FRONTEND_SMALL_MESSAGES, FrontendCode, SMALL_MESSAGE_LIMIT } from '../protocol/MessageCode.js';
 import { ProxyError, SqlState, terminatedByAdministrator } from '../protocol/SqlState.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
-import { ErrorSource } from '../telemetry/RequestCounters.js';
+import { ErrorSource } from '../context/RequestCounters.js';
 import { Login, type LoginOwner, type StartupRequest } from './Login.js';
 import { ADMIN_DATABASE, AdminSession } from './AdminSession.js';
 import { CLIENT_NOT_READING, Forwarder, MAX_PENDING, type ForwarderOwner } from './Forwarder.js';

@@ -14,7 +14,7 @@ import { mergeRows } from '../router/Merge.js';
 import { clientRowDescription } from '../router/MergeAggregate.js';
 import type { PreparedStatements } from './PreparedStatements.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
-import { ErrorSource } from '../telemetry/RequestCounters.js';
+import { ErrorSource } from '../context/RequestCounters.js';
 import type { RoutedRequest } from './RoutedRequest.js';
 import { ShardSet, type ShardReply } from './ShardSet.js';
 import { settingsDiffSql } from './startupParams.js';

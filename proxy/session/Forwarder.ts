@@ -21,7 +21,7 @@ import { Fifo } from './Fifo.js';
 import { PinEvent, SessionPins } from './SessionPins.js';
 import { sessionSettings, settingsDiffSql, settingsKeyOf } from './startupParams.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
-import { ErrorSource } from '../telemetry/RequestCounters.js';
+import { ErrorSource } from '../context/RequestCounters.js';
 import type { SessionPort } from './SessionPort.js';
 import type { SessionPlugins } from '../plugins/PluginHost.js';
 import { logger } from '../logger.js';

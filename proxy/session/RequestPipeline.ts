@@ -17,7 +17,7 @@ import type { Route } from '../router/Router.js';
 import { FanOut, type FanOutRoute } from './FanOut.js';
 import type { PreparedStatements } from './PreparedStatements.js';
 import type { ProxyContext } from '../context/ProxyContext.js';
-import { ErrorSource } from '../telemetry/RequestCounters.js';
+import { ErrorSource } from '../context/RequestCounters.js';
 import { TxControl, replayExtended, replayOf, synthesizedResponse, txControlOf, type RoutedRequest, type RoutingUnit } from './RoutedRequest.js';
 import type { SessionPort } from './SessionPort.js';
 import { SessionOp } from '../analyzer/SessionStatements.js';

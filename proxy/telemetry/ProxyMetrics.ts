@@ -5,8 +5,8 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { AdminSource } from '../admin/AdminConsole.js';
-import { proxyStatus, rowsOf } from '../http/proxyStatus.js';
-import type { RequestCounters } from './RequestCounters.js';
+import { proxyStatus, rowsOf } from './proxyStatus.js';
+import type { RequestCounters } from '../context/RequestCounters.js';
 
 type Kind = 'counter' | 'updown' | 'gauge';
 type Row = Record<string, string | number | boolean | null>;

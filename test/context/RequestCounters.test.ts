@@ -1,6 +1,6 @@
 // Owns: RequestCounters' counts as the metrics read them: errors by source and SQLSTATE, routing decisions by route kind and key source, refusals.
 import t from 'tap';
-import { ErrorSource, RequestCounters } from '../../proxy/telemetry/RequestCounters.js';
+import { ErrorSource, RequestCounters } from '../../proxy/context/RequestCounters.js';
 
 t.test('each event counted under its own bounded labels', async (t) => {
   const c = new RequestCounters();
