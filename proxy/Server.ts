@@ -83,7 +83,7 @@ export class Server {
       throw e;
     }
     first = opened[0]!;
-    const server = new Server(first, options.reloadConfig);
+    const server = new Server(first, options.reloadConfig, options);
     registry.reloadAll = () => server.reload();
     return server;
   }
@@ -92,12 +92,14 @@ export class Server {
   readonly config: Config;
   private readonly listener: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** databases taken out at RELOAD whose clients have not all left: closed then, or at shutdown */
+  private readonly retiring = new Set<ProxyContext>();
 
   /**
    * `ctx`: the first database's context (sessions start on it; their StartupMessage picks their database's), whose
    * registry holds every database's. `readConfig`: with several databases, the file read again for RELOAD.
    */
-  constructor(readonly ctx: ProxyContext, private readonly readConfig?: () => Config) {
+  constructor(readonly ctx: ProxyContext, private readonly readConfig?: () => Config, private readonly options: ServerOptions = {}) {
     this.config = ctx.config;
     this.listener = net.createServer((socket) => this.accept(socket));
   }
@@ -126,27 +128,70 @@ export class Server {
 
   /**
    * RELOAD (and SIGHUP): the config file read again takes effect for new requests (ProxyContext.reload), in each
-   * database. The set of database names (and aliases) cannot change while running: such a file is refused whole.
+   * database. A database new in the file is opened (as at start: catalog, plugins, pools) and serves new clients; one
+   * gone from it serves no new client (3D000) and is closed once its clients have left. The first database stays (every
+   * session starts on it), and a running database keeps its aliases: a file that changes either is refused whole.
    */
   async reload(): Promise<string> {
     const contexts = this.contexts;
     if (!this.readConfig) throw new Error('RELOAD needs a config file (the proxy was started without --config)');
     const next = this.readConfig();
-    const running = contexts.map((c) => namesOf(c.config).join('='));
-    const wanted = Object.keys(next.databases).map((name) => namesOf(databaseConfig(next, name)).join('='));
-    if (running.join(', ') !== wanted.join(', ')) {
-      throw new Error(`RELOAD cannot add, remove or rename databases (running: ${running.join(', ')}; the file has: ${wanted.join(', ')}): restart the proxy for that`);
+    const wanted = Object.keys(next.databases);
+    const first = this.ctx.config.database;
+    if (!wanted.includes(first)) throw new Error(`RELOAD cannot remove the first database "${first}" (the file has: ${wanted.join(', ')}): restart the proxy for that`);
+    const kept = contexts.filter((c) => wanted.includes(c.config.database));
+    for (const c of kept) {
+      const now = namesOf(c.config).join('=');
+      const then = namesOf(databaseConfig(next, c.config.database)).join('=');
+      if (now !== then) throw new Error(`RELOAD cannot change the aliases of a running database (${now} → ${then}): restart the proxy for that`);
+    }
+    const running = new Set(contexts.map((c) => c.config.database));
+    const added = wanted.filter((name) => !running.has(name));
+    const removed = contexts.filter((c) => !wanted.includes(c.config.database));
+    // a name an added database would take must not be one still served (an alias of a running one)
+    for (const name of added) {
+      for (const n of namesOf(databaseConfig(next, name))) {
+        if (this.ctx.registry.context(n) !== undefined) throw new Error(`RELOAD: database "${name}" would take the name "${n}", which a running database serves`);
+      }
+    }
+    // the new databases first: one that cannot open changes nothing
+    const opened: ProxyContext[] = [];
+    try {
+      for (const name of added) opened.push(await createProxyContext(databaseConfig(next, name), { ...this.options, reloadConfig: undefined, registry: this.ctx.registry }));
+    } catch (e) {
+      for (const c of opened) {
+        this.ctx.registry.unregister(c);
+        await c.close().catch(() => {});
+      }
+      throw new Error(`RELOAD: a new database could not be opened, nothing changed: ${(e as Error).message}`);
     }
     const messages: string[] = [];
     // one after the other: a database whose reload fails (a shard that still holds keys) stops the rest, and says so
-    for (const c of contexts) {
+    for (const c of kept) {
       const message = await c.reload(databaseConfig(next, c.config.database)).catch((e: unknown) => {
-        const done = messages.length === 0 ? '' : ` (reloaded before it: ${contexts.slice(0, messages.length).map((d) => d.config.database).join(', ')})`;
+        const done = messages.length === 0 ? '' : ` (reloaded before it: ${kept.slice(0, messages.length).map((d) => d.config.database).join(', ')})`;
         throw new Error(`RELOAD of database "${c.config.database}" failed: ${(e as Error).message}${done}`);
       });
-      messages.push(contexts.length === 1 ? message : `${c.config.database}: ${message}`);
+      messages.push(wanted.length === 1 && contexts.length === 1 ? message : `${c.config.database}: ${message}`);
     }
+    for (const c of opened) messages.push(`${c.config.database}: added`);
+    for (const c of removed) {
+      this.ctx.registry.unregister(c);
+      messages.push(`${c.config.database}: removed${c.clients.size > 0 ? ` (closed once its ${c.clients.size} client(s) have left)` : ''}`);
+      void this.retire(c);
+    }
+    if (added.length > 0 || removed.length > 0) logger.info('databases changed', { added, removed: removed.map((c) => c.config.database) });
     return messages.join('; ');
+  }
+
+  /** A database taken out at RELOAD: closed once its last client has left (or at shutdown, with the rest). */
+  private async retire(c: ProxyContext): Promise<void> {
+    this.retiring.add(c);
+    while (c.clients.size > 0 && !this.ctx.shuttingDown) await new Promise((r) => setTimeout(r, 200).unref());
+    if (this.ctx.shuttingDown) return; // shutdown closes it
+    this.retiring.delete(c);
+    await c.close().catch((e: unknown) => logger.warn('closing a removed database failed', { database: c.config.database, error: (e as Error).message }));
+    logger.info('database closed', { database: c.config.database });
   }
 
   async listen(): Promise<net.AddressInfo> {
@@ -188,7 +233,7 @@ export class Server {
       await this.socketsClosed(SHUTDOWN_GOODBYE_MS);
     }
     for (const s of this.sockets) s.destroy();
-    for (const c of this.contexts) await c.close();
+    for (const c of [...this.contexts, ...this.retiring]) await c.close();
   }
 
   /** Resolves once every client socket has closed, or after `ms` (a client that does not read its error). */

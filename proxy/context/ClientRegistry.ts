@@ -42,6 +42,11 @@ export class ClientRegistry<Context = unknown> {
     for (const n of names) this.byName.set(n, context);
   }
 
+  /** A database taken out (RELOAD of a file without it): its names serve no new client (3D000); its clients stay. */
+  unregister(context: Context): void {
+    for (const [n, c] of [...this.byName]) if (c === context) this.byName.delete(n);
+  }
+
   /** The context serving database `name` (a name or an alias), if any. */
   context(name: string): Context | undefined {
     return this.byName.get(name);

@@ -137,7 +137,7 @@ function editConfig(proxy: ProxyHandle, edit: (c: Record<string, any>) => void):
   writeFileSync(proxy.configPath, stringify(c));
 }
 
-t.test('RELOAD reloads every database, and refuses a file that adds or removes one', async (t) => {
+t.test('RELOAD reloads every database, opens one added to the file, takes out one removed (its clients finish), and refuses to remove the first', async (t) => {
   const proxy = await startProxy(t, clusters, twoDatabases());
   const admin = await adminConsole(t, proxy, ADMIN);
   editConfig(proxy, (c) => (c.databases.postgres.pool.size = 5));
@@ -145,9 +145,28 @@ t.test('RELOAD reloads every database, and refuses a file that adds or removes o
   t.match(reload, /^app: RELOAD: 2 shard\(s\).*; postgres: RELOAD: 1 shard\(s\)/, 'each database reloaded');
   t.same(rowsOf(await admin('SHOW DATABASES')).map((d) => d.pool_size), ['10', '10', '5'], 'the new pool size is in effect');
 
-  editConfig(proxy, (c) => (c.databases.extra = { shards: [shardOf('x0', b, 'postgres')] }));
+  // added: a third name, with a pool of its own on the first server's postgres database
+  t.equal((await connectError(proxy, { database: 'extra' })).code, '3D000', 'extra does not exist yet');
+  editConfig(proxy, (c) => (c.databases.extra = { shards: [shardOf('x0', a, 'postgres')] }));
+  t.match(rowsOf(await admin('RELOAD'))[0]!.reload as string, /extra: added/);
+  t.same([...new Set(rowsOf(await admin('SHOW DATABASES')).map((d) => d.name))], ['app', 'postgres', 'extra'], 'SHOW DATABASES lists it');
+  const ex = await connected(t, proxy, { database: 'extra' });
+  t.same((await ex.query('SELECT count(*)::int AS n FROM only_pg')).rows, [{ n: 3 }], 'extra serves, on its own shard');
+  t.ok(rowsOf(await admin('SHOW POOLS')).some((p) => p.client_database === 'extra' && p.shard === 'x0'), 'with a pool of its own');
+
+  // removed: new clients get 3D000, the one connected goes on until it leaves
+  editConfig(proxy, (c) => delete c.databases.extra);
+  t.match(rowsOf(await admin('RELOAD'))[0]!.reload as string, /extra: removed \(closed once its 1 client\(s\) have left\)/);
+  t.equal((await connectError(proxy, { database: 'extra' })).code, '3D000', 'a new client of extra: 3D000');
+  t.same((await ex.query('SELECT count(*)::int AS n FROM only_pg')).rows, [{ n: 3 }], 'its connected client still runs');
+  t.same([...new Set(rowsOf(await admin('SHOW DATABASES')).map((d) => d.name))], ['app', 'postgres'], 'SHOW DATABASES no longer lists it');
+  await ex.end();
+  for (let i = 0; i < 100 && !proxy.logs().includes('"msg":"database closed","database":"extra"'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(proxy.logs(), /"msg":"database closed","database":"extra"/, 'closed once its client left');
+
+  editConfig(proxy, (c) => delete c.databases.app);
   const refused = (await admin('RELOAD').catch((e: PgError) => e)) as PgError;
-  t.match(refused.message, /RELOAD cannot add, remove or rename databases \(running: app, postgres; the file has: app, postgres, extra\)/);
+  t.match(refused.message, /RELOAD cannot remove the first database "app"/);
   t.same([...new Set(rowsOf(await admin('SHOW DATABASES')).map((d) => d.name))], ['app', 'postgres'], 'nothing changed');
   const pgc = await connected(t, proxy, { database: 'postgres' });
   t.same((await pgc.query('SELECT count(*)::int AS n FROM only_pg')).rows, [{ n: 3 }], 'and the databases still serve');
