@@ -57,7 +57,7 @@ import { benchConfig, cpuProfDir, startPrescient as launchPrescient } from './li
 import { fileURLToPath } from 'node:url';
 import { killEverything, procs, signalGroup, spawnWatchdog, stopProc, tail, type Proc } from './lib/proc.js';
 import { median, percentile } from './lib/stats.js';
-import { measuredRttMs, startDelayRelay } from './lib/delayRelay.js';
+import { reachCluster } from './lib/delayRelay.js';
 
 const log = makeLog('bench-cache');
 
@@ -386,14 +386,10 @@ async function main(): Promise<number> {
     log(`loading ${opts.accounts} accounts x ${opts.rows} rows`);
     await load(cluster, opts.accounts, opts.rows);
     check();
-    let pgAt: { host: string; port: number } = { host: cluster.host, port: cluster.port };
-    if (opts.rttMs > 0) {
-      const relay = await startDelayRelay(tmp, 'delay-relay', cluster, opts.rttMs);
-      relays.push(relay.proc);
-      pgAt = relay;
-      rttMeasured = await measuredRttMs(cluster, relay, { user: cluster.user, password: cluster.password, database: DB });
-      log(`Postgres behind the delay relay (${opts.rttMs} ms per round trip asked): a client sees ${rttMeasured.toFixed(3)} ms more per round trip`);
-    }
+    const reached = await reachCluster(tmp, cluster, opts.rttMs, DB, log);
+    if (reached.relay) relays.push(reached.relay);
+    const pgAt = reached.at;
+    rttMeasured = reached.rttMeasured;
     const nocache = await startPrescient(tmp, 'prescient-nocache', cluster, pgAt, opts.poolSize, false);
     proxies.push(nocache);
     const profDir = opts.cpuProf ? cpuProfDir(undefined, path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')) : undefined;

@@ -58,7 +58,7 @@ import { fileURLToPath } from 'node:url';
 import { clockTicksPerSecond, cpuTicks } from './lib/cpu.js';
 import { killEverything, spawnWatchdog, stopProc, tail, type Proc } from './lib/proc.js';
 import { percentile } from './lib/stats.js';
-import { measuredRttMs, startDelayRelay } from './lib/delayRelay.js';
+import { reachCluster } from './lib/delayRelay.js';
 import { ACTIONS } from '../workload/actions.js';
 import { applySchema, loadAccounts } from '../workload/load.js';
 import { runWorkload } from '../workload/run.js';
@@ -515,14 +515,10 @@ async function main(): Promise<number> {
     await direct.query('vacuum analyze');
     log(`loaded ${opts.accounts} accounts (${Object.values(loaded.rows).reduce((a, b) => a + b, 0)} rows) in ${loaded.seconds.toFixed(1)} s`);
     check();
-    let pgAt: { host: string; port: number } = { host: cluster.host, port: cluster.port };
-    if (opts.rttMs > 0) {
-      const relay = await startDelayRelay(tmp, 'delay-relay', cluster, opts.rttMs);
-      relays.push(relay.proc);
-      pgAt = relay;
-      rttMeasured = await measuredRttMs(cluster, relay, { user: cluster.user, password: cluster.password, database: DB });
-      log(`Postgres behind the delay relay (${opts.rttMs} ms per round trip asked): a client sees ${rttMeasured.toFixed(3)} ms more per round trip`);
-    }
+    const reached = await reachCluster(tmp, cluster, opts.rttMs, DB, log);
+    if (reached.relay) relays.push(reached.relay);
+    const pgAt = reached.at;
+    rttMeasured = reached.rttMeasured;
     const profDir = opts.cpuProf ? cpuProfDir(undefined, path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')) : undefined;
     if (profDir) await mkdir(profDir, { recursive: true });
     for (const target of opts.targets) endpoints.push(await startTarget(tmp, target, cluster, pgAt, opts, profDir));

@@ -49,3 +49,21 @@ export async function measuredRttMs(direct: { host: string; port: number }, dela
   const [d, r] = [await selectRtt(direct, login, 200), await selectRtt(delayed, login, 200)];
   return r - d;
 }
+
+/**
+ * A benchmark's one cluster as its targets reach it: straight, or (rttMs > 0) behind a relay started in `dir`, whose
+ * added round trip is measured as a client sees it and logged. `relay` must be stopped by the caller.
+ */
+export async function reachCluster(
+  dir: string,
+  cluster: { host: string; port: number; user: string; password: string },
+  rttMs: number,
+  database: string,
+  log: (msg: string) => void,
+): Promise<{ at: { host: string; port: number }; relay: Proc | null; rttMeasured: number | null }> {
+  if (rttMs <= 0) return { at: { host: cluster.host, port: cluster.port }, relay: null, rttMeasured: null };
+  const relay = await startDelayRelay(dir, 'delay-relay', cluster, rttMs);
+  const rttMeasured = await measuredRttMs(cluster, relay, { user: cluster.user, password: cluster.password, database });
+  log(`Postgres behind the delay relay (${rttMs} ms per round trip asked): a client sees ${rttMeasured.toFixed(3)} ms more per round trip`);
+  return { at: { host: relay.host, port: relay.port }, relay: relay.proc, rttMeasured };
+}
