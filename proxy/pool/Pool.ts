@@ -11,6 +11,9 @@ interface Waiter {
   cb: AcquireCallback;
   timer: NodeJS.Timeout | null;
   done: boolean;
+  /** the caller's signal (its client left): the waiter leaves the queue */
+  signal: AbortSignal | null;
+  onAbort: (() => void) | null;
 }
 
 export interface PoolOptions {
@@ -26,6 +29,8 @@ export class Pool implements PipelineOwner {
   private readonly pipelines: ServerPipeline[] = [];
   private readonly waiters: Waiter[] = [];
   private waitHead = 0;
+  /** waiters not served, timed out or gone yet (the queue also holds settled ones until they reach its head) */
+  private pending = 0;
   /** open or opening connections */
   private total = 0;
   private opening = 0;
@@ -58,7 +63,7 @@ export class Pool implements PipelineOwner {
   get user(): string { return this.identity.user; }
   get idleCount(): number { return this.idle.length; }
   get activeCount(): number { return this.total - this.idle.length - this.opening; }
-  get waitingCount(): number { return this.waiters.length - this.waitHead; }
+  get waitingCount(): number { return this.pending; }
   get totalCount(): number { return this.total; }
   /** true between pause() and resume() */
   get paused(): boolean { return this.held; }
@@ -101,12 +106,14 @@ export class Pool implements PipelineOwner {
 
   /**
    * A connection: an idle one at once, else the first to come free or be opened; rejects with a 53300-class error
-   * after the queue timeout (57P01 once the pool is closed). Callers on the hot path try `tryAcquire` first.
+   * after the queue timeout (57P01 once the pool is closed). `signal`: the caller went away (its client left) — it
+   * leaves the queue at once, so nobody waits behind it and PAUSE does not count it. Callers on the hot path try
+   * `tryAcquire` first.
    */
-  acquire(): Promise<ServerConnection> {
+  acquire(signal?: AbortSignal): Promise<ServerConnection> {
     const now = this.tryAcquire();
     if (now) return Promise.resolve(now);
-    return new Promise((resolve, reject) => this.wait((err, c) => (c ? resolve(c) : reject(err ?? new ProxyError('POOL_ERROR', 'no server connection', SqlState.ConnectionFailure)))));
+    return new Promise((resolve, reject) => this.wait((err, c) => (c ? resolve(c) : reject(err ?? new ProxyError('POOL_ERROR', 'no server connection', SqlState.ConnectionFailure))), signal));
   }
 
   /** Hands out an idle connection at once (the synchronous fast path), or null: then `acquire` waits for one. */
@@ -163,24 +170,45 @@ export class Pool implements PipelineOwner {
   }
 
   /** Queues for a connection; the callback gets one, or a 53300-class error after the queue timeout. */
-  private wait(cb: AcquireCallback): void {
+  private wait(cb: AcquireCallback, signal?: AbortSignal): void {
     if (this.closed) {
       cb(new ProxyError('POOL_CLOSED', 'the pool is shutting down', SqlState.AdminShutdown), null);
       return;
     }
-    const waiter: Waiter = { cb, timer: null, done: false };
+    if (signal?.aborted) {
+      cb(new ProxyError('CLIENT_GONE', 'the client went away', SqlState.ConnectionFailure), null);
+      return;
+    }
+    const waiter: Waiter = { cb, timer: null, done: false, signal: signal ?? null, onAbort: null };
     if (this.options.queueTimeoutMs > 0) {
       waiter.timer = setTimeout(() => {
         if (waiter.done) return;
-        waiter.done = true;
+        this.settle(waiter);
         this.stats.timeouts++;
         if (this.held) cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: shard "${this.shard.name}" is paused (PAUSE) and was not resumed within ${this.options.queueTimeoutMs} ms`, SqlState.TooManyConnections), null);
         else cb(new ProxyError('POOL_QUEUE_TIMEOUT', `pool queue timeout: no server connection to shard "${this.shard.name}" as user "${this.identity.user}" became free within ${this.options.queueTimeoutMs} ms (pool size ${this.options.size})`, SqlState.TooManyConnections), null);
       }, this.options.queueTimeoutMs);
     }
+    if (signal) {
+      waiter.onAbort = () => {
+        if (waiter.done) return;
+        this.settle(waiter);
+        cb(new ProxyError('CLIENT_GONE', 'the client went away', SqlState.ConnectionFailure), null);
+      };
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+    }
     this.waiters.push(waiter);
+    this.pending++;
     this.stats.waited++;
     this.grow();
+  }
+
+  /** A waiter leaves the queue's count (served, timed out, failed or gone); its entry is skipped when it reaches the head. */
+  private settle(w: Waiter): void {
+    w.done = true;
+    this.pending--;
+    if (w.timer) clearTimeout(w.timer);
+    if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
   }
 
   private nextWaiter(): Waiter | null {
@@ -223,8 +251,7 @@ export class Pool implements PipelineOwner {
         // every waiter would meet the same failure: tell them now rather than at their timeout
         let w;
         while ((w = this.nextWaiter())) {
-          w.done = true;
-          if (w.timer) clearTimeout(w.timer);
+          this.settle(w);
           w.cb(err, null);
         }
       },
@@ -250,8 +277,7 @@ export class Pool implements PipelineOwner {
     conn.lastUsed = this.now();
     const w = this.held ? null : this.nextWaiter();
     if (w) {
-      w.done = true;
-      if (w.timer) clearTimeout(w.timer);
+      this.settle(w);
       this.stats.acquired++;
       conn.handedOutAt = this.now();
       w.cb(null, conn);
@@ -305,8 +331,7 @@ export class Pool implements PipelineOwner {
     for (const c of this.idle.splice(0)) c.terminate();
     let w;
     while ((w = this.nextWaiter())) {
-      w.done = true;
-      if (w.timer) clearTimeout(w.timer);
+      this.settle(w);
       w.cb(new ProxyError('POOL_CLOSED', 'the pool is shutting down', SqlState.AdminShutdown), null);
     }
   }

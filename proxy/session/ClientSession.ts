@@ -91,6 +91,9 @@ export class ClientSession {
   }
 
 
+  /** aborted at close(): the pool queues this session waits in let it go */
+  private readonly closing = new AbortController();
+
   /**
    * What the session's pieces may ask of it: one object, seen by each piece through its own interface (Login's
    * LoginOwner, the forwarder's ForwarderOwner, the pipeline's PipelineHost, the admin console's SessionPort).
@@ -102,6 +105,7 @@ export class ClientSession {
       get clientQueued() { return self.socket.writableLength; },
       fail: (e: unknown) => self.fail(e),
       get closed() { return self.state === SessionState.Closed; },
+      get closing() { return self.closing.signal; },
       get pid() { return self.pid; },
       get server() { return self.fw.server; },
       get owed() { return self.fw.pending.length; },
@@ -568,6 +572,8 @@ export class ClientSession {
     if (this.state === SessionState.Closed) return;
     const wasReady = this.state === SessionState.Ready;
     this.state = SessionState.Closed;
+    // a request of this client waiting for a server connection (PAUSE, a full pool) leaves the queue
+    this.closing.abort();
     this.login.stop();
     if (endSocket && !this.socket.destroyed) this.socket.end();
     // keys its request or transaction used are free for a move (the server connection is closed or reset below)

@@ -679,7 +679,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       return true;
     }
     this.owner.block();
-    pool.acquire().then((c) => {
+    pool.acquire(this.owner.closing).then((c) => {
       if (this.owner.closed) {
         pool.release(c);
         return;

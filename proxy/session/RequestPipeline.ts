@@ -589,7 +589,7 @@ export class RequestPipeline {
     }
     this.host.block();
     this.waitingFor = target;
-    pool.acquire().then((c) => {
+    pool.acquire(this.host.closing).then((c) => {
       this.waitingFor = null;
       if (this.host.closed) {
         pool.release(c);

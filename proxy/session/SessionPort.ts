@@ -10,4 +10,6 @@ export interface SessionPort {
   fail(e: unknown): void;
   /** true once the session has ended: late answers are dropped */
   readonly closed: boolean;
+  /** aborted when the session ends: what it queued for (a server connection) stops waiting */
+  readonly closing?: AbortSignal;
 }

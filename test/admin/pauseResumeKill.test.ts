@@ -77,6 +77,25 @@ t.test('PAUSE without a shard holds every shard until RESUME', async (t) => {
   t.same(await Promise.all(held.map((h) => h.p)), [1, 0], 'both complete after RESUME');
 });
 
+t.test('clients that vanish while PAUSE holds their statements cost nobody anything: the queue empties, RESUME serves the rest', async (t) => {
+  const survivor = await connected(t, proxy);
+  await admin('PAUSE s0');
+  // more held clients than the shard has server connections; all but one go away without a word
+  const gone = await Promise.all([1, 2, 3].map(() => connected(t, proxy)));
+  for (const c of gone) void count(c, a0).catch(() => {});
+  const kept = tracked(count(survivor, a0));
+  await until(async () => (await waitingOn('s0')) >= 4, 'four statements held on s0');
+  for (const c of gone) (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  await until(async () => (await waitingOn('s0')) === 1, 'the vanished clients out of the queue');
+  t.notOk(kept.settled(), 'the survivor is still held');
+  await admin('RESUME s0');
+  t.equal(await kept.p, 1, 'the survivor is served after RESUME');
+  const servers = (await watch('SHOW POOLS')).rows.filter((r) => r.shard === 's0');
+  t.ok(servers.every((r) => Number(r.server_total) <= 2 && Number(r.cl_waiting) === 0), 'no server connection beyond the pool, nobody waiting');
+  const fresh = await connected(t, proxy);
+  t.equal(await count(fresh, a0), 1, 'a new client is served at once');
+});
+
 t.test('PAUSE and KILL refuse what they do not know', async (t) => {
   const cases = [
     { sql: 'PAUSE nowhere', code: '42704' },

@@ -203,6 +203,28 @@ t.test('queue timeout: a 53300 error after queue_timeout_ms, the callback runs o
   t.same([p.idleCount, p.waitingCount], [1, 0], 'a timed-out waiter is skipped: the connection goes idle');
 });
 
+t.test('a waiter whose signal aborts (its client left) leaves the queue: not counted, not served, the next one is', async (t) => {
+  const p = pool({ size: 1 });
+  const held = await acquire(p);
+  const gone = new AbortController();
+  const leaving = p.acquire(gone.signal).then(() => 'served', (e: ProxyError) => e.code);
+  const next = waiter(p);
+  t.equal(p.waitingCount, 2, 'both wait');
+  gone.abort();
+  t.equal(await leaving, 'CLIENT_GONE', 'the aborted acquire rejects at once');
+  t.equal(p.waitingCount, 1, 'and is no longer counted as waiting');
+  p.release(held);
+  t.equal((await next.result).conn, held, 'the connection goes to the waiter behind it');
+  t.equal(p.waitingCount, 0);
+  const already = new AbortController();
+  already.abort();
+  p.release(held);
+  const h2 = await acquire(p);
+  t.equal(await p.acquire(already.signal).then(() => 'served', (e: ProxyError) => e.code), 'CLIENT_GONE', 'an aborted signal never queues');
+  t.equal(p.waitingCount, 0);
+  p.release(h2);
+});
+
 t.test('release of a connection not seen idle after a Sync closes it instead of pooling it', async (t) => {
   const cases: { name: string; set: (c: ServerConnection) => void }[] = [
     { name: 'unsynced', set: (c) => void (c.unsynced = true) },
