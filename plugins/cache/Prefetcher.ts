@@ -9,6 +9,7 @@ import '../../proxy/prediction/builtinPredictors.js';
 import { Worker } from 'node:worker_threads';
 import { logger } from '../../proxy/logger.js';
 import type { ResultCache } from './ResultCache.js';
+import { collationCheckRequest, SLICE_MAX_ROWS } from './AccountSlice.js';
 
 /** One read a client ran, as a prefetch runs it again: the request's bytes and its cache key. */
 export interface RecordedRead {
@@ -26,6 +27,12 @@ export interface RecordedRead {
   params?: readonly (Buffer | null)[];
   /** the same read with other parameters: its cache key and request (parameter mapping) */
   rebuild?: (params: readonly (Buffer | null)[]) => { cacheKey: string; request: Buffer };
+  /** a read an account slice answers (AccountSlice): the slice of `table`, and the read of it for an account */
+  slice?: {
+    table: string;
+    orderBy: string | null;
+    make(account: string): { cacheKey: string; placementKey: string; domain: string; request: Buffer };
+  };
 }
 
 /** Apollo's parameter mapping: parameter `param` of a read took the value of column `column` of action `from`'s result. */
@@ -45,6 +52,8 @@ interface Job {
   read: RecordedRead;
   priority: number;
   deadline: number;
+  /** the read is a slice (of this table, in this order): checked and stored as one */
+  slice?: { table: string; orderBy: string | null };
 }
 
 /** how long after an action ends its successors' reads are sent */
@@ -75,6 +84,10 @@ interface SeenRead {
 
 export class Prefetcher {
   private readonly readSets = new Map<string, Map<string, SeenRead>>();
+  /** per action, the tables it read in a shape a slice answers (any account's reads teach it): table → a read of it */
+  private readonly sliceSets = new Map<string, Map<string, RecordedRead>>();
+  /** per table (and search_path): whether its slices may answer (no column with a nondeterministic collation) */
+  private readonly sliceable = new Map<string, Promise<boolean>>();
   private readonly history = new Map<string, ActionEvent[]>();
   private readonly recent: ActionEvent[] = [];
   private model: Predictor | null;
@@ -88,7 +101,7 @@ export class Prefetcher {
   private queue: Job[] = [];
   private readonly queued = new Map<string, Job>();
   private running = 0;
-  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0 };
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0 };
   /** each account's last ended action and the values its results carried (column → text), for parameter mapping */
   private readonly lastResults = new Map<string, { action: string; values: ReadonlyMap<string, string> }>();
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
@@ -120,6 +133,17 @@ export class Prefetcher {
     set.delete(read.cacheKey);
     set.set(read.cacheKey, { read, seen: (old?.seen ?? 0) + 1, mappings: this.mappingsOf(account, read) });
     if (set.size > READS_PER_ACTION) set.delete(set.keys().next().value!);
+    if (read.slice !== undefined) {
+      let tables = this.sliceSets.get(action);
+      if (tables === undefined) {
+        if (this.sliceSets.size >= MAX_READ_SETS) this.sliceSets.delete(this.sliceSets.keys().next().value!);
+        this.sliceSets.set(action, (tables = new Map()));
+      }
+      // an ordered read's slice answers the unordered reads too, not the other way round
+      const had = tables.get(read.slice.table);
+      if (had === undefined || had.slice!.orderBy === null || read.slice.orderBy !== null) tables.set(read.slice.table, read);
+      if (tables.size > READS_PER_ACTION) tables.delete(tables.keys().next().value!);
+    }
   }
 
   /** The parameters of `read` equal to a column of the account's previous action's result (a volume id CreateVolume returned, then described). */
@@ -184,10 +208,20 @@ export class Prefetcher {
     const now = this.now();
     for (const p of last.predictions) {
       if (p.p < this.cfg.threshold) break;
+      const weight = this.cfg.criticality[p.action] ?? 1;
+      // the tables the action reads in a shape a slice answers: the account's slice of each, whatever its parameters
+      const slices = this.sliceSets.get(p.action);
+      for (const recorded of slices?.values() ?? []) {
+        const s = recorded.slice!;
+        const read: RecordedRead = { ...recorded, ...s.make(account), params: undefined, rebuild: undefined, slice: undefined };
+        if (this.cache.has(read.cacheKey, this.versions.token(read.placementKey))) continue;
+        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms, slice: { table: s.table, orderBy: s.orderBy } });
+        if (!last.queued.includes(p.action)) last.queued.push(p.action);
+      }
       const set = this.readSets.get(`${account}\u0000${p.action}`);
       if (set === undefined) continue;
-      const weight = this.cfg.criticality[p.action] ?? 1;
       for (const { read: recorded, seen, mappings } of set.values()) {
+        if (recorded.slice !== undefined && slices?.has(recorded.slice.table)) continue;
         // a read whose parameters came from this action's result: the same read with this result's values
         const mapped = action !== undefined && results !== undefined ? mappings.filter((m) => m.from === action && results.has(m.column)) : [];
         let read = recorded;
@@ -267,6 +301,7 @@ export class Prefetcher {
   /** One prefetch read: the key's token before, the read on an idle connection, stored only if the token did not move. */
   private async run(job: Job): Promise<void> {
     const r = job.read;
+    if (job.slice !== undefined && !(await this.sliceableTable(job.slice.table, r))) return;
     const token = this.versions.token(r.placementKey);
     if (this.cache.has(r.cacheKey, token)) return;
     this.stats.issued++;
@@ -290,12 +325,42 @@ export class Prefetcher {
       return;
     }
     const rowDescription = frames[0]![0] === 0x54 /* RowDescription */ ? frames[0]! : null;
+    // a slice of more rows than it may hold (read with a LIMIT one over) is not kept: the account's reads go one by one
+    if (job.slice !== undefined && (rowDescription === null || frames.length - 2 > SLICE_MAX_ROWS)) {
+      this.stats.tooLarge++;
+      return;
+    }
     const body = Buffer.concat(rowDescription ? frames.slice(1) : frames);
     const stored = this.cache.set(r.cacheKey, {
       frames: rowDescription ? [rowDescription, body] : [body], rowDescription, bytes: (rowDescription?.length ?? 0) + body.length,
       token, placementKey: r.placementKey, domain: r.domain, storedAt: this.now(), prefetched: true, savesUs: r.backendUs,
+      ...(job.slice !== undefined ? { slice: { orderBy: job.slice.orderBy } } : {}),
     });
-    if (stored) this.stats.stored++;
+    if (stored) {
+      this.stats.stored++;
+      if (job.slice !== undefined) this.stats.slices++;
+    }
+  }
+
+  /**
+   * Whether `table`'s slices may answer reads: none of its columns has a nondeterministic collation (asked once per
+   * table and search_path, on the shard of the first slice read; a failed check says no, and is asked again later).
+   */
+  private sliceableTable(table: string, r: RecordedRead): Promise<boolean> {
+    const k = `${table}\u0000${r.settings.get('search_path') ?? ''}`;
+    let p = this.sliceable.get(k);
+    if (p === undefined) {
+      p = this.io.read(r.placementKey, r.user, collationCheckRequest(table), r.settings).then((frames) => {
+        const row = Array.isArray(frames) ? frames.find((f) => f[0] === 0x44 /* DataRow */) : undefined;
+        // a DataRow of one column: length (int32) then the count's text
+        const ok = row !== undefined && row.toString('utf8', 11, 7 + 4 + row.readInt32BE(7)) === '0';
+        if (!Array.isArray(frames)) this.sliceable.delete(k);
+        else if (!ok) logger.info('prefetch: no slices of a table with a nondeterministic collation', { table });
+        return ok;
+      });
+      this.sliceable.set(k, p);
+    }
+    return p;
   }
 
   /** SHOW PREDICTIONS FOR ACCOUNT: the latest predictions for it, and which of them had reads queued. */

@@ -18,6 +18,8 @@ export interface CacheEntry {
   prefetched?: boolean;
   /** a prefetched entry: the backend time, µs, its first hit saves */
   savesUs?: number;
+  /** an account slice (AccountSlice): all the account's rows of a table, in this column's order (null: the server's) */
+  slice?: { orderBy: string | null };
 }
 
 export interface DomainStats {
@@ -67,31 +69,39 @@ export class ResultCache {
   /** the last get() that hit was the first hit of an entry a prefetch stored */
   lastHitPrefetched = false;
 
-  /** The entry for `key` if its token is `current` (and within the TTL); a stale one is dropped. */
+  /** The entry for `key` if its token is `current` (and within the TTL), counted as a hit; a stale one is dropped. */
   get(key: string, current: number, domain: string): CacheEntry | undefined {
+    const e = this.lookup(key, current, domain);
+    if (e === undefined) this.stats(domain).misses++;
+    else this.hit(e, domain);
+    return e;
+  }
+
+  /** The entry for `key` if its token is `current` (and within the TTL), not counted; a stale one is dropped. */
+  lookup(key: string, current: number, domain: string): CacheEntry | undefined {
     const e = this.entries.get(key);
-    const s = this.stats(domain);
-    if (e === undefined) {
-      s.misses++;
-      return undefined;
-    }
+    if (e === undefined) return undefined;
     if (e.token !== current || (this.ttlMs > 0 && this.now() - e.storedAt > this.ttlMs)) {
       this.remove(key, e);
-      s.invalidations++;
-      s.misses++;
+      this.stats(domain).invalidations++;
       return undefined;
     }
+    return e;
+  }
+
+  /** `e` answered a request: a hit (and a prefetched entry's first use). */
+  hit(e: CacheEntry, domain: string): void {
+    const s = this.stats(domain);
     // LRU by second chance (CLOCK): a hit only marks the entry; eviction moves marked entries to the end instead of
     // evicting them. Moving the entry on every hit (delete + set) made the Map rehash its tombstones: 7 % of a hit's CPU
     e.used = true;
     s.hits++;
-    this.lastHitPrefetched = e.prefetched === true;
+    this.lastHitPrefetched = e.prefetched === true || e.slice !== undefined;
     if (e.prefetched === true) {
       e.prefetched = false;
       s.prefetchUsed++;
       s.prefetchSavedUs += e.savesUs ?? 0;
-    }
-    return e;
+    } else if (e.slice !== undefined) s.prefetchSavedUs += e.savesUs ?? 0; // a slice saves a read each time it answers
   }
 
   /** Whether a current entry is there (no counting: a prefetch asks before it reads). */

@@ -7,6 +7,7 @@ import { ResultCache } from './ResultCache.js';
 import { Prefetcher, type RecordedRead } from './Prefetcher.js';
 import { loadModel } from '../../proxy/prediction/ModelFile.js';
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
+import { answerFromSlice, readShape, sliceRequest, type ReadShape } from './AccountSlice.js';
 
 /** result columns kept per action for parameter mapping, from the first rows of each result (a long list is not decoded) */
 const RESULT_COLUMN_LIMIT = 32;
@@ -28,7 +29,7 @@ interface Fill {
   domain: string;
   token: number;
   /** with prefetch: the account_action the read belongs to, and how to send it again */
-  recorded?: { account: string; action: string; user: string; request: Buffer; settings: Map<string, string | null>; params?: (Buffer | null)[]; rebuild?: RecordedRead['rebuild'] };
+  recorded?: { account: string; action: string; user: string; request: Buffer; settings: Map<string, string | null>; params?: (Buffer | null)[]; rebuild?: RecordedRead['rebuild']; slice?: RecordedRead['slice'] };
 }
 
 /** The request a prefetch sends to run `ctx` again: a Query, or Parse/Bind/(Describe)/Execute/Sync with its parameters. */
@@ -52,11 +53,36 @@ function cacheKeyOf(ctx: RequestContext, pk: string, params: readonly (Buffer | 
     k += `\u0000f${(ctx.paramFormats ?? []).join(',')}\u0000r${(ctx.resultFormats ?? []).join(',')}`;
   }
   if (ctx.replay) k += `\u0000d${ctx.replay.describePortal ? 1 : 0}`;
+  return k + settingsKeyOf(ctx);
+}
+
+/** The session settings that shape a result, as part of a cache key. */
+function settingsKeyOf(ctx: RequestContext): string {
+  let k = '';
   for (const name of RESULT_SETTINGS) {
     const v = ctx.settings.get(name);
     if (v !== undefined) k += `\u0000${name}=${v}`;
   }
   return k;
+}
+
+/** The cache key of the slice of `table` of the account whose key is `pk`, for this session's user and settings. */
+function sliceKeyOf(user: string, pk: string, shape: ReadShape, settingsKey: string): string {
+  return `\u0001slice\u0000${pk}\u0000${user}\u0000${shape.table}\u0000${shape.accountColumn}${settingsKey}`;
+}
+
+/**
+ * The shape of `ctx`'s read when a slice of its account can answer it: a text-parameter extended read of the shape
+ * AccountSlice knows, whose account parameter is the request's account, in a UTF-8 session (the slice compares text).
+ */
+function sliceShapeOf(ctx: RequestContext, account: string): ReadShape | null {
+  if (ctx.protocol !== 'extended' || ctx.params === undefined || !(ctx.paramFormats ?? []).every((f) => f === 0)) return null;
+  const shape = readShape(ctx.sql);
+  if (shape === null) return null;
+  const a = ctx.params[shape.accountParam];
+  if (a === undefined || a === null || a.toString('utf8') !== account) return null;
+  const encoding = (ctx.settings.get('client_encoding') ?? '').toLowerCase().replace(/[-_]/g, '');
+  return encoding === 'utf8' || encoding === 'unicode' ? shape : null;
 }
 
 /** A RowDescription's column names, or null when a column is in binary format (its values are not text). */
@@ -104,7 +130,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
   let prefetcher: Prefetcher | null = null;
 
   /** The cache key of a cacheable request, or null. */
-  function keyOf(ctx: RequestContext): { cacheKey: string; placementKey: string; domain: string } | null {
+  function keyOf(ctx: RequestContext): { cacheKey: string; placementKey: string; domain: string; account: string; action: string | undefined; tables: readonly string[] } | null {
     if (!cache || !versions || !placementKey) return null;
     const statements = ctx.statements;
     if (!statements || statements.length !== 1) return null;
@@ -123,7 +149,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
     const domain = pk.slice(account.length + 1);
     // per client user: users map to server identities with their own privileges (row-level security, grants)
     const k = cacheKeyOf(ctx, pk, ctx.params);
-    return { cacheKey: k, placementKey: pk, domain };
+    return { cacheKey: k, placementKey: pk, domain, account, action, tables: st.tables };
   }
 
   return {
@@ -213,13 +239,28 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             return undefined;
           }
           const token = versions!.token(k.placementKey);
-          const hit = store.get(k.cacheKey, token, k.domain);
-          notes.cache = hit === undefined ? CacheOutcome.Miss : store.lastHitPrefetched ? CacheOutcome.Prefetch : CacheOutcome.Hit;
+          const hit = store.lookup(k.cacheKey, token, k.domain);
           if (hit) {
+            store.hit(hit, k.domain);
+            notes.cache = store.lastHitPrefetched ? CacheOutcome.Prefetch : CacheOutcome.Hit;
             if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) pf.noteHit(ctx.shardKey.account, ctx.shardKey.action, k.cacheKey);
             return { answer: hit.frames };
           }
-          const fill: Fill = { ...k, token };
+          // a prefetched slice of the account's rows of the table may answer it (filtered here as Postgres would)
+          const shape = pf !== null ? sliceShapeOf(ctx, k.account) : null;
+          const settingsKey = shape !== null ? settingsKeyOf(ctx) : '';
+          if (shape !== null) {
+            const slice = store.lookup(sliceKeyOf(ctx.session.user, k.placementKey, shape, settingsKey), token, k.domain);
+            const answer = slice?.slice !== undefined ? answerFromSlice(slice.frames, slice.slice.orderBy, { shape, params: ctx.params!, resultFormats: ctx.resultFormats ?? [] }) : null;
+            if (answer !== null) {
+              store.hit(slice!, k.domain);
+              notes.cache = CacheOutcome.Prefetch;
+              return { answer };
+            }
+          }
+          store.stats(k.domain).misses++;
+          notes.cache = CacheOutcome.Miss;
+          const fill: Fill = { cacheKey: k.cacheKey, placementKey: k.placementKey, domain: k.domain, token };
           if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) {
             const request = requestOf(ctx);
             // every setting that shapes a result, with the client's value (null: not set)
@@ -230,7 +271,17 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             const params = text ? ctx.params!.map((p) => (p === null ? null : Buffer.from(p))) : undefined;
             const pk = k.placementKey;
             const rebuild = text ? (ps: readonly (Buffer | null)[]) => ({ cacheKey: cacheKeyOf(ctx, pk, ps), request: requestOf(ctx, ps)! }) : undefined;
-            if (request !== null) fill.recorded = { account: ctx.shardKey.account, action: ctx.shardKey.action, user: ctx.session.user, request, settings, params, rebuild };
+            // a read a slice answers: the same slice for any account this action is predicted for
+            const user = ctx.session.user;
+            const slice = shape === null ? undefined : {
+              table: shape.table,
+              orderBy: shape.orderBy,
+              make: (account: string) => {
+                const spk = placementKey!(account, k.action, k.tables);
+                return { cacheKey: sliceKeyOf(user, spk, shape, settingsKey), placementKey: spk, domain: spk.slice(account.length + 1), request: sliceRequest(shape, Buffer.from(account, 'utf8')) };
+              },
+            };
+            if (request !== null) fill.recorded = { account: ctx.shardKey.account, action: ctx.shardKey.action, user: ctx.session.user, request, settings, params, rebuild, slice };
           }
           fills.set(ctx, fill);
           return undefined;
@@ -299,7 +350,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           });
           if (fill.recorded && pf !== null) {
             const r = fill.recorded;
-            pf.recordRead(r.account, r.action, { cacheKey: fill.cacheKey, placementKey: fill.placementKey, domain: fill.domain, user: r.user, request: r.request, settings: r.settings, backendUs: Math.round(info.durationMs * 1000), params: r.params, rebuild: r.rebuild });
+            pf.recordRead(r.account, r.action, { cacheKey: fill.cacheKey, placementKey: fill.placementKey, domain: fill.domain, user: r.user, request: r.request, settings: r.settings, backendUs: Math.round(info.durationMs * 1000), params: r.params, rebuild: r.rebuild, slice: r.slice });
           }
         },
       };

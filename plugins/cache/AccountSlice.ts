@@ -1,0 +1,229 @@
+// AccountSlice owns answering reads from a slice — all of one account's rows of one table, prefetched in one read in one order — for the reads of the shape `SELECT * FROM t WHERE account = $a [AND col = $p | AND col = ANY($p)] [ORDER BY col] [LIMIT n]`, filtered as Postgres would.
+import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
+import { CommandComplete } from '../../proxy/protocol/BackendMessage.js';
+
+/** a slice holds at most this many rows (an account with more is not sliced: its reads are prefetched one by one) */
+export const SLICE_MAX_ROWS = 1000;
+
+/** Type OIDs whose equality is the equality of their text (under a deterministic collation): text, varchar. */
+const TEXT_TYPES = new Set([25, 1043]);
+
+/** A read Prescient can answer from a slice of `table`: every column of the account's rows, maybe filtered, ordered, limited. */
+export interface ReadShape {
+  table: string;
+  accountColumn: string;
+  /** the parameter (0-based) that carries the account */
+  accountParam: number;
+  /** `column = $param`, or `column = ANY($param)` (a text array) */
+  filter: { column: string; param: number; any: boolean } | null;
+  orderBy: string | null;
+  limit: number | null;
+}
+
+const IDENT = '([a-z_][a-z0-9_]*(?:\\.[a-z_][a-z0-9_]*)?)';
+const COL = '([a-z_][a-z0-9_]*)';
+const SHAPE = new RegExp(
+  `^select \\* from ${IDENT} where ${COL} = \\$(\\d+)` +
+    `(?: and ${COL} = (?:\\$(\\d+)|any\\(\\$(\\d+)(?:::text\\[\\])?\\)))?` +
+    `(?: order by ${COL}(?: asc)?)?(?: limit (\\d+))? ?;?$`,
+);
+
+const shapes = new Map<string, ReadShape | null>();
+const MAX_SHAPES = 10_000;
+
+/** The statement's shape if it is one a slice answers (comments and spacing aside), else null. Remembered per text. */
+export function readShape(sql: string): ReadShape | null {
+  let s = shapes.get(sql);
+  if (s !== undefined) return s;
+  s = parseShape(sql);
+  if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
+  shapes.set(sql, s);
+  return s;
+}
+
+function parseShape(sql: string): ReadShape | null {
+  // block comments (sqlcommenter's tags) go; a line comment, a quoted identifier or a literal is not a shape we know
+  const text = sql.replace(/\/\*[^]*?\*\//g, ' ');
+  if (/--|"|'|\/\*/.test(text)) return null;
+  const m = SHAPE.exec(text.replace(/\s+/g, ' ').trim().toLowerCase().replace(/ ?(\(|::|\[\]) ?/g, '$1').replace(/ \)/g, ')').replace(/ ?= ?/g, ' = '));
+  if (m === null) return null;
+  const [, table, accountColumn, accountParam, filterColumn, eqParam, anyParam, orderBy, limit] = m;
+  const p = (x: string): number => Number(x) - 1;
+  if (filterColumn === accountColumn) return null;
+  return {
+    table: table!,
+    accountColumn: accountColumn!,
+    accountParam: p(accountParam!),
+    filter: filterColumn === undefined ? null : { column: filterColumn, param: p(eqParam ?? anyParam!), any: anyParam !== undefined },
+    orderBy: orderBy ?? null,
+    limit: limit === undefined ? null : Number(limit),
+  };
+}
+
+/** The read of a slice: the account's rows of the shape's table, in `orderBy` order, one more than SLICE_MAX_ROWS at most. */
+export function sliceRequest(shape: ReadShape, account: Buffer): Buffer {
+  const order = shape.orderBy === null ? '' : ` ORDER BY ${shape.orderBy}`;
+  return Buffer.concat([
+    Fe.Parse('', `SELECT * FROM ${shape.table} WHERE ${shape.accountColumn} = $1${order} LIMIT ${SLICE_MAX_ROWS + 1}`, []),
+    Fe.Bind({ params: [account] }),
+    Fe.Execute('', 0),
+    Fe.Sync,
+  ]);
+}
+
+/**
+ * The check a table needs before its slices answer anything: how many of its columns have a nondeterministic collation
+ * (where equal strings can differ in bytes, so filtering by bytes would drop rows Postgres returns). 0 = none.
+ */
+export function collationCheckRequest(table: string): Buffer {
+  return Buffer.concat([
+    Fe.Parse('', `SELECT count(*) FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND NOT c.collisdeterministic`, []),
+    Fe.Bind({ params: [table] }),
+    Fe.Execute('', 0),
+    Fe.Sync,
+  ]);
+}
+
+/** One column of a RowDescription. */
+interface Column {
+  name: string;
+  typeOid: number;
+  format: number;
+}
+
+/** A RowDescription's columns. */
+export function describeColumns(frame: Buffer): Column[] {
+  const n = frame.readInt16BE(5);
+  const out: Column[] = [];
+  let at = 7;
+  for (let i = 0; i < n; i++) {
+    const end = frame.indexOf(0, at);
+    const name = frame.toString('utf8', at, end);
+    at = end + 1;
+    out.push({ name, typeOid: frame.readInt32BE(at + 6), format: frame.readInt16BE(at + 16) });
+    at += 18;
+  }
+  return out;
+}
+
+/** A DataRow's value of column `index` as text (null for SQL NULL). */
+export function columnText(frame: Buffer, index: number): string | null {
+  let at = 7;
+  for (let i = 0; i < index; i++) {
+    const len = frame.readInt32BE(at);
+    at += 4 + (len < 0 ? 0 : len);
+  }
+  const len = frame.readInt32BE(at);
+  return len < 0 ? null : frame.toString('utf8', at + 4, at + 4 + len);
+}
+
+/**
+ * A one-dimensional array literal's elements (`{a,"b c",NULL}`, as drivers send a text[] parameter), or null for
+ * anything else (dimensions, nesting): what Postgres' array input makes of it.
+ */
+export function parseTextArray(text: string): (string | null)[] | null {
+  if (text.length < 2 || text[0] !== '{' || text[text.length - 1] !== '}') return null;
+  const out: (string | null)[] = [];
+  const body = text.slice(1, -1);
+  if (body.trim() === '') return out;
+  let i = 0;
+  for (;;) {
+    while (body[i] === ' ' || body[i] === '\t' || body[i] === '\n' || body[i] === '\r') i++;
+    let value = '';
+    if (body[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= body.length) return null;
+        const c = body[i++]!;
+        if (c === '"') break;
+        if (c === '\\') {
+          if (i >= body.length) return null;
+          value += body[i++]!;
+        } else value += c;
+      }
+      while (body[i] === ' ' || body[i] === '\t' || body[i] === '\n' || body[i] === '\r') i++;
+      out.push(value);
+    } else {
+      let raw = '';
+      while (i < body.length && body[i] !== ',') {
+        const c = body[i++]!;
+        // an escape in an unquoted element (where trimming and escapes interact) is left to Postgres
+        if (c === '{' || c === '}' || c === '"' || c === '\\') return null;
+        raw += c;
+      }
+      value = raw.replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, '');
+      if (value === '') return null;
+      out.push(value.toLowerCase() === 'null' ? null : value);
+    }
+    if (i >= body.length) return out;
+    if (body[i] !== ',') return null;
+    i++;
+  }
+}
+
+/** The body of a stored slice (DataRow… CommandComplete) as its DataRow frames. */
+function dataRows(body: Buffer): Buffer[] {
+  const rows: Buffer[] = [];
+  let at = 0;
+  while (at < body.length) {
+    const end = at + 1 + body.readInt32BE(at + 1);
+    if (body[at] === 0x44 /* D */) rows.push(body.subarray(at, end));
+    at = end;
+  }
+  return rows;
+}
+
+/** What a request asks of a slice, as the cache plugin knows it. */
+export interface SliceQuery {
+  shape: ReadShape;
+  params: readonly (Buffer | null)[];
+  /** the Bind's result format codes: a slice holds text */
+  resultFormats: readonly number[];
+}
+
+/**
+ * The result Postgres would give `q` (RowDescription, its DataRows, CommandComplete), from a slice stored as
+ * [RowDescription, DataRow… CommandComplete] in `orderBy` order; null when the slice cannot say (the slice is over
+ * SLICE_MAX_ROWS, a column is not text, a format is binary, the order differs, a parameter is not text).
+ */
+export function answerFromSlice(slice: readonly Buffer[], orderBy: string | null, q: SliceQuery): Buffer[] | null {
+  const { shape, params } = q;
+  if (slice.length !== 2 || slice[0]![0] !== 0x54 /* T */) return null;
+  if (q.resultFormats.some((f) => f !== 0)) return null;
+  if (shape.orderBy !== null && shape.orderBy !== orderBy) return null;
+  const rowDescription = slice[0]!;
+  const columns = describeColumns(rowDescription);
+  if (columns.some((c) => c.format !== 0)) return null;
+  const rows = dataRows(slice[1]!);
+  if (rows.length > SLICE_MAX_ROWS) return null;
+  let keep: (row: Buffer) => boolean = () => true;
+  if (shape.filter !== null) {
+    const index = columns.findIndex((c) => c.name === shape.filter!.column);
+    if (index < 0 || !TEXT_TYPES.has(columns[index]!.typeOid)) return null;
+    const p = params[shape.filter.param];
+    if (p === undefined) return null;
+    // `col = NULL` and `col = ANY(NULL)` are null for every row: no rows
+    if (p === null) keep = () => false;
+    else if (shape.filter.any) {
+      const elements = parseTextArray(p.toString('utf8'));
+      if (elements === null) return null;
+      const wanted = new Set(elements.filter((e): e is string => e !== null));
+      keep = (row) => {
+        const v = columnText(row, index);
+        return v !== null && wanted.has(v);
+      };
+    } else {
+      const wanted = p.toString('utf8');
+      keep = (row) => columnText(row, index) === wanted;
+    }
+  }
+  const out: Buffer[] = [];
+  const limit = shape.limit ?? Infinity;
+  for (const row of rows) {
+    if (out.length >= limit) break;
+    if (keep(row)) out.push(row);
+  }
+  out.push(CommandComplete(`SELECT ${out.length}`));
+  return [rowDescription, Buffer.concat(out)];
+}
