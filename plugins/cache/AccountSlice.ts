@@ -66,6 +66,7 @@ export function sliceRequest(shape: ReadShape, account: Buffer): Buffer {
   return Buffer.concat([
     Fe.Parse('', `SELECT * FROM ${shape.table} WHERE ${shape.accountColumn} = $1${order} LIMIT ${SLICE_MAX_ROWS + 1}`, []),
     Fe.Bind({ params: [account] }),
+    Fe.targetFrame(0x44 /* Describe */, 'P', ''),
     Fe.Execute('', 0),
     Fe.Sync,
   ]);
@@ -109,13 +110,18 @@ export function describeColumns(frame: Buffer): Column[] {
 
 /** A DataRow's value of column `index` as text (null for SQL NULL). */
 export function columnText(frame: Buffer, index: number): string | null {
+  return columnBytes(frame, index, 'utf8');
+}
+
+/** A DataRow's value of column `index` decoded with `encoding` ('latin1': its bytes one to one; null for SQL NULL). */
+function columnBytes(frame: Buffer, index: number, encoding: 'utf8' | 'latin1'): string | null {
   let at = 7;
   for (let i = 0; i < index; i++) {
     const len = frame.readInt32BE(at);
     at += 4 + (len < 0 ? 0 : len);
   }
   const len = frame.readInt32BE(at);
-  return len < 0 ? null : frame.toString('utf8', at + 4, at + 4 + len);
+  return len < 0 ? null : frame.toString(encoding, at + 4, at + 4 + len);
 }
 
 /**
@@ -208,14 +214,15 @@ export function answerFromSlice(slice: readonly Buffer[], orderBy: string | null
     else if (shape.filter.any) {
       const elements = parseTextArray(p.toString('utf8'));
       if (elements === null) return null;
-      const wanted = new Set(elements.filter((e): e is string => e !== null));
+      // compared as bytes (latin1 maps each byte to one character): no decoding per row
+      const wanted = new Set(elements.filter((e): e is string => e !== null).map((e) => Buffer.from(e, 'utf8').toString('latin1')));
       keep = (row) => {
-        const v = columnText(row, index);
+        const v = columnBytes(row, index, 'latin1');
         return v !== null && wanted.has(v);
       };
     } else {
-      const wanted = p.toString('utf8');
-      keep = (row) => columnText(row, index) === wanted;
+      const wanted = p.toString('latin1');
+      keep = (row) => columnBytes(row, index, 'latin1') === wanted;
     }
   }
   const out: Buffer[] = [];
