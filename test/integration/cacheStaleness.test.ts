@@ -76,8 +76,9 @@ t.test('staleness tester with predictive prefetch on (every statement tagged wit
       await c.end();
     }
   }));
-  t.ok(stats.every((s) => s.stored > 0), `prefetched entries were stored on both proxies (${stats.map((s) => `${s.stored} stored, ${s.used} used, ${s.invalidated} invalidated`).join('; ')})`);
+  t.ok(stats.every((s) => s.stored > 0), `prefetched entries were stored on both proxies (${stats.map((s) => `${s.stored} stored (${s.slices} account slices), ${s.used} used, ${s.invalidated} invalidated`).join('; ')})`);
   t.ok(stats.some((s) => s.used > 0), 'and read by clients');
+  t.ok(stats.every((s) => s.slices > 0), 'account slices among them (the reads of every column of an account\'s rows)');
 });
 
 t.test('two UPDATE statements in a transaction and a concurrent write of the same account do not deadlock', async (t) => {
