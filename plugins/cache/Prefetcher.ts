@@ -31,7 +31,8 @@ export interface RecordedRead {
   slice?: {
     table: string;
     orderBy: string | null;
-    make(account: string): { cacheKey: string; placementKey: string; domain: string; request: Buffer };
+    keyFor(account: string): { cacheKey: string; placementKey: string; domain: string };
+    requestFor(account: string): Buffer;
   };
 }
 
@@ -101,7 +102,7 @@ export class Prefetcher {
   private queue: Job[] = [];
   private readonly queued = new Map<string, Job>();
   private running = 0;
-  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0 };
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0, bytes: 0 };
   /** each account's last ended action and the values its results carried (column → text), for parameter mapping */
   private readonly lastResults = new Map<string, { action: string; values: ReadonlyMap<string, string> }>();
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
@@ -213,8 +214,9 @@ export class Prefetcher {
       const slices = this.sliceSets.get(p.action);
       for (const recorded of slices?.values() ?? []) {
         const s = recorded.slice!;
-        const read: RecordedRead = { ...recorded, ...s.make(account), params: undefined, rebuild: undefined, slice: undefined };
-        if (this.cache.has(read.cacheKey, this.versions.token(read.placementKey))) continue;
+        const key = s.keyFor(account);
+        if (this.cache.has(key.cacheKey, this.versions.token(key.placementKey)) || this.queued.has(key.cacheKey)) continue;
+        const read: RecordedRead = { ...recorded, ...key, request: s.requestFor(account), params: undefined, rebuild: undefined, slice: undefined };
         this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms, slice: { table: s.table, orderBy: s.orderBy } });
         if (!last.queued.includes(p.action)) last.queued.push(p.action);
       }
@@ -338,6 +340,7 @@ export class Prefetcher {
     });
     if (stored) {
       this.stats.stored++;
+      this.stats.bytes += (rowDescription?.length ?? 0) + body.length;
       if (job.slice !== undefined) this.stats.slices++;
     }
   }

@@ -32,8 +32,27 @@ interface Fill {
   recorded?: { account: string; action: string; user: string; request: Buffer; settings: Map<string, string | null>; params?: (Buffer | null)[]; rebuild?: RecordedRead['rebuild']; slice?: RecordedRead['slice'] };
 }
 
+/** What a request's cache key and its replay depend on: the request itself, or what a recorded read keeps of it. */
+type ReadTemplate = Pick<RequestContext, 'protocol' | 'sql' | 'params' | 'paramFormats' | 'resultFormats' | 'replay' | 'settings'> & { session: { user: string } };
+
+/**
+ * What a recorded read keeps of its request to run it again with other parameters — not the request's context, which
+ * holds much more (read sets keep thousands of reads).
+ */
+function templateOf(ctx: RequestContext): ReadTemplate {
+  const settings = new Map<string, string>();
+  for (const name of RESULT_SETTINGS) {
+    const v = ctx.settings.get(name);
+    if (v !== undefined) settings.set(name, v);
+  }
+  return {
+    session: { user: ctx.session.user }, protocol: ctx.protocol, sql: ctx.sql, params: undefined, paramFormats: ctx.paramFormats, resultFormats: ctx.resultFormats,
+    replay: ctx.replay ? { describePortal: ctx.replay.describePortal, maxRows: ctx.replay.maxRows } : ctx.replay, settings,
+  };
+}
+
 /** The request a prefetch sends to run `ctx` again: a Query, or Parse/Bind/(Describe)/Execute/Sync with its parameters. */
-function requestOf(ctx: RequestContext, params = ctx.params): Buffer | null {
+function requestOf(ctx: ReadTemplate, params = ctx.params): Buffer | null {
   if (ctx.protocol === 'simple') return Fe.Query(ctx.sql);
   if (!ctx.replay) return null;
   return Buffer.concat([
@@ -46,7 +65,7 @@ function requestOf(ctx: RequestContext, params = ctx.params): Buffer | null {
 }
 
 /** The cache key of `ctx` (its key `pk`) with `params` as its parameters: the same request, other values (parameter mapping). */
-function cacheKeyOf(ctx: RequestContext, pk: string, params: readonly (Buffer | null)[] | undefined): string {
+function cacheKeyOf(ctx: ReadTemplate, pk: string, params: readonly (Buffer | null)[] | undefined): string {
   let k = `${pk}\u0000${ctx.session.user}\u0000${ctx.protocol}\u0000${ctx.sql}`;
   if (params) {
     for (const p of params) k += p === null ? '\u0000N' : `\u0000${p.length}:${p.toString('latin1')}`;
@@ -57,7 +76,7 @@ function cacheKeyOf(ctx: RequestContext, pk: string, params: readonly (Buffer | 
 }
 
 /** The session settings that shape a result, as part of a cache key. */
-function settingsKeyOf(ctx: RequestContext): string {
+function settingsKeyOf(ctx: ReadTemplate): string {
   let k = '';
   for (const name of RESULT_SETTINGS) {
     const v = ctx.settings.get(name);
@@ -270,16 +289,18 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             const text = ctx.params !== undefined && (ctx.paramFormats ?? []).every((f) => f === 0);
             const params = text ? ctx.params!.map((p) => (p === null ? null : Buffer.from(p))) : undefined;
             const pk = k.placementKey;
-            const rebuild = text ? (ps: readonly (Buffer | null)[]) => ({ cacheKey: cacheKeyOf(ctx, pk, ps), request: requestOf(ctx, ps)! }) : undefined;
+            const template = templateOf(ctx);
+            const rebuild = text ? (ps: readonly (Buffer | null)[]) => ({ cacheKey: cacheKeyOf(template, pk, ps), request: requestOf(template, ps)! }) : undefined;
             // a read a slice answers: the same slice for any account this action is predicted for
             const user = ctx.session.user;
             const slice = shape === null ? undefined : {
               table: shape.table,
               orderBy: shape.orderBy,
-              make: (account: string) => {
+              keyFor: (account: string) => {
                 const spk = placementKey!(account, k.action, k.tables);
-                return { cacheKey: sliceKeyOf(user, spk, shape, settingsKey), placementKey: spk, domain: spk.slice(account.length + 1), request: sliceRequest(shape, Buffer.from(account, 'utf8')) };
+                return { cacheKey: sliceKeyOf(user, spk, shape, settingsKey), placementKey: spk, domain: spk.slice(account.length + 1) };
               },
+              requestFor: (account: string) => sliceRequest(shape, Buffer.from(account, 'utf8')),
             };
             if (request !== null) fill.recorded = { account: ctx.shardKey.account, action: ctx.shardKey.action, user: ctx.session.user, request, settings, params, rebuild, slice };
           }
