@@ -117,6 +117,11 @@ export const CacheSchema = z.strictObject({
       model: z.string().min(1).optional(),
       /** an action at least this probable has its reads prefetched */
       threshold: z.number().min(0).max(1).default(0.3),
+      /**
+       * a kind of prefetch (after action A, for predicted action B, of one table's slice or of B's reads) whose stored
+       * entries were used by a client less often than this (learned as they are used or wasted) is sent only now and then
+       */
+      min_used_share: z.number().min(0).max(1).default(0.5),
       /** predicted actions considered after each action */
       top: z.number().int().min(1).default(3),
       /** prefetch reads running at once (each on an idle server connection no client waits for) */

@@ -16,6 +16,7 @@
 //   --pool-size N         Prescient pool.size (default 8)
 //   --warmup S            seconds of workload per target before the rounds (default 5; primes caches and the online model)
 //   --threshold P         cache.prefetch.threshold (default: the config's, 0.3)
+//   --min-used-share P    cache.prefetch.min_used_share (default: the config's, 0.5)
 //   --top N               cache.prefetch.top (default: the config's, 3)
 //   --model FILE          cache.prefetch.model: a model file of `prescient train` (default: Markov-1 learned online)
 //   --rtt-ms MS           Postgres "across a network": every target reaches it through scripts/delay-relay.ts, MS more per
@@ -87,6 +88,7 @@ interface Options {
   poolSize: number;
   warmupS: number;
   threshold?: number;
+  minUsedShare?: number;
   top?: number;
   model?: string;
   rttMs: number;
@@ -100,13 +102,13 @@ interface Options {
 }
 
 const USAGE = `usage: npm run bench:prefetch -- [--duration S] [--rounds N] [--targets off,cache,prefetch] [--agents N] [--accounts A]
-       [--zipf S] [--think-scale F] [--seed S] [--pool-size N] [--warmup S] [--threshold P] [--top N] [--model FILE]
+       [--zipf S] [--think-scale F] [--seed S] [--pool-size N] [--warmup S] [--threshold P] [--min-used-share P] [--top N] [--model FILE]
        [--rtt-ms MS] [--cpu-prof] [--json FILE] [--keep] [--cloudtrail DIR [--speedup X] [--concurrency N]]`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Args(argv, {
     usage: USAGE,
-    values: ['duration', 'rounds', 'targets', 'agents', 'accounts', 'zipf', 'think-scale', 'seed', 'pool-size', 'warmup', 'threshold', 'top', 'model', 'rtt-ms', 'json', 'cloudtrail', 'speedup', 'concurrency'],
+    values: ['duration', 'rounds', 'targets', 'agents', 'accounts', 'zipf', 'think-scale', 'seed', 'pool-size', 'warmup', 'threshold', 'min-used-share', 'top', 'model', 'rtt-ms', 'json', 'cloudtrail', 'speedup', 'concurrency'],
     booleans: ['keep', 'cpu-prof'],
   });
   return {
@@ -121,6 +123,7 @@ function parseArgs(argv: string[]): Options {
     poolSize: flags.num('pool-size', 8, 1),
     warmupS: flags.num('warmup', 5, 0),
     threshold: flags.has('threshold') ? flags.num('threshold', 0.3, 0, 1, false) : undefined,
+    minUsedShare: flags.has('min-used-share') ? flags.num('min-used-share', 0.5, 0, 1, false) : undefined,
     top: flags.has('top') ? flags.num('top', 3, 1) : undefined,
     model: flags.has('model') ? path.resolve(flags.get('model')!) : undefined,
     rttMs: flags.num('rtt-ms', 0, 0, 100, false),
@@ -165,7 +168,7 @@ interface Endpoint {
 
 async function startTarget(dir: string, target: Target, c: Cluster, pgAt: { host: string; port: number }, o: Options, profDir?: string): Promise<Endpoint> {
   const prefetch = target === 'prefetch'
-    ? { enabled: true, ...(o.threshold !== undefined ? { threshold: o.threshold } : {}), ...(o.top !== undefined ? { top: o.top } : {}), ...(o.model ? { model: o.model } : {}) }
+    ? { enabled: true, ...(o.threshold !== undefined ? { threshold: o.threshold } : {}), ...(o.minUsedShare !== undefined ? { min_used_share: o.minUsedShare } : {}), ...(o.top !== undefined ? { top: o.top } : {}), ...(o.model ? { model: o.model } : {}) }
     : { enabled: false };
   const p = await launchPrescient({
     dir,
@@ -253,7 +256,7 @@ async function snapshot(direct: pg.Client, ep: Endpoint): Promise<Snapshot> {
 // Runs
 // ---------------------------------------------------------------------------------------------
 
-const PREFETCH_COUNTERS = ['predictions', 'issued', 'stored', 'slices', 'used', 'wasted', 'invalidated', 'dropped', 'failed', 'tooLarge', 'bytes'] as const;
+const PREFETCH_COUNTERS = ['predictions', 'issued', 'stored', 'slices', 'used', 'wasted', 'invalidated', 'dropped', 'failed', 'tooLarge', 'bytes', 'heldBack'] as const;
 
 interface RunResult {
   target: Target;
@@ -442,8 +445,8 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
   const p = cells.find((x) => x.target === 'prefetch');
   if (p?.prefetch) {
     const f = p.prefetch;
-    lines.push('', '| prefetch | predictions | issued | stored (slices) | used | wasted | invalidated | dropped | failed | slices over the cap | bytes / stored | used / stored | top-1 accuracy |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    lines.push(`| cache + prefetch | ${f.predictions} | ${f.issued} | ${f.stored} (${f.slices}) | ${f.used} | ${f.wasted} | ${f.invalidated} | ${f.dropped} | ${f.failed} | ${f.tooLarge} | ${Math.round(f.bytes / Math.max(f.stored, 1))} | ${pct(p.prefetchUsedShare)} | ${fmt(p.accuracy, 3)} |`);
+    lines.push('', '| prefetch | predictions | issued | stored (slices) | used | wasted | invalidated | dropped | failed | held back | slices over the cap | bytes / stored | used / stored | top-1 accuracy |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(`| cache + prefetch | ${f.predictions} | ${f.issued} | ${f.stored} (${f.slices}) | ${f.used} | ${f.wasted} | ${f.invalidated} | ${f.dropped} | ${f.failed} | ${f.heldBack} | ${f.tooLarge} | ${Math.round(f.bytes / Math.max(f.stored, 1))} | ${pct(p.prefetchUsedShare)} | ${fmt(p.accuracy, 3)} |`);
   }
   const c = cells.find((x) => x.target === 'cache');
   const off = cells.find((x) => x.target === 'off');
@@ -463,7 +466,7 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
         `the whole trail x ${o.rounds} interleaved round(s) per target (${o.targets.join(', ')})${o.warmupS > 0 ? ', one replay each as warm-up' : ''}; pool.size ${o.poolSize}; `
       : `workload run: ${o.agents} agents (closed loop, think time × ${o.thinkScale}), tagged, seed ${o.seed}, Zipf ${o.zipf} over ${o.accounts} accounts; ` +
         `${o.durationS} s x ${o.rounds} interleaved round(s) per target (${o.targets.join(', ')}), ${o.warmupS} s warm-up each; pool.size ${o.poolSize}; `) +
-      `prefetch: ${o.model ? `model ${path.basename(o.model)}` : 'Markov-1 learned online'}, threshold ${o.threshold ?? 0.3}, top ${o.top ?? 3}.`,
+      `prefetch: ${o.model ? `model ${path.basename(o.model)}` : 'Markov-1 learned online'}, threshold ${o.threshold ?? 0.3}, min_used_share ${o.minUsedShare ?? 0.5}, top ${o.top ?? 3}.`,
     `action/read latency = the workload's own per-action latency (its action log), pooled over rounds; read = ${o.cloudtrail !== undefined ? 'a replayed event whose record says readOnly' : 'Describe*, GetCallerIdentity, DescribeAccountAttributes'}. ` +
       'read hit ratio = SHOW CACHE hits / (hits + misses); backend stmts/action = pg_stat_statements calls in the database (BEGIN/COMMIT and prefetch reads included) / actions; ' +
       'event-loop p99 = SHOW STATS event_loop_p99_ms over each run (largest of the rounds; in parentheses the largest max; on a loaded host it includes time the proxy waited for a CPU); ' +

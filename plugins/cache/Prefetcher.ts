@@ -53,6 +53,8 @@ interface Job {
   read: RecordedRead;
   priority: number;
   deadline: number;
+  /** the kind of prefetch (the action that ended, the one predicted, the slice's table or `*`): its outcome is learned */
+  origin: string;
   /** the read is a slice (of this table, in this order): checked and stored as one */
   slice?: { table: string; orderBy: string | null };
 }
@@ -70,6 +72,11 @@ const HISTORY = 8;
 const MAX_ACCOUNTS = 100_000;
 const TRAIN_EVENTS = 20_000;
 const MAX_QUEUE = 1000;
+/** kinds of prefetch whose outcomes are kept; outcomes counted before the counts are halved (recent ones weigh more) */
+const MAX_ORIGINS = 10_000;
+const OUTCOME_WINDOW = 64;
+/** a kind of prefetch used too seldom is still sent once in this many times (else it could never be learned again) */
+const EXPLORE_EVERY = 8;
 /**
  * a read is prefetched only once the account's action asked for it this many times (a miss that filled the cache, or a
  * hit): reads whose parameters change every time (a few ids picked at random) are asked once and would be wasted
@@ -87,6 +94,8 @@ export class Prefetcher {
   private readonly readSets = new Map<string, Map<string, SeenRead>>();
   /** per action, the tables it read in a shape a slice answers (any account's reads teach it): table → a read of it */
   private readonly sliceSets = new Map<string, Map<string, RecordedRead>>();
+  /** per kind of prefetch: its stored entries used by a client, left unused, and how often it was held back since last sent */
+  private readonly outcomes = new Map<string, { used: number; wasted: number; held: number }>();
   /** per table (and search_path): whether its slices may answer (no column with a nondeterministic collation) */
   private readonly sliceable = new Map<string, Promise<boolean>>();
   private readonly history = new Map<string, ActionEvent[]>();
@@ -102,7 +111,7 @@ export class Prefetcher {
   private queue: Job[] = [];
   private readonly queued = new Map<string, Job>();
   private running = 0;
-  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0, bytes: 0 };
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0, bytes: 0, heldBack: 0 };
   /** each account's last ended action and the values its results carried (column → text), for parameter mapping */
   private readonly lastResults = new Map<string, { action: string; values: ReadonlyMap<string, string> }>();
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
@@ -120,6 +129,40 @@ export class Prefetcher {
     this.trained = model !== null;
     this.online = model === null ? new OnlineMarkov1(TRAIN_EVENTS) : null;
     this.model = model ?? this.online;
+    cache.onPrefetchOutcome = (e, used) => {
+      if (e.origin !== undefined) this.learnOutcome(e.origin, used);
+    };
+  }
+
+  /** A prefetched entry of kind `origin` was used (or left unused): counted, the older counts weighing less. */
+  private learnOutcome(origin: string, used: boolean): void {
+    const o = this.outcomes.get(origin);
+    if (o === undefined) return;
+    if (used) o.used++;
+    else o.wasted++;
+    if (o.used + o.wasted > OUTCOME_WINDOW) {
+      o.used /= 2;
+      o.wasted /= 2;
+    }
+  }
+
+  /**
+   * Whether a prefetch of kind `origin` is sent: yes while its entries are used at least min_used_share of the time
+   * (a new kind starts at one half, as if once used and once not); else once in EXPLORE_EVERY times.
+   */
+  private worthSending(origin: string): boolean {
+    let o = this.outcomes.get(origin);
+    if (o === undefined) {
+      if (this.outcomes.size >= MAX_ORIGINS) this.outcomes.delete(this.outcomes.keys().next().value!);
+      this.outcomes.set(origin, (o = { used: 0, wasted: 0, held: 0 }));
+    }
+    if ((o.used + 1) / (o.used + o.wasted + 2) >= this.cfg.min_used_share) return true;
+    if (++o.held < EXPLORE_EVERY) {
+      this.stats.heldBack++;
+      return false;
+    }
+    o.held = 0;
+    return true;
   }
 
   /** A read a client ran for `account`'s `action` (a miss the cache filled): kept in the action's read set. */
@@ -216,8 +259,10 @@ export class Prefetcher {
         const s = recorded.slice!;
         const key = s.keyFor(account);
         if (this.cache.has(key.cacheKey, this.versions.token(key.placementKey)) || this.queued.has(key.cacheKey)) continue;
+        const origin = `${action ?? ''}\u0000${p.action}\u0000${s.table}`;
+        if (!this.worthSending(origin)) continue;
         const read: RecordedRead = { ...recorded, ...key, request: s.requestFor(account), params: undefined, rebuild: undefined, slice: undefined };
-        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms, slice: { table: s.table, orderBy: s.orderBy } });
+        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms, origin, slice: { table: s.table, orderBy: s.orderBy } });
         if (!last.queued.includes(p.action)) last.queued.push(p.action);
       }
       const set = this.readSets.get(`${account}\u0000${p.action}`);
@@ -233,8 +278,10 @@ export class Prefetcher {
           read = { ...recorded, ...recorded.rebuild(params), params };
           this.stats.mapped++;
         } else if (seen < MIN_SEEN) continue;
-        if (this.cache.has(read.cacheKey, this.versions.token(read.placementKey))) continue;
-        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms });
+        if (this.cache.has(read.cacheKey, this.versions.token(read.placementKey)) || this.queued.has(read.cacheKey)) continue;
+        const origin = `${action ?? ''}\u0000${p.action}\u0000*`;
+        if (!this.worthSending(origin)) continue;
+        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms, origin });
         if (!last.queued.includes(p.action)) last.queued.push(p.action);
       }
     }
@@ -335,7 +382,7 @@ export class Prefetcher {
     const body = Buffer.concat(rowDescription ? frames.slice(1) : frames);
     const stored = this.cache.set(r.cacheKey, {
       frames: rowDescription ? [rowDescription, body] : [body], rowDescription, bytes: (rowDescription?.length ?? 0) + body.length,
-      token, placementKey: r.placementKey, domain: r.domain, storedAt: this.now(), prefetched: true, savesUs: r.backendUs,
+      token, placementKey: r.placementKey, domain: r.domain, storedAt: this.now(), prefetched: true, savesUs: r.backendUs, origin: job.origin,
       ...(job.slice !== undefined ? { slice: { orderBy: job.slice.orderBy } } : {}),
     });
     if (stored) {

@@ -20,7 +20,12 @@ export interface CacheEntry {
   savesUs?: number;
   /** an account slice (AccountSlice): all the account's rows of a table, in this column's order (null: the server's) */
   slice?: { orderBy: string | null };
+  /** a prefetched entry: what kind of prefetch it was (told back with its outcome) */
+  origin?: string;
 }
+
+/** Told when a prefetched entry is used for the first time, or leaves the cache never used. */
+export type PrefetchOutcome = (e: CacheEntry, used: boolean) => void;
 
 export interface DomainStats {
   hits: number;
@@ -69,6 +74,9 @@ export class ResultCache {
   /** the last get() that hit was the first hit of an entry a prefetch stored */
   lastHitPrefetched = false;
 
+  /** the prefetcher's ear: each prefetched entry's outcome (used, or left unused) */
+  onPrefetchOutcome: PrefetchOutcome | null = null;
+
   /** The entry for `key` if its token is `current` (and within the TTL), counted as a hit; a stale one is dropped. */
   get(key: string, current: number, domain: string): CacheEntry | undefined {
     const e = this.lookup(key, current, domain);
@@ -101,6 +109,7 @@ export class ResultCache {
       e.prefetched = false;
       s.prefetchUsed++;
       s.prefetchSavedUs += e.savesUs ?? 0;
+      this.onPrefetchOutcome?.(e, true);
     } else if (e.slice !== undefined) s.prefetchSavedUs += e.savesUs ?? 0; // a slice saves a read each time it answers
   }
 
@@ -145,7 +154,10 @@ export class ResultCache {
     const s = this.stats(e.domain);
     s.bytes -= e.bytes;
     s.entries--;
-    if (e.prefetched === true) s.prefetchWasted++;
+    if (e.prefetched === true) {
+      s.prefetchWasted++;
+      this.onPrefetchOutcome?.(e, false);
+    }
   }
 
   clear(): void {

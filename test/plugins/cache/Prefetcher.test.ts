@@ -6,7 +6,7 @@ import { Prefetcher, type PrefetchIo, type RecordedRead } from '../../../plugins
 import { ResultCache } from '../../../plugins/cache/ResultCache.js';
 import type { Predictor } from '../../../proxy/prediction/Predictor.js';
 
-const CONFIG = { enabled: true, threshold: 0.3, top: 3, max_concurrency: 1, deadline_ms: 10_000, criticality: {}, retrain_s: 10 };
+const CONFIG = { enabled: true, threshold: 0.3, min_used_share: 0.5, top: 3, max_concurrency: 1, deadline_ms: 10_000, criticality: {}, retrain_s: 10 };
 const COMPLETE = Buffer.from([0x43, 0, 0, 0, 13, ...Buffer.from('SELECT 1\0')]);
 
 /** Always predicts these actions, with these probabilities. */
@@ -69,4 +69,42 @@ t.test('the highest priority first, each read once', async (t) => {
   await settle();
   // priority = p × backend time: 0.35 × 10000 > 0.6 × 5000 > 0.6 × 100
   t.same(io.ran, ['snap-slow', 'vol-slow', 'vol-fast']);
+});
+
+t.test('a kind of prefetch whose entries are left unused is held back (one in 8 still sent); one that is used keeps being sent', async (t) => {
+  const cache = new ResultCache(1_000_000, 100_000, 0);
+  const io = fakeIo();
+  let token = 1;
+  const pf = new Prefetcher(CONFIG, cache, { token: () => token, version: () => 0 }, io, fixed({ DescribeVolumes: 0.9 }));
+  const r = read('by-state');
+  pf.recordRead('acct-1', 'DescribeVolumes', r);
+  pf.noteHit('acct-1', 'DescribeVolumes', 'by-state');
+  /** one CreateVolume → prefetch round; `use`: the client reads the entry (a hit), else a write moves the token (wasted) */
+  const round = async (use: boolean): Promise<void> => {
+    pf.observeAction('acct-1', 'CreateVolume');
+    pf.actionEnded('acct-1', 'CreateVolume');
+    await settle();
+    if (use) cache.get('by-state', token, 'volume');
+    token++;
+    cache.lookup('by-state', token, 'volume'); // the stale entry leaves: counted wasted if never read
+  };
+  for (let i = 0; i < 6; i++) await round(false);
+  const sentWasted = io.ran.length;
+  t.ok(sentWasted < 6, `after its entries went unused, fewer were sent (${sentWasted} of 6)`);
+  io.ran.length = 0;
+  for (let i = 0; i < 16; i++) await round(false);
+  t.ok(io.ran.length >= 1 && io.ran.length <= 3, `held back, but one in 8 still sent to learn again (${io.ran.length} of 16)`);
+  t.ok(pf.summary().heldBack >= 13, `held back counted (${pf.summary().heldBack})`);
+  // after an action whose successors' entries are used: sent every time
+  io.ran.length = 0;
+  const used = async (): Promise<void> => {
+    pf.observeAction('acct-1', 'AttachVolume');
+    pf.actionEnded('acct-1', 'AttachVolume');
+    await settle();
+    cache.get('by-state', token, 'volume');
+    token++;
+    cache.lookup('by-state', token, 'volume');
+  };
+  for (let i = 0; i < 10; i++) await used();
+  t.equal(io.ran.length, 10, 'another kind (after AttachVolume), whose entries are used, is sent every time');
 });
