@@ -132,8 +132,11 @@ export const CacheSchema = z.strictObject({
       criticality: z.record(z.string(), z.number().min(0)).default({}),
       /** online_model forest: trained again from the latest actions this often (markov1 is updated at every action) */
       retrain_s: z.number().int().min(1).default(10),
-      /** without a model file: the kind learned online — markov1 (updated at each action, 0.2 µs) or forest (in a worker thread) */
-      online_model: z.enum(['markov1', 'forest']).default('markov1'),
+      /**
+       * without a model file: the kind learned online — markov1-account (each account's own transitions over the shared
+       * ones), markov1 (the shared transitions only; both updated at each action) or forest (in a worker thread)
+       */
+      online_model: z.enum(['markov1-account', 'markov1', 'forest']).default('markov1-account'),
     })
     .prefault({}),
 });

@@ -2,6 +2,7 @@
 import type { CacheConfig } from '../../config/schema.js';
 import type { VersionView } from '../../proxy/plugins/api.js';
 import type { ActionEvent } from '../../proxy/prediction/ActionEvent.js';
+import { AccountMarkov1 } from '../../proxy/prediction/AccountMarkov1.js';
 import { OnlineMarkov1 } from '../../proxy/prediction/OnlineMarkov1.js';
 import { loadPredictor, type Prediction, type Predictor, type PredictorJSON } from '../../proxy/prediction/Predictor.js';
 import type { TrainReply, TrainRequest } from '../../proxy/prediction/trainWorker.js';
@@ -101,8 +102,8 @@ export class Prefetcher {
   private readonly history = new Map<string, ActionEvent[]>();
   private readonly recent: ActionEvent[] = [];
   private model: Predictor | null;
-  /** without a model file: Markov-1 over the latest TRAIN_EVENTS actions, counted as they come (what serves until a forest is trained) */
-  private readonly online: OnlineMarkov1 | null;
+  /** without a model file: Markov-1 over the latest TRAIN_EVENTS actions (with each account's own, by default), counted as they come (what serves until a forest is trained) */
+  private readonly online: AccountMarkov1 | OnlineMarkov1 | null;
   private readonly trained: boolean;
   private lastTrain = 0;
   /** a forest is being trained in a worker */
@@ -127,7 +128,7 @@ export class Prefetcher {
     private readonly now: () => number = Date.now,
   ) {
     this.trained = model !== null;
-    this.online = model === null ? new OnlineMarkov1(TRAIN_EVENTS) : null;
+    this.online = model !== null ? null : cfg.online_model === 'markov1' ? new OnlineMarkov1(TRAIN_EVENTS) : new AccountMarkov1(TRAIN_EVENTS, MAX_ACCOUNTS);
     this.model = model ?? this.online;
     cache.onPrefetchOutcome = (e, used) => {
       if (e.origin !== undefined) this.learnOutcome(e.origin, used);

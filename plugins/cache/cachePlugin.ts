@@ -216,7 +216,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             rows: (got?.predictions ?? []).map((x) => [x.action, +x.p.toFixed(4), got!.queued.includes(x.action), new Date(got!.at).toISOString()]),
           };
         }, { syntax: "SHOW PREDICTIONS FOR ACCOUNT 'a'", description: "the account's latest predicted next actions, and which were prefetched" });
-        host.log.info('prefetch ready', { model: pf.model ?? 'markov1, learned online', threshold: pf.threshold });
+        host.log.info('prefetch ready', { model: pf.model ?? `${pf.online_model}, learned online`, threshold: pf.threshold });
       }
       host.log.info('result cache ready', { maxBytes: cfg.max_bytes, tables: [...tables] });
     },

@@ -73,6 +73,16 @@ export class OnlineMarkov1 implements Predictor {
     if (this.last.get(e.account) === e) this.last.delete(e.account);
   }
 
+  /** p(next | last) for one action, as predict gives it (0 for an action never seen) */
+  probability(last: string | undefined, next: string): number {
+    const c = this.counts.get(next);
+    if (c === undefined) return 0;
+    const den = this.total + this.alpha * this.counts.size;
+    const u = den === 0 ? 0 : (c + this.alpha) / den;
+    const row = last === undefined ? undefined : this.rows.get(last);
+    return row === undefined ? u : ((row.next.get(next) ?? 0) + this.prior * u) / (row.total + this.prior);
+  }
+
   /**
    * p(a) = (c(a) + α) / (total + α·V), then p(n | l) = (c(l, n) + prior · p(n)) / (c(l) + prior): as Markov1. With a
    * small `limit` (the prefetcher asks for its top few after every action) only those are kept: no map of the whole
