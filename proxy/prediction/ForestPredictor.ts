@@ -32,7 +32,7 @@ export const FOREST_DEFAULTS: ForestOptions = { trees: 30, maxDepth: 14, maxFeat
  * and are fitted, with the temperature, for the lowest log loss on held-out rows.
  */
 export interface Calibration {
-  weights: { forest: number; markov1: number; history: number };
+  weights: { forest: number; markov1: number; history: number; own?: number };
   temperature: number;
   /** log loss on the held-out rows it was fitted on (NaN: none were held out, defaults used) */
   heldOutLogLoss: number;
@@ -44,11 +44,13 @@ export const MIN_CALIBRATION_ROWS = 100;
 
 const DEFAULT_CALIBRATION: Calibration = { weights: { forest: 0.5, markov1: 0.5, history: 0 }, temperature: 1, heldOutLogLoss: NaN, heldOutRows: 0 };
 
-/** The three distributions the forest blends, over the model's vocabulary (markov.unigram.actions). */
+/** The distributions the forest blends, over the model's vocabulary (markov.unigram.actions). */
 interface Components {
   forest: Float64Array;
   markov1: Float64Array;
   history: Float64Array;
+  /** the account's own transitions in its window: what it did after its last action the times before (Markov-1 of the account) */
+  own: Float64Array;
 }
 
 interface Row {
@@ -187,7 +189,19 @@ export class ForestPredictor implements Predictor {
     }
     if (n === 0) hist = markov1;
     else for (let j = 0; j < V; j++) hist[j]! /= n;
-    return { forest, markov1, history: hist };
+    // what followed the last action earlier in the window; none: the window's shares
+    const last = history[history.length - 1]?.action;
+    let own: Float64Array = new Float64Array(V);
+    let m = 0;
+    for (let k = 0; k + 1 < history.length; k++) {
+      if (history[k]!.action !== last) continue;
+      const j = this.vocabIndex.get(history[k + 1]!.action);
+      m++;
+      if (j !== undefined) own[j]! += 1;
+    }
+    if (m === 0) own = hist;
+    else for (let j = 0; j < V; j++) own[j]! /= m;
+    return { forest, markov1, history: hist, own };
   }
 
   /** Markov-1's distribution after `last` over the vocabulary, computed once per last action. */
@@ -205,10 +219,11 @@ export class ForestPredictor implements Predictor {
   /** The calibrated distribution (over the vocabulary, same order). */
   static mix(c: Components, cal: Pick<Calibration, 'weights' | 'temperature'>, out = new Float64Array(c.forest.length)): Float64Array {
     const { forest: wf, markov1: wm, history: wh } = cal.weights;
+    const wo = cal.weights.own ?? 0;
     const inv = 1 / cal.temperature;
     let z = 0;
     for (let j = 0; j < out.length; j++) {
-      const q = Math.pow(wf * c.forest[j]! + wm * c.markov1[j]! + wh * c.history[j]!, inv);
+      const q = Math.pow(wf * c.forest[j]! + wm * c.markov1[j]! + wh * c.history[j]! + wo * c.own[j]!, inv);
       out[j] = q;
       z += q;
     }
@@ -277,10 +292,10 @@ export class ForestPredictor implements Predictor {
   }
 }
 
-/** weight pairs (forest, history) on a 0.1 grid; Markov-1 gets the rest, at least 0.05 so every known action stays possible */
+/** weights (forest, history, own) on a 0.1 grid; Markov-1 gets the rest, at least 0.05 so every known action stays possible */
 const WEIGHTS: Calibration['weights'][] = [];
-for (let f = 0; f <= 9; f++) for (let h = 0; f + h <= 9; h++) WEIGHTS.push({ forest: f / 10, history: h / 10, markov1: (10 - f - h) / 10 });
-WEIGHTS.push({ forest: 0.95, history: 0, markov1: 0.05 }, { forest: 0.85, history: 0.1, markov1: 0.05 });
+for (let f = 0; f <= 9; f++) for (let h = 0; f + h <= 9; h++) for (let o = 0; f + h + o <= 9; o++) WEIGHTS.push({ forest: f / 10, history: h / 10, own: o / 10, markov1: (10 - f - h - o) / 10 });
+WEIGHTS.push({ forest: 0.95, history: 0, own: 0, markov1: 0.05 }, { forest: 0.85, history: 0.1, own: 0, markov1: 0.05 }, { forest: 0.85, history: 0, own: 0.1, markov1: 0.05 });
 const TEMPERATURES = [0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.15, 1.3, 1.5, 1.75, 2, 2.5];
 
 /** The blend weights and temperature with the lowest log loss on `rows` (grid search). */

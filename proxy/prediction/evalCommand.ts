@@ -26,7 +26,7 @@ export function describeSplit(r: SplitReport): string {
   const c = r.forestCalibration;
   if (c) {
     const how = Number.isFinite(c.heldOutLogLoss) ? `fitted on ${c.heldOutRows} held-out rows` : `the default: only ${c.heldOutRows} held-out rows to fit on`;
-    lines.push(`forest blend: forest votes ${c.weights.forest}, markov1 ${c.weights.markov1}, account window ${c.weights.history}; temperature ${c.temperature} (${how})`);
+    lines.push(`forest blend: forest votes ${c.weights.forest}, markov1 ${c.weights.markov1}, account window ${c.weights.history}, account transitions ${c.weights.own ?? 0}; temperature ${c.temperature} (${how})`);
   }
   return lines.join('\n');
 }
