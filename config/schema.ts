@@ -122,6 +122,8 @@ export const CacheSchema = z.strictObject({
        * entries were used by a client less often than this (learned as they are used or wasted) is sent only now and then
        */
       min_used_share: z.number().min(0).max(1).default(0.5),
+      /** an account with more rows than this in a table is not sliced (its reads are prefetched one by one); at most 1000 */
+      slice_max_rows: z.number().int().min(1).max(1000).default(200),
       /** predicted actions considered after each action */
       top: z.number().int().min(1).default(3),
       /** prefetch reads running at once (each on an idle server connection no client waits for) */

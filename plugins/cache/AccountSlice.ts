@@ -2,7 +2,7 @@
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
 import { CommandComplete } from '../../proxy/protocol/BackendMessage.js';
 
-/** a slice holds at most this many rows (an account with more is not sliced: its reads are prefetched one by one) */
+/** a slice holds at most this many rows, whatever the config says (cache.prefetch.slice_max_rows, 200 by default) */
 export const SLICE_MAX_ROWS = 1000;
 
 /** Type OIDs whose equality is the equality of their text (under a deterministic collation): text, varchar. */
@@ -60,11 +60,11 @@ function parseShape(sql: string): ReadShape | null {
   };
 }
 
-/** The read of a slice: the account's rows of the shape's table, in `orderBy` order, one more than SLICE_MAX_ROWS at most. */
-export function sliceRequest(shape: ReadShape, account: Buffer): Buffer {
+/** The read of a slice: the account's rows of the shape's table, in `orderBy` order, one more than `maxRows` at most. */
+export function sliceRequest(shape: ReadShape, account: Buffer, maxRows = SLICE_MAX_ROWS): Buffer {
   const order = shape.orderBy === null ? '' : ` ORDER BY ${shape.orderBy}`;
   return Buffer.concat([
-    Fe.Parse('', `SELECT * FROM ${shape.table} WHERE ${shape.accountColumn} = $1${order} LIMIT ${SLICE_MAX_ROWS + 1}`, []),
+    Fe.Parse('', `SELECT * FROM ${shape.table} WHERE ${shape.accountColumn} = $1${order} LIMIT ${Math.min(maxRows, SLICE_MAX_ROWS) + 1}`, []),
     Fe.Bind({ params: [account] }),
     Fe.targetFrame(0x44 /* Describe */, 'P', ''),
     Fe.Execute('', 0),

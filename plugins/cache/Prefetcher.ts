@@ -10,7 +10,7 @@ import '../../proxy/prediction/builtinPredictors.js';
 import { Worker } from 'node:worker_threads';
 import { logger } from '../../proxy/logger.js';
 import type { ResultCache } from './ResultCache.js';
-import { collationCheckRequest, SLICE_MAX_ROWS } from './AccountSlice.js';
+import { collationCheckRequest } from './AccountSlice.js';
 
 /** One read a client ran, as a prefetch runs it again: the request's bytes and its cache key. */
 export interface RecordedRead {
@@ -78,6 +78,8 @@ const MAX_ORIGINS = 10_000;
 const OUTCOME_WINDOW = 64;
 /** a kind of prefetch used too seldom is still sent once in this many times (else it could never be learned again) */
 const EXPLORE_EVERY = 8;
+/** a slice found over slice_max_rows is not read again for this long (the account may shrink) */
+const OVERSIZE_RECHECK_MS = 60_000;
 /**
  * a read is prefetched only once the account's action asked for it this many times (a miss that filled the cache, or a
  * hit): reads whose parameters change every time (a few ids picked at random) are asked once and would be wasted
@@ -97,6 +99,8 @@ export class Prefetcher {
   private readonly sliceSets = new Map<string, Map<string, RecordedRead>>();
   /** per kind of prefetch: its stored entries used by a client, left unused, and how often it was held back since last sent */
   private readonly outcomes = new Map<string, { used: number; wasted: number; held: number }>();
+  /** slices found over slice_max_rows (by cache key): not read again before this time */
+  private readonly oversize = new Map<string, number>();
   /** per table (and search_path): whether its slices may answer (no column with a nondeterministic collation) */
   private readonly sliceable = new Map<string, Promise<boolean>>();
   private readonly history = new Map<string, ActionEvent[]>();
@@ -260,6 +264,7 @@ export class Prefetcher {
         const s = recorded.slice!;
         const key = s.keyFor(account);
         if (this.cache.has(key.cacheKey, this.versions.token(key.placementKey)) || this.queued.has(key.cacheKey)) continue;
+        if ((this.oversize.get(key.cacheKey) ?? 0) > now) continue;
         const origin = `${action ?? ''}\u0000${p.action}\u0000${s.table}`;
         if (!this.worthSending(origin)) continue;
         const read: RecordedRead = { ...recorded, ...key, request: s.requestFor(account), params: undefined, rebuild: undefined, slice: undefined };
@@ -376,8 +381,10 @@ export class Prefetcher {
     }
     const rowDescription = frames[0]![0] === 0x54 /* RowDescription */ ? frames[0]! : null;
     // a slice of more rows than it may hold (read with a LIMIT one over) is not kept: the account's reads go one by one
-    if (job.slice !== undefined && (rowDescription === null || frames.length - 2 > SLICE_MAX_ROWS)) {
+    if (job.slice !== undefined && (rowDescription === null || frames.length - 2 > this.cfg.slice_max_rows)) {
       this.stats.tooLarge++;
+      if (this.oversize.size >= MAX_ACCOUNTS) this.oversize.delete(this.oversize.keys().next().value!);
+      this.oversize.set(r.cacheKey, this.now() + OVERSIZE_RECHECK_MS);
       return;
     }
     const body = Buffer.concat(rowDescription ? frames.slice(1) : frames);

@@ -300,7 +300,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
                 const spk = placementKey!(account, k.action, k.tables);
                 return { cacheKey: sliceKeyOf(user, spk, shape, settingsKey), placementKey: spk, domain: spk.slice(account.length + 1) };
               },
-              requestFor: (account: string) => sliceRequest(shape, Buffer.from(account, 'utf8')),
+              requestFor: (account: string) => sliceRequest(shape, Buffer.from(account, 'utf8'), cfg!.prefetch.slice_max_rows),
             };
             if (request !== null) fill.recorded = { account: ctx.shardKey.account, action: ctx.shardKey.action, user: ctx.session.user, request, settings, params, rebuild, slice };
           }

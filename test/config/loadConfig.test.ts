@@ -152,7 +152,7 @@ t.test('the minimal config parses, with defaults filled in', async (t) => {
     sharding: { account_column: 'account_id', tables: {}, domains: {}, global_tables: [], no_key: { reads: 'fanout', writes: 'reject' }, strict: false, global_shard: 's0', action_rules: [], key_plugins: ['sqlcommenter', 'column-rules'] },
     catalog: { path: 'prescient.db' },
     plugins: [],
-    cache: { enabled: false, max_bytes: 64_000_000, max_entry_bytes: 1_000_000, ttl_ms: 0, tables: [], actions: [], prefetch: { enabled: false, threshold: 0.3, min_used_share: 0.5, top: 3, max_concurrency: 2, deadline_ms: 1000, criticality: {}, retrain_s: 10, online_model: 'markov1-account' } },
+    cache: { enabled: false, max_bytes: 64_000_000, max_entry_bytes: 1_000_000, ttl_ms: 0, tables: [], actions: [], prefetch: { enabled: false, threshold: 0.3, min_used_share: 0.5, slice_max_rows: 200, top: 3, max_concurrency: 2, deadline_ms: 1000, criticality: {}, retrain_s: 10, online_model: 'markov1-account' } },
     shard_manager: { enabled: false, window: 60, recent: 10, heavy_hitters: 128, imbalance: 1.25, sustain: 10, max_concurrent_moves: 2, max_moves_per_hour: 60, cooldown: 300, fence_timeout_ms: 5000, capture_timeout_ms: 30000, catchup_rows: 100, cleanup_grace_ms: 0, moves: true },
     action_log: { enabled: false, dir: 'action-log', segment_bytes: 16777216, segments: 8, flush_ms: 200 },
     telemetry: {

@@ -6,7 +6,7 @@ import { Prefetcher, type PrefetchIo, type RecordedRead } from '../../../plugins
 import { ResultCache } from '../../../plugins/cache/ResultCache.js';
 import type { Predictor } from '../../../proxy/prediction/Predictor.js';
 
-const CONFIG = { enabled: true, threshold: 0.3, min_used_share: 0.5, top: 3, max_concurrency: 1, deadline_ms: 10_000, criticality: {}, retrain_s: 10 };
+const CONFIG = { enabled: true, threshold: 0.3, min_used_share: 0.5, slice_max_rows: 200, top: 3, max_concurrency: 1, deadline_ms: 10_000, criticality: {}, retrain_s: 10 };
 const COMPLETE = Buffer.from([0x43, 0, 0, 0, 13, ...Buffer.from('SELECT 1\0')]);
 
 /** Always predicts these actions, with these probabilities. */
