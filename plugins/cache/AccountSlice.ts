@@ -1,4 +1,4 @@
-// AccountSlice owns answering reads from a slice — all of one account's rows of one table, prefetched in one read in one order — for the reads of the shape `SELECT * FROM t WHERE account = $a [AND col = $p | AND col = ANY($p)] [ORDER BY col] [LIMIT n]`, filtered as Postgres would.
+// AccountSlice owns answering reads from a slice — all of one account's rows of one table, prefetched in one read in one order — for the reads of the shape `SELECT * | cols FROM t WHERE account = $a [AND col = $p | AND col = ANY($p)]… [ORDER BY col] [LIMIT n]`, filtered and projected as Postgres would.
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
 import { CommandComplete } from '../../proxy/protocol/BackendMessage.js';
 
@@ -6,27 +6,45 @@ import { CommandComplete } from '../../proxy/protocol/BackendMessage.js';
 export const SLICE_MAX_ROWS = 1000;
 
 /** Type OIDs whose equality is the equality of their text (under a deterministic collation): text, varchar. */
-const TEXT_TYPES = new Set([25, 1043]);
+export const TEXT_TYPES: ReadonlySet<number> = new Set([25, 1043]);
 
-/** A read Prescient can answer from a slice of `table`: every column of the account's rows, maybe filtered, ordered, limited. */
+/** `column = $param`, or `column = ANY($param)` (a text array) */
+export interface Condition {
+  column: string;
+  /** the parameter, 0-based */
+  param: number;
+  any: boolean;
+}
+
+/**
+ * A read Prescient can answer from a slice of `table`: some columns (null: `*`) of an account's rows, where every
+ * condition holds (one of them names the account), maybe ordered by one column, maybe limited.
+ */
 export interface ReadShape {
   table: string;
-  accountColumn: string;
-  /** the parameter (0-based) that carries the account */
-  accountParam: number;
-  /** `column = $param`, or `column = ANY($param)` (a text array) */
-  filter: { column: string; param: number; any: boolean } | null;
+  columns: string[] | null;
+  conditions: Condition[];
   orderBy: string | null;
   limit: number | null;
 }
 
-const IDENT = '([a-z_][a-z0-9_]*(?:\\.[a-z_][a-z0-9_]*)?)';
-const COL = '([a-z_][a-z0-9_]*)';
+/** A read of a shape with its account found: the slice it is answered from, and the conditions filtered here. */
+export interface SliceRead {
+  shape: ReadShape;
+  accountColumn: string;
+  accountParam: number;
+  filters: Condition[];
+  /** the columns the slice reads: the read's own (or `*`), then the filtered columns it does not return */
+  sliceColumns: string[] | null;
+}
+
+const IDENT = '[a-z_][a-z0-9_]*';
+const CONDITION = `${IDENT} = (?:\\$\\d+|any\\(\\$\\d+(?:::text\\[\\])?\\))`;
 const SHAPE = new RegExp(
-  `^select \\* from ${IDENT} where ${COL} = \\$(\\d+)` +
-    `(?: and ${COL} = (?:\\$(\\d+)|any\\(\\$(\\d+)(?:::text\\[\\])?\\)))?` +
-    `(?: order by ${COL}(?: asc)?)?(?: limit (\\d+))? ?;?$`,
+  `^select (\\*|${IDENT}(?:, ${IDENT})*) from (${IDENT}(?:\\.${IDENT})?) where (${CONDITION}(?: and ${CONDITION})*)` +
+    `(?: order by (${IDENT})(?: asc)?)?(?: limit (\\d+))? ?;?$`,
 );
+const CONDITION_PARTS = new RegExp(`^(${IDENT}) = (?:\\$(\\d+)|any\\(\\$(\\d+)(?:::text\\[\\])?\\))$`);
 
 const shapes = new Map<string, ReadShape | null>();
 const MAX_SHAPES = 10_000;
@@ -45,26 +63,41 @@ function parseShape(sql: string): ReadShape | null {
   // block comments (sqlcommenter's tags) go; a line comment, a quoted identifier or a literal is not a shape we know
   const text = sql.replace(/\/\*[^]*?\*\//g, ' ');
   if (/--|"|'|\/\*/.test(text)) return null;
-  const m = SHAPE.exec(text.replace(/\s+/g, ' ').trim().toLowerCase().replace(/ ?(\(|::|\[\]) ?/g, '$1').replace(/ \)/g, ')').replace(/ ?= ?/g, ' = '));
+  const normal = text.replace(/\s+/g, ' ').trim().toLowerCase()
+    .replace(/ ?(\(|::|\[\]) ?/g, '$1').replace(/ \)/g, ')').replace(/ ?= ?/g, ' = ').replace(/ ?, ?/g, ', ');
+  const m = SHAPE.exec(normal);
   if (m === null) return null;
-  const [, table, accountColumn, accountParam, filterColumn, eqParam, anyParam, orderBy, limit] = m;
-  const p = (x: string): number => Number(x) - 1;
-  if (filterColumn === accountColumn) return null;
-  return {
-    table: table!,
-    accountColumn: accountColumn!,
-    accountParam: p(accountParam!),
-    filter: filterColumn === undefined ? null : { column: filterColumn, param: p(eqParam ?? anyParam!), any: anyParam !== undefined },
-    orderBy: orderBy ?? null,
-    limit: limit === undefined ? null : Number(limit),
-  };
+  const [, columns, table, where, orderBy, limit] = m;
+  const conditions: Condition[] = [];
+  for (const c of where!.split(' and ')) {
+    const x = CONDITION_PARTS.exec(c);
+    if (x === null) return null;
+    conditions.push({ column: x[1]!, param: Number(x[2] ?? x[3]) - 1, any: x[3] !== undefined });
+  }
+  // a column named twice (a = $1 AND a = $2) is a conjunction Postgres decides: left to it
+  if (new Set(conditions.map((c) => c.column)).size !== conditions.length) return null;
+  return { table: table!, columns: columns === '*' ? null : columns!.split(', '), conditions, orderBy: orderBy ?? null, limit: limit === undefined ? null : Number(limit) };
+}
+
+/** `shape` read with `params` for `account`: the first `col = $n` whose value is the account names it; null when none does. */
+export function sliceRead(shape: ReadShape, params: readonly (Buffer | null)[], account: string): SliceRead | null {
+  const at = shape.conditions.findIndex((c) => !c.any && params[c.param] != null && params[c.param]!.toString('utf8') === account);
+  if (at < 0) return null;
+  const filters = shape.conditions.filter((_, i) => i !== at);
+  const extra = filters.map((f) => f.column).filter((c) => shape.columns !== null && !shape.columns.includes(c));
+  return { shape, accountColumn: shape.conditions[at]!.column, accountParam: shape.conditions[at]!.param, filters, sliceColumns: shape.columns === null ? null : [...shape.columns, ...new Set(extra)] };
+}
+
+/** What identifies a slice besides its account: the table, the account column and the columns it reads. */
+export function sliceName(r: SliceRead): string {
+  return `${r.shape.table}\u0000${r.accountColumn}\u0000${r.sliceColumns?.join(',') ?? '*'}`;
 }
 
 /** The read of a slice: the account's rows of the shape's table, in `orderBy` order, one more than `maxRows` at most. */
-export function sliceRequest(shape: ReadShape, account: Buffer, maxRows = SLICE_MAX_ROWS): Buffer {
-  const order = shape.orderBy === null ? '' : ` ORDER BY ${shape.orderBy}`;
+export function sliceRequest(r: SliceRead, account: Buffer, maxRows = SLICE_MAX_ROWS): Buffer {
+  const order = r.shape.orderBy === null ? '' : ` ORDER BY ${r.shape.orderBy}`;
   return Buffer.concat([
-    Fe.Parse('', `SELECT * FROM ${shape.table} WHERE ${shape.accountColumn} = $1${order} LIMIT ${Math.min(maxRows, SLICE_MAX_ROWS) + 1}`, []),
+    Fe.Parse('', `SELECT ${r.sliceColumns?.join(', ') ?? '*'} FROM ${r.shape.table} WHERE ${r.accountColumn} = $1${order} LIMIT ${Math.min(maxRows, SLICE_MAX_ROWS) + 1}`, []),
     Fe.Bind({ params: [account] }),
     Fe.targetFrame(0x44 /* Describe */, 'P', ''),
     Fe.Execute('', 0),
@@ -182,55 +215,86 @@ function dataRows(body: Buffer): Buffer[] {
 
 /** What a request asks of a slice, as the cache plugin knows it. */
 export interface SliceQuery {
-  shape: ReadShape;
+  read: SliceRead;
   params: readonly (Buffer | null)[];
   /** the Bind's result format codes: a slice holds text */
   resultFormats: readonly number[];
 }
 
+/** The first `k` values of a DataRow, as a DataRow (they lie one after the other: one copy). */
+function firstValues(row: Buffer, k: number): Buffer {
+  let at = 7;
+  for (let i = 0; i < k; i++) {
+    const len = row.readInt32BE(at);
+    at += 4 + (len < 0 ? 0 : len);
+  }
+  const out = Buffer.allocUnsafe(at);
+  out[0] = 0x44;
+  out.writeInt32BE(at - 1, 1);
+  out.writeInt16BE(k, 5);
+  row.copy(out, 7, 7, at);
+  return out;
+}
+
+/** The first `k` fields of a RowDescription, as a RowDescription. */
+function firstFields(rowDescription: Buffer, k: number): Buffer {
+  let at = 7;
+  for (let i = 0; i < k; i++) at = rowDescription.indexOf(0, at) + 1 + 18;
+  const out = Buffer.allocUnsafe(at);
+  out[0] = 0x54;
+  out.writeInt32BE(at - 1, 1);
+  out.writeInt16BE(k, 5);
+  rowDescription.copy(out, 7, 7, at);
+  return out;
+}
+
 /**
  * The result Postgres would give `q` (RowDescription, its DataRows, CommandComplete), from a slice stored as
  * [RowDescription, DataRow… CommandComplete] in `orderBy` order; null when the slice cannot say (the slice is over
- * SLICE_MAX_ROWS, a column is not text, a format is binary, the order differs, a parameter is not text).
+ * SLICE_MAX_ROWS, a filtered column is not text, a format is binary, the order differs, an array does not parse).
  */
 export function answerFromSlice(slice: readonly Buffer[], orderBy: string | null, q: SliceQuery): Buffer[] | null {
-  const { shape, params } = q;
+  const { read, params } = q;
+  const { shape } = read;
   if (slice.length !== 2 || slice[0]![0] !== 0x54 /* T */) return null;
   if (q.resultFormats.some((f) => f !== 0)) return null;
   if (shape.orderBy !== null && shape.orderBy !== orderBy) return null;
-  const rowDescription = slice[0]!;
-  const columns = describeColumns(rowDescription);
+  const sliceDescription = slice[0]!;
+  const columns = describeColumns(sliceDescription);
   if (columns.some((c) => c.format !== 0)) return null;
+  if (read.sliceColumns !== null && columns.length !== read.sliceColumns.length) return null;
   const rows = dataRows(slice[1]!);
   if (rows.length > SLICE_MAX_ROWS) return null;
-  let keep: (row: Buffer) => boolean = () => true;
-  if (shape.filter !== null) {
-    const index = columns.findIndex((c) => c.name === shape.filter!.column);
+  const tests: ((row: Buffer) => boolean)[] = [];
+  for (const f of read.filters) {
+    const index = columns.findIndex((c) => c.name === f.column);
     if (index < 0 || !TEXT_TYPES.has(columns[index]!.typeOid)) return null;
-    const p = params[shape.filter.param];
+    const p = params[f.param];
     if (p === undefined) return null;
     // `col = NULL` and `col = ANY(NULL)` are null for every row: no rows
-    if (p === null) keep = () => false;
-    else if (shape.filter.any) {
+    if (p === null) tests.push(() => false);
+    else if (f.any) {
       const elements = parseTextArray(p.toString('utf8'));
       if (elements === null) return null;
       // compared as bytes (latin1 maps each byte to one character): no decoding per row
       const wanted = new Set(elements.filter((e): e is string => e !== null).map((e) => Buffer.from(e, 'utf8').toString('latin1')));
-      keep = (row) => {
+      tests.push((row) => {
         const v = columnBytes(row, index, 'latin1');
         return v !== null && wanted.has(v);
-      };
+      });
     } else {
       const wanted = p.toString('latin1');
-      keep = (row) => columnBytes(row, index, 'latin1') === wanted;
+      tests.push((row) => columnBytes(row, index, 'latin1') === wanted);
     }
   }
+  // the read's own columns come first in the slice; the filtered ones after them are not returned
+  const k = shape.columns === null ? columns.length : shape.columns.length;
   const out: Buffer[] = [];
   const limit = shape.limit ?? Infinity;
   for (const row of rows) {
     if (out.length >= limit) break;
-    if (keep(row)) out.push(row);
+    if (tests.every((test) => test(row))) out.push(k === columns.length ? row : firstValues(row, k));
   }
   out.push(CommandComplete(`SELECT ${out.length}`));
-  return [rowDescription, Buffer.concat(out)];
+  return [k === columns.length ? sliceDescription : firstFields(sliceDescription, k), Buffer.concat(out)];
 }

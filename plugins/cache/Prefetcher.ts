@@ -10,7 +10,7 @@ import '../../proxy/prediction/builtinPredictors.js';
 import { Worker } from 'node:worker_threads';
 import { logger } from '../../proxy/logger.js';
 import type { ResultCache } from './ResultCache.js';
-import { collationCheckRequest } from './AccountSlice.js';
+import { collationCheckRequest, describeColumns, TEXT_TYPES } from './AccountSlice.js';
 
 /** One read a client ran, as a prefetch runs it again: the request's bytes and its cache key. */
 export interface RecordedRead {
@@ -31,6 +31,10 @@ export interface RecordedRead {
   /** a read an account slice answers (AccountSlice): the slice of `table`, and the read of it for an account */
   slice?: {
     table: string;
+    /** the slice's table, account column and columns (AccountSlice.sliceName): reads with the same name share it */
+    name: string;
+    /** the columns the read filters on (each must be text or varchar for the slice to answer it) */
+    filterColumns: string[];
     orderBy: string | null;
     keyFor(account: string): { cacheKey: string; placementKey: string; domain: string };
     requestFor(account: string): Buffer;
@@ -56,8 +60,8 @@ interface Job {
   deadline: number;
   /** the kind of prefetch (the action that ended, the one predicted, the slice's table or `*`): its outcome is learned */
   origin: string;
-  /** the read is a slice (of this table, in this order): checked and stored as one */
-  slice?: { table: string; orderBy: string | null };
+  /** the read is a slice (of this table, in this order, for reads filtering these columns): checked and stored as one */
+  slice?: { table: string; orderBy: string | null; id: string; filterColumns: string[] };
 }
 
 /** how long after an action ends its successors' reads are sent */
@@ -86,6 +90,11 @@ const OVERSIZE_RECHECK_MS = 60_000;
  */
 const MIN_SEEN = 2;
 
+/** A slice spec's identity in a read set: its name and the columns its reads filter on. */
+function sliceId(s: { name: string; filterColumns: readonly string[] }): string {
+  return `${s.name}\u0000${s.filterColumns.join(',')}`;
+}
+
 /** a read of a read set, with how many times its action asked for it, and where its parameters came from */
 interface SeenRead {
   read: RecordedRead;
@@ -95,10 +104,12 @@ interface SeenRead {
 
 export class Prefetcher {
   private readonly readSets = new Map<string, Map<string, SeenRead>>();
-  /** per action, the tables it read in a shape a slice answers (any account's reads teach it): table → a read of it */
+  /** per action, the slices its reads could be answered from (any account's reads teach it): slice name → a read of it */
   private readonly sliceSets = new Map<string, Map<string, RecordedRead>>();
   /** per kind of prefetch: its stored entries used by a client, left unused, and how often it was held back since last sent */
   private readonly outcomes = new Map<string, { used: number; wasted: number; held: number }>();
+  /** slices (name and filtered columns) that cannot answer their reads (a filtered column is not text): not read again */
+  private readonly unsliceable = new Set<string>();
   /** slices found over slice_max_rows (by cache key): not read again before this time */
   private readonly oversize = new Map<string, number>();
   /** per table (and search_path): whether its slices may answer (no column with a nondeterministic collation) */
@@ -116,7 +127,7 @@ export class Prefetcher {
   private queue: Job[] = [];
   private readonly queued = new Map<string, Job>();
   private running = 0;
-  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0, bytes: 0, heldBack: 0 };
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0, bytes: 0, heldBack: 0, unsliceable: 0 };
   /** each account's last ended action and the values its results carried (column → text), for parameter mapping */
   private readonly lastResults = new Map<string, { action: string; values: ReadonlyMap<string, string> }>();
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
@@ -189,8 +200,9 @@ export class Prefetcher {
         this.sliceSets.set(action, (tables = new Map()));
       }
       // an ordered read's slice answers the unordered reads too, not the other way round
-      const had = tables.get(read.slice.table);
-      if (had === undefined || had.slice!.orderBy === null || read.slice.orderBy !== null) tables.set(read.slice.table, read);
+      const id = sliceId(read.slice);
+      const had = tables.get(id);
+      if (had === undefined || had.slice!.orderBy === null || read.slice.orderBy !== null) tables.set(id, read);
       if (tables.size > READS_PER_ACTION) tables.delete(tables.keys().next().value!);
     }
   }
@@ -260,21 +272,23 @@ export class Prefetcher {
       const weight = this.cfg.criticality[p.action] ?? 1;
       // the tables the action reads in a shape a slice answers: the account's slice of each, whatever its parameters
       const slices = this.sliceSets.get(p.action);
-      for (const recorded of slices?.values() ?? []) {
+      for (const [id, recorded] of slices ?? []) {
         const s = recorded.slice!;
+        if (this.unsliceable.has(id)) continue;
         const key = s.keyFor(account);
         if (this.cache.has(key.cacheKey, this.versions.token(key.placementKey)) || this.queued.has(key.cacheKey)) continue;
         if ((this.oversize.get(key.cacheKey) ?? 0) > now) continue;
         const origin = `${action ?? ''}\u0000${p.action}\u0000${s.table}`;
         if (!this.worthSending(origin)) continue;
         const read: RecordedRead = { ...recorded, ...key, request: s.requestFor(account), params: undefined, rebuild: undefined, slice: undefined };
-        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms, origin, slice: { table: s.table, orderBy: s.orderBy } });
+        this.enqueue({ read, priority: p.p * Math.max(read.backendUs, 1) * weight, deadline: now + this.cfg.deadline_ms, origin, slice: { table: s.table, orderBy: s.orderBy, id, filterColumns: s.filterColumns } });
         if (!last.queued.includes(p.action)) last.queued.push(p.action);
       }
       const set = this.readSets.get(`${account}\u0000${p.action}`);
       if (set === undefined) continue;
       for (const { read: recorded, seen, mappings } of set.values()) {
-        if (recorded.slice !== undefined && slices?.has(recorded.slice.table)) continue;
+        // a read its slice answers is not prefetched itself (unless that slice cannot answer it)
+        if (recorded.slice !== undefined && slices?.has(sliceId(recorded.slice)) && !this.unsliceable.has(sliceId(recorded.slice))) continue;
         // a read whose parameters came from this action's result: the same read with this result's values
         const mapped = action !== undefined && results !== undefined ? mappings.filter((m) => m.from === action && results.has(m.column)) : [];
         let read = recorded;
@@ -386,6 +400,16 @@ export class Prefetcher {
       if (this.oversize.size >= MAX_ACCOUNTS) this.oversize.delete(this.oversize.keys().next().value!);
       this.oversize.set(r.cacheKey, this.now() + OVERSIZE_RECHECK_MS);
       return;
+    }
+    if (job.slice !== undefined) {
+      const columns = describeColumns(rowDescription!);
+      if (!job.slice.filterColumns.every((name) => TEXT_TYPES.has(columns.find((c) => c.name === name)?.typeOid ?? -1))) {
+        // a filtered column is not text: its bytes do not decide equality, the reads go one by one
+        if (this.unsliceable.size >= MAX_READ_SETS) this.unsliceable.delete(this.unsliceable.values().next().value!);
+        this.unsliceable.add(job.slice.id);
+        this.stats.unsliceable++;
+        return;
+      }
     }
     const body = Buffer.concat(rowDescription ? frames.slice(1) : frames);
     const stored = this.cache.set(r.cacheKey, {

@@ -7,7 +7,7 @@ import { ResultCache } from './ResultCache.js';
 import { Prefetcher, type RecordedRead } from './Prefetcher.js';
 import { loadModel } from '../../proxy/prediction/ModelFile.js';
 import * as Fe from '../../proxy/protocol/FrontendEncoder.js';
-import { answerFromSlice, readShape, sliceRequest, type ReadShape } from './AccountSlice.js';
+import { answerFromSlice, readShape, sliceName, sliceRead, sliceRequest, type SliceRead } from './AccountSlice.js';
 
 /** result columns kept per action for parameter mapping, from the first rows of each result (a long list is not decoded) */
 const RESULT_COLUMN_LIMIT = 32;
@@ -85,23 +85,21 @@ function settingsKeyOf(ctx: ReadTemplate): string {
   return k;
 }
 
-/** The cache key of the slice of `table` of the account whose key is `pk`, for this session's user and settings. */
-function sliceKeyOf(user: string, pk: string, shape: ReadShape, settingsKey: string): string {
-  return `\u0001slice\u0000${pk}\u0000${user}\u0000${shape.table}\u0000${shape.accountColumn}${settingsKey}`;
+/** The cache key of a slice (its table, account column, columns) of the account whose key is `pk`, for this session's user and settings. */
+function sliceKeyOf(user: string, pk: string, read: SliceRead, settingsKey: string): string {
+  return `\u0001slice\u0000${pk}\u0000${user}\u0000${sliceName(read)}${settingsKey}`;
 }
 
 /**
  * The shape of `ctx`'s read when a slice of its account can answer it: a text-parameter extended read of the shape
  * AccountSlice knows, whose account parameter is the request's account, in a UTF-8 session (the slice compares text).
  */
-function sliceShapeOf(ctx: RequestContext, account: string): ReadShape | null {
+function sliceShapeOf(ctx: RequestContext, account: string): SliceRead | null {
   if (ctx.protocol !== 'extended' || ctx.params === undefined || !(ctx.paramFormats ?? []).every((f) => f === 0)) return null;
   const shape = readShape(ctx.sql);
   if (shape === null) return null;
-  const a = ctx.params[shape.accountParam];
-  if (a === undefined || a === null || a.toString('utf8') !== account) return null;
   const encoding = (ctx.settings.get('client_encoding') ?? '').toLowerCase().replace(/[-_]/g, '');
-  return encoding === 'utf8' || encoding === 'unicode' ? shape : null;
+  return encoding === 'utf8' || encoding === 'unicode' ? sliceRead(shape, ctx.params, account) : null;
 }
 
 /** A RowDescription's column names, or null when a column is in binary format (its values are not text). */
@@ -270,7 +268,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           const settingsKey = shape !== null ? settingsKeyOf(ctx) : '';
           if (shape !== null) {
             const slice = store.lookup(sliceKeyOf(ctx.session.user, k.placementKey, shape, settingsKey), token, k.domain);
-            const answer = slice?.slice !== undefined ? answerFromSlice(slice.frames, slice.slice.orderBy, { shape, params: ctx.params!, resultFormats: ctx.resultFormats ?? [] }) : null;
+            const answer = slice?.slice !== undefined ? answerFromSlice(slice.frames, slice.slice.orderBy, { read: shape, params: ctx.params!, resultFormats: ctx.resultFormats ?? [] }) : null;
             if (answer !== null) {
               store.hit(slice!, k.domain);
               notes.cache = CacheOutcome.Prefetch;
@@ -294,8 +292,10 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             // a read a slice answers: the same slice for any account this action is predicted for
             const user = ctx.session.user;
             const slice = shape === null ? undefined : {
-              table: shape.table,
-              orderBy: shape.orderBy,
+              table: shape.shape.table,
+              name: sliceName(shape),
+              filterColumns: shape.filters.map((f) => f.column),
+              orderBy: shape.shape.orderBy,
               keyFor: (account: string) => {
                 const spk = placementKey!(account, k.action, k.tables);
                 return { cacheKey: sliceKeyOf(user, spk, shape, settingsKey), placementKey: spk, domain: spk.slice(account.length + 1) };

@@ -124,6 +124,7 @@ t.test("parameter mapping: the id CreateVolume returned is the id DescribeVolume
   t.equal(wrong, 0, 'every describe saw its new volume');
   t.ok(after.mapped - before.mapped > 20, `reads rebuilt with the id from CreateVolume's result (${after.mapped - before.mapped})`);
   t.ok(after.used - before.used > 20, `and hit by the client before it asked again (${after.used - before.used} used)`);
+  t.ok(after.unsliceable - before.unsliceable >= 1, 'its slice was tried once and found unable to answer (the id is an int): the exact reads went on');
 });
 
 

@@ -5,7 +5,7 @@ import t from 'tap';
 import { requirePostgres, withClusters } from '../../helpers/pg.js';
 import { RawClient, bind, describe, execute, parse, sync, type Frame } from '../../helpers/rawClient.js';
 import { BackendCode } from '../../../proxy/protocol/MessageCode.js';
-import { answerFromSlice, collationCheckRequest, parseTextArray, readShape, sliceRequest, SLICE_MAX_ROWS, type ReadShape } from '../../../plugins/cache/AccountSlice.js';
+import { answerFromSlice, collationCheckRequest, parseTextArray, readShape, sliceRead, sliceRequest, SLICE_MAX_ROWS, type Condition, type ReadShape, type SliceRead } from '../../../plugins/cache/AccountSlice.js';
 
 requirePostgres(t);
 const [pgc] = await withClusters(t, 1);
@@ -36,20 +36,27 @@ for (const [i, id] of IDS.entries()) {
 }
 
 await t.test('readShape: the statements a slice answers, and the ones it must not', async (t) => {
-  const shape = (table: string, filter: ReadShape['filter'], orderBy: string | null = null, limit: number | null = null, accountParam = 0): ReadShape =>
-    ({ table, accountColumn: 'account_id', accountParam, filter, orderBy, limit });
+  const eq = (column: string, param: number): Condition => ({ column, param, any: false });
+  const any = (column: string, param: number): Condition => ({ column, param, any: true });
+  const shape = (table: string, conditions: Condition[], orderBy: string | null = null, limit: number | null = null, columns: string[] | null = null): ReadShape =>
+    ({ table, columns, conditions, orderBy, limit });
   const cases: [string, ReadShape | null][] = [
-    ['SELECT * FROM volumes WHERE account_id = $1', shape('volumes', null)],
-    ['select * from volumes where account_id=$1 and id = any($2::text[])', shape('volumes', { column: 'id', param: 1, any: true })],
-    ['SELECT * FROM volumes WHERE account_id = $1 AND id = ANY($2)', shape('volumes', { column: 'id', param: 1, any: true })],
-    ['SELECT * FROM volumes WHERE account_id = $1 AND id = ANY ( $2 :: text[] )', shape('volumes', { column: 'id', param: 1, any: true })],
-    ['SELECT * FROM volumes WHERE account_id = $1 AND state = $2 ORDER BY id LIMIT 100', shape('volumes', { column: 'state', param: 1, any: false }, 'id', 100)],
-    ['SELECT * FROM volumes WHERE account_id = $2 AND state = $1 ORDER BY id ASC', shape('volumes', { column: 'state', param: 0, any: false }, 'id', null, 1)],
-    ['/*account=\'a\',action=\'DescribeVolumes\'*/ SELECT *\n  FROM public.volumes WHERE account_id = $1;', shape('public.volumes', null)],
+    ['SELECT * FROM volumes WHERE account_id = $1', shape('volumes', [eq('account_id', 0)])],
+    ['select * from volumes where account_id=$1 and id = any($2::text[])', shape('volumes', [eq('account_id', 0), any('id', 1)])],
+    ['SELECT * FROM volumes WHERE account_id = $1 AND id = ANY($2)', shape('volumes', [eq('account_id', 0), any('id', 1)])],
+    ['SELECT * FROM volumes WHERE account_id = $1 AND id = ANY ( $2 :: text[] )', shape('volumes', [eq('account_id', 0), any('id', 1)])],
+    ['SELECT * FROM volumes WHERE account_id = $1 AND state = $2 ORDER BY id LIMIT 100', shape('volumes', [eq('account_id', 0), eq('state', 1)], 'id', 100)],
+    ['SELECT * FROM volumes WHERE account_id = $2 AND state = $1 ORDER BY id ASC', shape('volumes', [eq('account_id', 1), eq('state', 0)], 'id')],
+    ['/*account=\'a\',action=\'DescribeVolumes\'*/ SELECT *\n  FROM public.volumes WHERE account_id = $1;', shape('public.volumes', [eq('account_id', 0)])],
+    ['SELECT resource, attrs,updated_at FROM generic_resources WHERE account_id = $1 AND service = $2 AND resource = $3',
+      shape('generic_resources', [eq('account_id', 0), eq('service', 1), eq('resource', 2)], null, null, ['resource', 'attrs', 'updated_at'])],
+    ['SELECT resource FROM generic_resources WHERE account_id = $1 AND service = $2 ORDER BY resource LIMIT 100',
+      shape('generic_resources', [eq('account_id', 0), eq('service', 1)], 'resource', 100, ['resource'])],
     ['SELECT * FROM volumes WHERE account_id = $1 ORDER BY id DESC', null],
-    ['SELECT id FROM volumes WHERE account_id = $1', null],
+    ['SELECT id AS x FROM volumes WHERE account_id = $1', null],
+    ['SELECT count(*) FROM volumes WHERE account_id = $1', null],
+    ['SELECT v.id FROM volumes v WHERE account_id = $1', null],
     ['SELECT * FROM volumes WHERE account_id = $1 OR id = $2', null],
-    ['SELECT * FROM volumes WHERE account_id = $1 AND id = $2 AND state = $3', null],
     ['SELECT * FROM volumes WHERE account_id = $1 AND id > $2', null],
     ['SELECT * FROM volumes WHERE account_id = $1 AND id = ANY($2::int[])', null],
     ['SELECT * FROM volumes WHERE account_id = \'a\'', null],
@@ -60,8 +67,20 @@ await t.test('readShape: the statements a slice answers, and the ones it must no
     ['SELECT * FROM volumes WHERE account_id = $1 LIMIT $2', null],
     ['SELECT * FROM volumes WHERE account_id = $1 FOR UPDATE', null],
     ['SELECT * FROM volumes WHERE account_id = $1 ORDER BY lower(id)', null],
+    ['SELECT * FROM volumes WHERE account_id = $1 ORDER BY id, state', null],
   ];
   for (const [sql, want] of cases) t.same(readShape(sql), want, sql);
+});
+
+await t.test("sliceRead: the condition whose value is the account names it; the others are filtered here", async (t) => {
+  const shape = readShape('SELECT resource FROM g WHERE service = $1 AND account_id = $2 AND resource = ANY($3)')!;
+  const params = ['s3', 'acct-1', '{a}'].map((p) => Buffer.from(p));
+  const r = sliceRead(shape, params, 'acct-1')!;
+  t.same([r.accountColumn, r.accountParam], ['account_id', 1]);
+  t.same(r.filters.map((f) => f.column), ['service', 'resource']);
+  t.same(r.sliceColumns, ['resource', 'service'], 'the read\'s columns, then the filtered ones it does not return');
+  t.equal(sliceRead(shape, params, 'acct-2'), null, 'no condition carries this account');
+  t.equal(sliceRead(readShape('SELECT * FROM g WHERE account_id = ANY($1)')!, [Buffer.from('{acct-1}')], 'acct-1'), null, 'an ANY never names the account');
 });
 
 await t.test('parseTextArray: what the driver sends, and what it must leave to Postgres', async (t) => {
@@ -111,14 +130,23 @@ await t.test('answers from a slice are byte-equal to what Postgres returns', asy
     ['SELECT * FROM vols WHERE account_id = $1 AND id = ANY($2::text[]) ORDER BY id', ['acct-1', null]],
     ['SELECT * FROM vols WHERE account_id = $1 AND id = ANY($2) ORDER BY id', ['acct-1', '{ß,Zulu}']],
     ['SELECT * FROM vols WHERE account_id = $1 AND state = $2 ORDER BY id LIMIT 100', ['acct-3', 'available']],
+    // projections: the read's columns only, the filtered ones read by the slice and not returned
+    ['SELECT id, n FROM vols WHERE account_id = $1 AND state = $2 ORDER BY id', ['acct-1', 'available']],
+    ['SELECT note FROM vols WHERE account_id = $1 AND state = $2 AND id = ANY($3) ORDER BY id', ['acct-1', 'in-use', '{"Vol-2","vol-10","c,d","nope"}']],
+    ['SELECT state, id FROM vols WHERE state = $2 AND account_id = $1 ORDER BY id LIMIT 2', ['acct-2', 'in-use']],
+    ['SELECT id, id FROM vols WHERE account_id = $1 AND id = $2', ['acct-2', 'ß']],
+    ['SELECT n FROM vols WHERE account_id = $1', ['acct-1']],
   ];
   for (const [sql, params] of queries) {
     const shape = readShape(sql);
     if (shape === null) throw new Error(`not a shape: ${sql}`);
+    const bound = params.map((p) => (p === null ? null : Buffer.from(p)));
+    const read = sliceRead(shape, bound, params[0] === 'acct-1' || params[0] === 'acct-3' || params[0] === 'acct-2' ? params[0] : params[1]!);
+    if (read === null) throw new Error(`no account condition: ${sql}`);
     // the slice as the prefetcher reads it: this account's rows, in the read's order
-    const sliceFrames = await frames(sliceRequest(shape, Buffer.from(params[shape.accountParam]!)), 'slice');
+    const sliceFrames = await frames(sliceRequest(read, bound[read.accountParam]!), 'slice');
     const slice = [sliceFrames[0]!.frame, Buffer.concat(sliceFrames.slice(1).map((f) => f.frame))];
-    const got = answerFromSlice(slice, shape.orderBy, { shape, params: params.map((p) => (p === null ? null : Buffer.from(p))), resultFormats: [] });
+    const got = answerFromSlice(slice, shape.orderBy, { read, params: bound, resultFormats: [] });
     const want = await run(sql, params);
     const name = `${sql} ${JSON.stringify(params)}`;
     if (got === null) {
@@ -137,26 +165,28 @@ await t.test('answers from a slice are byte-equal to what Postgres returns', asy
 });
 
 await t.test('no answer where a slice cannot say', async (t) => {
-  const shape = readShape('SELECT * FROM vols WHERE account_id = $1 AND state = $2 ORDER BY id')!;
-  const got = await frames(sliceRequest(shape, Buffer.from('acct-1')), 'slice');
+  const readOf = (sql: string, params: (string | null)[]): SliceRead => sliceRead(readShape(sql)!, params.map((p) => (p === null ? null : Buffer.from(p))), 'acct-1')!;
+  const shape = 'SELECT * FROM vols WHERE account_id = $1 AND state = $2 ORDER BY id';
+  const got = await frames(sliceRequest(readOf(shape, ['acct-1', 'x']), Buffer.from('acct-1')), 'slice');
   const slice = [got[0]!.frame, Buffer.concat(got.slice(1).map((f) => f.frame))];
-  const ask = (s: ReadShape, params: (string | null)[], resultFormats: number[] = [], orderBy: string | null = 'id') =>
-    answerFromSlice(slice, orderBy, { shape: s, params: params.map((p) => (p === null ? null : Buffer.from(p))), resultFormats });
+  const ask = (sql: string, params: (string | null)[], resultFormats: number[] = [], orderBy: string | null = 'id') =>
+    answerFromSlice(slice, orderBy, { read: readOf(sql, params), params: params.map((p) => (p === null ? null : Buffer.from(p))), resultFormats });
   t.not(ask(shape, ['acct-1', 'available']), null, 'the read itself');
   t.equal(ask(shape, ['acct-1', 'available'], [1]), null, 'binary results asked');
   t.equal(ask(shape, ['acct-1', 'available'], [], null), null, 'the slice is in the server order, the read wants id order');
-  t.equal(ask(readShape('SELECT * FROM vols WHERE account_id = $1 AND n = $2')!, ['acct-1', '1']), null, 'a filter on an int column');
-  t.equal(ask(readShape('SELECT * FROM vols WHERE account_id = $1 AND nope = $2')!, ['acct-1', 'x']), null, 'a column the slice does not have');
-  t.equal(ask(readShape('SELECT * FROM vols WHERE account_id = $1 AND id = ANY($2)')!, ['acct-1', '{{a}}']), null, 'an array it does not parse');
+  t.equal(ask('SELECT * FROM vols WHERE account_id = $1 AND n = $2', ['acct-1', '1']), null, 'a filter on an int column');
+  t.equal(ask('SELECT * FROM vols WHERE account_id = $1 AND nope = $2', ['acct-1', 'x']), null, 'a column the slice does not have');
+  t.equal(ask('SELECT * FROM vols WHERE account_id = $1 AND id = ANY($2)', ['acct-1', '{{a}}']), null, 'an array it does not parse');
+  t.equal(ask('SELECT id FROM vols WHERE account_id = $1 AND state = $2', ['acct-1', 'x']), null, 'a projection from a slice of every column');
 });
 
 await t.test('the slice read stops one row over SLICE_MAX_ROWS', async (t) => {
-  const shape = readShape('SELECT * FROM vols WHERE account_id = $1 ORDER BY id')!;
+  const read = sliceRead(readShape('SELECT * FROM vols WHERE account_id = $1 ORDER BY id')!, [Buffer.from('acct-big')], 'acct-big')!;
   await run(`INSERT INTO vols SELECT 'acct-big', 'v' || g, 'available', g, null FROM generate_series(1, ${SLICE_MAX_ROWS + 5}) g`, []);
-  const got = await frames(sliceRequest(shape, Buffer.from('acct-big')), 'slice');
+  const got = await frames(sliceRequest(read, Buffer.from('acct-big')), 'slice');
   t.equal(got.filter((f) => f.code === BackendCode.DataRow).length, SLICE_MAX_ROWS + 1);
   const slice = [got[0]!.frame, Buffer.concat(got.slice(1).map((f) => f.frame))];
-  t.equal(answerFromSlice(slice, 'id', { shape, params: [Buffer.from('acct-big')], resultFormats: [] }), null, 'a slice over the cap answers nothing');
+  t.equal(answerFromSlice(slice, 'id', { read, params: [Buffer.from('acct-big')], resultFormats: [] }), null, 'a slice over the cap answers nothing');
 });
 
 await t.test('the collation check counts the columns with a nondeterministic collation', async (t) => {
