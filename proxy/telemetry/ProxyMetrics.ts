@@ -51,6 +51,8 @@ const SPECS = {
   prefetchWasted: { name: 'prescient.prefetch.wasted', kind: 'counter', unit: '{read}', description: 'prefetched responses no client read before they left the cache' },
   prefetchDropped: { name: 'prescient.prefetch.dropped', kind: 'counter', unit: '{read}', description: 'prefetches not sent or not stored (no idle connection, superseded)' },
   prefetchFailed: { name: 'prescient.prefetch.failed', kind: 'counter', unit: '{read}', description: 'prefetch reads that failed' },
+  prefetchSlices: { name: 'prescient.prefetch.slices', kind: 'counter', unit: '{read}', description: "account slices stored (one read of an account's rows of a table, answering its reads of any parameters)" },
+  prefetchHeldBack: { name: 'prescient.prefetch.held_back', kind: 'counter', unit: '{read}', description: 'prefetches not sent: their kind was used less than cache.prefetch.min_used_share' },
   shards: { name: 'prescient.shards', kind: 'updown', unit: '{shard}', description: 'shards in the catalog, by status (active, draining, inactive)' },
   loadRate: { name: 'prescient.shard.load.rate', kind: 'gauge', unit: '{request}/s', description: 'requests per second to a shard over the shard manager\'s window' },
   loadShare: { name: 'prescient.shard.load.share', kind: 'gauge', unit: '1', description: 'a shard\'s share of the requests in the shard manager\'s window' },
@@ -147,6 +149,8 @@ async function observeStatus(admin: AdminSource, o: Observe): Promise<void> {
     o('prefetchWasted', pf.wasted);
     o('prefetchDropped', pf.dropped);
     o('prefetchFailed', pf.failed);
+    o('prefetchSlices', pf.slices);
+    o('prefetchHeldBack', pf.heldBack);
   }
   const status = new Map<string, number>();
   for (const sh of rowsOf(s.shards)) status.set(String(sh.status), (status.get(String(sh.status)) ?? 0) + 1);
