@@ -256,7 +256,7 @@ async function snapshot(direct: pg.Client, ep: Endpoint): Promise<Snapshot> {
 // Runs
 // ---------------------------------------------------------------------------------------------
 
-const PREFETCH_COUNTERS = ['predictions', 'issued', 'stored', 'slices', 'used', 'wasted', 'invalidated', 'dropped', 'failed', 'tooLarge', 'bytes', 'heldBack'] as const;
+const PREFETCH_COUNTERS = ['predictions', 'issued', 'stored', 'slices', 'used', 'wasted', 'invalidated', 'dropped', 'failed', 'tooLarge', 'bytes', 'heldBack', 'joined'] as const;
 
 interface RunResult {
   target: Target;
@@ -445,8 +445,8 @@ function report(cells: Cell[], g: Goals, o: Options, rttMeasured: number | null,
   const p = cells.find((x) => x.target === 'prefetch');
   if (p?.prefetch) {
     const f = p.prefetch;
-    lines.push('', '| prefetch | predictions | issued | stored (slices) | used | wasted | invalidated | dropped | failed | held back | slices over the cap | bytes / stored | used / stored | top-1 accuracy |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    lines.push(`| cache + prefetch | ${f.predictions} | ${f.issued} | ${f.stored} (${f.slices}) | ${f.used} | ${f.wasted} | ${f.invalidated} | ${f.dropped} | ${f.failed} | ${f.heldBack} | ${f.tooLarge} | ${Math.round(f.bytes / Math.max(f.stored, 1))} | ${pct(p.prefetchUsedShare)} | ${fmt(p.accuracy, 3)} |`);
+    lines.push('', '| prefetch | predictions | issued | stored (slices) | used | wasted | invalidated | dropped | failed | held back | waited for | slices over the cap | bytes / stored | used / stored | top-1 accuracy |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(`| cache + prefetch | ${f.predictions} | ${f.issued} | ${f.stored} (${f.slices}) | ${f.used} | ${f.wasted} | ${f.invalidated} | ${f.dropped} | ${f.failed} | ${f.heldBack} | ${f.joined} | ${f.tooLarge} | ${Math.round(f.bytes / Math.max(f.stored, 1))} | ${pct(p.prefetchUsedShare)} | ${fmt(p.accuracy, 3)} |`);
   }
   const c = cells.find((x) => x.target === 'cache');
   const off = cells.find((x) => x.target === 'off');

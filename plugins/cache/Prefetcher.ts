@@ -126,8 +126,10 @@ export class Prefetcher {
   /** highest priority first; `queued` holds the same jobs by cache key */
   private queue: Job[] = [];
   private readonly queued = new Map<string, Job>();
+  /** prefetch reads on their way, by cache key: a client asking for one waits for it instead of reading it again */
+  private readonly reading = new Map<string, { done: Promise<void>; backendUs: number }>();
   private running = 0;
-  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0, bytes: 0, heldBack: 0, unsliceable: 0 };
+  readonly stats = { predictions: 0, predicted: 0, correct: 0, issued: 0, stored: 0, dropped: 0, failed: 0, invalidated: 0, trainMs: 0, trainings: 0, mapped: 0, slices: 0, tooLarge: 0, bytes: 0, heldBack: 0, unsliceable: 0, joined: 0 };
   /** each account's last ended action and the values its results carried (column → text), for parameter mapping */
   private readonly lastResults = new Map<string, { action: string; values: ReadonlyMap<string, string> }>();
   /** the last predictions per account (SHOW PREDICTIONS), and what was queued for them */
@@ -367,8 +369,30 @@ export class Prefetcher {
     }
   }
 
+  /**
+   * The prefetch read of `cacheKey` on its way, if any: resolved once it is stored (or not), or after twice its
+   * expected backend time and 10 ms more (a client never waits long on a read that is late).
+   */
+  inflight(cacheKey: string): Promise<void> | undefined {
+    const r = this.reading.get(cacheKey);
+    if (r === undefined) return undefined;
+    this.stats.joined++;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 10 + (2 * r.backendUs) / 1000)));
+    return Promise.race([r.done, late]).finally(() => clearTimeout(timer));
+  }
+
+  /** One prefetch read, known as in flight until it ends. */
+  private run(job: Job): Promise<void> {
+    const entry = { done: this.read(job).catch(() => void this.stats.failed++), backendUs: job.read.backendUs };
+    this.reading.set(job.read.cacheKey, entry);
+    return entry.done.finally(() => {
+      if (this.reading.get(job.read.cacheKey) === entry) this.reading.delete(job.read.cacheKey);
+    });
+  }
+
   /** One prefetch read: the key's token before, the read on an idle connection, stored only if the token did not move. */
-  private async run(job: Job): Promise<void> {
+  private async read(job: Job): Promise<void> {
     const r = job.read;
     if (job.slice !== undefined && !(await this.sliceableTable(job.slice.table, r))) return;
     const token = this.versions.token(r.placementKey);

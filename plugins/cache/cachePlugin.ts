@@ -1,7 +1,7 @@
 // cachePlugin owns the built-in `result-cache` plugin: version-checked caching of cacheable reads on the onRequest /
 // onBackendMessage / onResponse hooks (DESIGN.md §5). A hit replays the stored frames; a miss records the key's version
 // token, collects the response and stores it only if the token did not move while the read ran.
-import { BackendCode, PLUGIN_API_VERSION, StatementKind, type PrescientPlugin, type RequestContext, type VersionView } from '../../proxy/plugins/api.js';
+import { BackendCode, PLUGIN_API_VERSION, StatementKind, type PrescientPlugin, type RequestContext, type RequestDecision, type VersionView } from '../../proxy/plugins/api.js';
 import type { CacheConfig } from '../../config/schema.js';
 import { ResultCache } from './ResultCache.js';
 import { Prefetcher, type RecordedRead } from './Prefetcher.js';
@@ -255,29 +255,41 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             notes.cache = CacheOutcome.Bypass;
             return undefined;
           }
-          const token = versions!.token(k.placementKey);
-          const hit = store.lookup(k.cacheKey, token, k.domain);
-          if (hit) {
-            store.hit(hit, k.domain);
-            notes.cache = store.lastHitPrefetched ? CacheOutcome.Prefetch : CacheOutcome.Hit;
-            if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) pf.noteHit(ctx.shardKey.account, ctx.shardKey.action, k.cacheKey);
-            return { answer: hit.frames };
-          }
           // a prefetched slice of the account's rows of the table may answer it (filtered here as Postgres would)
           const shape = pf !== null ? sliceShapeOf(ctx, k.account) : null;
           const settingsKey = shape !== null ? settingsKeyOf(ctx) : '';
-          if (shape !== null) {
-            const slice = store.lookup(sliceKeyOf(ctx.session.user, k.placementKey, shape, settingsKey), token, k.domain);
-            const answer = slice?.slice !== undefined ? answerFromSlice(slice.frames, slice.slice.orderBy, { read: shape, params: ctx.params!, resultFormats: ctx.resultFormats ?? [] }) : null;
-            if (answer !== null) {
-              store.hit(slice!, k.domain);
-              notes.cache = CacheOutcome.Prefetch;
-              return { answer };
+          const sliceKey = shape !== null ? sliceKeyOf(ctx.session.user, k.placementKey, shape, settingsKey) : null;
+          /** the answer from the cache under the key's current token: the entry itself, or one of the account's slices */
+          const answerOf = (token: number): RequestDecision => {
+            const hit = store.lookup(k.cacheKey, token, k.domain);
+            if (hit) {
+              store.hit(hit, k.domain);
+              notes.cache = store.lastHitPrefetched ? CacheOutcome.Prefetch : CacheOutcome.Hit;
+              if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) pf.noteHit(ctx.shardKey.account, ctx.shardKey.action, k.cacheKey);
+              return { answer: hit.frames };
             }
+            if (sliceKey === null) return undefined;
+            const slice = store.lookup(sliceKey, token, k.domain);
+            const answer = slice?.slice !== undefined ? answerFromSlice(slice.frames, slice.slice.orderBy, { read: shape!, params: ctx.params!, resultFormats: ctx.resultFormats ?? [] }) : null;
+            if (answer === null) return undefined;
+            store.hit(slice!, k.domain);
+            notes.cache = CacheOutcome.Prefetch;
+            return { answer };
+          };
+          const first = answerOf(versions!.token(k.placementKey));
+          if (first !== undefined) return first;
+          // its prefetch (or its slice's) is on its way: waiting for it is sooner than a read of its own, and costs no statement
+          const coming = pf?.inflight(k.cacheKey) ?? (sliceKey !== null ? pf?.inflight(sliceKey) : undefined);
+          if (coming !== undefined) {
+            return coming.then(() => answerOf(versions!.token(k.placementKey)) ?? miss(versions!.token(k.placementKey)));
           }
-          store.stats(k.domain).misses++;
+          return miss(versions!.token(k.placementKey));
+
+          /** Not in the cache: counted, and the response collected to fill it (with prefetch, recorded in the action's read set). */
+          function miss(token: number): RequestDecision {
+          store.stats(k!.domain).misses++;
           notes.cache = CacheOutcome.Miss;
-          const fill: Fill = { cacheKey: k.cacheKey, placementKey: k.placementKey, domain: k.domain, token };
+          const fill: Fill = { cacheKey: k!.cacheKey, placementKey: k!.placementKey, domain: k!.domain, token };
           if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) {
             const request = requestOf(ctx);
             // every setting that shapes a result, with the client's value (null: not set)
@@ -286,7 +298,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             // text parameters can be taken from an earlier action's result (parameter mapping): the read is rebuilt with them
             const text = ctx.params !== undefined && (ctx.paramFormats ?? []).every((f) => f === 0);
             const params = text ? ctx.params!.map((p) => (p === null ? null : Buffer.from(p))) : undefined;
-            const pk = k.placementKey;
+            const pk = k!.placementKey;
             const template = templateOf(ctx);
             const rebuild = text ? (ps: readonly (Buffer | null)[]) => ({ cacheKey: cacheKeyOf(template, pk, ps), request: requestOf(template, ps)! }) : undefined;
             // a read a slice answers: the same slice for any account this action is predicted for
@@ -297,7 +309,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
               filterColumns: shape.filters.map((f) => f.column),
               orderBy: shape.shape.orderBy,
               keyFor: (account: string) => {
-                const spk = placementKey!(account, k.action, k.tables);
+                const spk = placementKey!(account, k!.action, k!.tables);
                 return { cacheKey: sliceKeyOf(user, spk, shape, settingsKey), placementKey: spk, domain: spk.slice(account.length + 1) };
               },
               requestFor: (account: string) => sliceRequest(shape, Buffer.from(account, 'utf8'), cfg!.prefetch.slice_max_rows),
@@ -306,6 +318,7 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           }
           fills.set(ctx, fill);
           return undefined;
+          }
         },
         onBackendMessage(code, frame) {
           // the values the current action's results carry (the first rows' columns), for parameter mapping

@@ -108,3 +108,43 @@ t.test('a kind of prefetch whose entries are left unused is held back (one in 8 
   for (let i = 0; i < 10; i++) await used();
   t.equal(io.ran.length, 10, 'another kind (after AttachVolume), whose entries are used, is sent every time');
 });
+
+t.test('a client asking for a read whose prefetch is on its way waits for it (and no longer than twice its backend time and 10 ms)', async (t) => {
+  const cache = new ResultCache(1_000_000, 100_000, 0);
+  let release: (() => void) | null = null;
+  const io: PrefetchIo = {
+    read: async () => {
+      await new Promise<void>((r) => (release = r));
+      return [COMPLETE];
+    },
+  };
+  const pf = new Prefetcher(CONFIG, cache, { token: () => 1, version: () => 0 }, io, fixed({ DescribeVolumes: 0.9 }));
+  pf.recordRead('acct-1', 'DescribeVolumes', read('by-state', 1000));
+  pf.noteHit('acct-1', 'DescribeVolumes', 'by-state');
+  t.equal(pf.inflight('by-state'), undefined, 'nothing on its way yet');
+  pf.observeAction('acct-1', 'CreateVolume');
+  pf.actionEnded('acct-1', 'CreateVolume');
+  const end = Date.now() + 2000;
+  while (pf.inflight('by-state') === undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+  const waiting = pf.inflight('by-state');
+  t.ok(waiting !== undefined, 'the read is on its way');
+  let done = false;
+  void waiting!.then(() => (done = true));
+  await new Promise((r) => setTimeout(r, 2));
+  t.notOk(done, 'the client waits while it is on its way');
+  release!();
+  await waiting;
+  t.ok(cache.has('by-state', 1), 'and finds it stored when it ends');
+  // a read that does not end: the wait ends on its own (2 × 1 ms + 10 ms)
+  pf.observeAction('acct-1', 'CreateVolume');
+  cache.lookup('by-state', 2, 'volume');
+  const pf2 = new Prefetcher(CONFIG, new ResultCache(1_000_000, 100_000, 0), { token: () => 1, version: () => 0 }, { read: () => new Promise(() => {}) }, fixed({ DescribeVolumes: 0.9 }));
+  pf2.recordRead('acct-1', 'DescribeVolumes', read('by-state', 1000));
+  pf2.noteHit('acct-1', 'DescribeVolumes', 'by-state');
+  pf2.observeAction('acct-1', 'CreateVolume');
+  pf2.actionEnded('acct-1', 'CreateVolume');
+  while (pf2.inflight('by-state') === undefined && Date.now() < end + 2000) await new Promise((r) => setTimeout(r, 2));
+  await pf2.inflight('by-state');
+  t.pass('the wait for a read that never ends ended');
+  t.ok(pf.summary().joined >= 1, 'waits counted');
+});
