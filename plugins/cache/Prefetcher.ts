@@ -209,6 +209,15 @@ export class Prefetcher {
     }
   }
 
+  /**
+   * Whether `action`'s reads of slice `slice` are already prefetched as that slice (it is known for the action and can
+   * answer them): then a read need not be recorded on its own.
+   */
+  coveredBySlice(action: string, slice: { name: string; filterColumns: readonly string[] }): boolean {
+    const id = sliceId(slice);
+    return this.sliceSets.get(action)?.has(id) === true && !this.unsliceable.has(id);
+  }
+
   /** The parameters of `read` equal to a column of the account's previous action's result (a volume id CreateVolume returned, then described). */
   private mappingsOf(account: string, read: RecordedRead): ParamMapping[] {
     const prev = this.lastResults.get(account);

@@ -290,7 +290,9 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           store.stats(k!.domain).misses++;
           notes.cache = CacheOutcome.Miss;
           const fill: Fill = { cacheKey: k!.cacheKey, placementKey: k!.placementKey, domain: k!.domain, token };
-          if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) {
+          // a read its action's slice already answers is not recorded on its own (a Describe of random ids: a new key each time)
+          const covered = pf !== null && shape !== null && ctx.shardKey?.action !== undefined && pf.coveredBySlice(ctx.shardKey.action, { name: sliceName(shape), filterColumns: shape.filters.map((f) => f.column) });
+          if (pf !== null && !covered && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) {
             const request = requestOf(ctx);
             // every setting that shapes a result, with the client's value (null: not set)
             const settings = new Map<string, string | null>();

@@ -119,7 +119,8 @@ t.test('a client asking for a read whose prefetch is on its way waits for it (an
     },
   };
   const pf = new Prefetcher(CONFIG, cache, { token: () => 1, version: () => 0 }, io, fixed({ DescribeVolumes: 0.9 }));
-  pf.recordRead('acct-1', 'DescribeVolumes', read('by-state', 1000));
+  // a slow read (10 s expected): the wait cannot run out while the test looks
+  pf.recordRead('acct-1', 'DescribeVolumes', read('by-state', 10_000_000));
   pf.noteHit('acct-1', 'DescribeVolumes', 'by-state');
   t.equal(pf.inflight('by-state'), undefined, 'nothing on its way yet');
   pf.observeAction('acct-1', 'CreateVolume');
