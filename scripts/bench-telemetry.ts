@@ -14,9 +14,9 @@
 //   --pool-size N         Prescient pool.size (default 20)
 //   --sampled R           the sampled variant's telemetry.tracing.sample_ratio (default 0.01)
 //   --warmup S            seconds of warm-up through each variant before measuring (default 3, 0 = none)
-//   --variants LIST       which of passthrough,off,metrics,sampled,always to run (default all)
+//   --variants LIST       which of passthrough,off,metrics,unsampled,sampled,always to run (default all)
 //   --json FILE           also write the results as JSON
-//   --cpu-prof            run the `off`, `sampled` and `always` variants under `node --cpu-prof`; print their profiles' paths
+//   --cpu-prof            run the `off` and tracing variants under `node --cpu-prof`; print their profiles' paths
 //   --keep                keep the temp dir (configs, Prescient logs)
 //
 // What it starts (all on 127.0.0.1, stopped by pid at the end, on SIGINT and on error):
@@ -26,6 +26,7 @@
 //     sharded deployment runs it), so that the variants differ only in telemetry:
 //       off       tracing off, http.enabled false
 //       metrics   tracing off, http.enabled true (the HTTP listener and /metrics, as far as this build has them)
+//       unsampled tracing on, sample_ratio 0 (the plugin loaded, no transaction traced: what being enabled costs)
 //       sampled   tracing on, sample_ratio --sampled, OTLP to the sink
 //       always    tracing on, sample_ratio 1, OTLP to the sink
 //     and, for reference, `passthrough`: the single-shard pass-through path (no plugin, no analysis), what a one-shard
@@ -50,10 +51,14 @@ import { isRoot, osUser, procs, run, signalGroup, spawnWatchdog, stopAll } from 
 import { median } from './lib/stats.js';
 
 const USAGE = `usage: node dist/scripts/bench-telemetry.js [--duration S] [--rounds N] [--clients N] [--jobs N] [--mode simple|extended|prepared]
-       [--scale N] [--pool-size N] [--sampled R] [--warmup S] [--variants passthrough,off,metrics,sampled,always] [--json FILE] [--cpu-prof] [--keep]`;
+       [--scale N] [--pool-size N] [--sampled R] [--warmup S] [--variants passthrough,off,metrics,unsampled,sampled,always] [--json FILE] [--cpu-prof] [--keep]`;
 
 const PG_DB = 'app';
-const VARIANTS = ['passthrough', 'off', 'metrics', 'sampled', 'always'] as const;
+const VARIANTS = ['passthrough', 'off', 'metrics', 'unsampled', 'sampled', 'always'] as const;
+/** the variants run under `node --cpu-prof` with --cpu-prof */
+const PROFILED: readonly Variant[] = ['off', 'unsampled', 'sampled', 'always'];
+/** the variants that export spans (their runs wait for the queue to drain) */
+const TRACED: readonly Variant[] = ['unsampled', 'sampled', 'always'];
 type Variant = (typeof VARIANTS)[number];
 const MODES = ['simple', 'extended', 'prepared'] as const;
 
@@ -95,6 +100,7 @@ function variantConfig(v: Variant, sampled: number, sink: string): object {
     case 'passthrough': return { http: { enabled: false } };
     case 'off': return { ...routed, http: { enabled: false } };
     case 'metrics': return { ...routed, http: { enabled: true, port: 0 } };
+    case 'unsampled': return { ...routed, http: { enabled: false }, ...tracing(0) };
     case 'sampled': return { ...routed, http: { enabled: false }, ...tracing(sampled) };
     case 'always': return { ...routed, http: { enabled: false }, ...tracing(1) };
   }
@@ -151,7 +157,7 @@ async function main(): Promise<number> {
       const u = osUser('postgres');
       await chown(tmp, u.uid, u.gid);
     }
-    if (profDir) for (const v of ['off', 'always']) await mkdir(path.join(profDir, v), { recursive: true });
+    if (profDir) for (const v of PROFILED) await mkdir(path.join(profDir, v), { recursive: true });
     log('starting Postgres (testbed)');
     clusters = await startClusters(1, { auth: 'scram-sha-256', databases: [PG_DB], settings: { max_connections: 300 } });
     const pg = clusters[0]!;
@@ -168,7 +174,7 @@ async function main(): Promise<number> {
         dir: tmp,
         name: v,
         generatedBy: 'scripts/bench-telemetry.ts',
-        cpuProfDir: profDir !== undefined && (v === 'off' || v === 'sampled' || v === 'always') ? path.join(profDir, v) : undefined,
+        cpuProfDir: profDir !== undefined && PROFILED.includes(v) ? path.join(profDir, v) : undefined,
         config: (port) => ({
           ...benchConfig(port, opts.poolSize, 'warn'),
           database: PG_DB,
@@ -185,7 +191,7 @@ async function main(): Promise<number> {
     const bench = (p: Prescient, seconds: number): Promise<PgbenchRun> =>
       pgbench(['-n', '-f', script, '-M', opts.mode, '-c', String(opts.clients), '-j', String(opts.jobs), '-T', String(seconds), '-s', String(opts.scale), '-h', p.host, '-p', String(p.port), '-U', pg.user, PG_DB], { password: pg.password, durationS: seconds, cpuPid: p.proc.pid, own, clkTck });
     // spans still queued in a proxy go out within its schedule delay (1 s): wait for them, or the next run would count them
-    const drained = (v: Variant): Promise<void> => new Promise((res) => setTimeout(res, v === 'sampled' || v === 'always' ? 2500 : 0));
+    const drained = (v: Variant): Promise<void> => new Promise((res) => setTimeout(res, TRACED.includes(v) ? 2500 : 0));
     if (opts.warmupS > 0) {
       for (const v of opts.variants) {
         const w = await bench(proxies.get(v)!, opts.warmupS);
@@ -218,6 +224,7 @@ async function main(): Promise<number> {
       passthrough: 'pass-through (no routing, no telemetry; reference)',
       off: '(a) tracing off, metrics off',
       metrics: '(b) tracing off, metrics on (http.enabled)',
+      unsampled: '(c0) tracing on, nothing sampled (0)',
       sampled: `(c) tracing sampled (${opts.sampled})`,
       always: '(d) tracing always on (1.0)',
     };
@@ -237,7 +244,7 @@ async function main(): Promise<number> {
   } finally {
     await stopAll([...proxies.values()].map((p) => ({ proc: p.proc, graceMs: 20_000 })));
     if (profDir) {
-      for (const v of ['off', 'always']) log(`CPU profile of ${v}: ${latestCpuProfile(path.join(profDir, v)) ?? 'none'} (node dist/scripts/profile-top.js --file FILE summarises it)`);
+      for (const v of PROFILED) if (opts.variants.includes(v)) log(`CPU profile of ${v}: ${latestCpuProfile(path.join(profDir, v)) ?? 'none'} (node dist/scripts/profile-top.js --file FILE summarises it)`);
     }
     await new Promise<void>((resolve) => (sink ? sink.server.close(() => resolve()) : resolve()));
     await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || (exitCode !== 0 && !interrupt.interrupted) });

@@ -812,7 +812,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       return;
     }
     // onBackendMessage hooks see every frame; onResponse hooks get the rows and the error counted from them
-    if (this.plugins !== null && (this.plugins.hasBackendMessageHooks || this.plugins.hasResponseHooks)) this.observeFrame(code, buf, start, end);
+    if (this.plugins !== null && (this.plugins.hasBackendMessageHooks || this.plugins.hasResponseHooks || this.plugins.hasMarkedResponseHooks)) this.observeFrame(code, buf, start, end);
     // the rows of a simple Query the client sent, and its tag: forwarded from offsets, no frame object (the hot path)
     const head = this.pending.peek();
     if (head !== undefined && head.kind === Await.Query && !head.hide && this.copyIn === null) {

@@ -112,8 +112,8 @@ export class RequestPipeline {
   private readonly txWrites = new Set<string>();
   /** placement keys the request in flight or the open transaction uses (KeyFence.enter), left when the session is idle */
   private readonly keysInUse = new Set<string>();
-  /** routed requests whose onResponse is owed, oldest first (only while a plugin has onResponse hooks) */
-  private readonly responses: { request: RequestContext | undefined; start: number; rows?: number; error?: { code: string; message: string } }[] = [];
+  /** routed requests whose onResponse is owed, oldest first (only those a plugin's onResponse wants: wantsResponse) */
+  private readonly responses: { request: RequestContext | undefined; start: number; shard: string | undefined; rows?: number; error?: { code: string; message: string } }[] = [];
   /** extended-protocol frames gathered until Sync or Flush */
   private batch: Frame[] = [];
   private batchBytes = 0;
@@ -367,7 +367,8 @@ export class RequestPipeline {
     if ('answer' in o) {
       if (req.simple) this.host.synthesize(Buffer.concat([...o.answer, Be.ReadyForQuery(this.host.txStatus)]));
       else this.host.synthesize(replayExtended(req, o.answer, this.host.txStatus, this.registerStatement));
-      if (this.host.plugins?.hasResponseHooks) this.host.plugins.observeResponse({ request: req.units[0]?.ctx, durationMs: 0 });
+      const ctx = req.units[0]?.ctx;
+      if (this.host.plugins?.wantsResponse(ctx)) this.host.plugins.observeResponse({ request: ctx, durationMs: 0 });
       return;
     }
     this.refuse(req, o.reject.code as SqlState, o.reject.message, 'plugin');
@@ -635,10 +636,12 @@ export class RequestPipeline {
         this.txWrites.add(k);
       }
     }
-    if (req && this.host.plugins !== null && this.host.plugins.hasResponseHooks) {
+    const request = req?.units[0]?.ctx;
+    if (req && this.host.plugins !== null && this.host.plugins.wantsResponse(request)) {
       // one onResponse per ReadyForQuery the request will get
       const n = req.simple ? 1 : frames.reduce((k, f) => k + (f.code === FrontendCode.Sync ? 1 : 0), 0);
-      for (let i = 0; i < n; i++) this.responses.push({ request: req.units[0]?.ctx, start: performance.now() });
+      const shard = this.host.server?.shard.name;
+      for (let i = 0; i < n; i++) this.responses.push({ request, start: performance.now(), shard });
     }
     for (const f of frames) {
       if (this.host.closed) return;
@@ -661,7 +664,8 @@ export class RequestPipeline {
       if (this.host.closed) return;
       this.host.write(out);
       // the merged answer is the request's response (nothing else is owed on this session while it runs)
-      if (this.host.plugins?.hasResponseHooks) this.host.plugins.observeResponse({ request: req.units[0]?.ctx, durationMs: performance.now() - start });
+      const ctx = req.units[0]?.ctx;
+      if (this.host.plugins?.wantsResponse(ctx)) this.host.plugins.observeResponse({ request: ctx, durationMs: performance.now() - start });
       this.host.resume();
     }, (e: unknown) => {
       this.waitingFor = null;
@@ -689,7 +693,7 @@ export class RequestPipeline {
   afterReady(): void {
     if (this.responses.length > 0) {
       const r = this.responses.shift()!;
-      this.host.plugins?.observeResponse({ request: r.request, durationMs: performance.now() - r.start, rows: r.rows, error: r.error });
+      this.host.plugins?.observeResponse({ request: r.request, durationMs: performance.now() - r.start, rows: r.rows, error: r.error, shard: r.shard });
     }
   }
 
