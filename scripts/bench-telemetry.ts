@@ -13,6 +13,8 @@
 //   --scale N             pgbench -i scale factor (default 10)
 //   --pool-size N         Prescient pool.size (default 20)
 //   --sampled R           the sampled variant's telemetry.tracing.sample_ratio (default 0.01)
+//   --protocol P          the tracing variants' telemetry.tracing.protocol: http/json or http/protobuf (default http/json)
+//   --batch N             the tracing variants' telemetry.tracing.max_export_batch_size (default: the config's, 512)
 //   --warmup S            seconds of warm-up through each variant before measuring (default 3, 0 = none)
 //   --variants LIST       which of passthrough,off,metrics,unsampled,sampled,always to run (default all)
 //   --json FILE           also write the results as JSON
@@ -42,6 +44,7 @@ import { fileURLToPath } from 'node:url';
 import { findPgBin, startClusters, type Cluster } from './testbed.js';
 import { Args } from './lib/args.js';
 import { clockTicksPerSecond, type Own } from './lib/cpu.js';
+import { decodeOtlpTraces } from './lib/decodeOtlpTraces.js';
 import { log } from './lib/log.js';
 import { writeJson } from './lib/json.js';
 import { finish, Interrupt, runMain } from './lib/main.js';
@@ -51,7 +54,7 @@ import { isRoot, osUser, procs, run, signalGroup, spawnWatchdog, stopAll } from 
 import { median } from './lib/stats.js';
 
 const USAGE = `usage: node dist/scripts/bench-telemetry.js [--duration S] [--rounds N] [--clients N] [--jobs N] [--mode simple|extended|prepared]
-       [--scale N] [--pool-size N] [--sampled R] [--warmup S] [--variants passthrough,off,metrics,unsampled,sampled,always] [--json FILE] [--cpu-prof] [--keep]`;
+       [--scale N] [--pool-size N] [--sampled R] [--protocol P] [--batch N] [--warmup S] [--variants passthrough,off,metrics,unsampled,sampled,always] [--json FILE] [--cpu-prof] [--keep]`;
 
 const PG_DB = 'app';
 const VARIANTS = ['passthrough', 'off', 'metrics', 'unsampled', 'sampled', 'always'] as const;
@@ -61,29 +64,26 @@ const PROFILED: readonly Variant[] = ['off', 'unsampled', 'sampled', 'always'];
 const TRACED: readonly Variant[] = ['unsampled', 'sampled', 'always'];
 type Variant = (typeof VARIANTS)[number];
 const MODES = ['simple', 'extended', 'prepared'] as const;
+const PROTOCOLS = ['http/json', 'http/protobuf'] as const;
 
 /** pgbench's select-only transaction, tagged as a sqlcommenter application tags it. */
 const SCRIPT = `\\set aid random(1, 100000 * :scale)
 SELECT abalance FROM pgbench_accounts WHERE aid = :aid /*account='acct-7',action='GetBalance'*/;
 `;
 
-/** A local OTLP/HTTP sink: 200 to every POST, spans counted (each OTLP/JSON span has one `"spanId"` key). */
+/** A local OTLP/HTTP sink: 200 to every POST, spans counted (OTLP/JSON: one `"spanId"` key each; protobuf: decoded). */
 async function startSink(): Promise<{ server: Server; url: string; spans: () => number }> {
   let spans = 0;
   const server = createServer((req, res) => {
-    let n = 0;
-    let tail = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => {
-      const s = tail + d;
-      n += s.split('"spanId":').length - 1;
-      // a key split across two chunks is counted once: keep the end of this chunk (shorter than the key) for the next
-      tail = s.slice(-8);
-      if (tail.includes('"spanId"')) tail = '';
-    });
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
-      spans += n;
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      const body = Buffer.concat(chunks);
+      const protobuf = (req.headers['content-type'] ?? '').includes('protobuf');
+      spans += protobuf ? decodeOtlpTraces(body).length : body.toString('utf8').split('"spanId":').length - 1;
+      // an empty ExportTraceServiceResponse: success, nothing rejected
+      if (protobuf) res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -92,10 +92,11 @@ async function startSink(): Promise<{ server: Server; url: string; spans: () => 
 }
 
 /** Each variant's config on top of the benchmark's base. */
-function variantConfig(v: Variant, sampled: number, sink: string): object {
+function variantConfig(v: Variant, sampled: number, sink: string, exportOpts: { protocol: string; batch?: number }): object {
   // the routed path without tracing: the key plugin listed as a plugin (a config with plugins routes every request)
   const routed = { sharding: { key_plugins: [] }, plugins: [{ name: 'sqlcommenter' }] };
-  const tracing = (ratio: number): object => ({ telemetry: { tracing: { enabled: true, sample_ratio: ratio, exporter: 'otlp', endpoint: sink } } });
+  const batch = exportOpts.batch === undefined ? {} : { max_export_batch_size: exportOpts.batch };
+  const tracing = (ratio: number): object => ({ telemetry: { tracing: { enabled: true, sample_ratio: ratio, exporter: 'otlp', endpoint: sink, protocol: exportOpts.protocol, ...batch } } });
   switch (v) {
     case 'passthrough': return { http: { enabled: false } };
     case 'off': return { ...routed, http: { enabled: false } };
@@ -120,7 +121,7 @@ interface RunResult {
 async function main(): Promise<number> {
   const a = new Args(process.argv.slice(2), {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'jobs', 'mode', 'scale', 'pool-size', 'sampled', 'warmup', 'variants', 'json'],
+    values: ['duration', 'rounds', 'clients', 'jobs', 'mode', 'scale', 'pool-size', 'sampled', 'protocol', 'batch', 'warmup', 'variants', 'json'],
     booleans: ['cpu-prof', 'keep'],
   });
   const opts = {
@@ -132,6 +133,8 @@ async function main(): Promise<number> {
     scale: a.int('scale', 10, 1),
     poolSize: a.int('pool-size', 20, 1),
     sampled: a.num('sampled', 0.01, 0, 1, false),
+    protocol: a.list('protocol', PROTOCOLS, ['http/json'])[0]!,
+    batch: a.get('batch') === undefined ? undefined : a.int('batch', 512, 1),
     warmupS: a.int('warmup', 3, 0),
     variants: a.list('variants', VARIANTS),
     json: a.get('json'),
@@ -180,7 +183,7 @@ async function main(): Promise<number> {
           database: PG_DB,
           users: [{ name: pg.user, password: pg.password }],
           shards: [{ name: 's0', host: pg.host, port: pg.port, database: PG_DB, user: pg.user, password: pg.password }],
-          ...variantConfig(v, opts.sampled, sink!.url),
+          ...variantConfig(v, opts.sampled, sink!.url, { protocol: opts.protocol, batch: opts.batch }),
         }),
       });
       proxies.set(v, p);
@@ -230,7 +233,7 @@ async function main(): Promise<number> {
     };
     const fmt = (n: number | null, d = 0): string => (n === null ? '-' : n.toFixed(d));
     const out = [
-      `pgbench -M ${opts.mode} -c ${opts.clients} -j ${opts.jobs}, ${opts.durationS} s × ${opts.rounds} interleaved rounds, scale ${opts.scale}, pool ${opts.poolSize}; ${pgbenchVersion()}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`,
+      `pgbench -M ${opts.mode} -c ${opts.clients} -j ${opts.jobs}, ${opts.durationS} s × ${opts.rounds} interleaved rounds, scale ${opts.scale}, pool ${opts.poolSize}, OTLP ${opts.protocol}${opts.batch === undefined ? '' : `, batches of ${opts.batch}`}; ${pgbenchVersion()}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`,
       '',
       '| variant | TPS (median) | vs (a) | proxy CPU µs/tx | spans exported/tx | TPS per round | other load on host |',
       '|---|---:|---:|---:|---:|---|---:|',
