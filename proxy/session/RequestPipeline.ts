@@ -347,6 +347,8 @@ export class RequestPipeline {
         u.ctx ??= {
           session, sql: u.sql, protocol: req.simple ? 'simple' : 'extended', kind: requestKindOf(u.statements), statements: describeStatements(u.statements), analysis: u.statements,
           params: u.params, paramFormats: u.formats, resultFormats: u.resultFormats, settings, transaction, replay, settingsKnown,
+          // set here so that a plugin marking it (ResponseScope.Marked) does not change the object's shape
+          watch: false,
         };
         const out = plugins.decideRequest(u.ctx);
         if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') {
