@@ -1,11 +1,13 @@
-// EncodedSpanBatcher owns OTLP/HTTP protobuf export for tracing: each span encoded as it ends (so the span's objects die young), the bytes batched and posted through the OTLP exporter's HTTP transport.
+// EncodedSpanBatcher owns OTLP/HTTP export for tracing: each span encoded (JSON or protobuf) as it ends, so the span's objects die young; the bytes batched and posted through the OTLP exporter's HTTP transport.
 import type { Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /** What the batcher is built from: the OTLP packages' parts (loaded by createTracer) and the batch settings. */
 export interface EncodedSpanBatcherParts {
-  /** one span → an ExportTraceServiceRequest holding it (the OTLP transformer's protobuf serializer) */
+  /** one span → its encoded part of a request (OTLP's serializers: otlpEncoding) */
   encode(span: ReadableSpan): Uint8Array | undefined;
+  /** the parts of a batch (`bytes` long in all) → one ExportTraceServiceRequest */
+  join(parts: Uint8Array[], bytes: number): Uint8Array;
   /** posts an ExportTraceServiceRequest's bytes; `done` gets code 0 on success (the OTLP export delegate) */
   post(request: Uint8Array, spans: number, done: (result: { code: number; error?: Error }) => void): void;
   /** stops the transport */
@@ -19,11 +21,10 @@ export interface EncodedSpanBatcherParts {
 const SAMPLED = 1;
 
 /**
- * A span processor in place of the SDK's BatchSpanProcessor + OTLPTraceExporter for `protocol: http/protobuf`. The SDK's
- * processor keeps every ended span (a graph of objects) until its batch is sent: at a low sampling rate that is up to
- * schedule_delay_ms, long enough to reach the old generation, whose collections then cost more than the span did.
- * Here a span is encoded the moment it ends and only its bytes wait. An ExportTraceServiceRequest's bytes followed by
- * another's are one request holding both (protobuf appends repeated fields), so a batch is its spans' bytes joined.
+ * A span processor in place of the SDK's BatchSpanProcessor + OTLPTraceExporter. The SDK's processor keeps every ended
+ * span (a graph of objects) until its batch is sent — up to schedule_delay_ms, long enough to reach the old generation,
+ * whose collections then cost more than the span did. Here a span is encoded the moment it ends and only its bytes wait
+ * (a flat buffer the collector never traces); a batch is its spans' parts joined into one request (otlpEncoding).
  * Queue and batch limits as the SDK's: beyond max_queue_size new spans are dropped.
  */
 export class EncodedSpanBatcher implements SpanProcessor {
@@ -70,7 +71,7 @@ export class EncodedSpanBatcher implements SpanProcessor {
       const bytes = batch === this.queued ? this.queuedBytes : batch.reduce((n, b) => n + b.length, 0);
       this.queued = batch === this.queued ? [] : this.queued.slice(batch.length);
       this.queuedBytes -= bytes;
-      const request = Buffer.concat(batch, bytes);
+      const request = this.parts.join(batch, bytes);
       const spans = batch.length;
       const done = new Promise<void>((resolve) => {
         this.parts.post(request, spans, (result) => {

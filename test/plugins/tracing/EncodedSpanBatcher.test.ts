@@ -31,6 +31,7 @@ for (const c of cases) {
     let closed = false;
     const b = new EncodedSpanBatcher({
       encode: (s) => Uint8Array.of((s as unknown as { id: number }).id),
+      join: (parts, bytes) => Buffer.concat(parts, bytes),
       post: (bytes, spans, done) => {
         t.equal(bytes.length, spans, 'one encoded span per span counted');
         posts.push([...bytes]);
