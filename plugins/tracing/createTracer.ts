@@ -1,6 +1,5 @@
-// createTracer owns the OpenTelemetry SDK set-up for tracing: the exporter (OTLP/HTTP, JSON or protobuf, through the EncodedSpanBatcher; or an NDJSON file), a batch processor with a sized queue, sampling (a ratio of root transactions, an application's sampled flag otherwise), the resource; loaded only when tracing is on.
+// createTracer owns the OpenTelemetry SDK set-up for tracing: the exporter (OTLP/HTTP, JSON or protobuf, or an NDJSON file), a batch processor with a sized queue, sampling (a ratio of root transactions, an application's sampled flag otherwise), the resource; loaded only when tracing is on.
 import type { Context, Span, Tracer } from '@opentelemetry/api';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { TraceProtocol, type TracingConfig } from '../../config/schema.js';
 
 /** OTLP/HTTP's default traces URL when neither the config nor the environment names one. */
@@ -51,42 +50,6 @@ export interface TracerHandle {
   flush(): Promise<void>;
 }
 
-/** What an export request carries: its bytes, and how many spans (the exporter's own metrics count them). */
-interface EncodedRequest {
-  bytes: Uint8Array;
-  spans: number;
-}
-
-/**
- * OTLP: the EncodedSpanBatcher on the OTLP exporter's parts — the transformer's serializer for `protocol`, one span at
- * a time (otlpEncoding), and the OTLP/HTTP export delegate (its transport, retries, timeout, concurrency limit and
- * OTEL_EXPORTER_OTLP_* headers).
- */
-async function otlpBatcher(protocol: TraceProtocol, otlp: { url: string; timeoutMillis: number }, batch: { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMillis: number }): Promise<SpanProcessor> {
-  const [{ EncodedSpanBatcher }, { otlpEncoding }, { JsonTraceSerializer, ProtobufTraceSerializer }, { convertLegacyHttpOptions, createOtlpHttpExportDelegate }] = await Promise.all([
-    import('./EncodedSpanBatcher.js'),
-    import('./otlpEncoding.js'),
-    import('@opentelemetry/otlp-transformer'),
-    import('@opentelemetry/otlp-exporter-base/node-http'),
-  ]);
-  const serializer = protocol === TraceProtocol.HttpProtobuf ? ProtobufTraceSerializer : JsonTraceSerializer;
-  const encoding = otlpEncoding(protocol, (spans) => serializer.serializeRequest(spans));
-  const delegate = createOtlpHttpExportDelegate<EncodedRequest, unknown>(
-    convertLegacyHttpOptions(otlp, 'TRACES', 'v1/traces', { 'Content-Type': encoding.contentType }),
-    { serializeRequest: (r) => r.bytes, deserializeResponse: (b) => serializer.deserializeResponse(b) },
-    'otlp_http_span_exporter',
-    { name: 'span', countItems: (r) => r.spans },
-    undefined,
-  );
-  return new EncodedSpanBatcher({
-    encode: encoding.encode,
-    join: encoding.join,
-    post: (bytes, spans, done) => delegate.export({ bytes, spans }, done),
-    close: () => delegate.shutdown(),
-    ...batch,
-  });
-}
-
 /**
  * Builds the tracer provider from the SDK's parts. It is not registered as the global provider and installs no
  * context manager (that would put async hooks on every promise of the proxy) and no auto-instrumentation (that would
@@ -100,10 +63,17 @@ export async function createTracer(cfg: TracingConfig): Promise<TracerHandle> {
     import('@opentelemetry/api'),
   ]);
   const otlp = { url: otlpEndpoint(cfg.endpoint), timeoutMillis: cfg.export_timeout_ms };
-  const batch = { maxQueueSize: cfg.max_queue_size, maxExportBatchSize: cfg.max_export_batch_size, scheduledDelayMillis: cfg.schedule_delay_ms };
-  const processor = cfg.exporter === 'otlp'
-    ? await otlpBatcher(otlpProtocol(cfg.protocol), otlp, batch)
-    : new BatchSpanProcessor(new (await import('./FileSpanExporter.js')).FileSpanExporter(cfg.file), { ...batch, exportTimeoutMillis: cfg.export_timeout_ms });
+  const exporter = cfg.exporter === 'file'
+    ? new (await import('./FileSpanExporter.js')).FileSpanExporter(cfg.file)
+    : otlpProtocol(cfg.protocol) === TraceProtocol.HttpProtobuf
+      ? new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(otlp)
+      : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(otlp);
+  const processor = new BatchSpanProcessor(exporter, {
+    maxQueueSize: cfg.max_queue_size,
+    maxExportBatchSize: cfg.max_export_batch_size,
+    scheduledDelayMillis: cfg.schedule_delay_ms,
+    exportTimeoutMillis: cfg.export_timeout_ms,
+  });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': cfg.service_name }),
     // a root span is made only once sampleRoot() said yes; a child of an application's span follows its sampled flag
