@@ -65,6 +65,8 @@ export interface ResponseObserver {
   retryHeldSoon(): void;
   /** a frame the client is about to see (for onResponse) */
   observeResponseFrame(code: number, buf: Buffer, start: number, end: number): void;
+  /** whether observeResponseFrame counts anything now (a response record is owed) */
+  readonly countsResponses: boolean;
   /** the account and action of the request whose ReadyForQuery comes next, when known (the slow-request line) */
   inFlightKey(): { readonly account?: string; readonly action?: string } | undefined;
   /** DISCARD ALL ran */
@@ -828,8 +830,9 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       return;
     }
     if (code === BackendCode.CommandComplete && this.slowSince > 0) this.slowRows += Be.commandCompleteRows(buf, start, end) ?? 0;
-    // onBackendMessage hooks see every frame; onResponse hooks get the rows and the error counted from them
-    if (this.plugins !== null && (this.plugins.hasBackendMessageHooks || this.plugins.hasResponseHooks || this.plugins.hasMarkedResponseHooks)) this.observeFrame(code, buf, start, end);
+    // onBackendMessage hooks see every frame; onResponse hooks get the rows and the error counted from them (only while
+    // a response record is owed: a request no plugin watches is not counted)
+    if ((this.plugins !== null && this.plugins.hasBackendMessageHooks) || (this.observer !== null && this.observer.countsResponses)) this.observeFrame(code, buf, start, end);
     // the rows of a simple Query the client sent, and its tag: forwarded from offsets, no frame object (the hot path)
     const head = this.pending.peek();
     if (head !== undefined && head.kind === Await.Query && !head.hide && this.copyIn === null) {
@@ -968,7 +971,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   private observeFrame(code: number, buf: Buffer, start: number, end: number): void {
     const head = this.pending.peek();
     if (head && head.hide) return;
-    if (this.plugins!.hasBackendMessageHooks) this.plugins!.observeBackendMessage(code, buf.subarray(start, end));
+    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.plugins.observeBackendMessage(code, buf.subarray(start, end));
     // from offsets: no frame object for what onResponse counts
     this.observer?.observeResponseFrame(code, buf, start, end);
   }

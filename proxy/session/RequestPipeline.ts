@@ -744,6 +744,10 @@ export class RequestPipeline {
     });
   }
 
+  get countsResponses(): boolean {
+    return this.responses.length > 0;
+  }
+
   /** onResponse counts rows and keeps the error of what the client is about to see. */
   observeResponseFrame(code: number, buf: Buffer, start: number, end: number): void {
     if (this.responses.length === 0) return;
