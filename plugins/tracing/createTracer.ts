@@ -1,6 +1,6 @@
-// createTracer owns the OpenTelemetry SDK set-up for tracing: the exporter (OTLP/HTTP JSON or an NDJSON file), a batch processor with a sized queue, sampling (a ratio of root transactions, an application's sampled flag otherwise), the resource; loaded only when tracing is on.
+// createTracer owns the OpenTelemetry SDK set-up for tracing: the exporter (OTLP/HTTP, JSON or protobuf, or an NDJSON file), a batch processor with a sized queue, sampling (a ratio of root transactions, an application's sampled flag otherwise), the resource; loaded only when tracing is on.
 import type { Context, Span, Tracer } from '@opentelemetry/api';
-import type { TracingConfig } from '../../config/schema.js';
+import { TraceProtocol, type TracingConfig } from '../../config/schema.js';
 
 /** OTLP/HTTP's default traces URL when neither the config nor the environment names one. */
 export const DEFAULT_OTLP_ENDPOINT = 'http://127.0.0.1:4318/v1/traces';
@@ -16,6 +16,20 @@ export function otlpEndpoint(configured: string | undefined, env: NodeJS.Process
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (base) return `${base.replace(/\/+$/, '')}/v1/traces`;
   return DEFAULT_OTLP_ENDPOINT;
+}
+
+/**
+ * How OTLP spans are encoded: `telemetry.tracing.protocol`, else OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else
+ * OTEL_EXPORTER_OTLP_PROTOCOL (each only when it names an HTTP protocol: `grpc` is not offered), else `http/json`.
+ */
+export function otlpProtocol(configured: TraceProtocol | undefined, env: NodeJS.ProcessEnv = process.env): TraceProtocol {
+  if (configured !== undefined) return configured;
+  const known = (v: string | undefined): v is TraceProtocol => v === TraceProtocol.HttpJson || v === TraceProtocol.HttpProtobuf;
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL;
+  if (known(traces)) return traces;
+  const all = env.OTEL_EXPORTER_OTLP_PROTOCOL;
+  if (known(all)) return all;
+  return TraceProtocol.HttpJson;
 }
 
 /** A running tracer: spans through it are sampled, batched and exported; `remoteParent` reads a W3C traceparent. */
@@ -48,9 +62,12 @@ export async function createTracer(cfg: TracingConfig): Promise<TracerHandle> {
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/api'),
   ]);
+  const otlp = { url: otlpEndpoint(cfg.endpoint), timeoutMillis: cfg.export_timeout_ms };
   const exporter = cfg.exporter === 'file'
     ? new (await import('./FileSpanExporter.js')).FileSpanExporter(cfg.file)
-    : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: otlpEndpoint(cfg.endpoint), timeoutMillis: cfg.export_timeout_ms });
+    : otlpProtocol(cfg.protocol) === TraceProtocol.HttpProtobuf
+      ? new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(otlp)
+      : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(otlp);
   const processor = new BatchSpanProcessor(exporter, {
     maxQueueSize: cfg.max_queue_size,
     maxExportBatchSize: cfg.max_export_batch_size,

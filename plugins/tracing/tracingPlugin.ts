@@ -1,6 +1,6 @@
 // tracingPlugin owns the built-in `tracing` plugin (telemetry.tracing.enabled): a span per client transaction (an autocommit request is its own), a child span per server round trip, the application's sqlcommenter traceparent continued (docs/tracing.md).
 import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
-import { PLUGIN_API_VERSION, StatementKind, type PrescientPlugin, type RequestContext, type StatementDescription } from '../../proxy/plugins/api.js';
+import { PLUGIN_API_VERSION, ResponseScope, StatementKind, type PrescientPlugin, type RequestContext, type StatementDescription } from '../../proxy/plugins/api.js';
 import type { TracerHandle } from './createTracer.js';
 import type { TracingConfig } from '../../config/schema.js';
 
@@ -57,7 +57,6 @@ interface Pending {
   readonly tx: Tx;
   /** its response ends the transaction */
   readonly closes: boolean;
-  shard?: string;
 }
 
 /** Whether a transaction is open after `statements` ran, from `open` before them (BEGIN opens, COMMIT/ROLLBACK end). */
@@ -100,7 +99,8 @@ function traceTags(statements: readonly StatementDescription[] | undefined): { t
 
 /**
  * The `tracing` plugin. `open` builds the SDK (createTracer, loaded only here); tests pass their own. Unsampled
- * transactions cost a sampling decision and a look at their statements' kinds: no attribute, no map, no child span.
+ * transactions cost a sampling decision and a look at their statements' kinds: no attribute, no map, no child span;
+ * their requests are not marked to watch (ResponseScope.Marked), so the session keeps no response record for them.
  */
 export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandle>): PrescientPlugin {
   let handle: TracerHandle | null = null;
@@ -109,6 +109,7 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
     name: 'tracing',
     apiVersion: PLUGIN_API_VERSION,
     dependencies: [],
+    responses: ResponseScope.Marked,
     async setup(host) {
       const cfg = host.config?.telemetry.tracing;
       if (cfg === undefined) return;
@@ -163,8 +164,8 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
 
       return {
         onRequest(ctx) {
-          const now = performance.now();
-          // the transaction before ended with a request no response followed (answered by the proxy): end it there
+          // the transaction before ended with a request whose response this plugin did not watch (not traced, or
+          // answered by the proxy): end it there
           if (current !== null && current.closing) end(current, current.last);
           // the common case, made to cost nothing kept: a request that is its own transaction, no traceparent, not
           // sampled — no Tx, no pending entry; its response finds nothing to do
@@ -173,30 +174,24 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
             rootSampled = h.sampleRoot();
             if (!rootSampled) return undefined;
           }
+          const now = performance.now();
           const tx = (current ??= { decided: false, span: null, recording: false, ctx: undefined, start: now, open: false, closing: false, ended: false, last: now, requests: 0, rows: 0, keyed: false, shard: undefined, cache: undefined });
           if (!tx.decided && !opensOnly(ctx.statements)) decide(tx, ctx, rootSampled);
           tx.open = openAfter(ctx.statements, tx.open || ctx.transaction?.open === true);
           if (!tx.open) tx.closing = true;
           tx.last = now;
-          if (!tx.decided || tx.recording) pending.set(ctx, { tx, closes: tx.closing });
-          return undefined;
-        },
-        onRoute(rc) {
-          const p = pending.get(rc.request);
-          if (p === undefined) return undefined;
-          p.shard = rc.shard;
-          p.tx.last = performance.now();
+          if (!tx.decided || tx.recording) {
+            pending.set(ctx, { tx, closes: tx.closing });
+            ctx.watch = true;
+          }
           return undefined;
         },
         onResponse(info) {
           const req = info.request;
           if (req === undefined) return;
           const p = pending.get(req);
-          if (p === undefined) {
-            // not traced: an unsampled transaction's request ends it here
-            if (current !== null && !current.recording && current.closing) end(current, performance.now());
-            return;
-          }
+          // a request another plugin marked
+          if (p === undefined) return;
           pending.delete(req);
           const now = performance.now();
           const tx = p.tx;
@@ -225,14 +220,15 @@ export function tracingPlugin(open?: (cfg: TracingConfig) => Promise<TracerHandl
           }
           const err = info.error;
           if (err !== undefined) failed(span, err.code, err.message);
-          if (p.shard !== undefined) {
+          const shard = info.shard;
+          if (shard !== undefined) {
             if (tx.shard === undefined) {
-              tx.shard = p.shard;
-              span.setAttribute(Attr.Shard, p.shard);
+              tx.shard = shard;
+              span.setAttribute(Attr.Shard, shard);
             }
             // the server round trip: from the request's first frame sent to the server until its ReadyForQuery
             const op = operationOf(req.statements);
-            const attributes: Attributes = { [Attr.DbSystem]: 'postgresql', [Attr.DbNamespace]: session.database, [Attr.DbOperation]: op, [Attr.Shard]: p.shard };
+            const attributes: Attributes = { [Attr.DbSystem]: 'postgresql', [Attr.DbNamespace]: session.database, [Attr.DbOperation]: op, [Attr.Shard]: shard };
             if (rows !== undefined) attributes[Attr.DbRows] = rows;
             if (cache !== undefined) attributes[Attr.Cache] = cache;
             const child = tracer.startSpan(op, { kind: SPAN_KIND_CLIENT, startTime: now - info.durationMs, attributes }, tx.ctx);

@@ -15,6 +15,7 @@ import {
   type PluginServices,
   type PluginRejection,
   type PrescientPlugin,
+  ResponseScope,
   type RequestContext,
   type ResponseInfo,
   type RouteContext,
@@ -105,6 +106,8 @@ interface Entry<F> {
   readonly plugin: string;
   readonly hooks: SessionHooks;
   readonly fn: F;
+  /** onResponse only for requests marked to watch (ResponseScope.Marked) */
+  readonly marked: boolean;
 }
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
@@ -155,7 +158,10 @@ export class SessionPlugins {
   hasRequestHooks = false;
   hasRouteHooks = false;
   hasBackendMessageHooks = false;
+  /** a plugin sees every request's response (ResponseScope.Every) */
   hasResponseHooks = false;
+  /** a plugin sees the responses of the requests marked to watch (ResponseScope.Marked) */
+  hasMarkedResponseHooks = false;
   hasErrorHooks = false;
   hasCloseHooks = false;
   /** the plugin whose decision won the last decideRequest / decideRoute (undefined: none decided) */
@@ -168,14 +174,14 @@ export class SessionPlugins {
   constructor(
     private readonly host: PluginHost | null,
     private readonly info: SessionInfo | null,
-    sessionHooks: readonly { plugin: string; hooks: SessionHooks }[],
+    sessionHooks: readonly { plugin: string; hooks: SessionHooks; responses?: ResponseScope }[],
   ) {
     const entries = {} as Record<HookName, Entry<AnyHook>[]>;
     for (const name of Object.values(HookName)) entries[name] = [];
-    for (const { plugin, hooks } of sessionHooks) {
+    for (const { plugin, hooks, responses } of sessionHooks) {
       for (const name of Object.values(HookName)) {
         const fn = hooks[name] as AnyHook | undefined;
-        if (fn) entries[name].push({ plugin, hooks, fn });
+        if (fn) entries[name].push({ plugin, hooks, fn, marked: name === HookName.onResponse && responses === ResponseScope.Marked });
       }
     }
     this.entries = entries;
@@ -188,7 +194,8 @@ export class SessionPlugins {
     this.hasRequestHooks = e.onRequest.length > 0;
     this.hasRouteHooks = e.onRoute.length > 0;
     this.hasBackendMessageHooks = e.onBackendMessage.length > 0;
-    this.hasResponseHooks = e.onResponse.length > 0;
+    this.hasResponseHooks = e.onResponse.some((x) => !x.marked);
+    this.hasMarkedResponseHooks = e.onResponse.some((x) => x.marked);
     this.hasErrorHooks = e.onError.length > 0;
     this.hasCloseHooks = e.onClose.length > 0;
   }
@@ -323,11 +330,15 @@ export class SessionPlugins {
     }
   }
 
-  /** The one runner of observing hooks: each in plugin order; one that throws is disabled for this session. */
-  private observe(hook: HookName, a: unknown, b?: unknown): void {
+  /**
+   * The one runner of observing hooks: each in plugin order; one that throws is disabled for this session. `marked`
+   * false skips the entries that observe only marked requests.
+   */
+  private observe(hook: HookName, a: unknown, b?: unknown, marked = true): void {
     const list = this.entries[hook];
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
+      if (e.marked && !marked) continue;
       try {
         this.guard(hook, e, b === undefined ? e.fn.call(e.hooks, a) : e.fn.call(e.hooks, a, b));
       } catch (err) {
@@ -340,8 +351,13 @@ export class SessionPlugins {
     this.observe(HookName.onBackendMessage, code, frame);
   }
 
+  /** Whether some plugin's onResponse wants this request's response: what the session records and counts only then. */
+  wantsResponse(request: RequestContext | undefined): boolean {
+    return this.hasResponseHooks || (this.hasMarkedResponseHooks && request?.watch === true);
+  }
+
   observeResponse(info: ResponseInfo): void {
-    this.observe(HookName.onResponse, info);
+    this.observe(HookName.onResponse, info, undefined, info.request?.watch === true);
   }
 
   observeError(error: ErrorInfo): void {
@@ -464,6 +480,9 @@ export class PluginHost {
           throw new PluginError(PluginErrorCode.Invalid, name, `plugin ${name}: ${m} must be a function`);
         }
       }
+      if (p.responses !== undefined && !Object.values(ResponseScope).includes(p.responses)) {
+        throw new PluginError(PluginErrorCode.Invalid, name, `plugin ${name}: responses must be ${Object.values(ResponseScope).join(' or ')}`);
+      }
       if (p.dependencies !== undefined && !Array.isArray(p.dependencies)) {
         throw new PluginError(PluginErrorCode.Invalid, name, `plugin ${name}: dependencies must be an array of plugin names`);
       }
@@ -530,7 +549,7 @@ export class PluginHost {
    */
   createSession(info: SessionInfo): SessionPlugins {
     if (this.withHooks.length === 0 || this.closed) return EMPTY_SESSION;
-    const hooks = this.withHooks.map((p) => ({ plugin: p.name, hooks: this.hooksOf(p, info) }));
+    const hooks = this.withHooks.map((p) => ({ plugin: p.name, hooks: this.hooksOf(p, info), responses: p.responses }));
     return new SessionPlugins(this, info, hooks);
   }
 

@@ -37,6 +37,18 @@ export const HookName = {
 } as const;
 export type HookName = (typeof HookName)[keyof typeof HookName];
 
+/** Which requests a plugin's onResponse sees (PrescientPlugin.responses). */
+export const ResponseScope = {
+  /** every request's (the default) */
+  Every: 'every',
+  /**
+   * only those of requests a plugin marked in onRequest (RequestContext.watch): a request no plugin marks costs no
+   * response record, frame counting or ResponseInfo (a sampling tracer marks only what it traces)
+   */
+  Marked: 'marked',
+} as const;
+export type ResponseScope = (typeof ResponseScope)[keyof typeof ResponseScope];
+
 /** Hooks whose result is a decision; they may return a Promise. */
 export const DecidingHooks: readonly HookName[] = [HookName.onStartup, HookName.onRequest, HookName.onRoute];
 /** Hooks that only observe; they are synchronous, and one that throws is disabled for that session. */
@@ -146,6 +158,11 @@ export interface RequestContext {
    * (tracing): a short word per name, e.g. the result cache's `cache` (`hit`, `miss`, `prefetch`, `bypass`)
    */
   notes?: Record<string, string>;
+  /**
+   * set true in onRequest by a plugin whose `responses` is `marked`: this request's onResponse is wanted (plugins with
+   * that scope see the responses of the requests any of them marked)
+   */
+  watch?: boolean;
   /** the session's settings (lower-cased name → value), e.g. `prescient.account` */
   readonly settings: ReadonlyMap<string, string>;
   /** extended protocol: the Bind's result format codes (as paramFormats) */
@@ -203,6 +220,8 @@ export interface ResponseInfo {
   readonly rows?: number;
   /** the error the request ended with, if any */
   readonly error?: PluginRejection;
+  /** the shard whose server answered it (undefined when the proxy or a plugin answered, or every shard did) */
+  readonly shard?: string;
 }
 
 /** An error reported to the client (onError). */
@@ -302,6 +321,8 @@ export interface PrescientPlugin {
   readonly apiVersion: number;
   /** names of plugins that must appear earlier in the config's `plugins` list */
   readonly dependencies?: readonly string[];
+  /** which requests its onResponse sees: `every` (the default) or only the `marked` ones (RequestContext.watch) */
+  readonly responses?: ResponseScope;
   setup?(host: PluginHostApi, options: unknown): void | Promise<void>;
   close?(): void | Promise<void>;
   createSessionHooks?(session: SessionInfo): SessionHooks;

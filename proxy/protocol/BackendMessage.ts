@@ -132,6 +132,22 @@ export function ErrorResponseFromFields(fields: Map<string, string>, code: numbe
   return frame(code, Buffer.concat(parts));
 }
 
+/**
+ * The rows a CommandComplete frame at buf[start, end) reports: its tag's last word when that is a number (`SELECT 3`,
+ * `INSERT 0 1`), read from the bytes; undefined when the tag has none (`BEGIN`, `CREATE TABLE`).
+ */
+export function commandCompleteRows(buf: Buffer, start: number, end: number): number | undefined {
+  let i = end - 2; // before the tag's terminating NUL
+  let n = 0;
+  let scale = 1;
+  while (i >= start + 5 && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
+    n += (buf[i]! - 0x30) * scale;
+    scale *= 10;
+    i--;
+  }
+  return scale > 1 && (i < start + 5 || buf[i] === 0x20) ? n : undefined;
+}
+
 /** The SQLSTATE (field C) of an ErrorResponse or NoticeResponse payload, '' when it has none; reads no other field. */
 export function errorCode(payload: Buffer): string {
   let at = 0;

@@ -65,6 +65,10 @@ export interface ResponseObserver {
   retryHeldSoon(): void;
   /** a frame the client is about to see (for onResponse) */
   observeResponseFrame(code: number, buf: Buffer, start: number, end: number): void;
+  /** whether observeResponseFrame counts anything now (a response record is owed) */
+  readonly countsResponses: boolean;
+  /** the account and action of the request whose ReadyForQuery comes next, when known (the slow-request line) */
+  inFlightKey(): { readonly account?: string; readonly action?: string } | undefined;
   /** DISCARD ALL ran */
   onDiscardAll(): void;
 }
@@ -191,6 +195,13 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   readonly pins = new SessionPins();
   /** texts of simple Queries in flight, oldest first (read only when a tag that pins or unpins completes) */
   private readonly queries = new Fifo<Buffer>();
+  // with log.statements: the statement text of extended-protocol requests, for query-error and slow-request lines
+  /** the last unnamed Parse's text */
+  private unnamedText: string | undefined;
+  /** the statement of the batch being sent (its last Parse or Bind), until its Sync */
+  private batchText: string | undefined;
+  /** each Sync in flight: its batch's statement */
+  private readonly syncTexts = new Fifo<string | undefined>();
   /**
    * the server is in COPY IN for the request at the head of `pending` (from its CopyInResponse until that request
    * completes): `open` while the client has not sent its CopyDone/CopyFail, `ignoredSyncs` the client's Syncs the
@@ -402,18 +413,24 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         this.skipUntilSync = false;
         server.unsynced = false;
         server.endBatch();
+        if (this.ctx.config.log.statements) {
+          this.syncTexts.push(this.batchText);
+          this.batchText = undefined;
+        }
         this.expect(PENDING.Sync);
         this.toServer.push(f.frame);
         return;
       case FrontendCode.Parse: {
         server.unsynced = true;
-        // the unnamed statement passes as it came (its text is not even decoded)
+        // the unnamed statement passes as it came (its text decoded only for log.statements)
         if (f.payload[0] === 0) {
+          if (this.ctx.config.log.statements) this.batchText = this.unnamedText = decodeParse(f.payload).query;
           this.expect(PENDING.Parse);
           this.toServer.push(f.frame);
           return;
         }
         const p = decodeParse(f.payload);
+        if (this.ctx.config.log.statements) this.batchText = p.query;
         if (this.skipUntilSync) return; // the server is skipping to Sync after an error: so does the registry
         if (this.statements.has(p.name)) {
           this.errorUntilSync(SqlState.DuplicatePreparedStatement, `prepared statement "${displayName(p.name)}" already exists`);
@@ -432,6 +449,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
         const b = decodeBind(f.payload);
         server.unsynced = true;
         const stmt = b.statement === '' ? undefined : this.statements.get(b.statement);
+        if (this.ctx.config.log.statements) this.batchText = b.statement === '' ? this.unnamedText : stmt?.query;
         if (!stmt) {
           if (b.statement !== '' && !this.pins.prepared.has(b.statement)) {
             // a name this client never prepared never passes through (it could be another client's statement): the
@@ -811,8 +829,10 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       this.onReadyForQuery(buf, start, end);
       return;
     }
-    // onBackendMessage hooks see every frame; onResponse hooks get the rows and the error counted from them
-    if (this.plugins !== null && (this.plugins.hasBackendMessageHooks || this.plugins.hasResponseHooks)) this.observeFrame(code, buf, start, end);
+    if (code === BackendCode.CommandComplete && this.slowSince > 0) this.slowRows += Be.commandCompleteRows(buf, start, end) ?? 0;
+    // onBackendMessage hooks see every frame; onResponse hooks get the rows and the error counted from them (only while
+    // a response record is owed: a request no plugin watches is not counted)
+    if ((this.plugins !== null && this.plugins.hasBackendMessageHooks) || (this.observer !== null && this.observer.countsResponses)) this.observeFrame(code, buf, start, end);
     // the rows of a simple Query the client sent, and its tag: forwarded from offsets, no frame object (the hot path)
     const head = this.pending.peek();
     if (head !== undefined && head.kind === Await.Query && !head.hide && this.copyIn === null) {
@@ -951,7 +971,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   private observeFrame(code: number, buf: Buffer, start: number, end: number): void {
     const head = this.pending.peek();
     if (head && head.hide) return;
-    if (this.plugins!.hasBackendMessageHooks) this.plugins!.observeBackendMessage(code, buf.subarray(start, end));
+    if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.plugins.observeBackendMessage(code, buf.subarray(start, end));
     // from offsets: no frame object for what onResponse counts
     this.observer?.observeResponseFrame(code, buf, start, end);
   }
@@ -960,8 +980,10 @@ export class Forwarder implements ServerOwner, FrameVisitor {
   private slowSince = 0;
   /** the SQLSTATE of the error the request in flight got, for its slow-request line */
   private slowError: string | null = null;
+  /** the rows its CommandCompletes reported, for its slow-request line */
+  private slowRows = 0;
 
-  /** The query-error line: SQLSTATE, message, client pid, shard; the statement with log.statements (simple Query). */
+  /** The query-error line: SQLSTATE, message, client pid, shard; the statement with log.statements. */
   private logServerError(payload: Buffer): void {
     const fields = Be.decodeErrorFields(payload);
     const sqlstate = fields.get('C') ?? '';
@@ -973,16 +995,25 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     });
   }
 
-  /** the text of the simple Query in flight, if it is one */
+  /** the text of the request in flight: a simple Query's, or (with log.statements) an extended batch's statement */
   private statementText(): string | undefined {
-    const q = this.queries.peek();
-    return q === undefined ? undefined : q.toString('utf8', 0, Math.max(0, q.length - 1));
+    const head = this.pending.peek();
+    if (head === undefined || head.kind === Await.Query) {
+      const q = this.queries.peek();
+      return q === undefined ? undefined : q.toString('utf8', 0, Math.max(0, q.length - 1));
+    }
+    return this.syncTexts.length > 0 ? this.syncTexts.peek() : this.batchText;
   }
 
-  /** The slow-request line: a request took at least log.slow_ms from being written to the server to its ReadyForQuery. */
+  /**
+   * The slow-request line: a request took at least log.slow_ms from being written to the server to its ReadyForQuery;
+   * its account and action (routed requests), rows, SQLSTATE, and the statement with log.statements.
+   */
   private logSlow(ms: number, status: number): void {
+    const key = this.observer?.inFlightKey();
     logger.warn('slow request', {
-      pid: this.owner.pid, shard: this.server?.shard.name, duration_ms: Math.round(ms * 10) / 10, sqlstate: this.slowError,
+      pid: this.owner.pid, shard: this.server?.shard.name, duration_ms: Math.round(ms * 10) / 10, sqlstate: this.slowError, rows: this.slowRows,
+      ...(key?.account !== undefined ? { account: key.account } : {}), ...(key?.action !== undefined ? { action: key.action } : {}),
       tx: String.fromCharCode(status), ...(this.ctx.config.log.statements ? { statement: this.statementText() } : {}),
     });
   }
@@ -994,6 +1025,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       if (ms >= this.ctx.config.log.slow_ms) this.logSlow(ms, status);
       this.slowSince = 0;
       this.slowError = null;
+      this.slowRows = 0;
     }
     this.server!.txStatus = status;
     // anything still queued before this ReadyForQuery was skipped by the server after an error
@@ -1006,6 +1038,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
       this.settle(p, true);
     } else {
       if (p && p.kind === Await.Query && this.queries.length > 0) this.queries.shift();
+      if (p && p.kind === Await.Sync && this.syncTexts.length > 0) this.syncTexts.shift();
       this.txStatus = status;
       this.observer?.beforeReady(status);
       if (this.plugins !== null && this.plugins.hasBackendMessageHooks) this.plugins.observeBackendMessage(BackendCode.ReadyForQuery, buf.subarray(start, end));
@@ -1113,6 +1146,7 @@ export class Forwarder implements ServerOwner, FrameVisitor {
     this.serverStream.reset();
     this.ctx.poolOf(conn).discard(conn);
     this.pending.clear();
+    this.syncTexts.clear();
     if (this.serverFatal) {
       // the client has the server's own FATAL (57P01 …): a second error would only confuse its driver
       logger.warn('server connection ended with a FATAL error while serving a client', { pid: this.owner.pid, shard: conn.shard.name });

@@ -112,8 +112,14 @@ export class RequestPipeline {
   private readonly txWrites = new Set<string>();
   /** placement keys the request in flight or the open transaction uses (KeyFence.enter), left when the session is idle */
   private readonly keysInUse = new Set<string>();
-  /** routed requests whose onResponse is owed, oldest first (only while a plugin has onResponse hooks) */
-  private readonly responses: { request: RequestContext | undefined; start: number; rows?: number; error?: { code: string; message: string } }[] = [];
+  /**
+   * routed requests in flight, oldest first, one per ReadyForQuery owed: those a plugin's onResponse wants
+   * (wantsResponse: `observe`), and with log.slow_ms every one (the slow-request line's account and action)
+   */
+  private readonly responses: {
+    request: RequestContext | undefined; start: number; shard: string | undefined; observe: boolean; account: string | undefined; action: string | undefined;
+    rows?: number; error?: { code: string; message: string };
+  }[] = [];
   /** extended-protocol frames gathered until Sync or Flush */
   private batch: Frame[] = [];
   private batchBytes = 0;
@@ -341,6 +347,8 @@ export class RequestPipeline {
         u.ctx ??= {
           session, sql: u.sql, protocol: req.simple ? 'simple' : 'extended', kind: requestKindOf(u.statements), statements: describeStatements(u.statements), analysis: u.statements,
           params: u.params, paramFormats: u.formats, resultFormats: u.resultFormats, settings, transaction, replay, settingsKnown,
+          // set here so that a plugin marking it (ResponseScope.Marked) does not change the object's shape
+          watch: false,
         };
         const out = plugins.decideRequest(u.ctx);
         if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') {
@@ -367,7 +375,8 @@ export class RequestPipeline {
     if ('answer' in o) {
       if (req.simple) this.host.synthesize(Buffer.concat([...o.answer, Be.ReadyForQuery(this.host.txStatus)]));
       else this.host.synthesize(replayExtended(req, o.answer, this.host.txStatus, this.registerStatement));
-      if (this.host.plugins?.hasResponseHooks) this.host.plugins.observeResponse({ request: req.units[0]?.ctx, durationMs: 0 });
+      const ctx = req.units[0]?.ctx;
+      if (this.host.plugins?.wantsResponse(ctx)) this.host.plugins.observeResponse({ request: ctx, durationMs: 0 });
       return;
     }
     this.refuse(req, o.reject.code as SqlState, o.reject.message, 'plugin');
@@ -469,6 +478,8 @@ export class RequestPipeline {
     }
     const server = this.host.server;
     if (route.kind === 'shard') {
+      req.account = route.account;
+      req.action = route.action ?? undefined;
       // the one place a request waits for its key: a tenant being moved is fenced (KeyFence) until its new placement
       // is live. A transaction that already uses the key goes on (the move waits for it); one that would start using
       // it now waits too, so that nothing reaches the old shard once the move has begun copying
@@ -635,10 +646,15 @@ export class RequestPipeline {
         this.txWrites.add(k);
       }
     }
-    if (req && this.host.plugins !== null && this.host.plugins.hasResponseHooks) {
-      // one onResponse per ReadyForQuery the request will get
+    const request = req?.units[0]?.ctx;
+    const observe = req !== undefined && this.host.plugins !== null && this.host.plugins.wantsResponse(request);
+    if (req && (observe || this.ctx.config.log.slow_ms > 0)) {
+      // one record per ReadyForQuery the request will get
       const n = req.simple ? 1 : frames.reduce((k, f) => k + (f.code === FrontendCode.Sync ? 1 : 0), 0);
-      for (let i = 0; i < n; i++) this.responses.push({ request: req.units[0]?.ctx, start: performance.now() });
+      const shard = this.host.server?.shard.name;
+      const account = req.account ?? request?.shardKey?.account;
+      const action = req.action ?? request?.shardKey?.action;
+      for (let i = 0; i < n; i++) this.responses.push({ request, start: performance.now(), shard, observe, account, action });
     }
     for (const f of frames) {
       if (this.host.closed) return;
@@ -661,7 +677,8 @@ export class RequestPipeline {
       if (this.host.closed) return;
       this.host.write(out);
       // the merged answer is the request's response (nothing else is owed on this session while it runs)
-      if (this.host.plugins?.hasResponseHooks) this.host.plugins.observeResponse({ request: req.units[0]?.ctx, durationMs: performance.now() - start });
+      const ctx = req.units[0]?.ctx;
+      if (this.host.plugins?.wantsResponse(ctx)) this.host.plugins.observeResponse({ request: ctx, durationMs: performance.now() - start });
       this.host.resume();
     }, (e: unknown) => {
       this.waitingFor = null;
@@ -685,11 +702,16 @@ export class RequestPipeline {
     }
   }
 
+  /** The account and action of the request whose ReadyForQuery comes next (with log.slow_ms, or for onResponse). */
+  inFlightKey(): { readonly account?: string; readonly action?: string } | undefined {
+    return this.responses[0];
+  }
+
   /** After it: the onResponse owed for the request it ends. */
   afterReady(): void {
     if (this.responses.length > 0) {
       const r = this.responses.shift()!;
-      this.host.plugins?.observeResponse({ request: r.request, durationMs: performance.now() - r.start, rows: r.rows, error: r.error });
+      if (r.observe) this.host.plugins?.observeResponse({ request: r.request, durationMs: performance.now() - r.start, rows: r.rows, error: r.error, shard: r.shard });
     }
   }
 
@@ -722,6 +744,10 @@ export class RequestPipeline {
     });
   }
 
+  get countsResponses(): boolean {
+    return this.responses.length > 0;
+  }
+
   /** onResponse counts rows and keeps the error of what the client is about to see. */
   observeResponseFrame(code: number, buf: Buffer, start: number, end: number): void {
     if (this.responses.length === 0) return;
@@ -729,16 +755,8 @@ export class RequestPipeline {
       const fields = Be.decodeErrorFields(buf.subarray(start + 5, end));
       this.responses[0]!.error = { code: fields.get('C') ?? SqlState.InternalError, message: fields.get('M') ?? '' };
     } else if (code === BackendCode.CommandComplete) {
-      // the tag's last word, when it is a number (`SELECT 3`, `INSERT 0 1`): its rows, read from the bytes
-      let i = end - 2; // before the tag's terminating NUL
-      let n = 0;
-      let scale = 1;
-      while (i >= start + 5 && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
-        n += (buf[i]! - 0x30) * scale;
-        scale *= 10;
-        i--;
-      }
-      if (scale > 1 && (i < start + 5 || buf[i] === 0x20)) this.responses[0]!.rows = (this.responses[0]!.rows ?? 0) + n;
+      const n = Be.commandCompleteRows(buf, start, end);
+      if (n !== undefined) this.responses[0]!.rows = (this.responses[0]!.rows ?? 0) + n;
     }
   }
 }

@@ -46,6 +46,9 @@ export interface RoutedRequest {
   writeKeys?: string[];
   /** Parse (and Describe) without Bind: prepares, runs nothing */
   prepareOnly?: boolean;
+  /** the account and action of the shard key it was routed by (a one-shard route), for the slow-request line */
+  account?: string;
+  action?: string;
 }
 
 /** Whether a plugin's result answer can stand in for this request's response (see RequestContext.replay). */

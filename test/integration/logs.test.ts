@@ -1,5 +1,6 @@
-// Owns: the proxy's log lines as an operator reads them — client connect/disconnect, authentication failure, server connection opened/closed/failed, query error, slow request (log.slow_ms), statement text only with log.statements, PRESCIENT_LOG_LEVEL over log.level.
+// Owns: the proxy's log lines as an operator reads them — client connect/disconnect, authentication failure, server connection opened/closed/failed, query error, slow request (log.slow_ms: account, action, rows), statement text (simple and extended protocol) only with log.statements, PRESCIENT_LOG_LEVEL over log.level.
 import t from 'tap';
+import type pg from 'pg';
 import { requirePostgres, withClusters } from '../helpers/pg.js';
 import { startProxy, connected, connectError, type ProxyHandle } from '../helpers/proxy.js';
 import { freePort } from '../../scripts/testbed.js';
@@ -63,13 +64,36 @@ t.test('one line per event, with its fields; no statement text without log.state
   t.notOk(proxy.logs().includes(SECRET), 'no statement text without log.statements');
 });
 
-t.test('log.statements adds the statement to query-error and slow-request lines', async (t) => {
-  const proxy = await startProxy(t, clusters, { log: { statements: true, slow_ms: 150 } });
-  const c = await connected(t, proxy);
-  await t.rejects(c.query(`select '${SECRET}' || 1/0`), { code: '22012' });
-  await c.query(`select pg_sleep(0.3), '${SECRET}'`);
-  t.match((await line(proxy, 'query error')).statement, SECRET);
-  t.match((await line(proxy, 'slow request')).statement, SECRET);
+t.test('log.statements adds the statement to query-error and slow-request lines, in both protocols; the slow line names the account, action and rows', async (t) => {
+  // the routed path (a key plugin listed): the sqlcommenter tag gives the requests their account and action
+  const proxy = await startProxy(t, clusters, { log: { statements: true, slow_ms: 150 }, sharding: { key_plugins: [] }, plugins: [{ name: 'sqlcommenter' }] });
+  const tag = (action: string): string => `/*account='acct-7',action='${action}'*/`;
+  const cases: { name: string; mode: 'simple' | 'extended'; failing: string; sqlstate: string }[] = [
+    { name: 'simple Query', mode: 'simple', failing: `select '${SECRET}' || 1/0 ${tag('Fail')}`, sqlstate: '22012' },
+    { name: 'extended: an error at Execute', mode: 'extended', failing: `select '${SECRET}' || 1/0 ${tag('Fail')}`, sqlstate: '22012' },
+    { name: 'extended: an error at Parse', mode: 'extended', failing: `selec '${SECRET}' ${tag('Fail')}`, sqlstate: '42601' },
+  ];
+  for (const c of cases) {
+    const app = `log-${c.name.replace(/\W+/g, '-')}`;
+    const client = await connected(t, proxy, { application_name: app });
+    const query = (text: string): Promise<unknown> => client.query({ text, queryMode: c.mode } as pg.QueryConfig);
+    await t.rejects(query(c.failing), { code: c.sqlstate }, `${c.name}: the client gets ${c.sqlstate}`);
+    await query(`select pg_sleep(0.3), '${SECRET}' as s ${tag('Sleep')}`);
+    const pid = (await line(proxy, 'client connected', (l) => l.application_name === app)).pid;
+    const error = await line(proxy, 'query error', (l) => l.pid === pid);
+    t.match(error, { sqlstate: c.sqlstate, statement: SECRET }, `${c.name}: the query-error line has the statement`);
+    const slow = await line(proxy, 'slow request', (l) => l.pid === pid);
+    t.match(slow, { statement: SECRET, account: 'acct-7', action: 'Sleep', rows: 1, shard: 's0' }, `${c.name}: the slow-request line: statement, account, action, rows`);
+  }
+});
+
+t.test('without log.statements: the slow-request line has account, action and rows, never the statement', async (t) => {
+  const proxy = await startProxy(t, clusters, { log: { slow_ms: 150 }, sharding: { key_plugins: [] }, plugins: [{ name: 'sqlcommenter' }] });
+  const c = await connected(t, proxy, { application_name: 'log-quiet' });
+  await c.query({ text: `select pg_sleep(0.3), '${SECRET}' from generate_series(1, 3) /*account='acct-9',action='Many'*/`, queryMode: 'extended' } as pg.QueryConfig);
+  const pid = (await line(proxy, 'client connected', (l) => l.application_name === 'log-quiet')).pid;
+  t.match(await line(proxy, 'slow request', (l) => l.pid === pid), { account: 'acct-9', action: 'Many', rows: 3 }, 'account, action, rows');
+  t.notOk(proxy.logs().includes(SECRET), 'no statement text');
 });
 
 t.test('a server connection that cannot be opened is logged with its reason', async (t) => {

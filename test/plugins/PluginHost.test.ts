@@ -10,6 +10,7 @@ import { Logger } from '../../proxy/logger.js';
 import {
   HookName,
   PLUGIN_API_VERSION,
+  ResponseScope,
   type PrescientPlugin,
   type RequestContext,
   type RouteContext,
@@ -250,6 +251,34 @@ t.test('every observer kind is guarded; a last failing observer clears the fast-
   });
   t.notOk(s.hasResponseHooks || s.hasErrorHooks || s.hasCloseHooks || s.hasBackendMessageHooks);
   t.equal(host.pluginStats().bad!.observerErrors, 4);
+});
+
+t.test("responses: 'marked' — onResponse only for requests a plugin marked to watch", async (t) => {
+  const seen: string[] = [];
+  const every = plugin('every', () => ({ onResponse: (r) => { seen.push(`every:${r.request?.sql}`); } }));
+  const marked = plugin('marked', () => ({
+    onRequest: (ctx) => { if (ctx.sql.includes('traced')) ctx.watch = true; return undefined; },
+    onResponse: (r) => { seen.push(`marked:${r.request?.sql}`); },
+  }), { responses: ResponseScope.Marked });
+  const cases: { name: string; plugins: PrescientPlugin[]; has: [boolean, boolean]; want: Record<string, boolean>; seen: string[] }[] = [
+    { name: 'a marked plugin alone', plugins: [marked], has: [false, true], want: { 'select traced': true, 'select plain': false }, seen: ['marked:select traced'] },
+    { name: 'with a plugin that sees every response', plugins: [every, marked], has: [true, true], want: { 'select traced': true, 'select plain': true },
+      seen: ['every:select traced', 'marked:select traced', 'every:select plain'] },
+  ];
+  for (const c of cases) {
+    seen.length = 0;
+    const s = (await PluginHost.start(c.plugins, quiet)).createSession(info());
+    t.same([s.hasResponseHooks, s.hasMarkedResponseHooks], c.has, `${c.name}: the fast-path flags`);
+    for (const sql of Object.keys(c.want)) {
+      const ctx = request(info(), sql);
+      await s.decideRequest(ctx);
+      t.equal(s.wantsResponse(ctx), c.want[sql], `${c.name}: ${sql} wanted`);
+      // the session reports only what it recorded
+      if (s.wantsResponse(ctx)) s.observeResponse({ request: ctx, durationMs: 1 });
+    }
+    t.same(seen, c.seen, `${c.name}: who saw which response`);
+  }
+  await rejectsWith(t, PluginHost.start([plugin('odd', () => ({}), { responses: 'some' as never })], quiet), PluginErrorCode.Invalid, ['odd']);
 });
 
 t.test('an async observer that rejects is counted, not an unhandled rejection', async (t) => {

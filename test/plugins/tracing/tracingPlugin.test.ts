@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { requirePostgres, directQuery, withClusters, type Cluster } from '../../helpers/pg.js';
 import { connected, startProxy } from '../../helpers/proxy.js';
 import { Attr, SpanName } from '../../../plugins/tracing/tracingPlugin.js';
+import { decodeOtlpTraces } from '../../../scripts/lib/decodeOtlpTraces.js';
+import { TraceProtocol } from '../../../config/schema.js';
 
 requirePostgres(t);
 
@@ -38,17 +40,16 @@ interface OtlpRequest {
   }[];
 }
 
-/** A local OTLP/HTTP collector: POST /v1/traces (JSON) → the spans it received, and the services they came from. */
+/** A local OTLP/HTTP collector: POST /v1/traces (JSON or protobuf) → the spans it received, and the services they came from. */
 async function collector(t: Tap.Test): Promise<{ url: string; spans: SpanSeen[]; services: Set<string>; contentTypes: Set<string> }> {
   const spans: SpanSeen[] = [];
   const services = new Set<string>();
   const contentTypes = new Set<string>();
-  const read = (req: IncomingMessage): Promise<string> =>
+  const read = (req: IncomingMessage): Promise<Buffer> =>
     new Promise((resolve, reject) => {
-      let body = '';
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => (body += d));
-      req.on('end', () => resolve(body));
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => resolve(Buffer.concat(chunks)));
       req.on('error', reject);
     });
   const server = createServer((req, res) => {
@@ -57,8 +58,17 @@ async function collector(t: Tap.Test): Promise<{ url: string; spans: SpanSeen[];
         res.writeHead(404).end();
         return;
       }
-      contentTypes.add(req.headers['content-type'] ?? '');
-      const msg = JSON.parse(body) as OtlpRequest;
+      const type = req.headers['content-type'] ?? '';
+      contentTypes.add(type);
+      if (type === 'application/x-protobuf') {
+        for (const s of decodeOtlpTraces(body)) {
+          if (s.service !== undefined) services.add(s.service);
+          spans.push({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId, name: s.name, attributes: s.attributes, status: s.status });
+        }
+        res.writeHead(200, { 'content-type': type }).end();
+        return;
+      }
+      const msg = JSON.parse(body.toString('utf8')) as OtlpRequest;
       for (const rs of msg.resourceSpans) {
         for (const a of rs.resource?.attributes ?? []) if (a.key === 'service.name') services.add(String(valueOf(a.value)));
         for (const ss of rs.scopeSpans) {
@@ -97,45 +107,50 @@ const appSpan = (sampled: boolean): { traceId: string; spanId: string; tracepare
   const spanId = hex(8);
   return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}` };
 };
-const tag = (action: string, traceparent?: string): string =>
-  `/*account='acct-7',action='${action}'${traceparent === undefined ? '' : `,traceparent='${traceparent}'`}*/`;
+const tag = (action: string, traceparent?: string, account = 'acct-7'): string =>
+  `/*account='${account}',action='${action}'${traceparent === undefined ? '' : `,traceparent='${traceparent}'`}*/`;
 
-/** The shard holding acct-7's volumes. */
-async function shardOf(clusters: Cluster[]): Promise<string> {
+/** The shard holding an account's volumes. */
+async function shardOf(clusters: Cluster[], account = 'acct-7'): Promise<string> {
   for (let i = 0; i < clusters.length; i++) {
-    const r = await directQuery(clusters[i]!, `select 1 from volumes where account_id = 'acct-7'`);
+    const r = await directQuery(clusters[i]!, `select 1 from volumes where account_id = '${account}'`);
     if (r.rowCount! > 0) return `s${i}`;
   }
-  throw new Error('acct-7 is on no shard');
+  throw new Error(`${account} is on no shard`);
 }
 
 const clusters = await withClusters(t, 2);
 for (const c of clusters) await directQuery(c, 'create table volumes (account_id text not null, id serial, size int not null, primary key (account_id, id))');
 const sharding = { account_column: 'account_id', domains: { volume: { tables: ['volumes'], actions: ['CreateVolume', 'DescribeVolumes', 'BadAction'] } } };
 
-t.test('OTLP: a workload action continues the application trace', async (t) => {
+const protocols = [
+  { protocol: TraceProtocol.HttpJson, contentType: 'application/json', account: 'acct-7' },
+  // an account of its own: each case counts the rows of its own insert
+  { protocol: TraceProtocol.HttpProtobuf, contentType: 'application/x-protobuf', account: 'acct-8' },
+];
+for (const { protocol, contentType, account } of protocols) t.test(`OTLP (${protocol}): a workload action continues the application trace`, async (t) => {
   const otlp = await collector(t);
   const proxy = await startProxy(t, clusters, {
     sharding,
     cache: { enabled: true },
-    telemetry: { tracing: { enabled: true, sample_ratio: 1, exporter: 'otlp', endpoint: otlp.url, service_name: 'prescient-test', schedule_delay_ms: 50 } },
+    telemetry: { tracing: { enabled: true, sample_ratio: 1, exporter: 'otlp', protocol, endpoint: otlp.url, service_name: 'prescient-test', schedule_delay_ms: 50 } },
   });
   const c = await connected(t, proxy);
   const create = appSpan(true);
   await c.query('begin');
-  await c.query(`${tag('CreateVolume', create.traceparent)} insert into volumes (account_id, size) values ('acct-7', 10)`);
+  await c.query(`${tag('CreateVolume', create.traceparent, account)} insert into volumes (account_id, size) values ('${account}', 10)`);
   await c.query('commit');
   const describe = appSpan(true);
-  const read = `${tag('DescribeVolumes', describe.traceparent)} select id, size from volumes where account_id = 'acct-7'`;
+  const read = `${tag('DescribeVolumes', describe.traceparent, account)} select id, size from volumes where account_id = '${account}'`;
   await c.query(read);
   // the cache key is the statement's text: a read repeated without a (per-request) traceparent, a root span of its own
-  const plain = `${tag('DescribeVolumes')} select id, size from volumes where account_id = 'acct-7'`;
+  const plain = `${tag('DescribeVolumes', undefined, account)} select id, size from volumes where account_id = '${account}'`;
   await c.query(plain);
   await c.query(plain);
   const bad = appSpan(true);
-  const err = await c.query(`${tag('BadAction', bad.traceparent)} select size / 0 from volumes where account_id = 'acct-7'`).catch((e: { code?: string }) => e);
+  const err = await c.query(`${tag('BadAction', bad.traceparent, account)} select size / 0 from volumes where account_id = '${account}'`).catch((e: { code?: string }) => e);
   t.equal((err as { code?: string }).code, '22012', 'the client gets its error');
-  const shard = await shardOf(clusters);
+  const shard = await shardOf(clusters, account);
 
   const txOf = (app: { traceId: string }): SpanSeen | undefined => otlp.spans.find((s) => s.traceId === app.traceId && s.name === SpanName.Transaction);
   const childrenOf = (span: SpanSeen): SpanSeen[] => otlp.spans.filter((s) => s.parentSpanId === span.spanId);
@@ -144,13 +159,13 @@ t.test('OTLP: a workload action continues the application trace', async (t) => {
     const all = [txOf(create), txOf(describe), hitOf(), txOf(bad)];
     return all.every((s) => s !== undefined) ? (all as SpanSeen[]) : undefined;
   });
-  t.equal(otlp.contentTypes.has('application/json'), true, 'the exporter posts OTLP/JSON');
+  t.same([...otlp.contentTypes], [contentType], `the exporter posts ${protocol}`);
   t.same([...otlp.services], ['prescient-test'], 'service.name from the config');
 
   // the CreateVolume transaction: BEGIN … COMMIT one span, a child of the application's span
   t.equal(tx!.parentSpanId, create.spanId, "the transaction span's parent is the application's span");
   t.match(tx!.attributes, {
-    [Attr.DbSystem]: 'postgresql', [Attr.DbNamespace]: 'app', [Attr.Account]: 'acct-7', [Attr.Action]: 'CreateVolume',
+    [Attr.DbSystem]: 'postgresql', [Attr.DbNamespace]: 'app', [Attr.Account]: account, [Attr.Action]: 'CreateVolume',
     [Attr.Domain]: 'volume', [Attr.Shard]: shard, [Attr.DbRows]: 1,
   }, 'account, action, domain, shard, rows');
   t.equal(tx!.attributes[Attr.DbStatus], undefined, 'no SQLSTATE on success (the conventions set it on errors)');
@@ -168,7 +183,7 @@ t.test('OTLP: a workload action continues the application trace', async (t) => {
   t.match(rd!.attributes, { [Attr.Action]: 'DescribeVolumes', [Attr.Shard]: shard, [Attr.DbRows]: 1, [Attr.Cache]: 'miss' }, 'the read: rows, shard, a cache miss');
   const select = await until('the read round trip', () => childrenOf(rd!).find((s) => s.name === 'SELECT'));
   t.equal(select.attributes[Attr.Shard], shard, 'its round trip on the shard');
-  t.match(hit!.attributes, { [Attr.Cache]: 'hit', [Attr.Account]: 'acct-7' }, 'the repeated read: a cache hit');
+  t.match(hit!.attributes, { [Attr.Cache]: 'hit', [Attr.Account]: account }, 'the repeated read: a cache hit');
   t.equal(hit!.parentSpanId, undefined, 'without a traceparent: a root span (sample_ratio 1)');
   t.equal(childrenOf(hit!).length, 0, 'a cache hit makes no server round trip');
 
@@ -192,6 +207,10 @@ t.test('file exporter: ratio 0 follows only sampled traceparents, flushed at shu
   const unsampled = appSpan(false);
   await c.query(`${tag('DescribeVolumes', unsampled.traceparent)} select id from volumes where account_id = 'acct-7'`);
   await c.query(`${tag('DescribeVolumes')} select id from volumes where account_id = 'acct-7'`);
+  // a transaction the ratio does not pick: none of its requests is watched, and it ends before the next one begins
+  await c.query('begin');
+  await c.query(`${tag('DescribeVolumes')} select id from volumes where account_id = 'acct-7'`);
+  await c.query('commit');
   const sampled = appSpan(true);
   await c.query(`${tag('DescribeVolumes', sampled.traceparent)} select id from volumes where account_id = 'acct-7'`);
   await c.end();
@@ -201,6 +220,6 @@ t.test('file exporter: ratio 0 follows only sampled traceparents, flushed at shu
   t.same([...new Set(spans.map((s) => s.traceId))], [sampled.traceId], 'only the sampled application trace is exported');
   const tx = spans.find((s) => s.name === SpanName.Transaction);
   t.equal(tx?.parentSpanId, sampled.spanId, "its parent is the application's span");
-  t.match(tx?.attributes, { [Attr.Account]: 'acct-7', [Attr.Action]: 'DescribeVolumes' }, 'with its attributes');
+  t.match(tx?.attributes, { [Attr.Account]: 'acct-7', [Attr.Action]: 'DescribeVolumes', [Attr.Requests]: 1 }, 'with its attributes, its one request only');
   t.ok(spans.some((s) => s.parentSpanId === tx?.spanId && s.name === 'SELECT'), 'and its round trip');
 });
