@@ -232,6 +232,8 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
       const pf = prefetcher;
       /** the action this session runs (account + action), null once a request came outside a transaction */
       let current: string | null = null;
+      let currentAccount: string | undefined;
+      let currentAction: string | undefined;
       /** column → value of the current action's results; the columns of the result being read */
       let results = new Map<string, string>();
       let columns: string[] | null = null;
@@ -242,8 +244,10 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             if (!ctx.transaction?.open) current = null;
             const account = ctx.shardKey?.account;
             const action = ctx.shardKey?.action;
-            if (account !== undefined && action !== undefined && `${account}\u0000${action}` !== current) {
+            if (account !== undefined && action !== undefined && (current === null || account !== currentAccount || action !== currentAction)) {
               current = `${account}\u0000${action}`;
+              currentAccount = account;
+              currentAction = action;
               results = new Map();
               pf.observeAction(account, action);
             }
@@ -255,10 +259,16 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
             notes.cache = CacheOutcome.Bypass;
             return undefined;
           }
-          // a prefetched slice of the account's rows of the table may answer it (filtered here as Postgres would)
-          const shape = pf !== null ? sliceShapeOf(ctx, k.account) : null;
-          const settingsKey = shape !== null ? settingsKeyOf(ctx) : '';
-          const sliceKey = shape !== null ? sliceKeyOf(ctx.session.user, k.placementKey, shape, settingsKey) : null;
+          // a prefetched slice of the account's rows of the table may answer it (filtered here as Postgres would): its
+          // shape and key are worked out only once the request's own entry is not there
+          let sliced: { shape: SliceRead; settingsKey: string; key: string } | null | undefined;
+          const slicing = (): { shape: SliceRead; settingsKey: string; key: string } | null => {
+            if (sliced !== undefined) return sliced;
+            const shape = pf !== null ? sliceShapeOf(ctx, k.account) : null;
+            if (shape === null) return (sliced = null);
+            const settingsKey = settingsKeyOf(ctx);
+            return (sliced = { shape, settingsKey, key: sliceKeyOf(ctx.session.user, k.placementKey, shape, settingsKey) });
+          };
           /** the answer from the cache under the key's current token: the entry itself, or one of the account's slices */
           const answerOf = (token: number): RequestDecision => {
             const hit = store.lookup(k.cacheKey, token, k.domain);
@@ -268,9 +278,10 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
               if (pf !== null && ctx.shardKey?.account !== undefined && ctx.shardKey.action !== undefined) pf.noteHit(ctx.shardKey.account, ctx.shardKey.action, k.cacheKey);
               return { answer: hit.frames };
             }
-            if (sliceKey === null) return undefined;
-            const slice = store.lookup(sliceKey, token, k.domain);
-            const answer = slice?.slice !== undefined ? answerFromSlice(slice.frames, slice.slice.orderBy, { read: shape!, params: ctx.params!, resultFormats: ctx.resultFormats ?? [] }) : null;
+            const sl = slicing();
+            if (sl === null) return undefined;
+            const slice = store.lookup(sl.key, token, k.domain);
+            const answer = slice?.slice !== undefined ? answerFromSlice(slice.frames, slice.slice.orderBy, { read: sl.shape, params: ctx.params!, resultFormats: ctx.resultFormats ?? [] }) : null;
             if (answer === null) return undefined;
             store.hit(slice!, k.domain);
             notes.cache = CacheOutcome.Prefetch;
@@ -279,7 +290,8 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
           const first = answerOf(versions!.token(k.placementKey));
           if (first !== undefined) return first;
           // its prefetch (or its slice's) is on its way: waiting for it is sooner than a read of its own, and costs no statement
-          const coming = pf?.inflight(k.cacheKey) ?? (sliceKey !== null ? pf?.inflight(sliceKey) : undefined);
+          const sl = slicing();
+          const coming = pf?.inflight(k.cacheKey) ?? (sl !== null ? pf?.inflight(sl.key) : undefined);
           if (coming !== undefined) {
             return coming.then(() => answerOf(versions!.token(k.placementKey)) ?? miss(versions!.token(k.placementKey)));
           }
@@ -287,6 +299,9 @@ export function cachePlugin(now: () => number = Date.now): PrescientPlugin {
 
           /** Not in the cache: counted, and the response collected to fill it (with prefetch, recorded in the action's read set). */
           function miss(token: number): RequestDecision {
+          const sl = pf !== null ? slicing() : null;
+          const shape = sl?.shape ?? null;
+          const settingsKey = sl?.settingsKey ?? '';
           store.stats(k!.domain).misses++;
           notes.cache = CacheOutcome.Miss;
           const fill: Fill = { cacheKey: k!.cacheKey, placementKey: k!.placementKey, domain: k!.domain, token };
