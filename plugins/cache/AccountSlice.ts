@@ -221,31 +221,31 @@ export interface SliceQuery {
   resultFormats: readonly number[];
 }
 
-/** The first `k` values of a DataRow, as a DataRow (they lie one after the other: one copy). */
+/** A DataRow or RowDescription cut to its first `k` items, which end at byte `end` (they lie one after the other: one copy). */
+function firstItems(frame: Buffer, k: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end);
+  out[0] = frame[0]!;
+  out.writeInt32BE(end - 1, 1);
+  out.writeInt16BE(k, 5);
+  frame.copy(out, 7, 7, end);
+  return out;
+}
+
+/** The first `k` values of a DataRow, as a DataRow. */
 function firstValues(row: Buffer, k: number): Buffer {
   let at = 7;
   for (let i = 0; i < k; i++) {
     const len = row.readInt32BE(at);
     at += 4 + (len < 0 ? 0 : len);
   }
-  const out = Buffer.allocUnsafe(at);
-  out[0] = 0x44;
-  out.writeInt32BE(at - 1, 1);
-  out.writeInt16BE(k, 5);
-  row.copy(out, 7, 7, at);
-  return out;
+  return firstItems(row, k, at);
 }
 
 /** The first `k` fields of a RowDescription, as a RowDescription. */
 function firstFields(rowDescription: Buffer, k: number): Buffer {
   let at = 7;
   for (let i = 0; i < k; i++) at = rowDescription.indexOf(0, at) + 1 + 18;
-  const out = Buffer.allocUnsafe(at);
-  out[0] = 0x54;
-  out.writeInt32BE(at - 1, 1);
-  out.writeInt16BE(k, 5);
-  rowDescription.copy(out, 7, 7, at);
-  return out;
+  return firstItems(rowDescription, k, at);
 }
 
 /**

@@ -26,6 +26,13 @@ const proxy = await startProxy(t, [cluster!], {
   action_log: { enabled: true, flush_ms: 50 },
 });
 
+/** SHOW PREFETCH on the admin console, as numbers. */
+async function prefetchFigures(t: Parameters<typeof connected>[0], at: { host: string; port: number } = proxy): Promise<() => Promise<Record<string, number>>> {
+  const admin = await connected(t, at, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+  return async () =>
+    Object.fromEntries(Object.entries((await admin.query({ text: 'SHOW PREFETCH', queryMode: 'simple' } as pg.QueryConfig)).rows[0]).map(([k, v]) => [k, Number(v)]));
+}
+
 t.test('the next action is learned, its read prefetched and hit, and never stale', async (t) => {
   const admin = await connected(t, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
   const q = (sql: string): Promise<pg.QueryResult> => admin.query({ text: sql, queryMode: 'simple' } as pg.QueryConfig);
@@ -85,10 +92,8 @@ t.test('online_model: forest — trained in a worker thread while the proxy serv
     sharding: { account_column: 'account_id', domains: { volume: { tables: ['volumes'], actions: ['CreateVolume', 'DescribeVolumes'] }, disk: { tables: ['disks'], actions: ['CreateDisk', 'DescribeDisks'] } } },
     cache: { enabled: true, prefetch: { enabled: true, threshold: 0.5, retrain_s: 1, online_model: 'forest' } },
   });
-  const admin = await connected(t, online, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
+  const show = await prefetchFigures(t, online);
   const c = await connected(t, online);
-  const show = async (): Promise<Record<string, number>> =>
-    Object.fromEntries(Object.entries((await admin.query({ text: 'SHOW PREFETCH', queryMode: 'simple' } as pg.QueryConfig)).rows[0]).map(([k, v]) => [k, Number(v)]));
   let written = 0;
   let wrong = 0;
   for (let i = 0; i < 80 && ((await show()).trainings < 3 || i < 40); i++) {
@@ -105,9 +110,7 @@ t.test('online_model: forest — trained in a worker thread while the proxy serv
 });
 
 t.test("parameter mapping: the id CreateVolume returned is the id DescribeVolume asks for — prefetched before it asks", async (t) => {
-  const admin = await connected(t, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
-  const show = async (): Promise<Record<string, number>> =>
-    Object.fromEntries(Object.entries((await admin.query({ text: 'SHOW PREFETCH', queryMode: 'simple' } as pg.QueryConfig)).rows[0]).map(([k, v]) => [k, Number(v)]));
+  const show = await prefetchFigures(t);
   const before = await show();
   const c = await connected(t, proxy);
   let wrong = 0;
@@ -129,9 +132,7 @@ t.test("parameter mapping: the id CreateVolume returned is the id DescribeVolume
 
 
 t.test('account slices: Describes of ids picked at random are answered from the account\'s rows prefetched in one read — always the rows Postgres has', async (t) => {
-  const admin = await connected(t, proxy, { user: ADMIN.name, password: ADMIN.password, database: 'prescient' });
-  const show = async (): Promise<Record<string, number>> =>
-    Object.fromEntries(Object.entries((await admin.query({ text: 'SHOW PREFETCH', queryMode: 'simple' } as pg.QueryConfig)).rows[0]).map(([k, v]) => [k, Number(v)]));
+  const show = await prefetchFigures(t);
   const before = await show();
   const c = await connected(t, proxy);
   const ids: string[] = [];
