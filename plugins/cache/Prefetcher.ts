@@ -1,4 +1,4 @@
-// Prefetcher owns predictive prefetch: the reads each account_action issued (its read set), each account's latest actions, a next-action model (a trained file, or a first-order Markov model learned online), and a queue of the likely next actions' reads run on idle server connections — highest probability × backend time saved × criticality first — stored in the cache under the version token taken before each read.
+// Prefetcher owns predictive prefetch: the reads each account_action issued (its read set) and the account slices that answer them, each account's latest actions, a next-action model (a trained file, or Markov-1 learned online, per account), a queue of the likely next actions' reads run on idle server connections — highest probability × backend time saved × criticality first, kinds seldom used held back — stored in the cache under the version token taken before each read, and the reads on their way that a client may wait for.
 import type { CacheConfig } from '../../config/schema.js';
 import type { VersionView } from '../../proxy/plugins/api.js';
 import type { ActionEvent } from '../../proxy/prediction/ActionEvent.js';
